@@ -1,0 +1,35 @@
+"""lookalike: who does this face look like?
+
+Learn people from a folder of photos (one sub-folder per person) and rank, with calibrated
+percentages, whom a new face resembles. Offline, on a CPU. Nothing heavy is imported or loaded
+until it is used::
+
+    import lookalike
+    model = lookalike.train("photos/")            # DATA/<person>/*.jpg
+    model.save("people.lookalike")
+    result = lookalike.load("people.lookalike").predict("me.jpg")
+    for m in result.faces[0].ranking:
+        print(m.person, f"{m.probability:.1%}")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate", "load", "train"]
+
+
+def __getattr__(name: str):
+    if name == "train":
+        from .train import train
+
+        return train
+    if name == "load":
+        from .model import load
+
+        return load
+    if name == "evaluate":
+        from .evaluate import evaluate
+
+        return evaluate
+    raise AttributeError(name)

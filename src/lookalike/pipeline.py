@@ -1,0 +1,128 @@
+"""One photo through the face path: decode → detect → embed, cached by file content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cache import ArrayCache
+from .embedders import Embedder, get_embedder
+from .faces import Face, FaceDetector, align, whole_image_face
+from .images import PhotoSource, content_hash, decode_image, read_bytes
+
+#: Photos are decoded so that their longer side is at most this many pixels: enough for faces
+#: down to ~30 px in a group shot, and multi-megapixel JPEGs decode at 1/2–1/8 scale.
+DECODE_MAX_SIDE = 1600
+
+
+@dataclass
+class PhotoFaces:
+    """What the face path found in one photo. Faces are most prominent first."""
+
+    faces: list[Face]
+    embeddings: np.ndarray  # (len(faces), dim), L2-normalised
+    image_size: tuple[int, int]  # (width, height) of the decoded photo
+    digest: str
+    thumbs: list[bytes] = field(default_factory=list)  # JPEG of each aligned face (96 px)
+    image: np.ndarray | None = None  # the decoded photo, when it was decoded (not from cache)
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+
+class FacePipeline:
+    """Detector + embedder + cache. ``crops=True``: photos are hand-cropped faces; when no face
+    is detected the whole image is used instead of reporting 'no face'."""
+
+    def __init__(
+        self,
+        embedder: str | Embedder = "sface",
+        *,
+        crops: bool = False,
+        max_faces: int = 12,
+        detector: FaceDetector | None = None,
+        cache: ArrayCache | None | bool = True,
+    ):
+        self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.detector = detector or FaceDetector()
+        self.crops = crops
+        self.max_faces = max_faces
+        if cache is True:
+            cache = ArrayCache()
+        self.cache: ArrayCache | None = cache or None
+
+    @property
+    def key(self) -> str:
+        return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
+                f"|crops={int(self.crops)}|max={self.max_faces}|d={DECODE_MAX_SIDE}")
+
+    def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
+                keep_image: bool = False) -> PhotoFaces:
+        """Faces and their embeddings for one photo. Raises :class:`ImageError` for a file
+        that is not a readable photo; a photo without faces gives an empty result."""
+        label = name if name is not None else (None if isinstance(source, bytes) else source)
+        data = read_bytes(source) if not isinstance(source, bytes) else source
+        digest = content_hash(data)
+        key = f"{digest}|{self.key}"
+        if self.cache is not None and not keep_image:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return _from_arrays(hit, digest)
+        rgb = decode_image(data, max_side=DECODE_MAX_SIDE, name=label)
+        result = self.analyze_array(rgb, digest=digest)
+        if self.cache is not None:
+            self.cache.put(key, _to_arrays(result))
+        if keep_image:
+            result.image = rgb
+        return result
+
+    def analyze_array(self, rgb: np.ndarray, digest: str = "") -> PhotoFaces:
+        faces = self.detector.detect(rgb)[: self.max_faces]
+        if not faces and self.crops:
+            faces = [whole_image_face(rgb.shape)]
+        embeddings = self.embedder.embed(rgb, faces)
+        h, w = rgb.shape[:2]
+        thumbs = [face_thumbnail(rgb, f) for f in faces]
+        return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb)
+
+
+def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
+    n = len(p.faces)
+    return {
+        "boxes": np.array([f.box for f in p.faces], np.float32).reshape(n, 4),
+        "landmarks": np.array([f.landmarks for f in p.faces], np.float32).reshape(n, 5, 2),
+        "scores": np.array([f.score for f in p.faces], np.float32),
+        "synthetic": np.array([f.synthetic for f in p.faces], bool),
+        "embeddings": np.asarray(p.embeddings, np.float32),
+        "size": np.array(p.image_size, np.int64),
+        "thumb_data": np.frombuffer(b"".join(p.thumbs), np.uint8),
+        "thumb_ends": np.cumsum([len(t) for t in p.thumbs], dtype=np.int64),
+    }
+
+
+def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
+    faces = [
+        Face(tuple(float(v) for v in a["boxes"][i]), a["landmarks"][i], float(a["scores"][i]),
+             bool(a["synthetic"][i]))
+        for i in range(len(a["scores"]))
+    ]
+    data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    thumbs = [data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) else []
+    return PhotoFaces(faces, a["embeddings"], (int(a["size"][0]), int(a["size"][1])), digest,
+                      thumbs)
+
+
+THUMB_SIZE = 96
+
+
+def face_thumbnail(rgb: np.ndarray, face: Face, size: int = THUMB_SIZE) -> bytes:
+    """A small aligned JPEG of the face with some context, for cards and reports."""
+    import cv2
+
+    crop = align(rgb, face, size=size, margin=0.15)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return buf.tobytes() if ok else b""
