@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = frozenset(
 MAX_PIXELS = 120_000_000
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this (made an error below)
 
 PhotoSource = str | Path | bytes
 
@@ -122,10 +123,11 @@ def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.n
             raise
         except (UnidentifiedImageError, Image.DecompressionBombError,
                 Image.DecompressionBombWarning) as err:
-            kind = "is not an image Pillow can read"
             if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
-                kind = "is too large to decode safely (decompression bomb)"
-            raise ImageError(kind, name, "remove it or convert it to JPEG/PNG") from None
+                raise ImageError(f"has more than {MAX_PIXELS:,} pixels (a decompression bomb?)",
+                                 name, "scale the photo down") from None
+            raise ImageError("is not an image Pillow can read", name,
+                             "remove it or convert it to JPEG/PNG") from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:
             msg = str(err).split("\n")[0] or type(err).__name__
             raise ImageError(f"is damaged or truncated ({msg})", name,

@@ -1,0 +1,60 @@
+import numpy as np
+from conftest import astronaut, grace_hopper, group_shot
+
+from lookalike.faces import FaceDetector, align, plausible, prominence, whole_image_face
+
+
+def test_astronaut_has_one_plausible_face():
+    faces = FaceDetector().detect(astronaut())
+    assert len(faces) == 1
+    f = faces[0]
+    x, y, w, h = f.box
+    assert 150 < x < 220 and 40 < y < 100 and 60 < w < 130  # her face, not the flag
+    assert plausible(f) and f.score > 0.8
+    re, le, nose, rm, lm = f.landmarks
+    assert re[1] < nose[1] < rm[1] and re[0] < le[0]
+
+
+def test_group_shot_finds_every_face_most_prominent_first():
+    img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]], [150, 260])
+    faces = FaceDetector().detect(img)
+    assert len(faces) == 2
+    assert faces[0].area > faces[1].area  # the bigger Grace Hopper face comes first
+    assert prominence(faces[0], (img.shape[1], img.shape[0])) > prominence(
+        faces[1], (img.shape[1], img.shape[0]))
+
+
+def test_sideways_photo_without_exif_is_turned():
+    img = astronaut()
+    upright = FaceDetector().detect(img)[0]
+    for k in (1, 3):
+        faces = FaceDetector().detect(np.ascontiguousarray(np.rot90(img, k)))
+        assert faces and faces[0].extra.get("rotated") in (90, 270)
+        # YuNet's bogus upright reading of a sideways face squashes the eye distance;
+        # the turned detection keeps it (rotation preserves distances).
+        eyes = float(np.hypot(*(faces[0].landmarks[1] - faces[0].landmarks[0])))
+        assert abs(eyes - float(np.hypot(*(upright.landmarks[1] - upright.landmarks[0])))) < 6
+
+
+def test_tight_crop_is_found_with_a_border():
+    f = FaceDetector().detect(astronaut())[0]
+    x, y, w, h = (int(v) for v in f.box)
+    crop = np.ascontiguousarray(astronaut()[y + 5:y + h - 5, x + 5:x + w - 5])
+    faces = FaceDetector().detect(crop)
+    assert len(faces) == 1
+
+
+def test_no_face_in_a_blank_image():
+    assert FaceDetector().detect(np.full((200, 300, 3), 127, np.uint8)) == []
+
+
+def test_whole_image_face_and_alignment():
+    f = whole_image_face((120, 100, 3))
+    assert f.synthetic and f.box == (0.0, 10.0, 100.0, 100.0)
+    face = FaceDetector().detect(astronaut())[0]
+    crop = align(astronaut(), face, size=112)
+    assert crop.shape == (112, 112, 3) and crop.std() > 20
+    wide = align(astronaut(), face, size=112, margin=0.5)
+    assert wide.shape == (112, 112, 3)
+    d = face.to_dict()
+    assert len(d["box"]) == 4 and len(d["landmarks"]) == 5
