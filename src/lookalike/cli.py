@@ -299,6 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="lfw-demo.lookalike")
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
+
+    from .benchmark import DEFAULT_EMBEDDERS, cmd_benchmark  # numpy-only at import
+
+    b = sub.add_parser("benchmark", help="LFW: 10-fold verification on pairs.txt (accuracy, "
+                       "ROC, TAR@FAR) and few-shot identification, per backend")
+    b.add_argument("suite", choices=["lfw"])
+    b.add_argument("--data-home", help="folder holding lfw_home/ (default: $LOOKALIKE_DATA, "
+                   "../shared/data)")
+    b.add_argument("--embedder", nargs="+", default=list(DEFAULT_EMBEDDERS), choices=EMBEDDERS)
+    b.add_argument("--out", metavar="DIR", help="write the ROC curve to DIR/lfw_roc.png")
+    b.add_argument("--no-identification", action="store_true",
+                   help="verification only (skip the few-shot identification protocol)")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_benchmark)
     return p
 
 
