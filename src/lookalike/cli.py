@@ -135,6 +135,12 @@ def cmd_predict(args) -> int:
                                           together=args.together)
     threshold = getattr(model, "threshold", None)
     failed = [r for r in results if not r.ok]
+    if getattr(args, "card", None):
+        from .cards import render_card
+
+        card = render_card(model, results, args.card, sources=args.photos,
+                           verdict=verdict if args.together else None, top=args.top)
+        print(f"Card: {card.path}", file=sys.stderr)
     if args.json:
         doc = {"model": str(args.model), "photos": [r.to_dict(args.top) for r in results]}
         if args.together:
@@ -275,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--together", action="store_true",
                     help="photos of one person: also print one combined verdict")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("--card", metavar="OUT.png",
+                    help="also draw one look-alike card (PNG) for all photos and faces")
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="measure a model on DIR/<person>/*")
