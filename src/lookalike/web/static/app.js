@@ -1,0 +1,326 @@
+// lookalike page: upload / drop / snap photos, draw face boxes, show ranked look-alikes.
+// Plain JavaScript, no dependencies; talks only to this server.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    file: $("file"), drop: $("drop"), known: $("known"), status: $("status"), error: $("error"),
+    result: $("result"), photo: $("photo"), boxes: $("boxes"), caption: $("caption"),
+    answerTitle: $("answer-title"), none: $("none"), ranking: $("ranking"),
+    photos: $("photos"), verdict: $("verdict"), verdictTitle: $("verdict-title"),
+    verdictVotes: $("verdict-votes"), verdictNone: $("verdict-none"),
+    verdictRanking: $("verdict-ranking"),
+    camStart: $("cam-start"), camVideo: $("cam-video"), camSnap: $("cam-snap"),
+    camStop: $("cam-stop"),
+  };
+  const state = { info: null, items: [], current: 0, face: 0, urls: [], stream: null, busy: false };
+
+  // -- helpers ------------------------------------------------------------------------------
+  function pct(p) {
+    const v = 100 * p;
+    return v >= 0.1 ? v.toFixed(1) + " %" : "<0.1 %";
+  }
+
+  function mb(n) {
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function showError(message) {
+    els.error.textContent = message;
+    els.error.hidden = false;
+    els.status.textContent = "";
+  }
+
+  function clearError() {
+    els.error.hidden = true;
+    els.error.textContent = "";
+  }
+
+  function setBusy(on, message) {
+    state.busy = on;
+    document.body.classList.toggle("busy", on);
+    els.status.textContent = message || "";
+  }
+
+  // -- talking to the server ----------------------------------------------------------------
+  async function loadInfo() {
+    try {
+      const r = await fetch("/api/info");
+      state.info = await r.json();
+      const n = state.info.people;
+      els.known.textContent = `Knows ${n} ${n === 1 ? "person" : "people"}. ` +
+        `Photos up to ${mb(state.info.max_bytes)}.`;
+    } catch (e) {
+      els.known.textContent = "The server is not answering.";
+    }
+  }
+
+  async function send(files) {
+    clearError();
+    files = Array.from(files || []);
+    if (!files.length) return;
+    if (state.busy) return;
+    const limit = state.info ? state.info.max_bytes : 10 * 1024 * 1024;
+    const maxPhotos = state.info ? state.info.max_photos : 8;
+    if (files.length > maxPhotos) {
+      showError(`Choose at most ${maxPhotos} photos at once.`);
+      return;
+    }
+    for (const f of files) {
+      if (f.size > limit) {
+        showError(`${f.name} is ${mb(f.size)}, more than the ${mb(limit)} allowed; ` +
+          "choose a smaller photo.");
+        return;
+      }
+    }
+    const form = new FormData();
+    for (const f of files) form.append("photo", f, f.name || "photo.jpg");
+    const url = files.length === 1 ? "/api/predict?top=5" : "/api/verdict?top=5";
+    setBusy(true, files.length === 1 ? "Looking at the photo…" : `Looking at ${files.length} photos…`);
+    let body;
+    try {
+      const r = await fetch(url, { method: "POST", body: form });
+      try {
+        body = await r.json();
+      } catch (e) {
+        body = { error: "bad_answer", detail: `The server answered ${r.status} without JSON.` };
+      }
+      if (!r.ok) {
+        setBusy(false);
+        showError(body.detail || `The server answered ${r.status}.`);
+        return;
+      }
+    } catch (e) {
+      setBusy(false);
+      showError("The server could not be reached: " + e.message);
+      return;
+    }
+    setBusy(false);
+    for (const u of state.urls) URL.revokeObjectURL(u);
+    state.urls = files.map((f) => URL.createObjectURL(f));
+    if (files.length === 1) {
+      state.items = [{ url: state.urls[0], result: body }];
+      showVerdict(null, body.threshold);
+    } else {
+      state.items = body.photos.map((p, i) => ({ url: state.urls[i], result: p }));
+      showVerdict(body.verdict, body.threshold);
+    }
+    state.threshold = body.threshold;
+    els.result.hidden = false;
+    renderPhotoList();
+    const first = state.items.findIndex((it) => it.result.faces.length > 0);
+    showPhoto(first < 0 ? 0 : first);
+  }
+
+  // -- rendering ----------------------------------------------------------------------------
+  function renderRanking(ol, ranking) {
+    ol.textContent = "";
+    ranking.forEach((m, k) => {
+      const li = el("li", "match" + (k === 0 ? " first" : ""));
+      li.dataset.person = m.person;
+      li.dataset.probability = String(m.probability);
+      if (m.thumb) {
+        const img = el("img", "thumb");
+        img.src = m.thumb;
+        img.alt = `Closest photo of ${m.person}`;
+        img.loading = "lazy";
+        img.width = 56;
+        img.height = 56;
+        li.append(img);
+      } else {
+        li.append(el("span", "thumb placeholder"));
+      }
+      const text = el("div", "match-text");
+      const head = el("div", "match-head");
+      head.append(el("span", "person", m.person), el("span", "pct", pct(m.probability)));
+      const track = el("div", "bar");
+      track.setAttribute("role", "img");
+      track.setAttribute("aria-label", `${m.person}: ${pct(m.probability)}`);
+      const fill = el("div", "fill");
+      fill.style.width = Math.max(0.5, 100 * m.probability).toFixed(2) + "%";
+      track.append(fill);
+      text.append(head, track);
+      if (typeof m.similarity === "number") {
+        text.append(el("small", "muted sim", `similarity to closest photo ${m.similarity.toFixed(2)}`));
+      }
+      li.append(text);
+      ol.append(li);
+    });
+  }
+
+  function noneText(bestSim, threshold) {
+    const detail = typeof bestSim === "number" && typeof threshold === "number"
+      ? ` (best similarity ${bestSim.toFixed(2)}, below ${threshold.toFixed(2)})` : "";
+    return "None of these: the face is not close enough to anyone's photos to be the same " +
+      `person${detail}. The bars say whom it resembles most.`;
+  }
+
+  function showVerdict(v, threshold) {
+    if (!v) {
+      els.verdict.hidden = true;
+      return;
+    }
+    els.verdict.hidden = false;
+    els.verdictTitle.textContent = `Together (${v.photos_used} of ${v.photos} photos with a face): ${v.person}`;
+    els.verdictVotes.textContent = Object.entries(v.votes)
+      .map(([p, n]) => `${n} of ${v.photos_used} say ${p}`).join(", ");
+    els.verdictNone.hidden = !v.unknown;
+    els.verdictNone.textContent = v.unknown
+      ? "None of these: most photos are not close enough to anyone's photos. The bars say whom they resemble most."
+      : "";
+    renderRanking(els.verdictRanking, v.ranking);
+  }
+
+  function renderPhotoList() {
+    els.photos.textContent = "";
+    els.photos.hidden = state.items.length < 2;
+    state.items.forEach((it, i) => {
+      const b = el("button", "photo-tab");
+      b.type = "button";
+      const img = el("img");
+      img.src = it.url;
+      img.alt = "";
+      const r = it.result;
+      const label = r.error ? r.error : (r.faces.length ? r.faces[0].ranking[0].person : "no face");
+      b.append(img, el("span", "photo-tab-label", `${i + 1}. ${label}`));
+      b.setAttribute("aria-label", `Photo ${i + 1} (${r.photo}): ${label}`);
+      b.addEventListener("click", () => showPhoto(i));
+      els.photos.append(b);
+    });
+  }
+
+  function showPhoto(i) {
+    state.current = i;
+    Array.from(els.photos.children).forEach((b, k) => b.setAttribute("aria-pressed", String(k === i)));
+    const it = state.items[i];
+    els.photo.src = it.url;
+    els.photo.alt = `Photo ${it.result.photo}`;
+    const r = it.result;
+    els.boxes.textContent = "";
+    const [W, H] = r.image_size || [1, 1];
+    r.faces.forEach((f, k) => {
+      const [x, y, w, h] = f.box;
+      const b = el("button", "box");
+      b.type = "button";
+      b.style.left = (100 * x / W).toFixed(3) + "%";
+      b.style.top = (100 * y / H).toFixed(3) + "%";
+      b.style.width = (100 * w / W).toFixed(3) + "%";
+      b.style.height = (100 * h / H).toFixed(3) + "%";
+      b.append(el("span", "box-label", String(k + 1)));
+      b.setAttribute("aria-label", `Face ${k + 1} of ${r.faces.length}: looks most like ${f.ranking[0].person}`);
+      b.addEventListener("click", () => selectFace(k, true));
+      b.addEventListener("keydown", (ev) => {
+        if (ev.key === "ArrowRight" || ev.key === "ArrowDown") { selectFace((k + 1) % r.faces.length, true); ev.preventDefault(); }
+        if (ev.key === "ArrowLeft" || ev.key === "ArrowUp") { selectFace((k - 1 + r.faces.length) % r.faces.length, true); ev.preventDefault(); }
+      });
+      els.boxes.append(b);
+    });
+    if (r.faces.length) {
+      els.caption.textContent = r.faces.length > 1
+        ? `${r.faces.length} faces: choose a box (click, or Tab and arrow keys).`
+        : "One face.";
+      selectFace(0, false);
+    } else {
+      els.caption.textContent = "";
+      els.answerTitle.textContent = r.error || "No face found in this photo.";
+      els.none.hidden = true;
+      els.ranking.textContent = "";
+    }
+  }
+
+  function selectFace(k, focus) {
+    const r = state.items[state.current].result;
+    state.face = k;
+    const f = r.faces[k];
+    Array.from(els.boxes.children).forEach((b, j) => {
+      b.classList.toggle("selected", j === k);
+      b.setAttribute("aria-pressed", String(j === k));
+      if (j === k && focus) b.focus();
+    });
+    els.answerTitle.textContent = r.faces.length > 1
+      ? `Face ${k + 1} looks most like ${f.ranking[0].person}`
+      : `Looks most like ${f.ranking[0].person}`;
+    els.none.hidden = !f.unknown;
+    els.none.textContent = f.unknown ? noneText(f.best_similarity, state.threshold) : "";
+    renderRanking(els.ranking, f.ranking);
+  }
+
+  // -- input: file chooser, drag and drop, webcam -------------------------------------------
+  els.file.addEventListener("change", () => {
+    send(els.file.files);
+    els.file.value = "";
+  });
+  ["dragenter", "dragover"].forEach((t) => els.drop.addEventListener(t, (ev) => {
+    ev.preventDefault();
+    els.drop.classList.add("over");
+  }));
+  ["dragleave", "dragend"].forEach((t) => els.drop.addEventListener(t, () => els.drop.classList.remove("over")));
+  els.drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    els.drop.classList.remove("over");
+    send(ev.dataTransfer ? ev.dataTransfer.files : []);
+  });
+  // Dropping anywhere else must not navigate away from the page.
+  window.addEventListener("dragover", (ev) => ev.preventDefault());
+  window.addEventListener("drop", (ev) => ev.preventDefault());
+
+  const canCamera = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  if (!canCamera) {
+    els.camStart.disabled = true;
+    els.camStart.textContent = "Webcam not available here";
+    els.camStart.title = "The browser offers no camera on this page (it needs https or localhost).";
+  }
+
+  function stopCamera() {
+    if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+    state.stream = null;
+    els.camVideo.srcObject = null;
+    els.camVideo.hidden = els.camSnap.hidden = els.camStop.hidden = true;
+    els.camStart.hidden = false;
+  }
+
+  els.camStart.addEventListener("click", async () => {
+    clearError();
+    try {
+      state.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" }, audio: false });
+    } catch (e) {
+      showError("The webcam could not be opened: " + (e.message || e.name) + ". Choose a photo instead.");
+      return;
+    }
+    els.camVideo.srcObject = state.stream;
+    els.camVideo.hidden = els.camSnap.hidden = els.camStop.hidden = false;
+    els.camStart.hidden = true;
+    await els.camVideo.play().catch(() => {});
+    els.camSnap.focus();
+  });
+  els.camStop.addEventListener("click", stopCamera);
+  els.camSnap.addEventListener("click", () => {
+    const v = els.camVideo;
+    if (!v.videoWidth) {
+      showError("The webcam has no picture yet; try again in a moment.");
+      return;
+    }
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    c.getContext("2d").drawImage(v, 0, 0);
+    c.toBlob((blob) => {
+      if (!blob) { showError("The webcam picture could not be taken."); return; }
+      stopCamera();
+      send([new File([blob], "webcam.jpg", { type: "image/jpeg" })]);
+    }, "image/jpeg", 0.92);
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && state.stream) stopCamera();
+  });
+
+  loadInfo();
+})();
