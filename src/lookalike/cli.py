@@ -322,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_benchmark)
+
+    sv = sub.add_parser("serve", help="the web page and REST API (needs lookalike[web])")
+    sv.add_argument("model", metavar="MODEL_OR_GALLERY")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--keep-uploads", nargs="?", const="lookalike-uploads", metavar="DIR",
+                    help="keep uploaded photos in DIR (default: nothing is written)")
+    sv.add_argument("--max-mb", type=float, default=10.0, help="upload size limit per photo")
+    from .web.serve import cmd_serve  # FastAPI is imported only when serving
+
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
