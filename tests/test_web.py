@@ -1,0 +1,228 @@
+"""The REST API and the page's files, through FastAPI's test client and a real model trained on
+package-shipped faces (scikit-image's astronaut, matplotlib's Grace Hopper)."""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+
+import numpy as np
+import pytest
+from conftest import astronaut, encode, grace_hopper, group_shot, variants
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from lookalike.web.app import TOKEN_ENV, create_app, sniff_image_type  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_path(trained):
+    return trained[2]
+
+
+@pytest.fixture(scope="module")
+def client(model_path):
+    with TestClient(create_app(model_path)) as c:
+        yield c
+
+
+def _photo(rgb: np.ndarray, name: str = "me.jpg", fmt: str = "JPEG") -> dict:
+    return {"photo": (name, encode(rgb, fmt), "application/octet-stream")}
+
+
+def rocket() -> np.ndarray:
+    """A photo without a face (YuNet finds a false face in coffee(), none here)."""
+    from skimage import data
+
+    return data.rocket()
+
+
+def test_predict_ranks_the_right_person_with_the_shared_answer_shape(client):
+    photo = variants(astronaut(), 1, seed=42)[0]
+    r = client.post("/api/predict", files=_photo(photo, "astro.jpg"))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["photo"] == "astro.jpg" and doc["error"] is None
+    assert len(doc["faces"]) == 1
+    face = doc["faces"][0]
+    w, h = doc["image_size"]
+    x, y, bw, bh = face["box"]
+    assert 0 <= x < w and 0 <= y < h and bw > 20 and bh > 20
+    assert len(face["landmarks"]) == 5
+    ranking = face["ranking"]
+    assert [m["person"] for m in ranking][0] == "astronaut"
+    assert {m["person"] for m in ranking} == {"astronaut", "grace_hopper"}
+    assert sum(m["probability"] for m in ranking) == pytest.approx(1.0, abs=1e-3)
+    assert ranking[0]["probability"] > 0.5 and face["unknown"] is False
+    # the closest training photo of each match is served as a JPEG
+    thumb = client.get(ranking[0]["thumb"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:3] == b"\xff\xd8\xff"
+    assert client.get("/api/thumbs/99999").status_code == 404
+
+
+def test_every_face_of_a_group_shot_is_ranked_and_top_limits_the_ranking(client):
+    img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
+                     [150, 260])
+    r = client.post("/api/predict?top=1", files=_photo(img, "group.png", "PNG"))
+    assert r.status_code == 200, r.text
+    faces = r.json()["faces"]
+    assert len(faces) == 2
+    assert all(len(f["ranking"]) == 1 for f in faces)
+    assert {f["ranking"][0]["person"] for f in faces} == {"astronaut", "grace_hopper"}
+
+
+def test_several_photos_give_one_verdict_and_a_faceless_photo_is_reported(client):
+    files = [("photo", (f"gh{i}.jpg", encode(v), "image/jpeg"))
+             for i, v in enumerate(variants(grace_hopper(), 3, seed=7))]
+    files.append(("photo", ("rocket.jpg", encode(rocket()), "image/jpeg")))
+    r = client.post("/api/verdict", files=files)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["verdict"]["person"] == "grace_hopper"
+    assert doc["verdict"]["photos"] == 4 and doc["verdict"]["photos_used"] == 3
+    assert [p["photo"] for p in doc["photos"]] == ["gh0.jpg", "gh1.jpg", "gh2.jpg", "rocket.jpg"]
+    assert doc["photos"][3]["faces"] == [] and doc["photos"][3]["error"]
+
+
+@pytest.mark.parametrize("data, status, code", [
+    (b"hello, this is text", 415, "not_an_image"),
+    (b"%PDF-1.4\n" + b"0" * 100, 415, "not_an_image"),
+    (b"", 400, "empty"),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 40, 422, "unreadable_image"),  # a JPEG header, no image
+])
+def test_bad_uploads_get_clear_json_errors(client, data, status, code):
+    r = client.post("/api/predict", files={"photo": ("photo.jpg", data, "image/jpeg")})
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"] == code
+    assert "photo.jpg" in body["detail"]
+
+
+def test_a_photo_without_a_face_is_a_422_saying_so(client):
+    r = client.post("/api/predict", files=_photo(rocket(), "rocket.jpg"))
+    assert r.status_code == 422
+    assert r.json()["error"] == "no_face" and "rocket.jpg" in r.json()["detail"]
+
+
+def test_requests_without_a_photo_are_refused_clearly(client):
+    r = client.post("/api/predict", data={"top": "3"})
+    assert r.status_code in (400, 415) and r.json()["error"] in ("no_photo", "not_multipart")
+    r = client.post("/api/predict", content=b"raw", headers={"content-type": "image/jpeg"})
+    assert r.status_code == 415 and r.json()["error"] == "not_multipart"
+    r = client.post("/api/predict?top=0", files=_photo(astronaut()))
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+def test_size_and_pixel_limits(model_path):
+    big = encode(np.random.default_rng(0).integers(0, 255, (400, 400, 3), np.uint8))
+    assert len(big) > 60_000
+    with TestClient(create_app(model_path, max_bytes=50_000, max_pixels=200_000,
+                               warm_up=False)) as c:
+        r = c.post("/api/predict", files={"photo": ("big.jpg", big, "image/jpeg")})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+        # A body far over the limit is refused from its Content-Length, before it is read.
+        r = c.post("/api/predict", content=b"x" * 500_000,
+                   headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+        # Few bytes, many pixels: a flat PNG of 1000 x 1000.
+        flat = encode(np.zeros((1000, 1000, 3), np.uint8), "PNG")
+        assert len(flat) < 50_000
+        r = c.post("/api/predict", files={"photo": ("flat.png", flat, "image/png")})
+        assert r.status_code == 413 and r.json()["error"] == "too_many_pixels"
+
+
+def test_uploads_stay_in_memory_unless_kept(model_path, tmp_path, monkeypatch):
+    """A 3 MB upload (Starlette would spool it to an unlinked temporary file) is never rolled
+    over to disk, and leaves nothing in the embedding cache; --keep-uploads keeps it by content
+    hash."""
+    spool, cache, kept = tmp_path / "tmp", tmp_path / "cache", tmp_path / "kept"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    rollovers = []
+    rollover = tempfile.SpooledTemporaryFile.rollover
+
+    def spy(self):
+        rollovers.append(self)
+        return rollover(self)
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", spy)
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(cache))
+    im = Image.fromarray(astronaut()).resize((1024, 1024))
+    buf = io.BytesIO()
+    im.save(buf, "BMP")
+    data = buf.getvalue()
+    assert len(data) > 3_000_000
+    with TestClient(create_app(model_path, warm_up=False)) as c:
+        r = c.post("/api/predict", files={"photo": ("big.bmp", data, "image/bmp")})
+        assert r.status_code == 200, r.text
+    assert rollovers == [] and list(spool.iterdir()) == []
+    assert not cache.exists() or list(cache.rglob("*")) == []
+    with TestClient(create_app(model_path, keep_uploads=kept, warm_up=False)) as c:
+        assert c.post("/api/predict", files={"photo": ("big.bmp", data, "image/bmp")}
+                      ).status_code == 200
+    assert [p.suffix for p in kept.iterdir()] == [".bmp"]
+    assert next(kept.iterdir()).read_bytes() == data
+
+
+def test_people_health_info_and_docs(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    people = client.get("/api/people").json()
+    assert people["people"] == ["astronaut", "grace_hopper"] and people["editable"] is False
+    info = client.get("/api/info").json()
+    assert info["max_bytes"] == 10 * 1024 * 1024 and info["people"] == 2
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/predict", "/api/verdict", "/api/people", "/api/people/{name}",
+            "/api/people/{name}/photos", "/healthz"} <= set(paths)
+    body = paths["/api/predict"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body
+
+
+def test_gallery_changes_need_a_token_and_a_gallery(model_path, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    photo = {"photo": ("a.jpg", encode(astronaut()), "image/jpeg")}
+    with TestClient(create_app(model_path, warm_up=False)) as c:
+        r = c.delete("/api/people/astronaut")
+        assert r.status_code == 403 and r.json()["error"] == "changes_disabled"
+        assert TOKEN_ENV in r.json()["detail"]
+    monkeypatch.setenv(TOKEN_ENV, "s3cret")
+    with TestClient(create_app(model_path, warm_up=False)) as c:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = c.post("/api/people/x/photos", files=photo, headers=headers)
+            assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        r = c.delete("/api/people/astronaut", headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 409 and r.json()["error"] == "needs_gallery"
+        assert "gallery" in r.json()["detail"]
+        assert c.get("/api/people").json()["people"] == ["astronaut", "grace_hopper"]
+
+
+def test_the_page_makes_no_third_party_requests(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "connect-src 'self'" in csp
+    texts = [page.text]
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        if ref.startswith("/static/"):
+            r = client.get(ref)
+            assert r.status_code == 200
+            texts.append(r.text)
+    assert len(texts) == 3  # the page, app.js and app.css
+    for text in texts:
+        assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), \
+            "the page must not load anything from another site"
+        assert "@import" not in text
+
+
+def test_sniffing_uses_the_bytes_not_the_name():
+    assert sniff_image_type(encode(astronaut())) == "jpg"
+    assert sniff_image_type(encode(astronaut(), "PNG")) == "png"
+    assert sniff_image_type(encode(astronaut(), "WEBP")) == "webp"
+    assert sniff_image_type(encode(astronaut(), "GIF")) == "gif"
+    assert sniff_image_type(b"<svg xmlns='http://www.w3.org/2000/svg'/>") is None
