@@ -252,7 +252,13 @@ class Model(Recognizer):
 
 
 def load(path: str | Path) -> Recognizer:
-    """Load any lookalike model file (face-embedding or the article's CNN)."""
+    """Load any lookalike model file (face-embedding or the article's CNN), or a gallery
+    (a folder holding lookalike-gallery.json, or postgresql://…#name)."""
+    if str(path).startswith(("postgresql://", "postgres://")) or (
+            Path(path) / "lookalike-gallery.json").is_file():
+        from .gallery import Gallery
+
+        return Gallery.open(str(path))
     path = Path(path)
     manifest, zf = read_archive(path)
     with zf:

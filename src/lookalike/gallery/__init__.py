@@ -1,0 +1,439 @@
+"""Galleries: people added and removed without retraining, searched by face similarity.
+
+A gallery keeps one embedding per enrolled photo (the face chosen as in training, see
+:mod:`lookalike.choose`), with a thumbnail, and answers "whom does this face look like?" by
+nearest-neighbour search over the photos, ranked per person::
+
+    from lookalike.gallery import Gallery
+    g = Gallery.create("people.gallery")            # or "postgresql://…" (pgvector)
+    g.add_folder("photos/")                          # photos/<person>/*.jpg, resumable
+    result = g.search("me.jpg", top=5)               # a PhotoResult, as Model.predict gives
+    g.remove("Jane Doe")                             # every trace of Jane is gone
+
+Percentages: per person, the cosine similarity of their closest photo; a softmax of those
+similarities times a temperature (fitted on the gallery's own people with ≥ 2 photos, else
+:data:`lookalike.heads.DEFAULT_SCALE`) over the people among the nearest
+:data:`CANDIDATE_PHOTOS` photos. "Unknown / none of these" when the closest photo's
+similarity is below the embedder's same-person threshold.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ImageError
+from ..images import PhotoSource
+from ..model import Recognizer
+from ..ranking import FaceResult, Match, PhotoResult
+from .store_local import (
+    FORMAT,
+    FORMAT_VERSION,
+    MARKER,
+    GalleryError,
+    LocalStore,
+    PhotoRow,
+)
+
+__all__ = ["CANDIDATE_PHOTOS", "EnrolReport", "Gallery", "GalleryError", "GalleryMatch",
+           "MARKER", "is_gallery", "is_gallery_spec"]
+
+#: Photos fetched per query face; the people among them are ranked.
+CANDIDATE_PHOTOS = 100
+#: Photos committed per transaction during enrolment (a crash loses at most this many).
+BATCH = 64
+
+
+def is_gallery(path: str | Path) -> bool:
+    """A directory holding a gallery marker file."""
+    return LocalStore.is_gallery(path)
+
+
+def is_gallery_spec(spec: str | Path) -> bool:
+    s = str(spec)
+    return s.startswith(("postgresql://", "postgres://")) or is_gallery(s)
+
+
+@dataclass
+class GalleryMatch(Match):
+    """A ranked person plus their closest enrolled photo."""
+
+    photo_id: int | None = None
+    photo: str | None = None
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["best_photo"] = {"id": self.photo_id, "source": self.photo,
+                           "similarity": d.get("similarity")}
+        return d
+
+
+@dataclass
+class EnrolReport:
+    added: int = 0
+    already: int = 0
+    people: set[str] = field(default_factory=set)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (photo, why)
+    ambiguous: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "already_enrolled": self.already,
+                "people": sorted(self.people), "skipped": self.skipped,
+                "ambiguous": self.ambiguous, "seconds": round(self.seconds, 2)}
+
+
+class Gallery(Recognizer):
+    """A searchable set of people (see the module doc). Also a :class:`Recognizer`, so
+    ``lookalike predict``, evaluation and the web layer accept it where they take a model."""
+
+    def __init__(self, store: Any, spec: str):
+        self.store = store
+        self.spec = spec
+        self.path = Path(spec) if not spec.startswith("postgres") else None
+        self.manifest = dict(store.manifest)
+        self._pipeline = None
+        self._labels: tuple[int, list[str], dict[str, int]] | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, spec: str | Path, *, embedder: str = "sface", crops: bool = False
+               ) -> Gallery:
+        from ..embedders import get_embedder
+        from ..heads import DEFAULT_SCALE
+        from ..model import new_manifest
+
+        e = get_embedder(embedder)
+        manifest = new_manifest(kind="gallery", embedder={"name": e.name, "version": e.version},
+                                dim=int(e.dim), threshold={"similarity": float(e.threshold)},
+                                crops=bool(crops), scale=DEFAULT_SCALE)
+        manifest["format"], manifest["format_version"] = FORMAT, FORMAT_VERSION
+        s = str(spec)
+        if s.startswith("postgres"):
+            from .store_pg import PgStore
+
+            return cls(PgStore.create_at(s, manifest), s)
+        return cls(LocalStore.create(Path(s), manifest), s)
+
+    @classmethod
+    def open(cls, spec: str | Path) -> Gallery:
+        s = str(spec)
+        if s.startswith("postgres"):
+            from .store_pg import PgStore
+
+            return cls(PgStore.open_at(s), s)
+        return cls(LocalStore.open(Path(s)), s)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- what it holds ---------------------------------------------------------------------
+    def people(self) -> list[tuple[str, int]]:
+        """(person, number of photos), by name."""
+        return self.store.people()
+
+    @property
+    def labels(self) -> list[str]:
+        return self._label_index()[1]
+
+    def _label_index(self) -> tuple[int, list[str], dict[str, int]]:
+        gen = self.store.generation()
+        if self._labels is None or self._labels[0] != gen:
+            names = [p for p, n in self.store.people() if n > 0]
+            self._labels = (gen, names, {p: i for i, p in enumerate(names)})
+        return self._labels
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"]["similarity"])
+
+    @property
+    def scale(self) -> float:
+        return float(self.store.meta("scale") or self.manifest.get("scale") or 24.0)
+
+    def describe(self) -> dict:
+        people = self.people()
+        return {"kind": "gallery", "gallery": self.spec, "embedder": self.manifest["embedder"],
+                "threshold": self.manifest["threshold"], "scale": self.scale,
+                "people": len(people), "photos": sum(n for _, n in people),
+                "index": self.store.index_kind(), "created": self.manifest.get("created"),
+                "lookalike_version": __version__}
+
+    def thumbnail(self, photo_id: int) -> bytes | None:
+        """JPEG thumbnail of an enrolled photo's face (ids are in ``nearest``/``best_photo``)."""
+        return self.store.thumbnail(int(photo_id))
+
+    # -- enrolment -------------------------------------------------------------------------
+    def add_folder(self, folder: str | Path, *, person: str | None = None,
+                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+        """Enrol ``folder/<person>/*`` or, with ``person``, every photo below ``folder``."""
+        from ..dataset import _walk_photos, check_folder, list_labelled
+
+        root = check_folder(folder)
+        if person:
+            items = [(person, p) for p in _walk_photos(root, [])]
+            if not items:
+                raise GalleryError("no photos found", root, "give a folder with photos")
+        else:
+            items = [(ph.person, ph.path) for ph in list_labelled(root)]
+        return self.add_photos(items, workers=workers, progress=progress)
+
+    def add_photos(self, items: Sequence[tuple[str, str | Path]], *,
+                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+        """Enrol (person, photo path) pairs on ``workers`` processes (default: all cores).
+
+        Resumable: photos already in the gallery (same content hash) are skipped, and every
+        person is committed as soon as all their new photos are analysed, in batches of
+        :data:`BATCH` photos, so an interrupted run keeps what was done."""
+        from ..choose import choose_faces
+        from ..images import content_hash, read_bytes
+        from ..progress import bar
+        from .enrol import analyse
+
+        t0 = time.perf_counter()
+        report = EnrolReport()
+        known = self.store.known_digests()
+        tasks: list[tuple[int, str]] = []
+        info: dict[int, tuple[str, str, str]] = {}
+        seen: dict[str, str] = {}
+        for person, path in items:
+            person = str(person).strip()
+            if not person:
+                raise GalleryError("a person's name is empty", path, "name the person")
+            try:
+                digest = content_hash(read_bytes(path))
+            except ImageError as err:
+                report.skipped.append((str(path), str(err).split(": ", 1)[-1]))
+                continue
+            owner = known.get(digest) or seen.get(digest)
+            if owner is not None:
+                if owner == person:
+                    report.already += 1
+                else:
+                    report.skipped.append((str(path), f"the same photo is already enrolled as "
+                                                      f"{owner}"))
+                continue
+            seen[digest] = person
+            info[len(tasks)] = (person, digest, str(path))
+            tasks.append((len(tasks), str(path)))
+        remaining: dict[str, int] = defaultdict(int)
+        for person, _, _ in info.values():
+            remaining[person] += 1
+        done: dict[str, list] = defaultdict(list)
+        rows: list[PhotoRow] = []
+        skipped_rows: list[tuple[str, str, str, str]] = []
+        threshold = self.threshold
+        workers = workers or os.cpu_count() or 1
+        emb = self.manifest["embedder"]["name"]
+        crops = bool(self.manifest.get("crops"))
+
+        def finish(person: str) -> None:
+            results = done.pop(person)
+            with_faces = [r for r in results if r.embeddings is not None and len(r.embeddings)]
+            for r in results:
+                _, digest, src = info[r.task]
+                if r.embeddings is None:
+                    report.skipped.append((src, r.error or "unreadable"))
+                elif not len(r.embeddings):
+                    report.skipped.append((src, "no face found"))
+                    skipped_rows.append((person, digest, src, "no face found"))
+            if not with_faces:
+                return
+            choice = [0] * len(with_faces)
+            ambiguous = [False] * len(with_faces)
+            if any(len(r.embeddings) > 1 for r in with_faces):
+                old = self.store.person_vectors(person)
+                ch = choose_faces([v[None] for v in old] + [r.embeddings for r in with_faces],
+                                  threshold)[len(old):]
+                choice = [c.index for c in ch]
+                ambiguous = [c.ambiguous for c in ch]
+            for r, c, amb in zip(with_faces, choice, ambiguous, strict=True):
+                _, digest, src = info[r.task]
+                if amb:
+                    report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
+                                                  f"{c + 1}"))
+                rows.append(PhotoRow(person, digest, src, c, len(r.embeddings), amb,
+                                     r.embeddings[c], r.thumbs[c] if c < len(r.thumbs) else
+                                     None))
+                report.people.add(person)
+
+        def commit() -> None:
+            report.added += self.store.add_batch(rows, skipped_rows)
+            rows.clear()
+            skipped_rows.clear()
+
+        try:
+            stream = analyse(tasks, embedder=emb, crops=crops, workers=min(workers, len(tasks))
+                             or 1)
+            for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
+                person = info[r.task][0]
+                done[person].append(r)
+                remaining[person] -= 1
+                if remaining[person] == 0:
+                    finish(person)
+                    if len(rows) + len(skipped_rows) >= BATCH:
+                        commit()
+        finally:
+            commit()  # an interrupted run keeps every person fully analysed so far
+        self.store.refresh_index()
+        if report.added:
+            self.calibrate()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def remove(self, person: str, *, purge_cache: bool = True) -> int:
+        """Forget a person: photos, embeddings, thumbnails, index entries and metadata (and,
+        with ``purge_cache``, their photos' entries in the local embedding cache). Returns the
+        number of photos removed."""
+        digests = self.store.remove_person(person)
+        if digests is None:
+            close = [p for p, _ in self.people() if p.casefold() == person.casefold()]
+            raise GalleryError(f"{person!r} is not in the gallery", self.spec,
+                               f"did you mean {close[0]!r}?" if close else
+                               "see `lookalike gallery list`")
+        if purge_cache and digests:
+            _purge_cache(digests)
+        self._labels = None
+        return len(digests)
+
+    def calibrate(self, max_rows: int = 2000, seed: int = 0) -> float | None:
+        """Fit the softmax temperature on the gallery's people with ≥ 2 photos: each sampled
+        photo is searched with itself left out. Stored in the gallery; returns it (None when
+        there are too few such people)."""
+        from ..heads import DEFAULT_SCALE, fit_scale
+
+        multi = self.store.multi_photo_vectors(max_rows, seed)
+        if multi is None or len(multi[0]) < 20:
+            return None
+        ids, X, owners = multi
+        D, I = self.store.search(X, min(CANDIDATE_PHOTOS + 1, self.store.count()))
+        names = self.store.photo_info({int(i) for i in I.ravel() if i >= 0})
+        width = 20
+        logits, y = [], []
+        for row in range(len(ids)):
+            best: dict[str, float] = {}
+            for s, pid in zip(D[row], I[row], strict=True):
+                if pid < 0 or pid == ids[row] or int(pid) not in names:
+                    continue
+                p = names[int(pid)][0]
+                best.setdefault(p, float(s))
+            cands = sorted(best.items(), key=lambda kv: -kv[1])[:width]
+            who = [p for p, _ in cands]
+            if owners[row] not in who:
+                continue
+            z = np.full(width, -4.0)
+            z[:len(cands)] = [s for _, s in cands]
+            logits.append(z)
+            y.append(who.index(owners[row]))
+        if len(y) < 20:
+            return None
+        scale = fit_scale(np.array(logits), np.array(y), prior=DEFAULT_SCALE)
+        self.store.set_meta("scale", repr(float(scale)))
+        return scale
+
+    # -- answering -------------------------------------------------------------------------
+    @property
+    def pipeline(self):
+        if self._pipeline is None:
+            from ..pipeline import FacePipeline
+
+            e = self.manifest["embedder"]
+            self._pipeline = FacePipeline(e["name"], crops=bool(self.manifest.get("crops")))
+            have = f"{self._pipeline.embedder.name}-{self._pipeline.embedder.version}"
+            if have != f"{e['name']}-{e['version']}":
+                raise GalleryError(f"was enrolled with embedder {e['name']} {e['version']}, "
+                                   f"this installation has {have}", self.spec,
+                                   "enrol the photos again in a new gallery")
+        return self._pipeline
+
+    def face_results(self, faces, embeddings: np.ndarray, top: int | None = None
+                     ) -> list[FaceResult]:
+        """Rank people for each face embedding (see the module doc)."""
+        if len(embeddings) == 0:
+            return []
+        n = self.store.count()
+        if n == 0:
+            raise GalleryError("the gallery is empty", self.spec,
+                               "enrol people with `lookalike gallery add`")
+        k = min(n, max(CANDIDATE_PHOTOS, 10 * (top or 0)))
+        D, I = self.store.search(np.asarray(embeddings, np.float32), k)
+        info = self.store.photo_info({int(i) for i in I.ravel() if i >= 0})
+        _, labels, where = self._label_index()
+        scale = self.scale
+        out = []
+        for face, sims, ids in zip(faces, D, I, strict=True):
+            best: dict[str, tuple[float, int]] = {}
+            for s, pid in zip(sims, ids, strict=True):
+                if pid < 0 or int(pid) not in info:
+                    continue
+                best.setdefault(info[int(pid)][0], (float(s), int(pid)))
+            people = list(best)
+            sim = np.array([best[p][0] for p in people])
+            z = scale * (sim - sim.max())
+            prob = np.exp(z) / np.exp(z).sum()
+            order = np.argsort(-prob, kind="stable")
+            ranking = [GalleryMatch(people[i], float(prob[i]), float(sim[i]), best[people[i]][1],
+                                    info[best[people[i]][1]][1]) for i in order]
+            proba = np.zeros(len(labels))
+            for p, q in zip(people, prob, strict=True):
+                if p in where:
+                    proba[where[p]] = q
+            top_sim = float(sim.max())
+            out.append(FaceResult(face, list(ranking), top_sim < self.threshold, top_sim, proba,
+                                  [m.photo_id for m in ranking]))
+        return out
+
+    def predict(self, photo: PhotoSource, *, all_faces: bool = False,
+                name: str | None = None) -> PhotoResult:
+        return self.search(photo, all_faces=all_faces, name=name)
+
+    def search(self, photo: PhotoSource, *, top: int | None = None, all_faces: bool = False,
+               name: str | None = None) -> PhotoResult:
+        """Whom the face in ``photo`` (every face with ``all_faces``) looks like."""
+        label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
+        analysis = self.pipeline.analyze(photo, name=label)
+        n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
+        faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n], top)
+        return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found")
+
+    def check(self, repair: bool = False) -> list[str]:
+        return self.store.check(repair=repair)
+
+
+def _purge_cache(digests: list[str]) -> None:
+    """Delete the embedding cache's entries for these photos (keys start with the digest)."""
+    import sqlite3
+
+    from ..cache import default_cache_dir
+
+    db_path = default_cache_dir() / "analysis-v1.sqlite"
+    if not db_path.exists():
+        return
+    try:
+        db = sqlite3.connect(db_path, timeout=30)
+        try:
+            db.execute("PRAGMA secure_delete=ON")
+            with db:
+                for d in digests:
+                    db.execute("DELETE FROM cache WHERE key >= ? AND key < ?", (d + "|", d + "}"))
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        print(f"lookalike: warning: could not purge the embedding cache {db_path} ({err})",
+              file=sys.stderr)

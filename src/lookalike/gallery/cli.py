@@ -1,0 +1,199 @@
+"""``lookalike gallery create|add|remove|list|search|check`` (registered by lookalike.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def gallery_spec(args) -> str:
+    """The gallery's folder, or with ``--db URI`` the database URI plus ``#name``."""
+    db = args.db or os.environ.get("LOOKALIKE_DB")
+    if db:
+        base = db.split("#", 1)[0]
+        return f"{base}#{args.gallery}"
+    return args.gallery
+
+
+def cmd_create(args) -> int:
+    from . import Gallery
+
+    g = Gallery.create(gallery_spec(args), embedder=args.embedder, crops=args.crops)
+    print(f"Created gallery {g.spec} (embedder {g.manifest['embedder']['name']}, "
+          f"same-person threshold {g.threshold:.2f}).")
+    g.close()
+    return 0
+
+
+def cmd_add(args) -> int:
+    from . import Gallery
+
+    g = Gallery.open(gallery_spec(args))
+    try:
+        rep = g.add_folder(args.folder, person=args.person, workers=args.workers,
+                           progress=not args.quiet)
+        people = g.people()
+    finally:
+        g.close()
+    if args.json:
+        print(json.dumps(rep.to_dict() | {"gallery": g.spec}, ensure_ascii=False))
+        return 0
+    rate = rep.added / rep.seconds if rep.seconds > 0 else 0.0
+    print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
+          f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
+    print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
+    if rep.skipped:
+        print(f"Skipped {len(rep.skipped)} file(s):")
+        for path, why in rep.skipped[:20]:
+            print(f"  {path}: {why}")
+        if len(rep.skipped) > 20:
+            print(f"  … and {len(rep.skipped) - 20} more (--json lists all)")
+    if rep.ambiguous:
+        print(f"Ambiguous face choice in {len(rep.ambiguous)} photo(s):")
+        for path, why in rep.ambiguous[:20]:
+            print(f"  {path}: {why}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from . import Gallery
+
+    g = Gallery.open(gallery_spec(args))
+    try:
+        n = g.remove(args.person, purge_cache=not args.keep_cache)
+    finally:
+        g.close()
+    print(f"Removed {args.person}: {n} photo(s), their embeddings, thumbnails and index "
+          "entries.")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from . import Gallery
+
+    g = Gallery.open(gallery_spec(args))
+    try:
+        people = g.people()
+        desc = g.describe()
+    finally:
+        g.close()
+    if args.json:
+        print(json.dumps(desc | {"list": [{"person": p, "photos": n} for p, n in people]},
+                         ensure_ascii=False, indent=1))
+        return 0
+    print(f"{desc['gallery']}: {desc['people']} people, {desc['photos']} photos "
+          f"(embedder {desc['embedder']['name']}, index {desc['index']})")
+    for p, n in people:
+        print(f"  {p}  {n}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from ..cli import print_photo
+    from ..errors import ImageError, NoFaceError
+    from ..ranking import PhotoResult
+    from . import Gallery
+
+    g = Gallery.open(gallery_spec(args))
+    results = []
+    try:
+        for p in args.photos:
+            try:
+                results.append(g.search(p, top=args.top, all_faces=args.all_faces))
+            except ImageError as err:
+                results.append(PhotoResult(str(p), [], None, str(err)))
+    finally:
+        g.close()
+    if args.json:
+        print(json.dumps({"model": g.spec, "gallery": g.spec,
+                          "photos": [r.to_dict(args.top) for r in results]},
+                         ensure_ascii=False, indent=1))
+    else:
+        for r in results:
+            print_photo(r, args.top, g.threshold)
+            for fr in r.faces:
+                best = [f"{m.person}: {m.photo} ({m.similarity:.2f})"
+                        for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
+                if best:
+                    print("  closest photos: " + "; ".join(best))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"lookalike: {r.photo}: {r.error or 'no face found'}", file=sys.stderr)
+    return NoFaceError.exit_code if failed else 0
+
+
+def cmd_check(args) -> int:
+    from . import Gallery
+
+    g = Gallery.open(gallery_spec(args))
+    try:
+        problems = g.check(repair=args.repair)
+    finally:
+        g.close()
+    if not problems:
+        print(f"{g.spec}: ok" + (" (index rebuilt)" if args.repair else ""))
+        return 0
+    for p in problems:
+        print(f"{g.spec}: {p}")
+    if args.repair:
+        print("index rebuilt from the database" if not any(p.startswith("database")
+                                                          for p in problems)
+              else "the database itself is damaged: re-create the gallery")
+    return 1
+
+
+def add_gallery_parser(sub) -> None:
+    from ..embedders import EMBEDDERS
+
+    g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
+                       "without retraining")
+    gs = g.add_subparsers(dest="gallery_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("gallery", help="gallery folder (or its name with --db)")
+        p.add_argument("--db", metavar="URI", help="keep the gallery in PostgreSQL with pgvector "
+                       "(postgresql://…; default $LOOKALIKE_DB)")
+
+    c = gs.add_parser("create", help="create an empty gallery")
+    common(c)
+    c.add_argument("--embedder", default="sface", choices=EMBEDDERS)
+    c.add_argument("--crops", action="store_true",
+                   help="photos are face crops: use the whole image when no face is detected")
+    c.set_defaults(func=cmd_create)
+
+    a = gs.add_parser("add", help="enrol DIR/<person>/* (or DIR's photos with --person)")
+    common(a)
+    a.add_argument("folder")
+    a.add_argument("--person", help="all photos below FOLDER are of this person")
+    a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_add)
+
+    r = gs.add_parser("remove", help="delete every trace of a person")
+    common(r)
+    r.add_argument("person")
+    r.add_argument("--keep-cache", action="store_true",
+                   help="do not purge their photos from the local embedding cache")
+    r.set_defaults(func=cmd_remove)
+
+    s = gs.add_parser("list", help="people and photo counts")
+    common(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    q = gs.add_parser("search", help="rank whom the face in each photo looks like")
+    common(q)
+    q.add_argument("photos", nargs="+")
+    q.add_argument("--top", type=int, default=5)
+    q.add_argument("--all-faces", action="store_true")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_search)
+
+    k = gs.add_parser("check", help="verify checksums and consistency (--repair rebuilds the "
+                      "index)")
+    common(k)
+    k.add_argument("--repair", action="store_true")
+    k.set_defaults(func=cmd_check)
