@@ -226,3 +226,13 @@ def test_sniffing_uses_the_bytes_not_the_name():
     assert sniff_image_type(encode(astronaut(), "WEBP")) == "webp"
     assert sniff_image_type(encode(astronaut(), "GIF")) == "gif"
     assert sniff_image_type(b"<svg xmlns='http://www.w3.org/2000/svg'/>") is None
+
+
+def test_a_stranger_is_marked_unknown(client):
+    from skimage import data
+
+    cameraman = np.stack([data.camera()] * 3, axis=-1)
+    r = client.post("/api/predict", files=_photo(cameraman, "cameraman.jpg"))
+    assert r.status_code == 200, r.text
+    face = r.json()["faces"][0]
+    assert face["unknown"] is True and face["best_similarity"] < r.json()["threshold"]

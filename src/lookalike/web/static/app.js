@@ -245,9 +245,11 @@
       b.setAttribute("aria-pressed", String(j === k));
       if (j === k && focus) b.focus();
     });
-    els.answerTitle.textContent = r.faces.length > 1
-      ? `Face ${k + 1} looks most like ${f.ranking[0].person}`
-      : `Looks most like ${f.ranking[0].person}`;
+    const who = f.ranking[0].person;
+    const prefix = r.faces.length > 1 ? `Face ${k + 1}: ` : "";
+    els.answerTitle.textContent = f.unknown
+      ? `${prefix}none of these (closest: ${who})`
+      : (r.faces.length > 1 ? `Face ${k + 1} looks most like ${who}` : `Looks most like ${who}`);
     els.none.hidden = !f.unknown;
     els.none.textContent = f.unknown ? noneText(f.best_similarity, state.threshold) : "";
     renderRanking(els.ranking, f.ranking);
