@@ -1,5 +1,6 @@
 import numpy as np
 from conftest import astronaut, grace_hopper, group_shot
+from PIL import Image
 
 from lookalike.faces import FaceDetector, align, plausible, prominence, whole_image_face
 
@@ -58,3 +59,21 @@ def test_whole_image_face_and_alignment():
     assert wide.shape == (112, 112, 3)
     d = face.to_dict()
     assert len(d["box"]) == 4 and len(d["landmarks"]) == 5
+
+
+def test_small_face_in_a_big_photo_is_found():
+    from conftest import encode
+
+    from lookalike.images import load_image
+    from lookalike.pipeline import DECODE_MAX_SIDE
+
+    # a 180×240 px head in a 12-megapixel photo: ~11 px wide at the detector's usual 640 px
+    face = Image.fromarray(astronaut()[20:300, 110:350]).resize((180, 240))
+    canvas = Image.new("RGB", (4000, 3000), (110, 120, 130))
+    canvas.paste(face, (2600, 900))
+    rgb = load_image(encode(np.asarray(canvas), quality=85), max_side=DECODE_MAX_SIDE)
+    assert max(rgb.shape) == DECODE_MAX_SIDE  # decoded at reduced size
+    faces = FaceDetector().detect(rgb)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 2600 < (x + w / 2) * 2.5 < 2780 and 900 < (y + h / 2) * 2.5 < 1140

@@ -72,6 +72,10 @@ def print_photo(result, top, threshold, out=sys.stdout) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
+    if getattr(args, "recipe", "embedding") == "article":
+        from .recipes.article import cmd_train_article
+
+        return cmd_train_article(args)
     from .train import train
 
     out = Path(args.output)
@@ -84,6 +88,11 @@ def cmd_train(args) -> int:
                           log=None if args.json else _info)
     model.save(out)
     seconds = time.perf_counter() - t0
+    if getattr(args, "report", None):
+        from .report import write_train_report
+
+        page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
+        print(f"Training report: {page}", file=sys.stderr)
     if args.json:
         print(json.dumps({"model": str(out), "seconds": round(seconds, 2), **{
             k: getattr(report, k) for k in ("people", "split", "skipped", "ambiguous",
@@ -102,11 +111,17 @@ def print_train_summary(model, report, out: Path, seconds: float) -> None:
     print(f"Learned {len(report.people)} people from {m['train_photos']} photos "
           f"in {seconds:.1f} s ({model.manifest['embedder']['name']} + "
           f"{model.manifest['head']['type']} head).")
-    name_w = max((_width(p) for p in report.people), default=6)
-    print(f"  {'person':<{name_w}}  train  validation")
-    for p in report.people:
-        s = report.split[p]
-        print(f"  {_rjust(p, name_w)}  {s['train']:5d}  {s['validation']:10d}")
+    if len(report.people) <= 15:
+        name_w = max((_width(p) for p in report.people), default=6)
+        print(f"  {'person':<{name_w}}  train  validation")
+        for p in report.people:
+            s = report.split[p]
+            print(f"  {_rjust(p, name_w)}  {s['train']:5d}  {s['validation']:10d}")
+    else:
+        tr = sorted(s["train"] for s in report.split.values())
+        va = sorted(s["validation"] for s in report.split.values())
+        print(f"  {len(report.people)} people: {tr[0]}–{tr[-1]} training and {va[0]}–{va[-1]} "
+              "validation photos each (`lookalike info MODEL` lists the split)")
     if m.get("validation_photos"):
         print(f"Validation: accuracy {m['accuracy']:.1%}, top-3 {m['top3_accuracy']:.1%} on "
               f"{m['validation_photos']} photos; calibration error (ECE) {m['ece']:.3f}")
@@ -182,7 +197,7 @@ def cmd_evaluate(args) -> int:
     if args.report:
         from .report import write_report
 
-        path = write_report(res, model, args.report)
+        path = write_report(res, model, args.report, data_dir=args.data)
         res["report"] = str(path)
     if args.json:
         print(json.dumps(public(res), ensure_ascii=False))
@@ -269,7 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after measuring on validation, fit the final model on all photos")
     t.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.add_argument("--report", metavar="OUT_DIR", help="also write a training report "
+                   "(OUT_DIR/index.html: split, skipped photos, validation metrics, curves)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--recipe", choices=("embedding", "article"), default="embedding",
+                   help="embedding (default): face embeddings + a head; article: fine-tune an "
+                   "ImageNet CNN on face crops, as the article does (needs lookalike[article])")
+    from .recipes.article import add_train_arguments
+
+    add_train_arguments(t)
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="rank whom the faces in photos look like")
@@ -333,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .web.serve import cmd_serve  # FastAPI is imported only when serving
 
     sv.set_defaults(func=cmd_serve)
+    from .gallery.cli import add_gallery_parser
+
+    add_gallery_parser(sub)
     return p
 
 

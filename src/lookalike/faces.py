@@ -156,12 +156,12 @@ class FaceDetector:
             )
         return self._net
 
-    def _detect_once(self, rgb: np.ndarray) -> list[Face]:
+    def _detect_once(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
         """Run YuNet once, on a copy scaled so the longer side is at most ``max_side``."""
         import cv2
 
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = rgb if scale == 1.0 else cv2.resize(
             rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
         )
@@ -193,6 +193,9 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         faces = self._detect_once(rgb)
         if self.try_harder:
+            if not faces and max(h, w) > self.max_side:
+                # small faces in a big photo: look again at up to twice the resolution
+                faces = self._detect_once(rgb, max_side=2 * self.max_side)
             if not faces:
                 faces = self._detect_padded(rgb)
             best = max((f.score for f in faces if plausible(f)), default=0.0)

@@ -9,6 +9,7 @@ of training faces, for cards). Other model types (the article's CNN) share the f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -35,7 +36,8 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
     rename it over ``path``: a crash, Ctrl-C or full disk leaves the old file untouched."""
     path = Path(path)
     if path.is_dir():
-        raise ModelError("is a folder", path, "give a file name for the model, e.g. people.lookalike")
+        raise ModelError("is a folder", path,
+                         "give a file name for the model, e.g. people.lookalike")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
         raise ModelError(f"folder {folder} does not exist", path, "create it first")
@@ -47,10 +49,8 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         if isinstance(err, OSError):
             raise ModelError(f"cannot be written ({err.strerror or err})", path,
                              "check free disk space and permissions") from None

@@ -100,13 +100,6 @@ def train(
             for i in idxs[1:]:
                 if photos[i].person != photos[idxs[0]].person:
                     found.pop(i, None)
-        subsets = {photos[i].subset for i in idxs if i in found}
-        if ds.layout == "split-folders" and subsets == {"train", "validation"}:
-            report.warnings.append(f"leakage: the same photo is in train and validation "
-                                   f"({names}); left out of validation")
-            for i in idxs:
-                if photos[i].subset == "validation":
-                    found.pop(i, None)
 
     # Person-folders layout: split the usable photos (so unreadable files do not empty a side).
     subset_of = {i: photos[i].subset for i in found}
@@ -118,6 +111,17 @@ def train(
             val = split_person([photos[i].path for i in idxs], person, seed, validation_fraction)
             for i in idxs:
                 subset_of[i] = "validation" if photos[i].path in val else "train"
+
+    # Leakage: the same content on both sides of the split inflates validation figures.
+    for idxs in by_digest.values():
+        idxs = [i for i in idxs if i in found]
+        if {subset_of[i] for i in idxs} == {"train", "validation"}:
+            names = ", ".join(ds.relpath(photos[i]) for i in idxs)
+            report.warnings.append(f"leakage: the same photo is in train and validation "
+                                   f"({names}); left out of validation")
+            for i in idxs:
+                if subset_of[i] == "validation":
+                    found.pop(i)
 
     # Face choice in training photos, per person.
     train_idx: dict[str, list[int]] = defaultdict(list)
