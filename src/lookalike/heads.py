@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from .embedders import l2_normalize
 
@@ -32,6 +31,8 @@ def fit_scale(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float = 5
     With ``prior``, a weak log-normal prior (σ = 1 in log s, worth one sample) centred there:
     when every held-out prediction is right, plain NLL drives s to infinity and every answer
     to 100 %; the prior keeps it finite, and matters less the more data there is."""
+    from scipy.optimize import minimize_scalar
+
     if len(y) == 0:
         return 1.0
     idx = np.arange(len(y))
