@@ -110,15 +110,39 @@ def needs_cjk(text: str) -> bool:
     return False
 
 
+def missing_glyphs(text: str) -> set[str]:
+    """Characters of ``text`` that none of the picture fonts can draw (spaces aside)."""
+    _matplotlib()
+    from matplotlib import font_manager as fm
+    from matplotlib.ft2font import FT2Font
+
+    fonts = []
+    for family in font_families():
+        try:
+            path = fm.findfont(fm.FontProperties(family=family), fallback_to_default=False)
+        except ValueError:
+            continue
+        fonts.append(_ft2font(path, FT2Font))
+    return {c for c in set(text) if not c.isspace()
+            and not any(f.get_char_index(ord(c)) for f in fonts)}
+
+
+@lru_cache(maxsize=8)
+def _ft2font(path: str, cls: Any) -> Any:
+    return cls(path)
+
+
 _warned_cjk = False
 
 
 def check_names(names: Sequence[str]) -> None:
-    """Warn once when names need a CJK font and none is installed."""
+    """Warn once when names need a CJK font and none (or none with their glyphs) is
+    installed."""
     global _warned_cjk
-    if _warned_cjk or cjk_font() is not None:
+    if _warned_cjk:
         return
-    if any(needs_cjk(n) for n in names):
+    if any(needs_cjk(n) for n in names) and (
+            cjk_font() is None or any(missing_glyphs(n) for n in names if needs_cjk(n))):
         _warned_cjk = True
         warnings.warn("some names need a CJK font and none is installed; they show as boxes — "
                       "pip install 'lookalike[viz]' (Noto Sans CJK) or apt-get install "
@@ -252,8 +276,9 @@ def _umask() -> int:
     return mask
 
 
-def save_png(fig: Any, path: str | Path, dpi: int = 100) -> Path:
-    """Save ``fig`` as a PNG through a temporary file (atomic), and close it."""
+def save_png(fig: Any, path: str | Path, dpi: int = 100, *, tight: bool = False) -> Path:
+    """Save ``fig`` as a PNG through a temporary file (atomic), and close it. ``tight``: crop
+    to what was drawn (nothing cut off, no empty margins)."""
     import os
     import tempfile
 
@@ -261,7 +286,10 @@ def save_png(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
+            if tight:
+                fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15)
+            else:
+                fig.savefig(fh, format="png", dpi=dpi)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -295,7 +323,8 @@ def ranking_bars(ax: Any, people: Sequence[str], probs: Sequence[float], colors:
         ax.text(100 * rest + 1.5, -1, pct(rest), va="center", ha="left", fontsize=9,
                 color="#555555")
         ticks = list(ax.get_yticks()) + [-1]
-        labels = [t.get_text() for t in ax.get_yticklabels()] + [f"{n_rest} others"]
+        others = f"{n_rest} other" + ("s" if n_rest != 1 else "")
+        labels = [t.get_text() for t in ax.get_yticklabels()] + [others]
         ax.set_yticks(ticks)
         ax.set_yticklabels(labels, fontsize=10, linespacing=0.95)
         ax.get_yticklabels()[-1].set_color("#666666")

@@ -1,0 +1,481 @@
+"""Reports a person can open: the evaluation report (``lookalike evaluate --report OUT/``) and
+the training report (``lookalike train --report OUT/``).
+
+Each is a folder with ``index.html`` and the pictures it shows, linked relatively, with inline
+CSS and no script, font or stylesheet from the network: it opens offline, from any copy of the
+folder. Pictures are drawn with matplotlib on Agg canvases (:mod:`lookalike.plots`).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LookalikeError
+from .plots import (
+    check_names,
+    display_name,
+    pct,
+    person_color,
+    save_png,
+    style,
+    wrap_name,
+)
+
+THUMB_PX = 144
+CSS = """
+body{font-family:"DejaVu Sans",Helvetica,Arial,"Noto Sans CJK JP",sans-serif;color:#222;
+margin:24px auto;max-width:1100px;padding:0 16px;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;
+padding-bottom:.2em;font-size:1.2em}.muted{color:#666}.big{font-size:1.9em;font-weight:bold}
+.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}.kpi{border:1px solid #ddd;
+border-radius:6px;padding:8px 14px;min-width:120px}.kpi .label{color:#666;font-size:.85em}
+table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;border-bottom:1px solid #eee;
+text-align:right}th{background:#f6f6f6}td.name,th.name{text-align:left}
+.sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.bar{display:inline-block;height:8px;background:#4C72B0;vertical-align:middle;margin-left:6px}
+.grid{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #ddd;border-radius:6px;
+padding:8px;width:330px;display:flex;gap:10px;font-size:.85em}.card img{width:@Tpx;
+height:@Tpx;object-fit:cover;border-radius:4px;background:#eee}.card .miss{width:@Tpx;
+height:@Tpx;display:flex;align-items:center;justify-content:center;background:#f2f2f2;
+color:#777}.true{color:#1b7e3c}.pred{color:#b3322b}.path{color:#777;word-break:break-all;
+font-size:.85em}img.fig{max-width:100%;border:1px solid #eee}ul.plain{padding-left:1.2em}
+code{background:#f4f4f4;padding:0 3px}
+""".replace("@T", str(THUMB_PX))
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _out_dir(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise LookalikeError("is a file, not a folder", out,
+                             "give a folder for the report, e.g. --report report/")
+    if not out.parent.exists():
+        raise LookalikeError(f"folder {out.parent} does not exist", out, "create it first")
+    out.mkdir(exist_ok=True)
+    return out
+
+
+def _write_text(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n{body}\n"
+            f"</body></html>\n")
+
+
+def _kpis(items: Sequence[tuple[str, str]]) -> str:
+    return '<div class="kpis">' + "".join(
+        f'<div class="kpi"><div class="label">{_e(k)}</div><div class="big">{_e(v)}</div></div>'
+        for k, v in items) + "</div>"
+
+
+def _percent(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f} %"
+
+
+# -- pictures --------------------------------------------------------------------------------
+
+def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
+    """The confusion matrix: rows true person, columns predicted; colour = share of the row,
+    the count in each non-empty cell."""
+    cm = np.asarray(cm)
+    k = len(labels)
+    check_names(labels)
+    cell = 0.55 if k <= 12 else 0.4 if k <= 30 else 0.22
+    side = max(3.0, cell * k)
+    name_in = 1.9 if k <= 30 else 1.5  # room for the names, left and (rotated) below
+    fs = 9 if k <= 12 else 8 if k <= 30 else 6
+    with style() as plt:
+        bottom = 0.75 * name_in + 0.45  # names below are rotated 45°: ~0.7 of their length
+        fig = plt.figure(figsize=(side + name_in + 1.1, side + bottom + 0.6), dpi=100)
+        W, H = fig.get_size_inches()
+        ax = fig.add_axes((name_in / W, bottom / H, side / W, side / H))
+        rows = cm.sum(axis=1, keepdims=True)
+        share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+        im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        if k <= 30:
+            for i in range(k):
+                for j in range(k):
+                    if cm[i, j]:
+                        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=fs,
+                                color="white" if share[i, j] > 0.55 else "#222222")
+        names = [wrap_name(p, 22, lines=1) for p in labels]
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+        ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor", fontsize=fs)
+        ax.set_yticklabels(names, fontsize=fs)
+        ax.set_xlabel("predicted", fontsize=10)
+        ax.set_ylabel("true person", fontsize=10)
+        ax.tick_params(length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_xticks(np.arange(-0.5, k, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+        ax.grid(which="minor", color="white", lw=1)
+        ax.tick_params(which="minor", length=0)
+        cax = fig.add_axes(((name_in + side + 0.2) / W, bottom / H, 0.15 / W, side / H))
+        cb = fig.colorbar(im, cax=cax)
+        cb.set_label("share of the person's photos", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        fig.text(name_in / W, 1 - 0.1 / H, f"Confusion matrix ({int(cm.sum())} photos)",
+                 fontsize=11, fontweight="bold", va="top")
+        return save_png(fig, path, tight=True)
+
+
+def reliability_png(proba: np.ndarray, y: np.ndarray, path: str | Path, *,
+                    bins: int = 15, ece: float | None = None) -> dict:
+    """Reliability diagram of the top answer: accuracy per confidence bin against the diagonal,
+    with the number of photos per bin under it. Returns the bins drawn (for tests)."""
+    from .heads import expected_calibration_error
+
+    proba = np.asarray(proba)
+    y = np.asarray(y)
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    centers, accs, confs, counts = [], [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        counts.append(int(m.sum()))
+        centers.append((lo + hi) / 2)
+        accs.append(float(correct[m].mean()) if m.any() else np.nan)
+        confs.append(float(conf[m].mean()) if m.any() else np.nan)
+    if ece is None:
+        ece = expected_calibration_error(proba, y, bins=bins)
+    width = 1.0 / bins
+    with style() as plt:
+        fig = plt.figure(figsize=(5.2, 5.6), dpi=100)
+        ax = fig.add_axes((0.14, 0.36, 0.8, 0.56))
+        ax2 = fig.add_axes((0.14, 0.09, 0.8, 0.16))
+        ok = [i for i in range(bins) if counts[i]]
+        ax.plot([0, 1], [0, 1], ls="--", color="#888888", lw=1, label="perfect calibration")
+        ax.bar([centers[i] for i in ok], [accs[i] for i in ok], width=width * 0.92,
+               color="#4C72B0", edgecolor="white", label="accuracy", zorder=2)
+        gaps = [(centers[i], confs[i], accs[i]) for i in ok]
+        ax.bar([c for c, _, _ in gaps], [cf - a for _, cf, a in gaps],
+               bottom=[a for _, _, a in gaps], width=width * 0.92, color="#C44E52",
+               alpha=0.35, edgecolor="#C44E52", hatch="//", label="gap to confidence",
+               zorder=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("accuracy")
+        ax.set_xticklabels([])
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.set_title(f"Reliability of the top answer — ECE {ece:.3f}", fontsize=11,
+                     loc="left")
+        ax.grid(color="#eeeeee", zorder=0)
+        ax2.bar(centers, counts, width=width * 0.92, color="#8C8C8C")
+        ax2.set_xlim(0, 1)
+        ax2.set_xlabel("confidence (probability of the top answer)")
+        ax2.set_ylabel("photos", fontsize=8)
+        ax2.tick_params(labelsize=8)
+        save_png(fig, path, tight=True)
+    return {"edges": edges.tolist(), "counts": counts, "accuracy": accs, "confidence": confs,
+            "ece": float(ece)}
+
+
+def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> bytes | None:
+    """A square JPEG around a face box given in decoded-photo pixels (photos decoded as the
+    pipeline decodes them, so the box lines up); None when the photo cannot be read."""
+    import io
+
+    from PIL import Image
+
+    from .images import load_image
+    from .pipeline import DECODE_MAX_SIDE
+
+    try:
+        rgb = load_image(photo, max_side=DECODE_MAX_SIDE)
+    except (LookalikeError, OSError):
+        return None
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = (float(v) for v in box)
+    side = max(bw, bh) * 1.5
+    cx, cy = x + bw / 2, y + bh / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    s = max(1, int(round(side)))
+    # Pad with grey where the square leaves the photo.
+    canvas = np.full((s, s, 3), 200, np.uint8)
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(w, x0 + s), min(h, y0 + s)
+    if sx1 > sx0 and sy1 > sy0:
+        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    im = Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def topk_accuracy(proba: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
+    order = np.argsort(-np.asarray(proba), axis=1)
+    y = np.asarray(y)
+    return {k: float(np.mean([y[i] in order[i, :k] for i in range(len(y))])) for k in ks}
+
+
+# -- the evaluation report -------------------------------------------------------------------
+
+def write_report(result: dict, model: Any, out_dir: str | Path,
+                 data_dir: str | Path | None = None) -> Path:
+    """Write the evaluation report for ``result`` (from :func:`lookalike.evaluate.evaluate`,
+    with its private ``_rows``, ``_proba``, ``_y``) into ``out_dir``; returns ``index.html``.
+
+    ``data_dir``: the evaluated folder, to read the misclassified photos for thumbnails
+    (``result["data"]`` when not given; paths in the result are relative to it)."""
+    out = _out_dir(out_dir)
+    labels = list(result.get("labels") or getattr(model, "labels", []))
+    check_names(labels)
+    data_root = Path(data_dir or result.get("data") or ".")
+    m = getattr(model, "manifest", {}) or {}
+    n = int(result.get("n") or 0)
+    parts = [f"<h1>Evaluation of {_e(Path(str(getattr(model, 'path', '') or 'model')).name)}"
+             f"</h1>",
+             f'<p class="muted">on <code>{_e(data_root)}</code> — {n} photos scored of '
+             f"{result.get('photos', n)}; model: {len(labels)} people, embedder "
+             f"{_e((m.get('embedder') or {}).get('name', m.get('kind', '?')))}, "
+             f"{_e((m.get('head') or {}).get('type', '?'))} head; lookalike "
+             f"{_e(m.get('lookalike_version', '?'))}</p>"]
+    if n == 0:
+        parts.append("<p>No photo of a known person with a face was found, so nothing was "
+                     "scored.</p>")
+        parts.append(_not_scored(result))
+        _write_text(out / "index.html", _page("lookalike evaluation", "\n".join(parts)))
+        return out / "index.html"
+
+    P = np.asarray(result["_proba"])
+    y = np.asarray(result["_y"])
+    ks = [k for k in (1, 2, 3, 5) if k <= len(labels)]
+    topk = topk_accuracy(P, y, ks)
+    parts.append(_kpis([("accuracy", _percent(result["accuracy"])),
+                        ("top-3 accuracy", _percent(result.get("top3_accuracy"))),
+                        ("calibration error (ECE)", f"{result.get('ece', float('nan')):.3f}"),
+                        ("'none of these'", _percent(result.get("unknown_rate"))),
+                        ("misclassified", str(len(result.get("misclassified", []))))]))
+    parts.append("<p>Top-k accuracy (the true person among the k highest): " + ", ".join(
+        f"top-{k} {_percent(v)}" for k, v in topk.items())
+        + f". Mean negative log-likelihood {result.get('nll', float('nan')):.3f}.</p>")
+
+    # Per person.
+    parts.append("<h2>Per person</h2><table><tr><th class='name'>person</th><th>photos</th>"
+                 "<th>precision</th><th>recall</th><th>F1</th></tr>")
+    for p, s in result["per_person"].items():
+        parts.append(
+            f"<tr><td class='name'><span class='sw' style='background:"
+            f"{person_color(labels, p)}'></span>{_e(display_name(p))}</td><td>{s['n']}</td>"
+            f"<td>{_percent(s['precision'])}</td><td>{_percent(s['recall'])}</td>"
+            f"<td>{_percent(s['f1'])}<span class='bar' style='width:{round(60 * s['f1'])}px'>"
+            f"</span></td></tr>")
+    parts.append("</table>")
+
+    # Pictures.
+    confusion_png(np.asarray(result["confusion"]), labels, out / "confusion.png")
+    rel = reliability_png(P, y, out / "reliability.png", ece=result.get("ece"))
+    parts.append("<h2>Confusion matrix</h2><p class='muted'>Rows: the true person; columns: "
+                 "the model's top answer. Colour: share of the person's photos.</p>"
+                 "<img class='fig' src='confusion.png' alt='confusion matrix'>")
+    parts.append("<h2>Calibration</h2><p>Expected calibration error (ECE) "
+                 f"<b>{rel['ece']:.3f}</b>: the photo-weighted gap between the stated "
+                 "probability of the top answer and how often it is right, over "
+                 f"{len(rel['counts'])} confidence bins. 0 is perfect; bars on the diagonal "
+                 "mean a stated 80 % is right 80 % of the time.</p>"
+                 "<img class='fig' src='reliability.png' alt='reliability diagram'>")
+
+    # Misclassified photos.
+    wrong = list(result.get("misclassified") or [])
+    parts.append(f"<h2>Misclassified photos ({len(wrong)})</h2>")
+    thumbs = out / "misclassified"
+    for old in thumbs.glob("[0-9][0-9][0-9][0-9].jpg"):  # a previous report's
+        old.unlink()
+    if not wrong:
+        parts.append("<p>None: every scored photo's top answer is the true person.</p>")
+    else:
+        thumbs.mkdir(exist_ok=True)
+        cards = []
+        for k, r in enumerate(wrong, 1):
+            jpg = face_thumbnail(data_root / r["photo"], r["box"]) if r.get("box") else None
+            if jpg:
+                name = f"misclassified/{k:04d}.jpg"
+                (out / name).write_bytes(jpg)
+                img = f"<img src='{name}' alt='{_e(r['photo'])}'>"
+            else:
+                img = "<div class='miss'>photo not found</div>"
+            ranking = "".join(
+                f"<li>{_e(display_name(x['person']))} {pct(x['probability'])}</li>"
+                for x in r.get("ranking", [])[:3])
+            none = "<br><b>none of these</b> (no training photo close enough)" \
+                if r.get("unknown") else ""
+            cards.append(
+                f"<div class='card'>{img}<div><div class='true'>true: "
+                f"<b>{_e(display_name(r['person']))}</b> {pct(r['true_probability'])}</div>"
+                f"<div class='pred'>predicted: <b>{_e(display_name(r['predicted']))}</b> "
+                f"{pct(r['probability'])}</div>{none}<ol class='plain'>{ranking}</ol>"
+                f"<div class='path'>{_e(r['photo'])}</div></div></div>")
+        parts.append("<div class='grid'>" + "".join(cards) + "</div>")
+    parts.append(_not_scored(result))
+    parts.append("<p class='muted'>Made by <code>lookalike evaluate --report</code>. "
+                 "Percentages are the model's calibrated probabilities over the people it "
+                 "knows.</p>")
+    return _write_text(out / "index.html", _page("lookalike evaluation", "\n".join(parts)))
+
+
+def _not_scored(result: dict) -> str:
+    parts = []
+    nf = result.get("no_face_photos") or []
+    ur = result.get("unreadable_photos") or []
+    up = result.get("unknown_people") or {}
+    if nf or ur or up:
+        parts.append("<h2>Not scored</h2><ul>")
+        for p in nf:
+            parts.append(f"<li>{_e(p)}: no face found</li>")
+        for p, why in ur:
+            parts.append(f"<li>{_e(p)}: {_e(why)}</li>")
+        for p, c in up.items():
+            parts.append(f"<li>{_e(display_name(p))}: {c} photo(s) of a person the model "
+                         "does not know</li>")
+        parts.append("</ul>")
+    return "".join(parts)
+
+
+# -- the training report ---------------------------------------------------------------------
+
+def split_png(people: Sequence[str], split: dict, path: str | Path) -> Path:
+    """Photos per person, train and validation, as stacked horizontal bars (first on top)."""
+    check_names(people)
+    k = len(people)
+    with style() as plt:
+        fig = plt.figure(figsize=(7.0, 1.2 + 0.32 * max(k, 3)), dpi=100)
+        W, H = fig.get_size_inches()
+        ax = fig.add_axes((2.2 / W, 0.55 / H, (W - 2.6) / W, (H - 1.05) / H))
+        yy = np.arange(k)[::-1]
+        tr = [split[p]["train"] for p in people]
+        va = [split[p]["validation"] for p in people]
+        ax.barh(yy, tr, color="#4C72B0", height=0.65, label="train")
+        ax.barh(yy, va, left=tr, color="#DD8452", height=0.65, label="validation")
+        top = max([a + b for a, b in zip(tr, va, strict=True)] + [1])
+        for yi, a, b in zip(yy, tr, va, strict=True):
+            ax.text(a + b + top * 0.01, yi, f"{a} + {b}", va="center", fontsize=8)
+        ax.set_xlim(0, top * 1.15)
+        ax.set_ylim(-0.6, k - 0.4)
+        ax.set_yticks(yy)
+        ax.set_yticklabels([wrap_name(p, 24, lines=1) for p in people],
+                           fontsize=9 if k <= 30 else 6)
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlabel("photos")
+        ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2,
+                  bbox_to_anchor=(1.0, 1.0))
+        fig.text(0.1 / W, 1 - 0.1 / H, "Photos per person", fontsize=11, fontweight="bold",
+                 va="top")
+        return save_png(fig, path, tight=True)
+
+
+def curves_png(history: dict, path: str | Path) -> Path | None:
+    """Training curves (loss, accuracy, ... per epoch) from a ``{name: [values]}`` dict;
+    names starting with ``val_`` are drawn dashed beside their training curve."""
+    series = {k: [float(v) for v in vs] for k, vs in (history or {}).items()
+              if isinstance(vs, list | tuple) and len(vs) > 0}
+    if not series:
+        return None
+    from matplotlib.ticker import MaxNLocator
+
+    bases = sorted({k.removeprefix("val_") for k in series}, key=lambda b: (b != "loss", b))
+    with style() as plt:
+        fig = plt.figure(figsize=(4.2 * len(bases), 3.4), dpi=100)
+        for n, base in enumerate(bases):
+            ax = fig.add_subplot(1, len(bases), n + 1)
+            for key, ls, col in ((base, "-", "#4C72B0"), (f"val_{base}", "--", "#DD8452")):
+                if key in series:
+                    vs = series[key]
+                    ax.plot(range(1, len(vs) + 1), vs, ls=ls, color=col, marker="o", ms=3,
+                            label="validation" if key.startswith("val_") else "train")
+            ax.set_title(base.replace("_", " "), fontsize=11, loc="left")
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(color="#eeeeee")
+            ax.legend(fontsize=8, frameon=False)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
+        return save_png(fig, path, tight=True)
+
+
+def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
+                       seconds: float | None = None, model_path: str | Path | None = None
+                       ) -> Path:
+    """Write the training report (``report`` is :class:`lookalike.train.TrainReport`): split
+    sizes, skipped photos and why, ambiguous face choices, warnings, validation metrics and,
+    where the model trains in epochs (``report.history``), its curves. Returns index.html."""
+    out = _out_dir(out_dir)
+    people = list(report.people)
+    m = getattr(model, "manifest", {}) or {}
+    met = dict(report.metrics or {})
+    name = Path(str(model_path)).name if model_path else "model"
+    parts = [f"<h1>Training report: {_e(name)}</h1>",
+             f"<p class='muted'>{len(people)} people; embedder "
+             f"{_e((m.get('embedder') or {}).get('name', m.get('kind', '?')))}, "
+             f"{_e((m.get('head') or {}).get('type', '?'))} head; split: "
+             f"{_e((m.get('split') or {}).get('layout', '?'))}"
+             + (f"; {seconds:.1f} s" if seconds is not None else "") + "</p>"]
+    kp = [("people", str(len(people))), ("training photos", str(met.get("train_photos", "—"))),
+          ("validation photos", str(met.get("validation_photos", "—")))]
+    if met.get("validation_photos"):
+        kp += [("validation accuracy", _percent(met.get("accuracy"))),
+               ("top-3", _percent(met.get("top3_accuracy"))),
+               ("ECE", f"{met.get('ece', float('nan')):.3f}")]
+    parts.append(_kpis(kp))
+    if not met.get("validation_photos"):
+        parts.append("<p>No validation photos: add more photos per person to measure the "
+                     "model.</p>")
+    extra = {k: v for k, v in met.items() if k not in {
+        "train_photos", "validation_photos", "accuracy", "top3_accuracy", "ece"}}
+    if extra:
+        parts.append("<table>" + "".join(
+            f"<tr><td class='name'>{_e(k.replace('_', ' '))}</td><td>"
+            f"{_e(f'{v:.4g}' if isinstance(v, float) else v)}</td></tr>"
+            for k, v in extra.items()) + "</table>")
+    parts.append("<h2>Photos per person</h2>")
+    if people:
+        split_png(people, report.split, out / "split.png")
+        parts.append("<img class='fig' src='split.png' alt='photos per person'>")
+    history = getattr(report, "history", None)
+    if history and curves_png(history, out / "curves.png"):
+        parts.append("<h2>Training curves</h2><img class='fig' src='curves.png' "
+                     "alt='training curves'>")
+    for title, items in (("Skipped photos", report.skipped),
+                         ("Ambiguous face choice", report.ambiguous)):
+        parts.append(f"<h2>{title} ({len(items)})</h2>")
+        if not items:
+            parts.append("<p>None.</p>")
+            continue
+        parts.append("<table><tr><th class='name'>photo</th><th class='name'>why</th></tr>"
+                     + "".join(f"<tr><td class='name'>{_e(p)}</td><td class='name'>{_e(w)}"
+                               f"</td></tr>" for p, w in items) + "</table>")
+    parts.append(f"<h2>Warnings ({len(report.warnings)})</h2>")
+    parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in report.warnings) + "</ul>"
+                 if report.warnings else "<p>None.</p>")
+    parts.append("<p class='muted'>Made by <code>lookalike train --report</code>.</p>")
+    return _write_text(out / "index.html", _page("lookalike training report", "\n".join(parts)))
+
+
+__all__ = ["confusion_png", "curves_png", "face_thumbnail", "reliability_png", "split_png",
+           "write_report", "write_train_report"]
