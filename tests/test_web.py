@@ -236,3 +236,56 @@ def test_a_stranger_is_marked_unknown(client):
     assert r.status_code == 200, r.text
     face = r.json()["faces"][0]
     assert face["unknown"] is True and face["best_similarity"] < r.json()["threshold"]
+
+
+@pytest.fixture(scope="module")
+def gallery_path(people_dir, tmp_path_factory):
+    gallery = pytest.importorskip("lookalike.gallery")
+    path = tmp_path_factory.mktemp("gallery") / "people.gallery"
+    g = gallery.Gallery.create(path)
+    try:
+        g.add_folder(people_dir, workers=1, progress=False)
+    finally:
+        g.close()
+    return path
+
+
+def test_a_gallery_is_served_and_changed_with_the_token(gallery_path, monkeypatch):
+    """Served from its path (its SQLite connection lives on one dedicated thread): predict,
+    thumbnails, add a person from uploads, then remove every trace of them."""
+    from skimage import data
+
+    monkeypatch.setenv(TOKEN_ENV, "t0ken")
+    auth = {"Authorization": "Bearer t0ken"}
+    cameraman = np.stack([data.camera()] * 3, axis=-1)
+    with TestClient(create_app(gallery_path, warm_up=False)) as c:
+        assert c.get("/api/people").json() == {"people": ["astronaut", "grace_hopper"],
+                                              "count": 2, "editable": True}
+        r = c.post("/api/predict", files=_photo(variants(grace_hopper(), 1, seed=5)[0]))
+        assert r.status_code == 200, r.text
+        top = r.json()["faces"][0]["ranking"][0]
+        assert top["person"] == "grace_hopper"
+        assert "source" not in top.get("best_photo", {})  # no server file paths leak out
+        assert c.get(top["thumb"]).content[:3] == b"\xff\xd8\xff"
+        before = c.post("/api/predict", files=_photo(cameraman)).json()["faces"][0]
+        assert before["unknown"] is True
+
+        files = [("photo", (f"cam{i}.jpg", encode(v), "image/jpeg"))
+                 for i, v in enumerate(variants(cameraman, 2, seed=1))]
+        r = c.post("/api/people/cameraman/photos", files=files)
+        assert r.status_code == 401
+        r = c.post("/api/people/cameraman/photos", files=files, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["people"] == 3 and r.json()["result"]["added"] == 2
+        assert "lookalike-enrol-" not in r.text  # the temporary upload folder is not reported
+        assert "cameraman" in c.get("/api/people").json()["people"]
+        after = c.post("/api/predict", files=_photo(cameraman)).json()["faces"][0]
+        assert after["ranking"][0]["person"] == "cameraman" and after["unknown"] is False
+
+        r = c.delete("/api/people/cameraman", headers=auth)
+        assert r.status_code == 200 and r.json()["people"] == 2, r.text
+        assert c.get("/api/people").json()["people"] == ["astronaut", "grace_hopper"]
+        gone = c.post("/api/predict", files=_photo(cameraman)).json()["faces"][0]
+        assert "cameraman" not in {m["person"] for m in gone["ranking"]}
+        r = c.delete("/api/people/cameraman", headers=auth)
+        assert r.status_code == 404 and r.json()["error"] == "unknown_person"

@@ -12,13 +12,16 @@ Every error is JSON: ``{"error": "<code>", "detail": "<one sentence naming the f
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import io
 import os
+import shutil
 import sys
-import threading
+import tempfile
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -107,35 +110,62 @@ def _load(recognizer: Any) -> Any:
     return recognizer
 
 
+class Calls:
+    """Runs the recognizer's CPU-bound or blocking calls off the event loop.
+
+    A face-embedding model is thread-safe (the detector and embedder lock their networks), so
+    its calls run on a pool of worker threads (``threads`` at once). Anything else — a gallery
+    keeps an SQLite connection that only the thread that opened it may use — is loaded on and
+    always called from one dedicated thread."""
+
+    def __init__(self, recognizer: Any, threads: int):
+        self._single = ThreadPoolExecutor(1, thread_name_prefix="lookalike-recognizer")
+        self.rec = self._single.submit(_load, recognizer).result()
+        manifest = getattr(self.rec, "manifest", None) or {}
+        self.thread_safe = manifest.get("kind") == "embedding"
+        self._limiter = anyio.CapacityLimiter(threads)
+
+    async def __call__(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        call = partial(fn, *args, **kwargs)
+        if self.thread_safe:
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await asyncio.wrap_future(self._single.submit(call))
+
+    def now(self, fn: Callable, *args: Any) -> Any:
+        """Call and wait (outside the event loop: while the app is being built)."""
+        return fn(*args) if self.thread_safe else self._single.submit(fn, *args).result()
+
+
 def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
                max_pixels: int = DEFAULT_MAX_PIXELS, keep_uploads: str | Path | None = None,
                token: str | None = None, threads: int | None = None,
                warm_up: bool = True) -> FastAPI:
     """The app for one recognizer: a model file / gallery path (loaded now, once) or an already
-    loaded :class:`~lookalike.model.Recognizer`.
+    loaded :class:`~lookalike.model.Recognizer` (pass a gallery by its path: it is opened on
+    the thread that will use it).
 
     ``max_bytes`` / ``max_pixels``: per-photo limits. ``keep_uploads``: a folder where uploaded
     photos are kept (named by content hash); None keeps nothing. ``token``: the bearer token
     for gallery changes; None reads ``$LOOKALIKE_API_TOKEN`` at request time, and when neither
     is set, changes are refused. ``threads``: how many predictions run at once (default: the
     number of CPU cores)."""
-    rec = _load(recognizer)
+    calls = Calls(recognizer, threads or os.cpu_count() or 2)
+    rec = calls.rec
     # The served recognizer never writes uploads' faces or embeddings to the on-disk cache.
-    pipeline = getattr(rec, "pipeline", None)
+    pipeline = calls.now(getattr, rec, "pipeline", None)
     if pipeline is not None and hasattr(pipeline, "cache"):
         pipeline.cache = None
     keep_dir = Path(keep_uploads) if keep_uploads else None
     if keep_dir is not None:
         keep_dir.mkdir(parents=True, exist_ok=True)
-    limiter = anyio.CapacityLimiter(threads or os.cpu_count() or 2)
-    edit_lock = threading.Lock()
-    editable = hasattr(rec, "add_photos") and hasattr(rec, "remove_person")
+    remover = getattr(rec, "remove", None) or getattr(rec, "remove_person", None)
+    editable = hasattr(rec, "add_photos") and remover is not None
     has_thumbs = hasattr(rec, "thumbnail")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if warm_up and pipeline is not None:
-            await anyio.to_thread.run_sync(_warm, pipeline)
+            await calls(_warm, pipeline)
         yield
 
     app = FastAPI(
@@ -144,6 +174,7 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         "landmarks and a ranking of the known people with calibrated probabilities. Errors are "
         '`{"error": code, "detail": message}` with a 4xx status.')
     app.state.recognizer = rec
+    app.state.calls = calls
 
     # -- errors and headers ----------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -240,8 +271,7 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
 
     async def run(fn, *args, **kwargs):
         try:
-            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs),
-                                                  limiter=limiter)
+            return await calls(fn, *args, **kwargs)
         except LookalikeError as err:
             raise ApiError(422, "unreadable_image", str(err)) from None
 
@@ -252,9 +282,15 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             for k, m in enumerate(fd["ranking"]):
                 idx = nearest[k] if k < len(nearest) else None
                 m["thumb"] = f"/api/thumbs/{idx}" if has_thumbs and idx is not None else None
+                best = m.get("best_photo")
+                if isinstance(best, dict):
+                    best.pop("source", None)  # a file path on the server: not the client's
         return d
 
-    threshold = getattr(rec, "threshold", None)
+    threshold = calls.now(getattr, rec, "threshold", None)
+
+    async def labels() -> list[str]:
+        return list(await calls(getattr, rec, "labels"))
 
     # -- the page --------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -266,20 +302,20 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
     # -- the API ---------------------------------------------------------------------------
     @app.get("/healthz", tags=["service"], summary="Liveness: the recognizer is loaded")
     async def healthz() -> dict:
-        return {"status": "ok", "people": len(rec.labels), "version": __version__}
+        return {"status": "ok", "people": len(await labels()), "version": __version__}
 
     @app.get("/api/info", tags=["service"], summary="What is served and the upload limits")
     async def info() -> dict:
         manifest = getattr(rec, "manifest", {}) or {}
         return {"kind": manifest.get("kind", type(rec).__name__.lower()),
-                "people": len(rec.labels), "threshold": threshold, "editable": editable,
+                "people": len(await labels()), "threshold": threshold, "editable": editable,
                 "max_bytes": max_bytes, "max_pixels": max_pixels, "max_photos": MAX_PHOTOS,
                 "default_top": DEFAULT_TOP, "version": __version__}
 
     @app.get("/api/people", tags=["people"], summary="The people the recognizer knows")
     async def people() -> dict:
-        labels = list(rec.labels)
-        return {"people": labels, "count": len(labels), "editable": editable}
+        names = await labels()
+        return {"people": names, "count": len(names), "editable": editable}
 
     @app.post("/api/predict", tags=["predict"], openapi_extra=_multipart_body("photo"),
               summary="Whom does each face in a photo look like?",
@@ -324,7 +360,7 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
     async def thumb(index: int) -> Response:
         data = None
         if has_thumbs and index >= 0:
-            data = await anyio.to_thread.run_sync(rec.thumbnail, index)
+            data = await calls(rec.thumbnail, index)
         if not data:
             raise ApiError(404, "no_thumbnail", f"there is no photo number {index}")
         return Response(data, media_type="image/jpeg",
@@ -347,10 +383,6 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
                            "which cannot add or remove people; serve a gallery "
                            "(lookalike gallery create) to change people without retraining")
 
-    def locked(fn, *args):
-        with edit_lock:
-            return fn(*args)
-
     @app.post("/api/people/{name}/photos", tags=["people"],
               openapi_extra=_multipart_body("photo", many=True),
               summary="Add photos of a person to the gallery (bearer token)")
@@ -361,25 +393,24 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         for fname, data in files:
             check_photo(fname, data)
         try:
-            out = await anyio.to_thread.run_sync(locked, rec.add_photos, name,
-                                                 [d for _, d in files])
+            out = await calls(_enrol, rec, name, files)
         except LookalikeError as err:
             raise ApiError(422, "not_added", str(err)) from None
-        return {"person": name, "photos": len(files), "result": _jsonable(out),
-                "people": len(rec.labels)}
+        return {"person": name, "photos": len(files), "result": out,
+                "people": len(await labels())}
 
     @app.delete("/api/people/{name}", tags=["people"],
                 summary="Remove every trace of a person from the gallery (bearer token)")
     async def remove_person(name: str, request: Request) -> dict:
         authorize(request)
-        if name not in set(rec.labels):
+        if name not in set(await labels()):
             raise ApiError(404, "unknown_person", f"{name!r} is not in the gallery")
         try:
-            out = await anyio.to_thread.run_sync(locked, rec.remove_person, name)
+            out = await calls(remover, name)
         except LookalikeError as err:
             raise ApiError(422, "not_removed", str(err)) from None
         return {"person": name, "removed": True, "result": _jsonable(out),
-                "people": len(rec.labels)}
+                "people": len(await labels())}
 
     return app
 
@@ -391,6 +422,39 @@ def _warm(pipeline) -> None:
     blank = np.full((96, 96, 3), 128, np.uint8)
     pipeline.detector.detect(blank)
     pipeline.embedder.embed(blank, [whole_image_face(blank.shape)])
+
+
+def _enrol(rec: Any, person: str, files: list[tuple[str, bytes]]) -> Any:
+    """Add uploaded photos of ``person`` to a gallery. Gallery enrolment reads photo files, so
+    the uploads are written to a private temporary folder (in memory under /dev/shm where it
+    exists) and deleted right after."""
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="lookalike-enrol-",
+                                   dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    try:
+        items = []
+        for i, (name, data) in enumerate(files):
+            path = folder / f"{i:02d}-{name}"
+            path.write_bytes(data)
+            items.append((person, path))
+        try:
+            out = rec.add_photos(items, workers=1, progress=False)
+        except TypeError:  # a recognizer with a plainer signature
+            out = rec.add_photos(items)
+        return _strip_path(_jsonable(out), str(folder) + os.sep)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _strip_path(value: Any, strip: str) -> Any:
+    """``value`` with the temporary folder's path removed from every string."""
+    if isinstance(value, str):
+        return value.replace(strip, "")
+    if isinstance(value, list):
+        return [_strip_path(v, strip) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_path(v, strip) for k, v in value.items()}
+    return value
 
 
 def _keep(folder: Path, data: bytes, kind: str) -> None:
