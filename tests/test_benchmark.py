@@ -142,3 +142,12 @@ def test_benchmark_lfw_pairs_on_shared_data(tmp_path):
     assert res["pairs"] == 12 and 0.0 <= res["mean_accuracy"] <= 1.0
     assert res["auc"] > 0.9  # SFace separates these easy pairs
     json.dumps({k: v for k, v in res.items() if not k.startswith("_")})
+
+
+def test_subset_pairs_keeps_folds_and_balance():
+    from lookalike.benchmark import subset_pairs
+
+    sub = subset_pairs(parse_pairs(PAIRS, "/lfw"), 1)
+    assert sub.same.tolist() == [True, False, True, False]
+    assert sub.fold.tolist() == [0, 0, 1, 1]
+    assert sub.left[1] == Path("/lfw/Ann_A/Ann_A_0001.jpg")
