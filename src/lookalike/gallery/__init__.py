@@ -321,13 +321,13 @@ class Gallery(Recognizer):
         if multi is None or len(multi[0]) < 20:
             return None
         ids, X, owners = multi
-        D, I = self.store.search(X, min(CANDIDATE_PHOTOS + 1, self.store.count()))
-        names = self.store.photo_info({int(i) for i in I.ravel() if i >= 0})
+        D, ids_ = self.store.search(X, min(CANDIDATE_PHOTOS + 1, self.store.count()))
+        names = self.store.photo_info({int(i) for i in ids_.ravel() if i >= 0})
         width = 20
         logits, y = [], []
         for row in range(len(ids)):
             best: dict[str, float] = {}
-            for s, pid in zip(D[row], I[row], strict=True):
+            for s, pid in zip(D[row], ids_[row], strict=True):
                 if pid < 0 or pid == ids[row] or int(pid) not in names:
                     continue
                 p = names[int(pid)][0]
@@ -371,12 +371,12 @@ class Gallery(Recognizer):
             raise GalleryError("the gallery is empty", self.spec,
                                "enrol people with `lookalike gallery add`")
         k = min(n, max(CANDIDATE_PHOTOS, 10 * (top or 0)))
-        D, I = self.store.search(np.asarray(embeddings, np.float32), k)
-        info = self.store.photo_info({int(i) for i in I.ravel() if i >= 0})
+        D, ids_ = self.store.search(np.asarray(embeddings, np.float32), k)
+        info = self.store.photo_info({int(i) for i in ids_.ravel() if i >= 0})
         _, labels, where = self._label_index()
         scale = self.scale
         out = []
-        for face, sims, ids in zip(faces, D, I, strict=True):
+        for face, sims, ids in zip(faces, D, ids_, strict=True):
             best: dict[str, tuple[float, int]] = {}
             for s, pid in zip(sims, ids, strict=True):
                 if pid < 0 or int(pid) not in info:

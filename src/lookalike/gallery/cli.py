@@ -112,7 +112,7 @@ def cmd_search(args) -> int:
                          ensure_ascii=False, indent=1))
     else:
         for r in results:
-            print_photo(r, args.top, g.threshold)
+            print_photo(r, args.top, g.threshold, out=sys.stdout)
             for fr in r.faces:
                 best = [f"{m.person}: {m.photo} ({m.similarity:.2f})"
                         for m in fr.ranking[:args.top] if getattr(m, "photo", None)]

@@ -486,17 +486,17 @@ class LocalStore:
         n = len(ids)
         k_eff = min(k, n)
         D = np.full((len(Q), k), -np.inf, np.float32)
-        I = np.full((len(Q), k), -1, np.int64)
+        top_ids = np.full((len(Q), k), -1, np.int64)
         if k_eff == 0:
-            return D, I
+            return D, top_ids
         S = Q @ X.T
         part = np.argpartition(-S, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else \
             np.tile(np.arange(n), (len(Q), 1))
         rows = np.take_along_axis(S, part, axis=1)
         order = np.argsort(-rows, axis=1, kind="stable")
         D[:, :k_eff] = np.take_along_axis(rows, order, axis=1)
-        I[:, :k_eff] = ids[np.take_along_axis(part, order, axis=1)]
-        return D, I
+        top_ids[:, :k_eff] = ids[np.take_along_axis(part, order, axis=1)]
+        return D, top_ids
 
     # -- checking --------------------------------------------------------------------------
     def check(self, repair: bool = False) -> list[str]:

@@ -316,7 +316,7 @@ class PgStore:
         s = self.schema
         Q = np.atleast_2d(np.asarray(Q, np.float32))
         D = np.full((len(Q), k), -np.inf, np.float32)
-        I = np.full((len(Q), k), -1, np.int64)
+        top_ids = np.full((len(Q), k), -1, np.int64)
         with self.conn.transaction():
             self.conn.execute(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), k)}")
             for i, q in enumerate(Q):
@@ -325,8 +325,8 @@ class PgStore:
                     f"SELECT id, -(embedding <#> %s::vector) FROM {s}.photos "
                     "ORDER BY embedding <#> %s::vector LIMIT %s", (lit, lit, int(k))).fetchall()
                 for j, (pid, sim) in enumerate(rows):
-                    I[i, j], D[i, j] = pid, sim
-        return D, I
+                    top_ids[i, j], D[i, j] = pid, sim
+        return D, top_ids
 
     def check(self, repair: bool = False) -> list[str]:
         s = self.schema
