@@ -138,7 +138,7 @@ def test_training_report_from_the_cli(people_dir, tmp_path, capsys):
 
 
 def test_training_report_lists_skipped_photos_and_draws_curves(people_dir, tmp_path):
-    from lookalike.report import write_train_report
+    from lookalike.report import curves_png, write_train_report
     from lookalike.train import TrainReport, train
 
     data = tmp_path / "DATA"
@@ -153,6 +153,12 @@ def test_training_report_lists_skipped_photos_and_draws_curves(people_dir, tmp_p
     _png(tmp_path / "r" / "curves.png")
     assert "empty.jpg" in page.read_text(encoding="utf-8")
     assert isinstance(report, TrainReport)
+    # The article's CNN logs one row per epoch.
+    rows = [{"epoch": e, "loss": 1.0 / e, "acc": 0.3 * e, "val_loss": 1.2 / e,
+             "val_acc": 0.25 * e, "seconds": 3.0, "phase": "head"} for e in (1, 2, 3)]
+    assert curves_png(rows, tmp_path / "rows.png") is not None
+    _png(tmp_path / "rows.png")
+    assert curves_png([], tmp_path / "none.png") is None
 
 
 def test_report_folder_mistakes(trained, tmp_path):

@@ -107,6 +107,29 @@ def _gradcam(model: Any, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
     return (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
 
 
+def _cam_base(model: Any, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
+              shape: tuple[int, ...]) -> np.ndarray:
+    """The image a Grad-CAM map lies over: the model's own face crop when it offers one
+    (``model.crop(rgb, face)``, what the network saw), else the aligned face; resized to the
+    map's shape."""
+    import cv2
+
+    base = face_img
+    crop = getattr(model, "crop", None)
+    if crop is not None:
+        try:
+            c = np.asarray(crop(rgb, fr.face))
+            if c.ndim == 3 and c.shape[2] == 3:
+                if c.dtype != np.uint8:
+                    c = c * 255.0 if float(np.nanmax(c)) <= 1.0 else c
+                    c = np.clip(np.nan_to_num(c), 0, 255).astype(np.uint8)
+                base = c
+        except Exception:  # noqa: BLE001 - fall back to the aligned face
+            base = face_img
+    hh, ww = shape[:2]
+    return cv2.resize(np.ascontiguousarray(base), (ww, hh), interpolation=cv2.INTER_AREA)
+
+
 def _axes(fig: Any, x: float, y: float, w: float, h: float, W: float, H: float) -> Any:
     """Axes at (x, y) inches from the top-left corner, w×h inches."""
     return fig.add_axes((x / W, 1 - (y + h) / H, w / W, h / H))
@@ -290,10 +313,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
             if has_cam:
                 heat = heats.get((i, k))
                 if heat is not None and face_img is not None:
-                    import cv2
-
-                    hh, ww = heat.shape
-                    base = cv2.resize(face_img, (ww, hh), interpolation=cv2.INTER_AREA)
+                    base = _cam_base(model, rgb, fr, face_img, heat.shape)
                     ax = _axes(fig, x, py + 0.1, FACE_W, FACE_W, W, H)
                     _draw_face(ax, base, "Grad-CAM", heat)
                     row.gradcam = True

@@ -53,7 +53,8 @@ def _unknown_line(face, threshold: float | None) -> str:
             f"{face.best_similarity:.2f}{t}; the ranking says whom the face resembles most")
 
 
-def print_photo(result, top, threshold, out=sys.stdout) -> None:
+def print_photo(result, top, threshold, out=None) -> None:
+    out = out or sys.stdout  # looked up per call: a default bound at import goes stale
     if result.error:
         print(f"{result.photo}: {result.error}", file=out)
         return

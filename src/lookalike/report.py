@@ -391,11 +391,31 @@ def split_png(people: Sequence[str], split: dict, path: str | Path) -> Path:
         return save_png(fig, path, tight=True)
 
 
-def curves_png(history: dict, path: str | Path) -> Path | None:
-    """Training curves (loss, accuracy, ... per epoch) from a ``{name: [values]}`` dict;
-    names starting with ``val_`` are drawn dashed beside their training curve."""
-    series = {k: [float(v) for v in vs] for k, vs in (history or {}).items()
-              if isinstance(vs, list | tuple) and len(vs) > 0}
+def _history_series(history: Any) -> dict[str, list[float]]:
+    """``{name: [value per epoch]}`` from a Keras-style dict of lists or a list of per-epoch
+    rows (``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``); non-numeric columns and the
+    epoch number / timings are left out."""
+    if isinstance(history, list | tuple):
+        rows = [r for r in history if isinstance(r, dict)]
+        keys = [k for k in (rows[0] if rows else {}) if k not in {"epoch", "seconds", "phase"}]
+        history = {k: [r.get(k) for r in rows] for k in keys}
+    out: dict[str, list[float]] = {}
+    for k, vs in (history or {}).items():
+        if k in {"epoch", "seconds", "phase"} or not isinstance(vs, list | tuple) or not vs:
+            continue
+        try:
+            vals = [float(v) for v in vs]
+        except (TypeError, ValueError):
+            continue
+        if any(np.isfinite(vals)):
+            out[k] = vals
+    return out
+
+
+def curves_png(history: Any, path: str | Path) -> Path | None:
+    """Training curves (loss, accuracy, ... per epoch) from a ``{name: [values]}`` dict or a
+    list of per-epoch rows; ``val_<name>`` is drawn dashed beside its training curve."""
+    series = _history_series(history)
     if not series:
         return None
     from matplotlib.ticker import MaxNLocator
