@@ -85,6 +85,7 @@ def test_several_photos_give_one_verdict_and_a_faceless_photo_is_reported(client
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["verdict"]["person"] == "grace_hopper"
+    assert doc["verdict"]["ranking"][0]["thumb"].startswith("/api/thumbs/")
     assert doc["verdict"]["photos"] == 4 and doc["verdict"]["photos_used"] == 3
     assert [p["photo"] for p in doc["photos"]] == ["gh0.jpg", "gh1.jpg", "gh2.jpg", "rocket.jpg"]
     assert doc["photos"][3]["faces"] == [] and doc["photos"][3]["error"]

@@ -145,6 +145,7 @@ def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
     expect(boxes.nth(0)).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#answer-title")).to_contain_text("Face 1 looks most like")
     assert _ranking(page)[0][0] == first
+    page.screenshot(path=str(tmp_path / "page-group.png"), full_page=True)
 
 
 def test_several_photos_show_a_combined_verdict(page, tmp_path):
@@ -156,6 +157,7 @@ def test_several_photos_show_a_combined_verdict(page, tmp_path):
         "Together (3 of 3 photos with a face): grace_hopper")
     assert _ranking(page, "#verdict-ranking")[0][0] == "grace_hopper"
     expect(page.locator("#photos .photo-tab")).to_have_count(3)
+    page.screenshot(path=str(tmp_path / "page-verdict.png"), full_page=True)
 
 
 def test_phone_width_has_no_sideways_scrolling_and_the_webcam_fails_gently(browser, server,

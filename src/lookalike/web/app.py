@@ -353,7 +353,18 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             photos.append(photo_json(r, top))
         if v is None:
             raise ApiError(422, "no_face", "no face found in any of the photos")
-        return {"photos": photos, "verdict": v.to_dict(top), "threshold": threshold}
+        verdict_doc = v.to_dict(top)
+        # each person's closest training photo over the photos' main faces
+        closest: dict[str, tuple[float, str]] = {}
+        for doc in photos:
+            for m in (doc["faces"][0]["ranking"] if doc["faces"] else []):
+                sim = m.get("similarity")
+                if m.get("thumb") and sim is not None and sim > closest.get(
+                        m["person"], (-2.0, ""))[0]:
+                    closest[m["person"]] = (sim, m["thumb"])
+        for m in verdict_doc["ranking"]:
+            m["thumb"] = closest.get(m["person"], (0.0, None))[1]
+        return {"photos": photos, "verdict": verdict_doc, "threshold": threshold}
 
     @app.get("/api/thumbs/{index}", tags=["people"], response_class=Response,
              summary="A training photo's face (JPEG), as linked from a ranking's `thumb`")
