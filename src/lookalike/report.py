@@ -41,11 +41,11 @@ text-align:right}th{background:#f6f6f6}td.name,th.name{text-align:left}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .bar{display:inline-block;height:8px;background:#4C72B0;vertical-align:middle;margin-left:6px}
 .grid{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #ddd;border-radius:6px;
-padding:8px;width:330px;display:flex;gap:10px;font-size:.85em}.card img{width:@Tpx;
+padding:8px;width:318px;display:flex;gap:10px;font-size:.85em}.card img{width:@Tpx;
 height:@Tpx;object-fit:cover;border-radius:4px;background:#eee}.card .miss{width:@Tpx;
 height:@Tpx;display:flex;align-items:center;justify-content:center;background:#f2f2f2;
 color:#777}.true{color:#1b7e3c}.pred{color:#b3322b}.path{color:#777;word-break:break-all;
-font-size:.85em}img.fig{max-width:100%;border:1px solid #eee}ul.plain{padding-left:1.2em}
+font-size:.85em}img.fig{max-width:100%;border:1px solid #eee}ol.plain{margin:4px 0;padding-left:1.3em;color:#444}
 code{background:#f4f4f4;padding:0 3px}
 """.replace("@T", str(THUMB_PX))
 
