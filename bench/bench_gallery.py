@@ -288,7 +288,8 @@ def cmd_lfw(args) -> None:
 
         shutil.rmtree(out)
     g = Gallery.open(out) if out.exists() else Gallery.create(out)
-    os.environ.setdefault("LOOKALIKE_NO_CACHE", "1")  # time real detection + embedding
+    if not args.cache:
+        os.environ["LOOKALIKE_NO_CACHE"] = "1"  # time real detection + embedding
     t = time.perf_counter()
     rep = g.add_photos(enrol, workers=args.workers, progress=True)
     secs = time.perf_counter() - t
@@ -301,6 +302,8 @@ def cmd_lfw(args) -> None:
         probes = probes[: args.probes]
     from lookalike.pipeline import FacePipeline
 
+    if not args.cache:
+        os.environ.pop("LOOKALIKE_NO_CACHE", None)  # probes may come from the shared cache
     pipe = FacePipeline("sface", cache=True)
     right = n = unknown = 0
     t = time.perf_counter()
@@ -345,6 +348,8 @@ def main() -> None:
     lf.add_argument("--workers", type=int, default=2)
     lf.add_argument("--gallery", default="/tmp/lfw-gallery")
     lf.add_argument("--resume", action="store_true")
+    lf.add_argument("--cache", action="store_true",
+                    help="let enrolment use the embedding cache (default: off, to time it)")
     args = p.parse_args()
     {"compare": cmd_compare, "scale": cmd_scale, "crossover": cmd_crossover, "pg": cmd_pg,
      "lfw": cmd_lfw}[args.cmd](args)

@@ -193,9 +193,10 @@ class Gallery(Recognizer):
             items = [(ph.person, ph.path) for ph in list_labelled(root)]
         return self.add_photos(items, workers=workers, progress=progress)
 
-    def add_photos(self, items: Sequence[tuple[str, str | Path]], *,
+    def add_photos(self, items: Sequence[tuple], *,
                    workers: int | None = None, progress: bool = True) -> EnrolReport:
-        """Enrol (person, photo path) pairs on ``workers`` processes (default: all cores).
+        """Enrol (person, photo path) pairs — or (person, path, source name to record) — on
+        ``workers`` processes (default: all cores).
 
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
@@ -211,7 +212,9 @@ class Gallery(Recognizer):
         tasks: list[tuple[int, str]] = []
         info: dict[int, tuple[str, str, str]] = {}
         seen: dict[str, str] = {}
-        for person, path in items:
+        for item in items:
+            person, path = item[0], item[1]
+            source = str(item[2]) if len(item) > 2 else str(path)
             person = str(person).strip()
             if not person:
                 raise GalleryError("a person's name is empty", path, "name the person")
@@ -229,7 +232,7 @@ class Gallery(Recognizer):
                                                       f"{owner}"))
                 continue
             seen[digest] = person
-            info[len(tasks)] = (person, digest, str(path))
+            info[len(tasks)] = (person, digest, source)
             tasks.append((len(tasks), str(path)))
         remaining: dict[str, int] = defaultdict(int)
         for person, _, _ in info.values():

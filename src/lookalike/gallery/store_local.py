@@ -232,14 +232,19 @@ class LocalStore:
     def multi_photo_vectors(self, max_rows: int, seed: int = 0
                             ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
         """A sample of photos of people with ≥ 2 photos: (ids, vectors, person names)."""
-        rows = self._q("SELECT f.id, f.vector, p.name FROM photos f JOIN people p ON "
-                       "p.id=f.person_id WHERE f.person_id IN (SELECT person_id FROM photos "
-                       "GROUP BY person_id HAVING COUNT(*) >= 2) ORDER BY f.id")
-        if not rows:
+        ids = np.array([r[0] for r in self._q(
+            "SELECT id FROM photos WHERE person_id IN (SELECT person_id FROM photos "
+            "GROUP BY person_id HAVING COUNT(*) >= 2) ORDER BY id")], np.int64)
+        if not len(ids):
             return None
-        if len(rows) > max_rows:
-            pick = np.random.default_rng(seed).choice(len(rows), max_rows, replace=False)
-            rows = [rows[i] for i in sorted(pick)]
+        if len(ids) > max_rows:
+            ids = np.sort(np.random.default_rng(seed).choice(ids, max_rows, replace=False))
+        rows = []
+        for s in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[s:s + 500]]
+            rows += self._q("SELECT f.id, f.vector, p.name FROM photos f JOIN people p ON "
+                            f"p.id=f.person_id WHERE f.id IN ({','.join('?' * len(chunk))}) "
+                            "ORDER BY f.id", chunk)
         return (np.array([r[0] for r in rows], np.int64),
                 np.stack([np.frombuffer(r[1], np.float32) for r in rows]),
                 [r[2] for r in rows])
