@@ -40,6 +40,7 @@ DPI = 100
 ROW_H = 3.0  # inches per face row
 TITLE_H = 0.42
 PANEL_H = 2.3
+BAR_H = 0.36  # inches per bar: room for a name on two lines
 PHOTO_W = 3.0
 FACE_W = 1.55
 NAME_W = 1.9  # room for the bar labels
@@ -256,9 +257,12 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
     W = (MARGIN + PHOTO_W + GAP + FACE_W + GAP + (FACE_W + GAP if has_cam else 0)
          + NAME_W + BARS_W + GAP + n_thumbs * (THUMB_W + GAP) + MARGIN)
     W = max(W, 9.0)
-    verdict_h = ROW_H if verdict is not None else 0.0
+    n_bars = min(top, len(labels)) + (1 if len(labels) > top else 0)
+    bars_h = max(PANEL_H - 0.3, BAR_H * n_bars)  # more bars: a taller row, never cramped
+    face_h = ROW_H + bars_h - (PANEL_H - 0.3)
+    verdict_h = face_h if verdict is not None else 0.0
     header_h = 0.15
-    heights = [ROW_H if k is not None or images[i] is not None else 0.75 for i, k in plan]
+    heights = [face_h if k is not None or images[i] is not None else 0.75 for i, k in plan]
     tops = [header_h + sum(heights[:n]) for n in range(len(plan))]
     H = header_h + sum(heights) + verdict_h + 0.1
     rows: list[CardRow] = []
@@ -319,7 +323,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
                     row.gradcam = True
                 x += FACE_W + GAP
             x += NAME_W
-            ax = _axes(fig, x, py + 0.05, BARS_W, PANEL_H - 0.3, W, H)
+            ax = _axes(fig, x, py + 0.05, BARS_W, bars_h, W, H)
             row.order = _bars(ax, fr.ranking, labels, top, bool(fr.unknown))
             ax.set_xlabel("probability", fontsize=8.5, labelpad=2)
             if fr.unknown:
@@ -357,7 +361,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
                    f"Together: {verdict.n_used} of {verdict.n_photos} photos with a face",
                    shorten(sub, 120), col)
             bx = MARGIN + PHOTO_W + GAP + FACE_W + GAP + NAME_W
-            ax = _axes(fig, bx, y0 + TITLE_H + 0.15, BARS_W, PANEL_H - 0.4, W, H)
+            ax = _axes(fig, bx, y0 + TITLE_H + 0.15, BARS_W, bars_h - 0.1, W, H)
             order = _bars(ax, verdict.ranking, labels, top, verdict.unknown)
             ax.set_xlabel("combined probability", fontsize=8.5, labelpad=2)
             shown = votes[:7] + ([f"… {len(votes) - 7} more"] if len(votes) > 7 else [])

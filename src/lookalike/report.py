@@ -45,8 +45,8 @@ padding:8px;width:318px;display:flex;gap:10px;font-size:.85em}.card img{width:@T
 height:@Tpx;object-fit:cover;border-radius:4px;background:#eee}.card .miss{width:@Tpx;
 height:@Tpx;display:flex;align-items:center;justify-content:center;background:#f2f2f2;
 color:#777}.true{color:#1b7e3c}.pred{color:#b3322b}.path{color:#777;word-break:break-all;
-font-size:.85em}img.fig{max-width:100%;border:1px solid #eee}ol.plain{margin:4px 0;padding-left:1.3em;color:#444}
-code{background:#f4f4f4;padding:0 3px}
+font-size:.85em}img.fig{max-width:100%;border:1px solid #eee}
+ol.plain{margin:4px 0;padding-left:1.3em;color:#444}code{background:#f4f4f4;padding:0 3px}
 """.replace("@T", str(THUMB_PX))
 
 
