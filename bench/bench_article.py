@@ -1,0 +1,159 @@
+"""The article's recipe on ../shared/data/lfw7 against the face-embedding model.
+
+    .venv/bin/python bench/bench_article.py [--only article,article_aug,improved,embedding]
+                                            [--epochs N] [--markdown]
+
+Each CNN configuration runs ``lookalike train DATA --recipe article --json`` in its own process
+(15 epochs × 10 steps of batch 64 at 197 px unless --epochs says otherwise) and records the
+final and best validation accuracy (42 photos), the training accuracy re-scored in inference
+mode, the wall time and the CPU time of that process (the machine is shared: CPU seconds / 2
+is the wall time on 2 idle cores). The face-embedding model is trained in-process with
+``lookalike.train.train`` (SFace + centroid head, embedding cache off). Results go to
+``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, RESULTS, lfw7, lookalike_cli, machine, save  # noqa: E402
+
+CONFIGS = {
+    "article": ("the article exactly: BatchNorm training, no warm-up, no augmentation",
+                ["--preset", "article", "--no-augment"]),
+    "article_aug": ("the article + augmentation", ["--preset", "article"]),
+    "improved_noaug": ("improved defaults without augmentation", ["--no-augment"]),
+    "improved": ("improved defaults (BatchNorm frozen, 2 head warm-up epochs, augmentation)",
+                 []),
+}
+START, END = "<!-- bench_article:start -->", "<!-- bench_article:end -->"
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
+    what, flags = CONFIGS[name]
+    out = work / f"{name}.lookalike"
+    cmd = [*lookalike_cli(), "train", str(data), "--recipe", "article", "-o", str(out),
+           "--json", "-q", *flags]
+    if epochs:
+        cmd += ["--epochs", str(epochs)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
+    load = os.getloadavg()[0]
+    c0, t0 = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall, cpu = time.perf_counter() - t0, children_cpu() - c0
+    if proc.returncode:
+        return {"what": what, "flags": flags, "error": proc.stderr.strip()[-2000:]}
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    m = doc["metrics"]
+    row = {"what": what, "flags": flags, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "train_s": m["train_seconds"], "load_average_at_start": round(load, 2),
+           "final_val_accuracy": m.get("final_val_accuracy"),
+           "best_val_accuracy": m.get("best_val_accuracy"), "best_epoch": m.get("best_epoch"),
+           "accuracy": m.get("accuracy"), "top3_accuracy": m.get("top3_accuracy"),
+           "ece": m.get("ece"), "train_accuracy_inference_mode": m.get("train_accuracy"),
+           "updates": m["updates"], "history": doc["history"]}
+    print(f"{name:>15}: final {row['final_val_accuracy']:.1%} best {row['best_val_accuracy']:.1%}"
+          f" (epoch {row['best_epoch']}) train(inference) "
+          f"{row['train_accuracy_inference_mode']:.1%} wall {wall:.0f} s cpu {cpu:.0f} s",
+          flush=True)
+    return row
+
+
+def run_embedding(data: Path) -> dict:
+    os.environ["LOOKALIKE_NO_CACHE"] = "1"
+    from lookalike.train import train
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    _, report = train(data, progress=False, cache=False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    m = report.metrics
+    row = {"what": "face embedding (SFace + centroid head), cache off", "wall_s": round(wall, 1),
+           "cpu_s": round(cpu, 1), "final_val_accuracy": m["accuracy"],
+           "best_val_accuracy": m["accuracy"], "accuracy": m["accuracy"],
+           "top3_accuracy": m["top3_accuracy"], "ece": m["ece"],
+           "train_accuracy_inference_mode": m["train_accuracy"]}
+    print(f"{'embedding':>15}: {m['accuracy']:.1%} wall {wall:.0f} s cpu {cpu:.0f} s", flush=True)
+    return row
+
+
+def markdown(result: dict) -> str:
+    rows = result["runs"]
+    lines = [START, "## The article's recipe (CNN fine-tuning) vs the face-embedding model",
+             "", f"`.venv/bin/python bench/bench_article.py --markdown` on lfw7 (168 train / 42 "
+             f"validation photos, 7 people), {result['machine']['cores']} cores "
+             f"({result['machine']['cpu']}), shared with other work (load average in the "
+             "table); CPU s / 2 ≈ wall time on 2 idle cores. CNN: EfficientNet-Lite0 "
+             "(ImageNet), 197 px face crops, batch 64, "
+             f"{result['epochs']} epochs × 10 steps, Adam 9e-5.", "",
+             "| model | final val acc | best val acc (epoch) | train acc, inference mode "
+             "| wall s | CPU s | load |", "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        if "error" in r:
+            lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | |")
+            continue
+        be = f" ({r['best_epoch']})" if r.get("best_epoch") else ""
+        lines.append(f"| {r['what']} | {r['final_val_accuracy']:.1%} | "
+                     f"{r['best_val_accuracy']:.1%}{be} | "
+                     f"{r['train_accuracy_inference_mode']:.1%} | {r['wall_s']:.0f} | "
+                     f"{r['cpu_s']:.0f} | {r.get('load_average_at_start', '')} |")
+    lines += ["", f"Measured {result['machine']['date_utc']} UTC, commit "
+              f"{result['machine']['commit']}; per-epoch rows in bench/results/article.json.",
+              END]
+    return "\n".join(lines)
+
+
+def write_markdown(text: str) -> None:
+    path = REPO / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in old and END in old:
+        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new)
+    os.replace(tmp, path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default=",".join([*CONFIGS, "embedding"]))
+    ap.add_argument("--epochs", type=int, default=None, help="override 15 (quick looks)")
+    ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
+    args = ap.parse_args()
+    data = lfw7()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    path = RESULTS / "article.json"
+    result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    result.update(machine=machine(), data=str(data), epochs=args.epochs or 15)
+    with tempfile.TemporaryDirectory() as work:
+        for name in names:
+            if name == "embedding":
+                result["runs"]["embedding"] = run_embedding(data)
+            elif name in CONFIGS:
+                result["runs"][name] = run_cnn(name, data, Path(work), args.epochs)
+            else:
+                sys.exit(f"unknown configuration {name!r}: choose from "
+                         f"{', '.join([*CONFIGS, 'embedding'])}")
+            save("article", result)
+    if args.markdown:
+        write_markdown(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

