@@ -195,3 +195,20 @@ def test_cli_predict_card(trained, photos, tmp_path, capsys):
                  str(tmp_path / "nope" / "c.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
+
+
+def test_without_a_cjk_font_names_still_render_and_one_warning_says_why(
+        trained, photos, tmp_path, monkeypatch):
+    import lookalike.plots as plots
+    from lookalike.cards import render_card
+
+    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(plots, "_warned_cjk", False)
+    assert plots.missing_glyphs(CJK) == set(CJK)
+    model, _, _ = trained
+    res = model.predict(photos["astro"])
+    res.faces[0].ranking[0].person = CJK  # as if the folder were named so
+    with pytest.warns(UserWarning, match="CJK font"):
+        plots.check_names([CJK])
+    card = render_card(model, [res], tmp_path / "tofu.png")  # no second warning, no error
+    _not_blank(_png(card.path))

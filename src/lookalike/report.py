@@ -469,10 +469,17 @@ def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
     extra = {k: v for k, v in met.items() if k not in {
         "train_photos", "validation_photos", "accuracy", "top3_accuracy", "ece"}}
     if extra:
+        names = {"nll": "validation negative log-likelihood",
+                 "train_accuracy": "accuracy on the training photos"}
+
+        def value(k: str, v: Any) -> str:
+            if k.endswith("accuracy") and isinstance(v, float):
+                return _percent(v)
+            return f"{v:.4g}" if isinstance(v, float) else str(v)
+
         parts.append("<table>" + "".join(
-            f"<tr><td class='name'>{_e(k.replace('_', ' '))}</td><td>"
-            f"{_e(f'{v:.4g}' if isinstance(v, float) else v)}</td></tr>"
-            for k, v in extra.items()) + "</table>")
+            f"<tr><td class='name'>{_e(names.get(k, k.replace('_', ' ')))}</td><td>"
+            f"{_e(value(k, v))}</td></tr>" for k, v in extra.items()) + "</table>")
     parts.append("<h2>Photos per person</h2>")
     if people:
         split_png(people, report.split, out / "split.png")
