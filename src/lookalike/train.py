@@ -94,12 +94,11 @@ def train(
             continue
         owners = {photos[i].person for i in idxs}
         names = ", ".join(ds.relpath(photos[i]) for i in idxs)
-        if len(owners) > 1:
+        if len(owners) > 1:  # which label is right cannot be known: use neither
             report.warnings.append(f"the same photo is filed under {len(owners)} people "
-                                   f"({names}); kept only under {photos[idxs[0]].person}")
-            for i in idxs[1:]:
-                if photos[i].person != photos[idxs[0]].person:
-                    found.pop(i, None)
+                                   f"({names}); left out — keep it in one folder")
+            for i in idxs:
+                found.pop(i, None)
 
     # Person-folders layout: split the usable photos (so unreadable files do not empty a side).
     subset_of = {i: photos[i].subset for i in found}
