@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 #: Lists probed per query: recall@10 ≥ 0.95 at 1 M synthetic face vectors (BENCHMARKS.md).
-DEFAULT_NPROBE = 32
+DEFAULT_NPROBE = 64
 
 
 def _faiss():
@@ -83,10 +83,18 @@ class IVFIndex:
             np.ascontiguousarray(ids, np.int64))))
 
     def search(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        faiss = _faiss()
+        Q = np.ascontiguousarray(Q, np.float32).reshape(-1, self.index.d)
         self.index.nprobe = min(self.nprobe, self.nlist)
-        D, ids = self.index.search(np.ascontiguousarray(Q, np.float32).reshape(-1, self.index.d),
-                                   k)
-        return D, ids
+        # A few queries (one photo's faces): one thread. OpenMP's spinning workers cost far
+        # more than they save for ~30 k distances, and badly so on a busy machine.
+        threads = faiss.omp_get_max_threads()
+        if len(Q) < 16:
+            faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(Q, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def to_bytes(self) -> bytes:
         faiss = _faiss()

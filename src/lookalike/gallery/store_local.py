@@ -39,9 +39,9 @@ FORMAT = "lookalike-gallery"
 FORMAT_VERSION = 1
 
 #: Up to this many photos, search is exact (a matrix product); past it, a FAISS IVF index.
-#: Measured crossover (BENCHMARKS.md): exact search of 50 k vectors takes ~3 ms a query on
-#: this 2-core machine, the IVF index ~0.2 ms at recall@10 ≥ 0.98.
-EXACT_MAX = 50_000
+#: Measured (BENCHMARKS.md, 2 busy cores): exact search of 20 k vectors ≈ 0.3–0.5 ms a query
+#: and growing linearly, the IVF index ≈ 0.1 ms at recall@10 ≈ 0.98 but with a build step.
+EXACT_MAX = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -494,7 +494,12 @@ class LocalStore:
         top_ids = np.full((len(Q), k), -1, np.int64)
         if k_eff == 0:
             return D, top_ids
-        S = Q @ X.T
+        if len(Q) < 16:
+            # Row blocks small enough that BLAS stays on one thread: its threads cost 10-100×
+            # a single-thread product of this size on a busy machine (BENCHMARKS.md).
+            S = np.concatenate([Q @ X[s:s + 4096].T for s in range(0, n, 4096)], axis=1)
+        else:
+            S = Q @ X.T
         part = np.argpartition(-S, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else \
             np.tile(np.arange(n), (len(Q), 1))
         rows = np.take_along_axis(S, part, axis=1)
