@@ -187,6 +187,12 @@ def test_damaged_index_is_reported_then_repaired(gallery, tmp_path):
     assert any("checksum" in p for p in g.check(repair=True))
     assert g.check() == []
     assert g.search(photo).faces[0].top.person == "astronaut"
+    # a deleted index file is rebuilt from the (checksummed) database
+    for f in g.store._index_files():
+        f.unlink()
+    g = Gallery.open(gallery.path)
+    assert g.search(photo).faces[0].top.person == "astronaut"
+    assert len(g.store._index_files()) == 1 and g.check() == []
 
 
 def test_damaged_embedding_and_database_are_reported(gallery, tmp_path):

@@ -377,14 +377,21 @@ class LocalStore:
             data = buf.getvalue()
         else:
             data = obj.to_bytes()
-        name = f"index-{gen}-{os.getpid()}.bin"
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        # Named by generation and content: two processes refreshing the same generation
+        # write the same file, and none deletes a newer generation's file.
+        name = f"index-{gen}-{digest[:16]}.bin"
         _write_atomic(self.path / name, data)
-        info = {"file": name, "kind": kind, "blake2b": hashlib.blake2b(
-            data, digest_size=16).hexdigest(), "max_id": ids_max, "count": count, "gen": gen}
+        info = {"file": name, "kind": kind, "blake2b": digest, "max_id": ids_max,
+                "count": count, "gen": gen}
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (json.dumps(info),))
         for f in self._index_files():
-            if f.name != name:
+            try:
+                older = int(f.name.split("-")[1]) < gen
+            except (IndexError, ValueError):
+                older = True
+            if f.name != name and older:
                 with contextlib.suppress(OSError):
                     f.unlink()
         self._index = (gen, kind, obj, info)
@@ -396,7 +403,9 @@ class LocalStore:
         info = json.loads(raw)
         f = self.path / info["file"]
         if not f.is_file():
-            raise damaged(self.path, f"index file {info['file']} missing")
+            # Deleted (by hand, or a concurrent writer's clean-up): rebuilt from the database,
+            # whose every embedding is checked against its CRC on the way.
+            return None
         data = f.read_bytes()
         if hashlib.blake2b(data, digest_size=16).hexdigest() != info["blake2b"]:
             raise damaged(self.path, f"index file {info['file']} fails its checksum")
