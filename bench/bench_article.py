@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,11 +38,6 @@ CONFIGS = {
 START, END = "<!-- bench_article:start -->", "<!-- bench_article:end -->"
 
 
-def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
     what, flags = CONFIGS[name]
     out = work / f"{name}.lookalike"
@@ -52,12 +47,18 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
         cmd += ["--epochs", str(epochs)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
     load = os.getloadavg()[0]
-    c0, t0 = children_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall, cpu = time.perf_counter() - t0, children_cpu() - c0
+    t0 = time.perf_counter()
+    with open(work / f"{name}.out", "w+") as out_fh, open(work / f"{name}.err", "w+") as err_fh:
+        proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall, cpu = time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
+        out_fh.seek(0)
+        err_fh.seek(0)
+        stdout, stderr = out_fh.read(), err_fh.read()
     if proc.returncode:
-        return {"what": what, "flags": flags, "error": proc.stderr.strip()[-2000:]}
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"what": what, "flags": flags, "error": stderr.strip()[-2000:]}
+    doc = json.loads(stdout.strip().splitlines()[-1])
     m = doc["metrics"]
     row = {"what": what, "flags": flags, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
            "train_s": m["train_seconds"], "load_average_at_start": round(load, 2),
@@ -134,21 +135,27 @@ def main() -> int:
     ap.add_argument("--only", default=",".join([*CONFIGS, "embedding"]))
     ap.add_argument("--epochs", type=int, default=None, help="override 15 (quick looks)")
     ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
     data = lfw7()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     path = RESULTS / "article.json"
     result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     result.update(machine=machine(), data=str(data), epochs=args.epochs or 15)
-    with tempfile.TemporaryDirectory() as work:
-        for name in names:
-            if name == "embedding":
-                result["runs"]["embedding"] = run_embedding(data)
-            elif name in CONFIGS:
-                result["runs"][name] = run_cnn(name, data, Path(work), args.epochs)
-            else:
-                sys.exit(f"unknown configuration {name!r}: choose from "
-                         f"{', '.join([*CONFIGS, 'embedding'])}")
+    unknown = [n for n in names if n != "embedding" and n not in CONFIGS]
+    if unknown:
+        sys.exit(f"unknown configuration {unknown[0]!r}: choose from "
+                 f"{', '.join([*CONFIGS, 'embedding'])}")
+    result["jobs"] = args.jobs
+    with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(args.jobs) as pool:
+        cnn = [n for n in names if n in CONFIGS]
+        futures = {n: pool.submit(run_cnn, n, data, Path(work), args.epochs) for n in cnn}
+        if "embedding" in names:
+            result["runs"]["embedding"] = run_embedding(data)
+            save("article", result)
+        for n, fut in futures.items():
+            result["runs"][n] = fut.result()
             save("article", result)
     if args.markdown:
         write_markdown(markdown(result))

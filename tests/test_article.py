@@ -27,7 +27,8 @@ def test_legacy_torch_reader_reads_the_wheel_without_torch():
     state = effnet.read_legacy_torch(effnet.weights_file())
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_fc.weight"].shape == (1000, 1280)
-    assert state["_bn0.running_var"].min() > 0
+    var = state["_bn0.running_var"]  # some channels are dead (0) in the real weights
+    assert (var >= 0).all() and var.mean() > 0.1
     assert "torch" not in sys.modules
     w = effnet.keras_weights(state)
     assert w["conv_stem"][0].shape == (3, 3, 3, 32)

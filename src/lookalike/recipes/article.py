@@ -542,7 +542,9 @@ def _check_config(cfg: ArticleConfig) -> None:
 
 
 def _predict(model, X: np.ndarray, batch: int = 32) -> np.ndarray:
-    out = [np.asarray(model(X[i:i + batch].astype(np.float32), training=False))
+    from keras import ops
+
+    out = [ops.convert_to_numpy(model(X[i:i + batch].astype(np.float32), training=False))
            for i in range(0, len(X), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
@@ -674,7 +676,7 @@ class ArticleModel(Recognizer):
         net = self.network
         # A clone holds the same layers and weights without the optimizer's state (which
         # would triple the file).
-        bare = keras.models.clone_model(net)
+        bare = keras.Model.from_config(net.get_config())  # (clone_model keeps the optimizer)
         bare.set_weights(net.get_weights())
         with tempfile.TemporaryDirectory() as tmp:
             f = Path(tmp) / "model.keras"
