@@ -107,6 +107,35 @@ async def load(base: str, photos: list[tuple[str, bytes]], n: int, concurrency: 
     return out
 
 
+def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
+    """Where one request's CPU time goes, in this process without HTTP: decode, detect,
+    embed, and the whole ``predict`` (medians over the photos)."""
+    from lookalike.images import decode_image
+    from lookalike.model import load
+
+    rec = load(model)
+    pipe = rec.pipeline
+    pipe.cache = None
+    rec.predict(photos[0][1], all_faces=True)  # load the networks
+    times: dict[str, list[float]] = {"decode": [], "detect": [], "embed": [], "predict": []}
+    for _, data in photos:
+        t0 = time.perf_counter()
+        rgb = decode_image(data, max_side=1600)
+        t1 = time.perf_counter()
+        faces = pipe.detector.detect(rgb)
+        t2 = time.perf_counter()
+        pipe.embedder.embed(rgb, faces[:1])
+        t3 = time.perf_counter()
+        rec.predict(data, all_faces=True)
+        t4 = time.perf_counter()
+        for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            times[k].append(v)
+    out = {f"{k}_p50_ms": round(1000 * float(np.median(v)), 1) for k, v in times.items()}
+    out |= {"photos": len(photos), "embed_is_one_face": True,
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=10_000)
@@ -115,6 +144,8 @@ def main() -> int:
                     help="requests sent one at a time for the service time")
     ap.add_argument("--model", help="model file (default: trained now on lfw7/train)")
     ap.add_argument("--name", default="web", help="results file bench/results/NAME.json")
+    ap.add_argument("--breakdown-only", action="store_true",
+                    help="only time decode / detect / embed / predict in-process (no server)")
     args = ap.parse_args()
 
     data = lfw7()
@@ -127,6 +158,11 @@ def main() -> int:
         model = str(tmp / "lfw7.lookalike")
         subprocess.run([*lookalike_cli(), "train", str(data), "-o", model, "-q"], check=True,
                        stdout=subprocess.DEVNULL)
+    if args.breakdown_only:
+        b = breakdown(model, photos[::3])
+        print(b)
+        save(args.name, {"machine": info, "in_process": b})
+        return 0
     port = free_port()
     env = dict(os.environ, LOOKALIKE_CACHE_DIR=str(tmp / "cache"), LOOKALIKE_PROGRESS="0")
     server = subprocess.Popen([*lookalike_cli(), "serve", model, "--host", "127.0.0.1",

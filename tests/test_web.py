@@ -290,3 +290,54 @@ def test_a_gallery_is_served_and_changed_with_the_token(gallery_path, monkeypatc
         assert "cameraman" not in {m["person"] for m in gone["ranking"]}
         r = c.delete("/api/people/cameraman", headers=auth)
         assert r.status_code == 404 and r.json()["error"] == "unknown_person"
+
+
+def test_lookalike_serve_starts_answers_and_reports_a_missing_model(model_path, tmp_path):
+    """The command end to end: a server process on a free loopback port."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    exe = [sys.executable, "-m", "lookalike.cli"]
+    bad = subprocess.run([*exe, "serve", str(tmp_path / "missing.lookalike")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "model file not found" in bad.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*exe, "serve", str(model_path), "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.json() == {"status": "ok", "people": 2, "version": r.json()["version"]}
+        r = httpx.post(f"http://127.0.0.1:{port}/api/predict",
+                       files={"photo": ("a.jpg", encode(astronaut()), "image/jpeg")}, timeout=60)
+        assert r.json()["faces"][0]["ranking"][0]["person"] == "astronaut"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert "open http://127.0.0.1:" in proc.stderr.read()
+
+
+def test_several_workers_load_the_model_from_the_environment(model_path, monkeypatch):
+    from lookalike.errors import LookalikeError
+    from lookalike.web.app import MODEL_ENV, app_from_env
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    with pytest.raises(LookalikeError, match=MODEL_ENV):
+        app_from_env()
+    monkeypatch.setenv(MODEL_ENV, str(model_path))
+    with TestClient(app_from_env()) as c:
+        assert c.get("/healthz").json()["people"] == 2

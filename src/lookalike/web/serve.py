@@ -18,8 +18,8 @@ def cmd_serve(args) -> int:
 
     app = create_app(args.model, keep_uploads=args.keep_uploads,
                      max_bytes=int(args.max_mb * 1024 * 1024))
-    rec = app.state.recognizer
-    print(f"lookalike: {len(rec.labels)} people from {args.model} — open "
+    people = len(app.state.calls.now(getattr, app.state.recognizer, "labels"))
+    print(f"lookalike: {people} people from {args.model} — open "
           f"http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr)
     if args.keep_uploads:
         print(f"lookalike: keeping uploaded photos in {args.keep_uploads}", file=sys.stderr)
