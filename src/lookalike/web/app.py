@@ -447,7 +447,7 @@ def _enrol(rec: Any, person: str, files: list[tuple[str, bytes]]) -> Any:
         for i, (name, data) in enumerate(files):
             path = folder / f"{i:02d}-{name}"
             path.write_bytes(data)
-            items.append((person, path))
+            items.append((person, path, f"web upload {name}"))  # the source name recorded
         try:
             out = rec.add_photos(items, workers=1, progress=False)
         except TypeError:  # a recognizer with a plainer signature
