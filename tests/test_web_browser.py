@@ -129,6 +129,12 @@ def test_a_bad_upload_shows_the_error_on_the_page(page, tmp_path):
 
 
 def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
+    # Tab reaches the file chooser first, then the webcam button
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"
+    if page.locator("#cam-start").is_enabled():
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "cam-start"
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [150, 260])
     page.set_input_files("#file", _files(tmp_path, ("group.png", img)))
