@@ -77,3 +77,14 @@ def test_small_face_in_a_big_photo_is_found():
     assert len(faces) == 1
     x, y, w, h = faces[0].box
     assert 2600 < (x + w / 2) * 2.5 < 2780 and 900 < (y + h / 2) * 2.5 < 1140
+
+
+def test_turning_a_photo_does_not_invent_faces():
+    from conftest import encode
+    from skimage import data
+
+    from lookalike.images import load_image
+
+    for name in ("chelsea", "coffee", "rocket"):
+        rgb = load_image(encode(getattr(data, name)(), quality=90))  # a cat, a mug, a rocket
+        assert FaceDetector().detect(rgb) == [], name

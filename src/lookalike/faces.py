@@ -72,6 +72,8 @@ def prominence(face: Face, image_size: tuple[int, int]) -> float:
 
 #: Below this YuNet score (or with implausible landmarks) the best face may be a sideways face.
 DOUBTFUL_SCORE = 0.88
+#: A face found only in a turned copy of the photo must score at least this.
+ROTATED_MIN_SCORE = 0.75
 
 
 def plausible(face: Face) -> bool:
@@ -226,6 +228,10 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         faces = []
         for f in self._detect_once(_rotate(rgb, k)):
+            # turning a photo invites false faces (a cat, a mug): upright landmarks and a
+            # higher score in the turned frame are required
+            if not plausible(f) or f.score < ROTATED_MIN_SCORE:
+                continue
             x, y, bw, bh = f.box
             corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float32)
             back = _unrotate_points_exact(corners, k, (h, w))

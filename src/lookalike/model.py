@@ -103,13 +103,17 @@ class Recognizer:
         raise NotImplementedError
 
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
-                     together: bool = False) -> tuple[list[PhotoResult], Verdict | None]:
+                     together: bool = False, names: Sequence[str] | None = None
+                     ) -> tuple[list[PhotoResult], Verdict | None]:
+        """Answer several photos; ``together`` also combines their most prominent faces
+        into one verdict. ``names`` label bytes inputs in results and errors."""
         results = []
-        for p in photos:
+        for k, p in enumerate(photos):
+            name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
             try:
-                results.append(self.predict(p, all_faces=all_faces))
+                results.append(self.predict(p, all_faces=all_faces, name=name))
             except ImageError as err:
-                results.append(PhotoResult(str(p), [], None, str(err)))
+                results.append(PhotoResult(name, [], None, str(err)))
         verdict = None
         if together:
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))

@@ -344,13 +344,8 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         for name, data in files:
             check_photo(name, data)
         results, v = await run(rec.predict_many, [d for _, d in files], all_faces=True,
-                               together=True)
-        photos = []
-        for (name, _), r in zip(files, results, strict=True):
-            r.photo = name
-            if r.error:
-                r.error = r.error.replace("<bytes>", name)
-            photos.append(photo_json(r, top))
+                               together=True, names=[n for n, _ in files])
+        photos = [photo_json(r, top) for r in results]
         if v is None:
             raise ApiError(422, "no_face", "no face found in any of the photos")
         verdict_doc = v.to_dict(top)
