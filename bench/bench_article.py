@@ -135,6 +135,7 @@ def main() -> int:
     ap.add_argument("--only", default=",".join([*CONFIGS, "embedding"]))
     ap.add_argument("--epochs", type=int, default=None, help="override 15 (quick looks)")
     ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--keep", help="keep models and per-epoch logs (NAME.err) in this folder")
     ap.add_argument("--jobs", type=int, default=1,
                     help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
@@ -148,7 +149,11 @@ def main() -> int:
         sys.exit(f"unknown configuration {unknown[0]!r}: choose from "
                  f"{', '.join([*CONFIGS, 'embedding'])}")
     result["jobs"] = args.jobs
-    with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(args.jobs) as pool:
+    keep = Path(args.keep) if args.keep else None
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        work = keep or tmp
         cnn = [n for n in names if n in CONFIGS]
         futures = {n: pool.submit(run_cnn, n, data, Path(work), args.epochs) for n in cnn}
         if "embedding" in names:

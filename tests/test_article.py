@@ -84,6 +84,18 @@ def test_tiny_training_reports_and_adjusts_batch(article_model):
     assert report.metrics["updates"] == 2
     names = set(__import__("zipfile").ZipFile(path).namelist())
     assert {"manifest.json", "model.keras", "architecture.json", "preprocessing.json"} <= names
+    assert path.stat().st_size < 25e6  # no optimizer state in the file
+
+
+def test_training_report_and_curves(article_model, tmp_path):
+    from lookalike.recipes.article import save_curves
+    from lookalike.report import write_train_report
+
+    model, report, path, _ = article_model
+    page = write_train_report(report, model, tmp_path / "report", model_path=path)
+    assert page.exists() and "curves.png" in page.read_text()
+    png = save_curves(report.history, tmp_path / "c.png")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_saved_model_answers_the_same_in_a_new_process(article_model, people_dir):

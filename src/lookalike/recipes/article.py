@@ -313,6 +313,7 @@ class ArticleReport:
     people: list[str]
     split: dict[str, dict[str, int]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (the embedding path's)
     warnings: list[str] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
@@ -795,12 +796,17 @@ def cmd_train_article(args) -> int:
 
     t0 = time.perf_counter()
     model, report = train_article(args.data, cfg, validation_fraction=args.val_fraction,
-                                  progress=not args.quiet, log=None if args.json else info,
+                                  progress=not args.quiet, log=info,
                                   logdir=args.logdir, checkpoint=args.checkpoint)
     model.save(out)
     curves = save_curves(report.history, curves_path(out),
                          f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
     seconds = time.perf_counter() - t0
+    if getattr(args, "report", None):
+        from ..report import write_train_report
+
+        page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
+        info(f"Training report: {page}")
     m = report.metrics
     if args.json:
         print(json.dumps({"model": str(out), "seconds": round(seconds, 2),
