@@ -447,15 +447,19 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     n_cls = len(people)
     aug = augmenter(cfg.seed) if cfg.augment else None
 
+    @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing to convert
     def to_float(x, t):
         return tf.cast(x, tf.float32), tf.one_hot(t, n_cls)
+
+    @tf.autograph.experimental.do_not_convert
+    def augment(x, t):
+        return aug(x, training=True), t
 
     train_ds = (tf.data.Dataset.from_tensor_slices((Xtr, ytr))
                 .shuffle(len(Xtr), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
                 .map(to_float).batch(batch))
     if aug is not None:
-        train_ds = train_ds.map(lambda x, t: (aug(x, training=True), t),
-                                num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.prefetch(2)
     val_ds = (tf.data.Dataset.from_tensor_slices((Xva, yva)).map(to_float).batch(64)
               if len(Xva) else None)
