@@ -4,6 +4,7 @@
     python bench/bench_gallery.py scale --n 1000000           # the gallery's own index at 1 M
     python bench/bench_gallery.py crossover                   # exact vs ANN latency by size
     python bench/bench_gallery.py pg --n 100000               # pgvector (HNSW) via pgserver
+    python bench/bench_gallery.py gallery --n 200000          # end to end through Gallery
     python bench/bench_gallery.py lfw [--people N] [--workers 2]   # LFW enrol + rank-1
 
 Synthetic vectors are shaped like face embeddings: identities are unit centres drawn from an
@@ -242,6 +243,45 @@ def cmd_crossover(args) -> None:
                           "nlist": index.nlist}), flush=True)
 
 
+def cmd_gallery(args) -> None:
+    """End to end through the embedded gallery: SQLite rows, index build, reopen (load +
+    checksum), and a person-ranked search (`Gallery.face_results`) per query."""
+    import shutil
+
+    from lookalike.gallery import Gallery
+    from lookalike.gallery.store_local import PhotoRow
+
+    X, Q = synthetic(args.n, n_queries=args.queries)
+    out = Path(args.gallery)
+    if out.exists():
+        shutil.rmtree(out)
+    g = Gallery.create(out)
+    t = time.perf_counter()
+    for s in range(0, len(X), 10_000):
+        g.store.add_batch([PhotoRow(f"person {i // 10}", f"d{i}", f"s/{i}.jpg", 0, 1, False,
+                                    X[i], None) for i in range(s, min(len(X), s + 10_000))], [])
+    insert = time.perf_counter() - t
+    t = time.perf_counter()
+    kind, _ = g.store.index()
+    build = time.perf_counter() - t
+    g.close()
+    t = time.perf_counter()
+    g = Gallery.open(out)
+    g.store.index()
+    reopen = time.perf_counter() - t
+    lat = []
+    for q in Q:
+        t = time.perf_counter()
+        g.face_results([None], q[None], top=10)
+        lat.append((time.perf_counter() - t) * 1e3)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    print(json.dumps({"n": args.n, "index": kind, "insert_s": round(insert, 1),
+                      "index_build_s": round(build, 1), "reopen_s": round(reopen, 2),
+                      "search_p50_ms": round(float(np.percentile(lat, 50)), 2),
+                      "search_p99_ms": round(float(np.percentile(lat, 99)), 2),
+                      "disk_mb": round(size), "load": round(os.getloadavg()[0], 1)}), flush=True)
+
+
 def cmd_pg(args) -> None:
     from lookalike.gallery.store_pg import PgStore, start_local_server
 
@@ -249,9 +289,10 @@ def cmd_pg(args) -> None:
     try:
         X, Q = synthetic(args.n, n_queries=args.queries)
         truth = exact_topk(X, Q)
-        store = PgStore(uri, table_prefix="bench")
+        store = PgStore(PgStore._connect(uri, uri), uri, "bench")
         store.drop()
-        store.create(dim=128, embedder="synthetic", embedder_version="0", threshold=0.36)
+        store.create(dim=128, embedder="synthetic", embedder_version="0", threshold=0.36,
+                     index=False)
         t = time.perf_counter()
         store.bulk_vectors(X)
         load = time.perf_counter() - t
@@ -310,20 +351,21 @@ def cmd_lfw(args) -> None:
                       "load_after": round(os.getloadavg()[0], 1)}), flush=True)
     if args.probes:
         probes = probes[: args.probes]
-    from lookalike.pipeline import FacePipeline
-
     if not args.cache:
         os.environ.pop("LOOKALIKE_NO_CACHE", None)  # probes may come from the shared cache
-    pipe = FacePipeline("sface", cache=True)
+    from lookalike.gallery.enrol import analyse
+    from lookalike.progress import bar
+
     right = n = unknown = 0
     t = time.perf_counter()
-    for person, f in probes:
-        a = pipe.analyze(f)
-        if not a.faces:
+    items = [(i, str(f)) for i, (_, f) in enumerate(probes)]
+    for a in bar(analyse(items, embedder="sface", crops=False, workers=args.workers),
+                 total=len(items), desc="probes"):
+        if a.embeddings is None or not len(a.embeddings):
             continue
-        fr = g.face_results(a.faces[:1], a.embeddings[:1], top=5)[0]
+        fr = g.face_results([None], a.embeddings[:1], top=5)[0]  # the most prominent face
         n += 1
-        right += fr.top.person == person
+        right += fr.top.person == probes[a.task][0]
         unknown += fr.unknown
     print(json.dumps({"probes": n, "rank1": round(right / max(n, 1), 4),
                       "unknown_rate": round(unknown / max(n, 1), 4),
@@ -351,6 +393,10 @@ def main() -> None:
     g.add_argument("--queries", type=int, default=500)
     g.add_argument("--ef", default="40,100")
     g.add_argument("--pgdata", default="/tmp/lookalike-bench-pg")
+    gg = sub.add_parser("gallery")
+    gg.add_argument("--n", type=int, default=200_000)
+    gg.add_argument("--queries", type=int, default=300)
+    gg.add_argument("--gallery", default="/tmp/lookalike-bench-gallery")
     lf = sub.add_parser("lfw")
     lf.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     lf.add_argument("--people", type=int, default=0, help="first N people only (0: all)")
@@ -362,7 +408,7 @@ def main() -> None:
                     help="let enrolment use the embedding cache (default: off, to time it)")
     args = p.parse_args()
     {"compare": cmd_compare, "scale": cmd_scale, "crossover": cmd_crossover, "pg": cmd_pg,
-     "lfw": cmd_lfw}[args.cmd](args)
+     "lfw": cmd_lfw, "gallery": cmd_gallery}[args.cmd](args)
 
 
 if __name__ == "__main__":

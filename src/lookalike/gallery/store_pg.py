@@ -106,9 +106,6 @@ class PgStore:
             raise GalleryError("is not a lookalike gallery", spec, "re-create it")
         return store
 
-    def __init_subclass__(cls) -> None:  # pragma: no cover
-        pass
-
     def create(self, *, dim: int, manifest: dict | None = None, embedder: str = "",
                embedder_version: str = "", threshold: float = 0.0, index: bool = True) -> None:
         manifest = manifest or {"format": FORMAT, "format_version": 1, "dim": dim,
