@@ -74,6 +74,30 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
     return row
 
 
+def from_log(name: str, log: Path, epochs: int) -> dict:
+    """A row from the per-epoch table a run printed (NAME.err), for a run that was stopped
+    before the end: figures up to the last epoch it reached."""
+    what, flags = CONFIGS[name]
+    hist = []
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 7 and "/" in parts[0] and parts[0].split("/")[0].isdigit():
+            hist.append({"epoch": int(parts[0].split("/")[0]), "phase": parts[1],
+                         "loss": float(parts[2]), "acc": float(parts[3].rstrip("%")) / 100,
+                         "val_loss": float(parts[4]),
+                         "val_acc": float(parts[5].rstrip("%")) / 100,
+                         "seconds": float(parts[6])})
+    if not hist:
+        return {"what": what, "flags": flags, "error": "no epoch finished"}
+    vals = [h["val_acc"] for h in hist]
+    best = max(range(len(vals)), key=vals.__getitem__)
+    return {"what": what + f" — STOPPED after {len(hist)} of {epochs} epochs",
+            "flags": flags, "partial": True, "epochs_done": len(hist),
+            "final_val_accuracy": vals[-1], "best_val_accuracy": vals[best],
+            "best_epoch": best + 1, "train_accuracy_inference_mode": None,
+            "wall_s": None, "cpu_s": None, "history": hist}
+
+
 def run_embedding(data: Path) -> dict:
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
     from lookalike.train import train
@@ -107,10 +131,15 @@ def markdown(result: dict) -> str:
             lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | |")
             continue
         be = f" ({r['best_epoch']})" if r.get("best_epoch") else ""
+        tr = r.get("train_accuracy_inference_mode")
+
+        def num(v, fmt: str = ".0f") -> str:
+            return "—" if v is None else format(v, fmt)
+
         lines.append(f"| {r['what']} | {r['final_val_accuracy']:.1%} | "
-                     f"{r['best_val_accuracy']:.1%}{be} | "
-                     f"{r['train_accuracy_inference_mode']:.1%} | {r['wall_s']:.0f} | "
-                     f"{r['cpu_s']:.0f} | {r.get('load_average_at_start', '')} |")
+                     f"{r['best_val_accuracy']:.1%}{be} | {num(tr, '.1%')} | "
+                     f"{num(r.get('wall_s'))} | {num(r.get('cpu_s'))} | "
+                     f"{r.get('load_average_at_start', '')} |")
     lines += ["", f"Measured {result['machine']['date_utc']} UTC, commit "
               f"{result['machine']['commit']}; per-epoch rows in bench/results/article.json.",
               END]
@@ -135,10 +164,24 @@ def main() -> int:
     ap.add_argument("--only", default=",".join([*CONFIGS, "embedding"]))
     ap.add_argument("--epochs", type=int, default=None, help="override 15 (quick looks)")
     ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--from-logs", metavar="DIR",
+                    help="record runs that were stopped from DIR/NAME.err (the --keep folder)")
     ap.add_argument("--keep", help="keep models and per-epoch logs (NAME.err) in this folder")
     ap.add_argument("--jobs", type=int, default=1,
                     help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
+    if args.from_logs:
+        path = RESULTS / "article.json"
+        result = json.loads(path.read_text())
+        for name in [n for n in args.only.split(",") if n in CONFIGS]:
+            log = Path(args.from_logs) / f"{name}.err"
+            done = result["runs"].get(name, {})
+            if log.exists() and ("error" in done or not done or done.get("partial")):
+                result["runs"][name] = from_log(name, log, args.epochs or 15)
+        save("article", result)
+        if args.markdown:
+            write_markdown(markdown(result))
+        return 0
     data = lfw7()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     path = RESULTS / "article.json"
