@@ -285,3 +285,17 @@ def test_cli_gallery_and_predict(people, tmp_path, capsys):
     assert "gallery not found" in err and "gallery create" in err and "Traceback" not in err
     assert main(["gallery", "create", gal]) == 2
     assert main(["gallery", "remove", gal, "nobody"]) == 2
+
+
+def test_lone_photo_embeds_only_its_most_prominent_face(tmp_path):
+    from lookalike.pipeline import FacePipeline
+
+    photo = tmp_path / "lone.jpg"
+    photo.write_bytes(encode(group_shot([astronaut(), grace_hopper()], [333, 301])))
+    g = Gallery.create(tmp_path / "g")
+    rep = g.add_photos([("Someone", photo)], workers=1, progress=False)
+    assert rep.added == 1 and "2 faces and no other photo" in rep.ambiguous[0][1]
+    (n_faces, face, vec), = g.store._q("SELECT n_faces, face, vector FROM photos")
+    assert n_faces == 2 and face == 0
+    full = FacePipeline("sface", cache=False).analyze(photo)
+    np.testing.assert_allclose(np.frombuffer(vec, np.float32), full.embeddings[0], atol=1e-5)

@@ -209,7 +209,7 @@ class Gallery(Recognizer):
         t0 = time.perf_counter()
         report = EnrolReport()
         known = self.store.known_digests()
-        tasks: list[tuple[int, str]] = []
+        tasks: list[tuple] = []
         info: dict[int, tuple[str, str, str]] = {}
         seen: dict[str, str] = {}
         for item in items:
@@ -237,6 +237,10 @@ class Gallery(Recognizer):
         remaining: dict[str, int] = defaultdict(int)
         for person, _, _ in info.values():
             remaining[person] += 1
+        # A person's only photo (none enrolled before): only its most prominent face is used.
+        enrolled = set(known.values())
+        tasks = [(t, path, remaining[info[t][0]] == 1 and info[t][0] not in enrolled)
+                 for t, path in tasks]
         done: dict[str, list] = defaultdict(list)
         rows: list[PhotoRow] = []
         skipped_rows: list[tuple[str, str, str, str]] = []
@@ -270,7 +274,12 @@ class Gallery(Recognizer):
                 if amb:
                     report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
                                                   f"{c + 1}"))
-                rows.append(PhotoRow(person, digest, src, c, len(r.embeddings), amb,
+                elif r.n_faces > len(r.embeddings):
+                    report.ambiguous.append((src, f"{r.n_faces} faces and no other photo of "
+                                                  f"{person} to compare with; chose the most "
+                                                  "prominent"))
+                rows.append(PhotoRow(person, digest, src, c, max(r.n_faces, len(r.embeddings)),
+                                     amb,
                                      r.embeddings[c], r.thumbs[c] if c < len(r.thumbs) else
                                      None))
                 report.people.add(person)
