@@ -123,7 +123,8 @@ class LocalStore:
         self.path = path
         self.db = db
         self.manifest = manifest
-        self._index = None  # (generation, kind, object)
+        self._index = None  # (generation, kind, object, info)
+        self._count: tuple[int, int] | None = None
 
     # -- opening -------------------------------------------------------------------------
     @staticmethod
@@ -255,7 +256,11 @@ class LocalStore:
             "GROUP BY p.id ORDER BY p.name")]
 
     def count(self) -> int:
-        return int(self._q("SELECT COUNT(*) FROM photos")[0][0])
+        """Photos in the gallery (cached per data generation: COUNT(*) scans the table)."""
+        gen = self.generation()
+        if self._count is None or self._count[0] != gen:
+            self._count = (gen, int(self._q("SELECT COUNT(*) FROM photos")[0][0]))
+        return self._count[1]
 
     def known_digests(self) -> dict[str, str]:
         """Content hash → person of every photo enrolled or skipped (for resuming)."""
