@@ -27,6 +27,12 @@ class PhotoFaces:
     digest: str
     thumbs: list[bytes] = field(default_factory=list)  # JPEG of each aligned face (96 px)
     image: np.ndarray | None = None  # the decoded photo, when it was decoded (not from cache)
+    #: Faces detected; more than ``len(faces)`` after ``analyze(..., first_only=True)``.
+    n_detected: int | None = None
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.faces) if self.n_detected is None else self.n_detected
 
     def __len__(self) -> int:
         return len(self.faces)
@@ -59,9 +65,12 @@ class FacePipeline:
                 f"|crops={int(self.crops)}|max={self.max_faces}|d={DECODE_MAX_SIDE}")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
-                keep_image: bool = False) -> PhotoFaces:
+                keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
         """Faces and their embeddings for one photo. Raises :class:`ImageError` for a file
-        that is not a readable photo; a photo without faces gives an empty result."""
+        that is not a readable photo; a photo without faces gives an empty result.
+
+        ``first_only``: embed only the most prominent face (the embedder is most of the cost;
+        a cached full analysis is used when there is one, a partial one is not cached)."""
         label = name if name is not None else (None if isinstance(source, bytes) else source)
         data = read_bytes(source) if not isinstance(source, bytes) else source
         digest = content_hash(data)
@@ -69,23 +78,33 @@ class FacePipeline:
         if self.cache is not None and not keep_image:
             hit = self.cache.get(key)
             if hit is not None:
-                return _from_arrays(hit, digest)
+                result = _from_arrays(hit, digest)
+                return _first(result) if first_only else result
         rgb = decode_image(data, max_side=DECODE_MAX_SIDE, name=label)
-        result = self.analyze_array(rgb, digest=digest)
-        if self.cache is not None:
+        result = self.analyze_array(rgb, digest=digest, first_only=first_only)
+        if self.cache is not None and not first_only:
             self.cache.put(key, _to_arrays(result))
-        if keep_image:
-            result.image = rgb
+        if not keep_image:
+            result.image = None
         return result
 
-    def analyze_array(self, rgb: np.ndarray, digest: str = "") -> PhotoFaces:
+    def analyze_array(self, rgb: np.ndarray, digest: str = "",
+                      first_only: bool = False) -> PhotoFaces:
         faces = self.detector.detect(rgb)[: self.max_faces]
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
+        n_detected = len(faces)
+        if first_only:
+            faces = faces[:1]
         embeddings = self.embedder.embed(rgb, faces)
         h, w = rgb.shape[:2]
         thumbs = [face_thumbnail(rgb, f) for f in faces]
-        return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb)
+        return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
+
+
+def _first(p: PhotoFaces) -> PhotoFaces:
+    return PhotoFaces(p.faces[:1], p.embeddings[:1], p.image_size, p.digest, p.thumbs[:1],
+                      p.image, len(p.faces))
 
 
 def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:

