@@ -11,7 +11,9 @@ backend (~10 min for sface, longer for dlib, on 2 cores).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     info = machine()
     t0 = time.perf_counter()
-    res = run_lfw(data_home(), embedders=args.embedder, out_dir=RESULTS,
-                  identify=not args.no_identification, pairs_per_fold=args.pairs_per_fold,
-                  log=lambda m: print(m, file=sys.stderr))
-    if args.name != "lfw":
-        (RESULTS / "lfw_roc.png").replace(RESULTS / f"{args.name}_roc.png")
-        res["roc_png"] = str(RESULTS / f"{args.name}_roc.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_lfw(data_home(), embedders=args.embedder, out_dir=tmp,
+                      identify=not args.no_identification, pairs_per_fold=args.pairs_per_fold,
+                      log=lambda m: print(m, file=sys.stderr))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        png = RESULTS / f"{args.name}_roc.png"
+        shutil.move(res["roc_png"], png)
+        png.chmod(0o644)
+        res["roc_png"] = str(png.relative_to(RESULTS.parents[1]))
     print("\n".join(summary_lines(res)))
     save(args.name, {"machine": info, **public(res),
                      "total_seconds": round(time.perf_counter() - t0, 1)})

@@ -93,6 +93,7 @@ def save(name: str, result: dict) -> Path:
     fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(result, fh, indent=1, ensure_ascii=False, default=float)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     print(f"→ {path.relative_to(REPO)}")
     return path

@@ -385,11 +385,16 @@ def plot_roc(results: dict, out_dir: str | Path) -> Path:
         keep = fpr > 0
         ax.plot(fpr[keep], tpr[keep], color=colours.get(name), lw=1.8,
                 label=f"{name}: AUC {v['auc']:.4f}, acc {100 * v['mean_accuracy']:.2f} %")
+    low = 1.0
+    for entry in results["backends"].values():
+        fpr, tpr = entry["verification"]["_roc"]
+        low = min(low, float(tpr[np.searchsorted(fpr, 1e-3)]))
     for far in FARS:
         ax.axvline(far, color="0.6", lw=0.8, ls="--")
     ax.set_xscale("log")
-    ax.set_xlim(1 / 3000, 1)
-    ax.set_ylim(0.5, 1.005)
+    n_neg = max(int(e["verification"]["pairs"]) // 2 for e in results["backends"].values())
+    ax.set_xlim(0.5 / max(n_neg, 1), 1)
+    ax.set_ylim(max(0.0, np.floor((low - 0.02) * 20) / 20), 1.002)
     ax.set_xlabel("false accept rate (different-person pairs)")
     ax.set_ylabel("true accept rate (same-person pairs)")
     ax.set_title(f"LFW verification, {results.get('pairs', 6000):,} pairs (pairs.txt)")
