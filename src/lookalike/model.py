@@ -191,7 +191,7 @@ class Model(Recognizer):
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None) -> PhotoResult:
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
-        analysis = self.pipeline.analyze(photo, name=label)
+        analysis = self.pipeline.analyze(photo, name=label, first_only=not all_faces)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n])
         error = None if faces else "no face found"
