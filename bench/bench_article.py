@@ -124,11 +124,12 @@ def markdown(result: dict) -> str:
              "table); CPU s / 2 ≈ wall time on 2 idle cores. CNN: EfficientNet-Lite0 "
              "(ImageNet), 197 px face crops, batch 64, "
              f"{result['epochs']} epochs × 10 steps, Adam 9e-5.", "",
-             "| model | final val acc | best val acc (epoch) | train acc, inference mode "
-             "| wall s | CPU s | load |", "|---|---|---|---|---|---|---|"]
+             "| model | final val acc | best val acc (epoch) | train acc, training mode (last "
+             "epoch) | train acc, inference mode | wall s | CPU s | load |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         if "error" in r:
-            lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | |")
+            lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | | |")
             continue
         be = f" ({r['best_epoch']})" if r.get("best_epoch") else ""
         tr = r.get("train_accuracy_inference_mode")
@@ -136,8 +137,10 @@ def markdown(result: dict) -> str:
         def num(v, fmt: str = ".0f") -> str:
             return "—" if v is None else format(v, fmt)
 
+        fit_acc = r["history"][-1]["acc"] if r.get("history") else None
         lines.append(f"| {r['what']} | {r['final_val_accuracy']:.1%} | "
-                     f"{r['best_val_accuracy']:.1%}{be} | {num(tr, '.1%')} | "
+                     f"{r['best_val_accuracy']:.1%}{be} | {num(fit_acc, '.1%')} | "
+                     f"{num(tr, '.1%')} | "
                      f"{num(r.get('wall_s'))} | {num(r.get('cpu_s'))} | "
                      f"{r.get('load_average_at_start', '')} |")
     lines += ["", f"Measured {result['machine']['date_utc']} UTC, commit "
