@@ -185,3 +185,14 @@ def test_read_only_cache_degrades_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="cache off"):
         cache.put("k", {"a": np.zeros(2)})
     assert cache.get("k") is None and not cache.enabled
+
+
+def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
+    from PIL import Image
+
+    model, _, _ = trained
+    small = variants(grace_hopper(), 1, seed=3)[0]
+    big = np.asarray(Image.fromarray(small).resize((small.shape[1] * 4, small.shape[0] * 4)))
+    a, b = model.predict(encode(small)), model.predict(encode(big))
+    assert b.image_size == (big.shape[1], big.shape[0]) and max(big.shape) > 1600
+    assert np.allclose(np.array(b.faces[0].face.box) / 4, a.faces[0].face.box, rtol=0.05, atol=3)

@@ -12,7 +12,7 @@ combined verdict. Colours follow the person (:func:`lookalike.plots.person_color
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class Card:
 
 
 def _photo_image(source: PhotoSource | None, result: PhotoResult) -> np.ndarray | None:
-    """The photo decoded exactly as the pipeline decodes it, so face boxes line up."""
+    """The photo decoded as the pipeline decodes it (face boxes are scaled to it)."""
     from .pipeline import DECODE_MAX_SIDE
 
     src = source if source is not None else result.photo
@@ -240,8 +240,14 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
     # What each row shows: (result index, face index or None).
     plan: list[tuple[int, int | None]] = []
     images: dict[int, np.ndarray | None] = {}
+    results = list(results)
     for i, r in enumerate(results):
-        images[i] = _photo_image(sources[i], r)
+        images[i] = rgb = _photo_image(sources[i], r)
+        if rgb is not None and r.image_size and r.image_size[0] != rgb.shape[1]:
+            # boxes are in the photo's full pixels; the card draws the decoded photo
+            k = rgb.shape[1] / r.image_size[0]
+            results[i] = r = replace(r, faces=[replace(fr, face=fr.face.scaled(k))
+                                               for fr in r.faces])
         if r.faces:
             plan += [(i, k) for k in range(len(r.faces))]
         else:

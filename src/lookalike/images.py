@@ -95,6 +95,13 @@ def load_image(
 
 
 def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.ndarray:
+    return decode_photo(data, max_side=max_side, name=name)[0]
+
+
+def decode_photo(data: bytes, *, max_side: int | None = None, name=None
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Like :func:`decode_image`, plus the photo's full ``(width, height)`` after EXIF
+    orientation — the space in which face boxes are reported, whatever size was decoded."""
     if not data:
         raise ImageError("is an empty file (0 bytes)", name, "remove it or replace it with a photo")
     with warnings.catch_warnings():
@@ -109,6 +116,8 @@ def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.n
                 )
             if width < 1 or height < 1:
                 raise ImageError("has no pixels", name)
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            full = (height, width) if turned else (width, height)
             if max_side and im.format == "JPEG":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= max_side pixels.
                 scale = max_side / max(width, height)
@@ -136,7 +145,7 @@ def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.n
         scale = max_side / max(im.size)
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
                        Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), full
 
 
 def is_image_name(path: Path) -> bool:

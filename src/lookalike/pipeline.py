@@ -10,7 +10,7 @@ import numpy as np
 from .cache import ArrayCache
 from .embedders import Embedder, get_embedder
 from .faces import Face, FaceDetector, align, whole_image_face
-from .images import PhotoSource, content_hash, decode_image, read_bytes
+from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
 #: Photos are decoded so that their longer side is at most this many pixels: enough for faces
 #: down to ~30 px in a group shot, and multi-megapixel JPEGs decode at 1/2–1/8 scale.
@@ -19,7 +19,9 @@ DECODE_MAX_SIDE = 1600
 
 @dataclass
 class PhotoFaces:
-    """What the face path found in one photo. Faces are most prominent first."""
+    """What the face path found in one photo. Faces are most prominent first, in the pixels of
+    the whole photo (after EXIF orientation), whose size is ``image_size``; ``image`` (with
+    ``keep_image``) is the photo as decoded, at most ``DECODE_MAX_SIDE`` on its longer side."""
 
     faces: list[Face]
     embeddings: np.ndarray  # (len(faces), dim), L2-normalised
@@ -80,8 +82,12 @@ class FacePipeline:
             if hit is not None:
                 result = _from_arrays(hit, digest)
                 return _first(result) if first_only else result
-        rgb = decode_image(data, max_side=DECODE_MAX_SIDE, name=label)
+        rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, name=label)
         result = self.analyze_array(rgb, digest=digest, first_only=first_only)
+        if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
+            k = full[0] / rgb.shape[1]
+            result.faces = [f.scaled(k) for f in result.faces]
+            result.image_size = full
         if self.cache is not None and not first_only:
             self.cache.put(key, _to_arrays(result))
         if not keep_image:

@@ -199,17 +199,16 @@ def reliability_png(proba: np.ndarray, y: np.ndarray, path: str | Path, *,
 
 
 def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> bytes | None:
-    """A square JPEG around a face box given in decoded-photo pixels (photos decoded as the
-    pipeline decodes them, so the box lines up); None when the photo cannot be read."""
+    """A square JPEG around a face box given in the photo's pixels (after EXIF orientation);
+    None when the photo cannot be read."""
     import io
 
     from PIL import Image
 
     from .images import load_image
-    from .pipeline import DECODE_MAX_SIDE
 
     try:
-        rgb = load_image(photo, max_side=DECODE_MAX_SIDE)
+        rgb = load_image(photo)
     except (LookalikeError, OSError):
         return None
     h, w = rgb.shape[:2]

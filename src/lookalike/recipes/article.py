@@ -37,8 +37,9 @@ import numpy as np
 from ..dataset import Dataset, Photo, discover
 from ..errors import DatasetError, ImageError, LookalikeError, ModelError
 from ..faces import Face, FaceDetector, align, whole_image_face
-from ..images import PhotoSource, decode_image, read_bytes
+from ..images import PhotoSource, decode_image, decode_photo, read_bytes
 from ..model import Recognizer, atomic_write, new_manifest
+from ..pipeline import DECODE_MAX_SIDE
 from ..progress import bar
 from ..ranking import FaceResult, PhotoResult, rank
 
@@ -46,7 +47,6 @@ BACKBONES = ("efficientnet-lite0", "mobilenetv2")
 HEAD_LAYERS = ("gap", "fc512", "predictions")
 #: The last convolutional activation of each backbone (Grad-CAM reads it).
 LAST_CONV = {"efficientnet-lite0": "head_relu", "mobilenetv2": "out_relu"}
-DECODE_MAX_SIDE = 1600
 
 
 @dataclass
@@ -633,16 +633,16 @@ class ArticleModel(Recognizer):
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None) -> PhotoResult:
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
-        rgb = decode_image(read_bytes(photo), max_side=DECODE_MAX_SIDE, name=label)
-        h, w = rgb.shape[:2]
+        rgb, full = decode_photo(read_bytes(photo), max_side=DECODE_MAX_SIDE, name=label)
         faces = self._faces(rgb)
         faces = faces if all_faces else faces[:1]
         if not faces:
-            return PhotoResult(label, [], (w, h), "no face found")
+            return PhotoResult(label, [], full, "no face found")
         P = self.predict_crops(np.stack([self.crop(rgb, f) for f in faces]))
-        results = [FaceResult(f, rank(self.labels, p), False, None, p)
+        k = full[0] / rgb.shape[1]  # boxes in the photo's pixels, as on the face path
+        results = [FaceResult(f.scaled(k), rank(self.labels, p), False, None, p)
                    for f, p in zip(faces, P, strict=True)]
-        return PhotoResult(label, results, (w, h), None)
+        return PhotoResult(label, results, full, None)
 
     def gradcam(self, rgb: np.ndarray, face: Face, person: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (image_size × image_size, float in [0, 1]) over the face crop that
