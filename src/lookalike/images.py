@@ -98,10 +98,13 @@ def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.n
     return decode_photo(data, max_side=max_side, name=name)[0]
 
 
-def decode_photo(data: bytes, *, max_side: int | None = None, name=None
-                 ) -> tuple[np.ndarray, tuple[int, int]]:
+def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
+                 draft_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """Like :func:`decode_image`, plus the photo's full ``(width, height)`` after EXIF
-    orientation — the space in which face boxes are reported, whatever size was decoded."""
+    orientation — the space in which face boxes are reported, whatever size was decoded.
+
+    ``draft_side``: for JPEGs, the cheapest decode (1/2, 1/4 or 1/8 scale) whose longer side is
+    still at least this, kept as decoded (no resize unless over ``max_side``)."""
     if not data:
         raise ImageError("is an empty file (0 bytes)", name, "remove it or replace it with a photo")
     with warnings.catch_warnings():
@@ -118,9 +121,10 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None
                 raise ImageError("has no pixels", name)
             turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             full = (height, width) if turned else (width, height)
-            if max_side and im.format == "JPEG":
-                # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= max_side pixels.
-                scale = max_side / max(width, height)
+            target = draft_side or max_side
+            if target and im.format == "JPEG":
+                # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= target pixels.
+                scale = target / max(width, height)
                 if scale < 1:
                     im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
             if getattr(im, "is_animated", False):

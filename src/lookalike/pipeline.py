@@ -15,6 +15,12 @@ from .images import PhotoSource, content_hash, decode_photo, read_bytes
 #: Photos are decoded so that their longer side is at most this many pixels: enough for faces
 #: down to ~30 px in a group shot, and multi-megapixel JPEGs decode at 1/2–1/8 scale.
 DECODE_MAX_SIDE = 1600
+#: Big JPEGs are first decoded at the cheapest draft scale that keeps this many pixels (a 12 MP
+#: photo at 1/4 scale, 1000×750, ~4× faster); they are decoded again at DECODE_MAX_SIDE only
+#: when no face is found or a face to embed is smaller than FINE_FACE_SIDE pixels there (SFace's
+#: 112 px aligned crop spans about 80 px of face box: fewer would blur it).
+FIRST_DECODE_SIDE = 800
+FINE_FACE_SIDE = 80
 
 
 @dataclass
@@ -64,7 +70,8 @@ class FacePipeline:
     @property
     def key(self) -> str:
         return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
-                f"|crops={int(self.crops)}|max={self.max_faces}|d={DECODE_MAX_SIDE}")
+                f"|crops={int(self.crops)}|max={self.max_faces}"
+                f"|d={FIRST_DECODE_SIDE}/{DECODE_MAX_SIDE}/{FINE_FACE_SIDE}")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
                 keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
@@ -82,8 +89,19 @@ class FacePipeline:
             if hit is not None:
                 result = _from_arrays(hit, digest)
                 return _first(result) if first_only else result
-        rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, name=label)
-        result = self.analyze_array(rgb, digest=digest, first_only=first_only)
+        rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, draft_side=FIRST_DECODE_SIDE,
+                                 name=label)
+        faces = None
+        if max(full) > max(rgb.shape[:2]):  # decoded smaller than the photo
+            faces = self.detector.detect(rgb)[: self.max_faces]
+            wanted = faces[:1] if first_only else faces
+            if not wanted or min(min(f.box[2], f.box[3]) for f in wanted) < FINE_FACE_SIDE:
+                small_width = rgb.shape[1]
+                rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, name=label)
+                # YuNet saw both decodes at the same 640 px: scale its faces, don't re-detect
+                k = rgb.shape[1] / small_width
+                faces = [f.scaled(k) for f in faces] if faces else None
+        result = self.analyze_array(rgb, digest=digest, first_only=first_only, faces=faces)
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
             k = full[0] / rgb.shape[1]
             result.faces = [f.scaled(k) for f in result.faces]
@@ -94,9 +112,10 @@ class FacePipeline:
             result.image = None
         return result
 
-    def analyze_array(self, rgb: np.ndarray, digest: str = "",
-                      first_only: bool = False) -> PhotoFaces:
-        faces = self.detector.detect(rgb)[: self.max_faces]
+    def analyze_array(self, rgb: np.ndarray, digest: str = "", first_only: bool = False,
+                      faces: list[Face] | None = None) -> PhotoFaces:
+        if faces is None:
+            faces = self.detector.detect(rgb)[: self.max_faces]
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
