@@ -223,3 +223,18 @@ def test_big_photos_decode_once_small_unless_the_face_is_small(monkeypatch):
         assert res.image_size == (4000, 3000) and len(res.faces) == 1
         x, y, w, h = res.faces[0].box
         assert 300 < x < 300 + side and w > side * 0.2  # in the photo's own pixels
+
+
+def test_a_model_from_another_embedder_version_says_so(trained, tmp_path):
+    _, _, path = trained
+    other = tmp_path / "other.lookalike"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(other, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "manifest.json":
+                m = json.loads(data)
+                m["embedder"]["version"] = "1999"
+                data = json.dumps(m).encode()
+            dst.writestr(item, data)
+    with pytest.raises(ModelError, match="trained with embedder sface 1999.*retrain"):
+        load(other).predict(encode(astronaut()))

@@ -128,19 +128,23 @@ def print_train_summary(model, report, out: Path, seconds: float) -> None:
               f"{m['validation_photos']} photos; calibration error (ECE) {m['ece']:.3f}")
     else:
         print("Validation: no validation photos (add more photos per person to measure).")
-    if report.skipped:
-        print(f"Skipped {len(report.skipped)} file(s):")
-        for path, why in report.skipped[:20]:
-            print(f"  {path}: {why}")
-        if len(report.skipped) > 20:
-            print(f"  … and {len(report.skipped) - 20} more (see `lookalike info`)")
-    if report.ambiguous:
-        print(f"Ambiguous face choice in {len(report.ambiguous)} photo(s):")
-        for path, why in report.ambiguous[:20]:
-            print(f"  {path}: {why}")
-    for w in report.warnings:
-        print(f"warning: {w}")
+    print_problems(report.skipped, report.ambiguous, report.warnings, "see `lookalike info`")
     print(f"Saved {out}")
+
+
+def print_problems(skipped, ambiguous=(), warnings_=(), more: str = "--json lists all",
+                   limit: int = 20) -> None:
+    """The photos that were skipped (and why), ambiguous face choices, and warnings."""
+    for title, rows in ((f"Skipped {len(skipped)} file(s):", skipped),
+                        (f"Ambiguous face choice in {len(ambiguous)} photo(s):", ambiguous)):
+        if rows:
+            print(title)
+            for path, why in rows[:limit]:
+                print(f"  {path}: {why}")
+            if len(rows) > limit:
+                print(f"  … and {len(rows) - limit} more ({more})")
+    for w in warnings_:
+        print(f"warning: {w}")
 
 
 def cmd_predict(args) -> int:

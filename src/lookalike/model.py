@@ -147,14 +147,14 @@ class Model(Recognizer):
     @property
     def pipeline(self):
         if self._pipeline is None:
-            from .pipeline import FacePipeline
+            from .pipeline import pipeline_for
 
-            e = self.manifest["embedder"]
-            self._pipeline = FacePipeline(e["name"], crops=bool(self.manifest.get("crops")))
-            have = f"{self._pipeline.embedder.name}-{self._pipeline.embedder.version}"
-            if have != f"{e['name']}-{e['version']}":
-                raise ModelError(f"was trained with embedder {e['name']} {e['version']}, this "
-                                 f"installation has {have}", self.path, "retrain the model")
+            try:
+                self._pipeline = pipeline_for(self.manifest["embedder"],
+                                              bool(self.manifest.get("crops")))
+            except ValueError as err:
+                raise ModelError(f"was trained with {err}", self.path,
+                                 "retrain the model") from None
         return self._pipeline
 
     def rank_embeddings(self, E: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, list]]:

@@ -127,6 +127,17 @@ class FacePipeline:
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
 
 
+def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
+    """The pipeline a saved model or gallery was built with. Raises :class:`ValueError` naming
+    both versions when this installation's embedder differs (its vectors would not compare)."""
+    pipe = FacePipeline(embedder["name"], crops=crops)
+    have = f"{pipe.embedder.name}-{pipe.embedder.version}"
+    if have != f"{embedder['name']}-{embedder['version']}":
+        raise ValueError(f"embedder {embedder['name']} {embedder['version']}, this "
+                         f"installation has {have}")
+    return pipe
+
+
 def _first(p: PhotoFaces) -> PhotoFaces:
     return PhotoFaces(p.faces[:1], p.embeddings[:1], p.image_size, p.digest, p.thumbs[:1],
                       p.image, len(p.faces))

@@ -362,15 +362,14 @@ class Gallery(Recognizer):
     @property
     def pipeline(self):
         if self._pipeline is None:
-            from ..pipeline import FacePipeline
+            from ..pipeline import pipeline_for
 
-            e = self.manifest["embedder"]
-            self._pipeline = FacePipeline(e["name"], crops=bool(self.manifest.get("crops")))
-            have = f"{self._pipeline.embedder.name}-{self._pipeline.embedder.version}"
-            if have != f"{e['name']}-{e['version']}":
-                raise GalleryError(f"was enrolled with embedder {e['name']} {e['version']}, "
-                                   f"this installation has {have}", self.spec,
-                                   "enrol the photos again in a new gallery")
+            try:
+                self._pipeline = pipeline_for(self.manifest["embedder"],
+                                              bool(self.manifest.get("crops")))
+            except ValueError as err:
+                raise GalleryError(f"was enrolled with {err}", self.spec,
+                                   "enrol the photos again in a new gallery") from None
         return self._pipeline
 
     def face_results(self, faces, embeddings: np.ndarray, top: int | None = None

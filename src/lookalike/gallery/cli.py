@@ -44,16 +44,9 @@ def cmd_add(args) -> int:
     print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
           f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
     print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
-    if rep.skipped:
-        print(f"Skipped {len(rep.skipped)} file(s):")
-        for path, why in rep.skipped[:20]:
-            print(f"  {path}: {why}")
-        if len(rep.skipped) > 20:
-            print(f"  … and {len(rep.skipped) - 20} more (--json lists all)")
-    if rep.ambiguous:
-        print(f"Ambiguous face choice in {len(rep.ambiguous)} photo(s):")
-        for path, why in rep.ambiguous[:20]:
-            print(f"  {path}: {why}")
+    from ..cli import print_problems
+
+    print_problems(rep.skipped, rep.ambiguous)
     return 0
 
 

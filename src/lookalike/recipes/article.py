@@ -827,12 +827,9 @@ def cmd_train_article(args) -> int:
               f"{m['best_val_accuracy']:.1%}), top-3 {m['top3_accuracy']:.1%} on "
               f"{m['validation_photos']} photos; calibration error (ECE) {m['ece']:.3f}")
     print(f"Training accuracy re-scored in inference mode: {m['train_accuracy']:.1%}")
-    if report.skipped:
-        print(f"Skipped {len(report.skipped)} file(s):")
-        for path, why in report.skipped[:20]:
-            print(f"  {path}: {why}")
-    for w in report.warnings:
-        print(f"warning: {w}")
+    from ..cli import print_problems
+
+    print_problems(report.skipped, (), report.warnings)
     if curves:
         print(f"Curves: {curves}")
     print(f"Saved {out}")
