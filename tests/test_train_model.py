@@ -128,6 +128,15 @@ def test_atomic_save_keeps_the_old_model_on_failure(trained, tmp_path):
         atomic_write(target, explode)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.lookalike"]  # no temp file left
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        model.save(target)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # the umask's mode, not mkstemp's 0600
     with pytest.raises(ModelError, match="is a folder"):
         model.save(tmp_path)
 

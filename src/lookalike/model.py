@@ -47,6 +47,9 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
