@@ -31,6 +31,21 @@ FORMAT = "lookalike-model"
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (threads may be
+    creating files meanwhile)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
     """Write a file through ``write(fileobj)`` into a temporary file beside ``path``, then
     rename it over ``path``: a crash, Ctrl-C or full disk leaves the old file untouched."""
@@ -47,9 +62,7 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model is an ordinary file
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
