@@ -141,6 +141,19 @@ def test_atomic_save_keeps_the_old_model_on_failure(trained, tmp_path):
         model.save(tmp_path)
 
 
+def _with_manifest(path, out, change):
+    """A copy of the model file at ``path`` whose manifest ``change(manifest)`` edited."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "manifest.json":
+                manifest = json.loads(data)
+                change(manifest)
+                data = json.dumps(manifest).encode()
+            dst.writestr(item, data)
+    return out
+
+
 def test_damaged_and_foreign_model_files(trained, tmp_path):
     _, _, path = trained
     bad = tmp_path / "bad.lookalike"
@@ -151,15 +164,8 @@ def test_damaged_and_foreign_model_files(trained, tmp_path):
         load(tmp_path / "none.lookalike")
     with pytest.raises(ModelError, match="folder"):
         load(tmp_path)
-    future = tmp_path / "future.lookalike"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(future, "w") as dst:
-        for item in src.namelist():
-            data = src.read(item)
-            if item == "manifest.json":
-                m = json.loads(data)
-                m["format_version"] = 99
-                data = json.dumps(m).encode()
-            dst.writestr(item, data)
+    future = _with_manifest(path, tmp_path / "future.lookalike",
+                            lambda m: m.update(format_version=99))
     with pytest.raises(ModelError, match="format 99"):
         load(future)
     assert isinstance(load(path), Model)
@@ -236,14 +242,7 @@ def test_big_photos_decode_once_small_unless_the_face_is_small(monkeypatch):
 
 def test_a_model_from_another_embedder_version_says_so(trained, tmp_path):
     _, _, path = trained
-    other = tmp_path / "other.lookalike"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(other, "w") as dst:
-        for item in src.namelist():
-            data = src.read(item)
-            if item == "manifest.json":
-                m = json.loads(data)
-                m["embedder"]["version"] = "1999"
-                data = json.dumps(m).encode()
-            dst.writestr(item, data)
+    other = _with_manifest(path, tmp_path / "other.lookalike",
+                           lambda m: m["embedder"].update(version="1999"))
     with pytest.raises(ModelError, match="trained with embedder sface 1999.*retrain"):
         load(other).predict(encode(astronaut()))
