@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import ImageError, ModelError
+from .errors import ImageError, LookalikeError, ModelError
 from .heads import HEADS, Head
 from .images import PhotoSource
 from .ranking import FaceResult, PhotoResult, Verdict, combine, rank
@@ -135,6 +135,25 @@ class Recognizer:
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
         return results, verdict
 
+    _pipeline = None
+
+    @property
+    def pipeline(self):
+        """The face pipeline (detector + embedder) an embedding-based recognizer was built
+        with; an installation whose embedder differs is refused (vectors would not compare)."""
+        if self._pipeline is None:
+            from .pipeline import pipeline_for
+
+            try:
+                self._pipeline = pipeline_for(self.manifest["embedder"],
+                                              bool(self.manifest.get("crops")))
+            except ValueError as err:
+                raise self._mismatch(str(err)) from None
+        return self._pipeline
+
+    def _mismatch(self, what: str) -> LookalikeError:
+        return LookalikeError(f"was built with {what}")
+
     def describe(self) -> dict:
         m = self.manifest
         return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
@@ -160,18 +179,8 @@ class Model(Recognizer):
     def threshold(self) -> float:
         return float(self.manifest["threshold"]["similarity"])
 
-    @property
-    def pipeline(self):
-        if self._pipeline is None:
-            from .pipeline import pipeline_for
-
-            try:
-                self._pipeline = pipeline_for(self.manifest["embedder"],
-                                              bool(self.manifest.get("crops")))
-            except ValueError as err:
-                raise ModelError(f"was trained with {err}", self.path,
-                                 "retrain the model") from None
-        return self._pipeline
+    def _mismatch(self, what: str) -> ModelError:
+        return ModelError(f"was trained with {what}", self.path, "retrain the model")
 
     def rank_embeddings(self, E: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, list]]:
         """For each embedding: probabilities, per-person nearest similarity, nearest index."""

@@ -359,18 +359,9 @@ class Gallery(Recognizer):
         return scale
 
     # -- answering -------------------------------------------------------------------------
-    @property
-    def pipeline(self):
-        if self._pipeline is None:
-            from ..pipeline import pipeline_for
-
-            try:
-                self._pipeline = pipeline_for(self.manifest["embedder"],
-                                              bool(self.manifest.get("crops")))
-            except ValueError as err:
-                raise GalleryError(f"was enrolled with {err}", self.spec,
-                                   "enrol the photos again in a new gallery") from None
-        return self._pipeline
+    def _mismatch(self, what: str) -> GalleryError:
+        return GalleryError(f"was enrolled with {what}", self.spec,
+                            "enrol the photos again in a new gallery")
 
     def face_results(self, faces, embeddings: np.ndarray, top: int | None = None
                      ) -> list[FaceResult]:
