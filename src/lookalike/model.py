@@ -9,11 +9,8 @@ of training faces, for cards). Other model types (the article's CNN) share the f
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, files
 from .errors import ImageError, LookalikeError, ModelError
 from .heads import HEADS, Head
 from .images import PhotoSource
@@ -31,55 +28,9 @@ FORMAT = "lookalike-model"
 FORMAT_VERSION = 1
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (threads may be
-    creating files meanwhile)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file through ``write(fileobj)`` into a temporary file beside ``path``, then
-    rename it over ``path``: a crash, Ctrl-C or full disk leaves the old file untouched."""
-    path = Path(path)
-    if path.is_dir():
-        raise ModelError("is a folder", path,
-                         "give a file name for the model, e.g. people.lookalike")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise ModelError(f"folder {folder} does not exist", path, "create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model is an ordinary file
-        os.replace(tmp, path)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise ModelError(f"cannot be written ({err.strerror or err})", path,
-                             "check free disk space and permissions") from None
-        raise
-    try:  # make the rename durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
+    """:func:`lookalike.files.atomic_write` for model files (errors are :class:`ModelError`)."""
+    return files.atomic_write(path, write, error=ModelError, example="people.lookalike")
 
 
 def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:

@@ -14,7 +14,7 @@ import io
 import unicodedata
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -268,37 +268,16 @@ def decode_jpeg(data: bytes | None) -> np.ndarray | None:
         return None
 
 
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_png(fig: Any, path: str | Path, dpi: int = 100, *, tight: bool = False) -> Path:
     """Save ``fig`` as a PNG through a temporary file (atomic), and close it. ``tight``: crop
     to what was drawn (nothing cut off, no empty margins)."""
-    import os
-    import tempfile
+    from .files import atomic_write
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent or ".")
+    kw = {"bbox_inches": "tight", "pad_inches": 0.15} if tight else {}
     try:
-        with os.fdopen(fd, "wb") as fh:
-            if tight:
-                fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15)
-            else:
-                fig.savefig(fh, format="png", dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+        return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi, **kw))
     finally:
         fig.clear()
-    return path
 
 
 def ranking_bars(ax: Any, people: Sequence[str], probs: Sequence[float], colors: Sequence[str],

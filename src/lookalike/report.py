@@ -9,8 +9,6 @@ folder. Pictures are drawn with matplotlib on Agg canvases (:mod:`lookalike.plot
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LookalikeError
+from .files import atomic_write
 from .plots import (
     check_names,
     display_name,
@@ -66,18 +65,7 @@ def _out_dir(out_dir: str | Path) -> Path:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), example="index.html")
 
 
 def _page(title: str, body: str) -> str:

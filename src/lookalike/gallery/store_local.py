@@ -21,9 +21,7 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import sqlite3
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LookalikeError
+from ..files import atomic_write
 
 MARKER = "lookalike-gallery.json"
 DB_NAME = "gallery.sqlite"
@@ -103,17 +102,7 @@ def _digest_file(path: Path) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(data), error=GalleryError, example="gallery")
 
 
 class LocalStore:
