@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from .dataset import Dataset, Photo, split_person
-from .errors import DatasetError
+from .errors import DatasetError, require
 from .images import is_image_name
 
 
@@ -86,11 +86,9 @@ def demo_photo() -> bytes:
 
     from PIL import Image
 
-    try:
-        from skimage import data
-    except ImportError:
-        raise DatasetError("the demo photo comes from scikit-image", None,
-                           "pip install 'lookalike[demo]' or pass --photo PATH") from None
+    data = require("skimage.data", extra="demo", error=DatasetError,
+                   purpose="the demo photo comes from scikit-image",
+                   fix="pip install 'lookalike[demo]' or pass --photo PATH")
     buf = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buf, format="PNG")
     return buf.getvalue()

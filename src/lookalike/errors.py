@@ -35,3 +35,15 @@ class DatasetError(LookalikeError):
 
 class ModelError(LookalikeError):
     """A model file that is missing, damaged or from an incompatible version."""
+
+
+def require(module: str, *, extra: str, purpose: str,
+            error: type[LookalikeError] = LookalikeError, fix: str | None = None):
+    """Import an optional dependency, or raise a one-line ``error`` saying what needs it
+    (``purpose``) and how to install it (the ``lookalike[extra]`` that brings it)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise error(purpose, fix=fix or f"pip install 'lookalike[{extra}]'") from None

@@ -15,19 +15,14 @@ import math
 
 import numpy as np
 
+from ..errors import require
+
 #: Lists probed per query: recall@10 ≥ 0.95 at 1 M synthetic face vectors (BENCHMARKS.md).
 DEFAULT_NPROBE = 64
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError:
-        from ..errors import LookalikeError
-
-        raise LookalikeError("a gallery this large needs the FAISS index",
-                             fix="pip install 'lookalike[gallery]'") from None
-    return faiss
+    return require("faiss", extra="gallery", purpose="a gallery this large needs the FAISS index")
 
 
 def choose_nlist(n: int) -> int:

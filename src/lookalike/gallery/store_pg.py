@@ -13,13 +13,15 @@ psycopg is imported only here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import require
 from .store_local import FORMAT, GalleryError, PhotoRow
 
 #: pgvector HNSW search breadth (``hnsw.ef_search``): recall@10 ≥ 0.95 in BENCHMARKS.md.
@@ -27,12 +29,8 @@ DEFAULT_EF_SEARCH = 100
 
 
 def _psycopg():
-    try:
-        import psycopg
-    except ImportError:
-        raise GalleryError("a PostgreSQL gallery needs psycopg",
-                           fix="pip install 'lookalike[gallery]'") from None
-    return psycopg
+    return require("psycopg", extra="gallery", error=GalleryError,
+                   purpose="a PostgreSQL gallery needs psycopg")
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -298,12 +296,18 @@ class PgStore:
             self.conn.execute(f"UPDATE {s}.meta SET value = (value::bigint + 1)::text "
                               "WHERE key='data_gen'")
         # Rewrite the tables and their indexes (HNSW included) without the deleted tuples.
+        with self._autocommit():
+            self.conn.execute(f"VACUUM FULL {s}.photos, {s}.skipped, {s}.people")
+        return digests
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[None]:
+        """For statements PostgreSQL refuses inside a transaction (VACUUM, REINDEX)."""
         self.conn.autocommit = True
         try:
-            self.conn.execute(f"VACUUM FULL {s}.photos, {s}.skipped, {s}.people")
+            yield
         finally:
             self.conn.autocommit = False
-        return digests
 
     # -- searching -----------------------------------------------------------------------
     def nearest_photo_ids(self, q: np.ndarray, k: int) -> np.ndarray:
@@ -338,9 +342,6 @@ class PgStore:
         if orphans and orphans[0]:
             problems.append(f"{orphans[0]} photo(s) without a person")
         if repair:
-            self.conn.autocommit = True
-            try:
+            with self._autocommit():
                 self.conn.execute(f"REINDEX TABLE {s}.photos")
-            finally:
-                self.conn.autocommit = False
         return problems

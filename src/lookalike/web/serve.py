@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import LookalikeError
+from ..errors import require
 
 
 def cmd_serve(args) -> int:
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn
-    except ImportError:
-        raise LookalikeError("the web server needs FastAPI and uvicorn", None,
-                             "install them with: pip install 'lookalike[web]'") from None
+    for module in ("fastapi", "uvicorn"):
+        require(module, extra="web", purpose="the web server needs FastAPI and uvicorn")
+    import uvicorn
+
     from .app import TOKEN_ENV, create_app
 
     app = create_app(args.model, keep_uploads=args.keep_uploads,
