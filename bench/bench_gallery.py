@@ -116,7 +116,10 @@ def _exact1(X, q, k):
     return part[np.argsort(-s[part])]
 
 
-def bench_faiss_ivf(X, Q, truth, nprobes=(8, 16, 32, 64)):
+def bench_faiss_ivf(X, Q, truth, nprobes=(8, 16, 32, 64), label="faiss IVF{nlist},Flat",
+                    fields=None):
+    """Build the gallery's IVF index on X and measure each nprobe; ``fields()`` adds columns
+    to each row (default: FAISS's thread count)."""
     import faiss
 
     from lookalike.gallery.ann import IVFIndex
@@ -130,8 +133,9 @@ def bench_faiss_ivf(X, Q, truth, nprobes=(8, 16, 32, 64)):
     for nprobe in nprobes:
         index.nprobe = nprobe
         found, lat = latencies(lambda q, k: index.search(q[None], k)[1][0], Q)
-        out.append(summarise(f"faiss IVF{index.nlist},Flat nprobe={nprobe}", build, mem, lat,
-                             recall(found, truth), threads=faiss.omp_get_max_threads()))
+        extra = fields() if fields else {"threads": faiss.omp_get_max_threads()}
+        out.append(summarise(f"{label.format(nlist=index.nlist)} nprobe={nprobe}", build, mem,
+                             lat, recall(found, truth), **extra))
     return out
 
 
@@ -208,24 +212,14 @@ def cmd_compare(args) -> None:
 
 def cmd_scale(args) -> None:
     """The gallery's own index (what `lookalike gallery` builds past the crossover)."""
-    from lookalike.gallery.ann import IVFIndex
-
     t = time.perf_counter()
     X, Q = synthetic(args.n, n_queries=args.queries)
     print(f"# n={args.n} generated in {time.perf_counter() - t:.1f} s; load "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     truth = exact_topk(X, Q)
-    m0 = rss_mb()
-    t = time.perf_counter()
-    index = IVFIndex.build(X, np.arange(len(X), dtype=np.int64))
-    build = time.perf_counter() - t
-    mem = rss_mb() - m0
-    rows = []
-    for nprobe in [int(v) for v in args.nprobe.split(",")]:
-        index.nprobe = nprobe
-        found, lat = latencies(lambda q, k: index.search(q[None], k)[1][0], Q)
-        rows.append(summarise(f"gallery IVF{index.nlist} nprobe={nprobe}", build, mem, lat,
-                              recall(found, truth), n=args.n, peak_rss_mb=round(peak_mb())))
+    rows = bench_faiss_ivf(X, Q, truth, [int(v) for v in args.nprobe.split(",")],
+                           label="gallery IVF{nlist}",
+                           fields=lambda: {"n": args.n, "peak_rss_mb": round(peak_mb())})
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=1))
 
