@@ -139,19 +139,16 @@ class Model(Recognizer):
             return []
         proba = self.head.predict_proba(E)
         sims = E @ self.train_embeddings.T  # (n, N)
-        n_people = len(self.labels)
+        labels = self.train_labels
+        people = np.arange(len(self.labels))
         out = []
         for i in range(len(E)):
-            best = np.full(n_people, -1.0, np.float32)
-            best_idx: list[int | None] = [None] * n_people
-            np.maximum.at(best, self.train_labels, sims[i])
-            # index of the nearest training photo per person
-            order = np.argsort(-sims[i])
-            for j in order:
-                c = self.train_labels[j]
-                if best_idx[c] is None:
-                    best_idx[c] = int(j)
-            out.append((proba[i], best, best_idx))
+            # photos grouped by person, most similar first: each group's head is its nearest
+            # (every person has at least one training photo)
+            order = np.lexsort((-sims[i], labels))
+            nearest = order[np.searchsorted(labels[order], people)]
+            out.append((proba[i], sims[i][nearest].astype(np.float32),
+                        [int(j) for j in nearest]))
         return out
 
     def face_results(self, faces, embeddings: np.ndarray) -> list[FaceResult]:
@@ -175,15 +172,21 @@ class Model(Recognizer):
 
     # -- thumbnails of training faces ------------------------------------------------------
     def thumbnail(self, index: int) -> bytes | None:
-        if self._thumbs is not None:
-            return self._thumbs[index] if index < len(self._thumbs) else None
-        if self.path is None:
-            return None
+        """The JPEG of training face ``index`` (None when there is none). All thumbnails are
+        read from the model file at the first call (a few kB each)."""
+        if self._thumbs is None and self.path is not None:
+            self._thumbs = self._read_thumbs()
+        thumbs = self._thumbs or []
+        return (thumbs[index] or None) if 0 <= index < len(thumbs) else None
+
+    def _read_thumbs(self) -> list[bytes]:
         try:
             with zipfile.ZipFile(self.path) as zf:
-                return zf.read(f"thumbs/{index}.jpg")
-        except (KeyError, OSError, zipfile.BadZipFile):
-            return None
+                names = set(zf.namelist())
+                return [zf.read(f"thumbs/{i}.jpg") if f"thumbs/{i}.jpg" in names else b""
+                        for i in range(len(self.train_labels))]
+        except (OSError, zipfile.BadZipFile):
+            return []
 
     def train_photo(self, index: int) -> str | None:
         paths = self.manifest.get("train_photos") or []
@@ -195,8 +198,7 @@ class Model(Recognizer):
         arrays = {f"head/{k}": v for k, v in self.head.to_arrays().items()}
         arrays["train_embeddings"] = self.train_embeddings.astype(np.float32)
         arrays["train_labels"] = self.train_labels
-        thumbs = self._thumbs if self._thumbs is not None else [
-            self.thumbnail(i) or b"" for i in range(len(self.train_labels))]
+        thumbs = [self.thumbnail(i) or b"" for i in range(len(self.train_labels))]
 
         def write(fh) -> None:
             buf = io.BytesIO()
