@@ -1,7 +1,9 @@
-"""The article's recipe on ../shared/data/lfw7 against the face-embedding model.
+"""The article's recipe on ../shared/data/lfw7 and the LFW 5-shot split, against the
+face-embedding model.
 
-    .venv/bin/python bench/bench_article.py [--only article,article_aug,improved,embedding]
-                                            [--epochs N] [--markdown]
+    nice -n 10 .venv/bin/python bench/bench_article.py [--data lfw7|fewshot]
+        [--only article,article_aug,improved,...,embedding] [--epochs N] [--budget S]
+        [--val-per-person K] [--keep DIR] [--markdown]
 
 Each CNN configuration runs ``lookalike train DATA --recipe article --json`` in its own process
 (15 epochs × 10 steps of batch 64 at 197 px unless --epochs says otherwise) and records the
@@ -9,7 +11,18 @@ final and best validation accuracy (42 photos), the training accuracy re-scored 
 mode, the wall time and the CPU time of that process (the machine is shared: CPU seconds / 2
 is the wall time on 2 idle cores). The face-embedding model is trained in-process with
 ``lookalike.train.train`` (SFace + centroid head, embedding cache off). Results go to
-``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md.
+``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
+(the tables; the text between the notes markers is kept).
+
+``--data fewshot`` builds the LFW few-shot split of ``lookalike.benchmark.split_shots`` (people
+with ≥ 10 photos in lfw_funneled, the first 5 sorted photos of each to train, the rest to test)
+as a DATA/{train,validation}/<person>/ folder of symbolic links in a temporary folder, keeping
+the first ``--val-per-person`` (default 3: photos 6–8, as bench_foundation's face_recognition
+section) of each person's test photos so that per-epoch validation does not dominate the time.
+Results go to ``bench/results/article_fewshot.json``.
+
+``--budget S`` stops a CNN run after S seconds of wall time with SIGINT (the recipe's Ctrl-C
+path) and records the epochs it finished, marked as stopped.
 """
 
 from __future__ import annotations
@@ -17,15 +30,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, RESULTS, lfw7, lookalike_cli, machine, save  # noqa: E402
+from common import (  # noqa: E402
+    REPO,
+    RESULTS,
+    lfw7,
+    lfw_funneled,
+    lookalike_cli,
+    machine,
+    save,
+)
 
 CONFIGS = {
     "article": ("the article exactly: BatchNorm training, no warm-up, no augmentation",
@@ -34,11 +57,44 @@ CONFIGS = {
     "improved_noaug": ("improved defaults without augmentation", ["--no-augment"]),
     "improved": ("improved defaults (BatchNorm frozen, 2 head warm-up epochs, augmentation)",
                  []),
+    # Ablations (no augmentation, to pair with `article` and `improved_noaug`): each of the two
+    # BatchNorm / warm-up changes alone.
+    "bn_frozen_only": ("ablation: BatchNorm frozen only (no warm-up), no augmentation",
+                       ["--warmup-epochs", "0", "--no-augment"]),
+    "warmup_only": ("ablation: 2 head warm-up epochs only (BatchNorm training), no augmentation",
+                    ["--preset", "article", "--warmup-epochs", "2", "--no-augment"]),
 }
 START, END = "<!-- bench_article:start -->", "<!-- bench_article:end -->"
+NOTES = ("<!-- bench_article:notes:start -->", "<!-- bench_article:notes:end -->")
+#: Where and when the rows measured before rows carried their own date and commit were run.
+EARLIER = {"article": ("2026-11-29 11:08", "15b3ccb"), "improved": ("2026-11-29 11:08", "15b3ccb"),
+           "embedding": ("2026-11-29 11:08", "15b3ccb"),
+           "improved_noaug": ("2026-11-29 11:59", "10f5f94")}
+DATASETS = {"lfw7": "article", "fewshot": "article_fewshot"}  # → bench/results/<name>.json
 
 
-def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
+def fewshot_dir(work: Path, val_per_person: int) -> Path:
+    """The LFW 5-shot split as DATA/{train,validation}/<person>/ symbolic links."""
+    from lookalike.benchmark import lfw_people, split_shots
+
+    names, train, test = split_shots(lfw_people(lfw_funneled()), shots=5, min_photos=10)
+    root = work / "lfw_5shot"
+    taken: dict[int, int] = {}
+    for subset, rows in (("train", train), ("validation", test)):
+        for f, k in rows:
+            if subset == "validation":
+                if val_per_person and taken.get(k, 0) >= val_per_person:
+                    continue
+                taken[k] = taken.get(k, 0) + 1
+            d = root / subset / names[k]
+            d.mkdir(parents=True, exist_ok=True)
+            if not (d / f.name).exists():
+                (d / f.name).symlink_to(f)
+    return root
+
+
+def run_cnn(name: str, data: Path, work: Path, epochs: int | None,
+            budget: float | None = None) -> dict:
     what, flags = CONFIGS[name]
     out = work / f"{name}.lookalike"
     cmd = [*lookalike_cli(), "train", str(data), "--recipe", "article", "-o", str(out),
@@ -47,21 +103,37 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None) -> dict:
         cmd += ["--epochs", str(epochs)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
     load = os.getloadavg()[0]
+    stamp = machine()
     t0 = time.perf_counter()
     with open(work / f"{name}.out", "w+") as out_fh, open(work / f"{name}.err", "w+") as err_fh:
         proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env)
+        timer = threading.Timer(budget, proc.send_signal, (signal.SIGINT,)) if budget else None
+        if timer:
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time
+        if timer:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall, cpu = time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
         out_fh.seek(0)
         err_fh.seek(0)
         stdout, stderr = out_fh.read(), err_fh.read()
+    when = {"date_utc": stamp["date_utc"], "commit": stamp["commit"],
+            "load_average_at_start": round(load, 2), "command": "nice -n 10 " + " ".join(cmd)}
     if proc.returncode:
-        return {"what": what, "flags": flags, "error": stderr.strip()[-2000:]}
+        row = from_log(name, work / f"{name}.err", epochs or 15)
+        if budget and wall >= budget and "error" not in row:
+            row["what"] += f" (time budget {budget:.0f} s)"
+            row.update(when, wall_s=round(wall, 1), cpu_s=round(cpu, 1))
+            print(f"{name:>15}: stopped at the budget after {row['epochs_done']} epochs, best "
+                  f"{row['best_val_accuracy']:.1%}", flush=True)
+            return row
+        return {"what": what, "flags": flags, "error": stderr.strip()[-2000:], **when}
     doc = json.loads(stdout.strip().splitlines()[-1])
     m = doc["metrics"]
-    row = {"what": what, "flags": flags, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-           "train_s": m["train_seconds"], "load_average_at_start": round(load, 2),
+    row = {**when, "what": what, "flags": flags, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+           "train_s": m["train_seconds"], "validation_photos": m.get("validation_photos"),
+           "train_photos": m.get("train_photos"),
            "final_val_accuracy": m.get("final_val_accuracy"),
            "best_val_accuracy": m.get("best_val_accuracy"), "best_epoch": m.get("best_epoch"),
            "accuracy": m.get("accuracy"), "top3_accuracy": m.get("top3_accuracy"),
@@ -102,6 +174,7 @@ def run_embedding(data: Path) -> dict:
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
     from lookalike.train import train
 
+    stamp = machine()
     t0, c0 = time.perf_counter(), time.process_time()
     _, report = train(data, progress=False, cache=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -110,51 +183,75 @@ def run_embedding(data: Path) -> dict:
            "cpu_s": round(cpu, 1), "final_val_accuracy": m["accuracy"],
            "best_val_accuracy": m["accuracy"], "accuracy": m["accuracy"],
            "top3_accuracy": m["top3_accuracy"], "ece": m["ece"],
-           "train_accuracy_inference_mode": m["train_accuracy"]}
+           "train_accuracy_inference_mode": m["train_accuracy"],
+           "date_utc": stamp["date_utc"], "commit": stamp["commit"],
+           "load_average_at_start": stamp["load_average_at_start"][0],
+           "command": "nice -n 10 .venv/bin/python bench/bench_article.py --only embedding"}
     print(f"{'embedding':>15}: {m['accuracy']:.1%} wall {wall:.0f} s cpu {cpu:.0f} s", flush=True)
     return row
 
 
-def markdown(result: dict) -> str:
-    rows = result["runs"]
-    lines = [START, "## The article's recipe (CNN fine-tuning) vs the face-embedding model",
-             "", f"`.venv/bin/python bench/bench_article.py --markdown` on lfw7 (168 train / 42 "
-             f"validation photos, 7 people), {result['machine']['cores']} cores "
-             f"({result['machine']['cpu']}), shared with other work (load average in the "
-             "table); CPU s / 2 ≈ wall time on 2 idle cores. CNN: EfficientNet-Lite0 "
-             "(ImageNet), 197 px face crops, batch 64, "
-             f"{result['epochs']} epochs × 10 steps, Adam 9e-5.", "",
-             "| model | final val acc | best val acc (epoch) | train acc, training mode (last "
-             "epoch) | train acc, inference mode | wall s | CPU s | load |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, r in rows.items():
+def table(result: dict) -> list[str]:
+    lines = ["| model | final val acc | best val acc (epoch) | train acc, training mode (last "
+             "epoch) | train acc, inference mode | wall s | CPU s | load | date UTC, commit |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def num(v, fmt: str = ".0f") -> str:
+        return "—" if v is None else format(v, fmt)
+
+    for name, r in result["runs"].items():
+        date, commit = (r.get("date_utc"), r.get("commit")) if r.get("commit") else EARLIER.get(
+            name, (result["machine"]["date_utc"], result["machine"]["commit"]))
+        when = f"{date}, {commit}"
         if "error" in r:
-            lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | | |")
+            lines.append(f"| {name}: {r['what']} | failed: {r['error'][-80:]} | | | | | | | "
+                         f"{when} |")
             continue
         be = f" ({r['best_epoch']})" if r.get("best_epoch") else ""
-        tr = r.get("train_accuracy_inference_mode")
-
-        def num(v, fmt: str = ".0f") -> str:
-            return "—" if v is None else format(v, fmt)
-
         fit_acc = r["history"][-1]["acc"] if r.get("history") else None
         lines.append(f"| {r['what']} | {r['final_val_accuracy']:.1%} | "
                      f"{r['best_val_accuracy']:.1%}{be} | {num(fit_acc, '.1%')} | "
-                     f"{num(tr, '.1%')} | "
+                     f"{num(r.get('train_accuracy_inference_mode'), '.1%')} | "
                      f"{num(r.get('wall_s'))} | {num(r.get('cpu_s'))} | "
-                     f"{r.get('load_average_at_start', '')} |")
-    lines += ["", "Reading the table: with BatchNorm in training mode (the article's Keras "
-              "default) the network fits the training batches at once (100 % in training mode "
-              "from epoch 2) while validation starts near chance and climbs only as the "
-              "running statistics catch up (momentum 0.99); keeping BatchNorm in inference "
-              "mode and training the new head alone for 2 epochs (Adam 1e-3) first reaches "
-              "~90 % by epoch 4. CPU s / 2 estimates the wall time on 2 idle cores (TensorFlow "
-              "keeps both busy): the improved defaults fit the 10-minute target, the exact "
-              "article does not (BatchNorm's backward pass and batch statistics cost more).",
-              "", f"Measured {result['machine']['date_utc']} UTC, commit "
-              f"{result['machine']['commit']}; per-epoch rows in bench/results/article.json.",
-              END]
+                     f"{r.get('load_average_at_start', '')} | {when} |")
+    return lines
+
+
+def markdown(results: dict[str, dict], notes: str) -> str:
+    lfw, few = results.get("lfw7"), results.get("fewshot")
+    lines = [START, "## The article's recipe (CNN fine-tuning) vs the face-embedding model", ""]
+    if lfw:
+        mc = lfw["machine"]
+        lines += [
+            "`nice -n 10 .venv/bin/python bench/bench_article.py --only NAME --markdown` on "
+            f"lfw7 (168 train / 42 validation photos, 7 people), {mc['cores']} cores "
+            f"({mc['cpu']}), shared with other work (load average at the start in the table); "
+            "CPU s / 2 ≈ wall time on 2 idle cores. CNN: EfficientNet-Lite0 (ImageNet), 197 px "
+            f"face crops, batch 64, {lfw['epochs']} epochs × 10 steps, Adam 9e-5. Per-run "
+            "commands and per-epoch rows in bench/results/article.json.", "", *table(lfw), ""]
+    if few:
+        v = next((r.get("validation_photos") for r in few["runs"].values()
+                  if r.get("validation_photos")), None)
+        t = next((r.get("train_photos") for r in few["runs"].values()
+                  if r.get("train_photos")), None)
+        lines += [
+            "**LFW 5-shot** (`... bench_article.py --data fewshot --budget S --only NAME "
+            "--markdown`): people with ≥ 10 photos in lfw_funneled, the first 5 (sorted) of "
+            f"each to train{f' ({t} photos with a face)' if t else ''}, validation capped at "
+            f"{few.get('val_per_person', 3)} per person (photos 6–8, as bench_foundation's "
+            "face_recognition section; the full rest would make per-epoch validation dominate "
+            f"the time){f': {v} photos' if v else ''}. Same CNN settings as above; per-epoch "
+            "rows in bench/results/article_fewshot.json.", "", *table(few), ""]
+    lines += [NOTES[0], notes.strip("\n"), NOTES[1], END]
     return "\n".join(lines)
+
+
+def current_notes() -> str:
+    path = REPO / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else ""
+    if NOTES[0] in old and NOTES[1] in old:
+        return old[old.index(NOTES[0]) + len(NOTES[0]):old.index(NOTES[1])]
+    return ""
 
 
 def write_markdown(text: str) -> None:
@@ -167,13 +264,28 @@ def write_markdown(text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(new)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def load_results() -> dict[str, dict]:
+    out = {}
+    for key, name in DATASETS.items():
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            out[key] = json.loads(path.read_text())
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", choices=sorted(DATASETS), default="lfw7")
     ap.add_argument("--only", default=",".join([*CONFIGS, "embedding"]))
     ap.add_argument("--epochs", type=int, default=None, help="override 15 (quick looks)")
+    ap.add_argument("--budget", type=float, default=None, metavar="S",
+                    help="stop each CNN run after S seconds (SIGINT) and keep its epochs")
+    ap.add_argument("--val-per-person", type=int, default=3,
+                    help="fewshot: validation photos kept per person (0: all)")
     ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
     ap.add_argument("--from-logs", metavar="DIR",
                     help="record runs that were stopped from DIR/NAME.err (the --keep folder)")
@@ -181,43 +293,52 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
+    notes = current_notes()
+    stem = DATASETS[args.data]
+    path = RESULTS / f"{stem}.json"
+    result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     if args.from_logs:
-        path = RESULTS / "article.json"
-        result = json.loads(path.read_text())
         for name in [n for n in args.only.split(",") if n in CONFIGS]:
             log = Path(args.from_logs) / f"{name}.err"
             done = result["runs"].get(name, {})
             if log.exists() and ("error" in done or not done or done.get("partial")):
                 result["runs"][name] = from_log(name, log, args.epochs or 15)
-        save("article", result)
+        save(stem, result)
         if args.markdown:
-            write_markdown(markdown(result))
+            write_markdown(markdown(load_results(), notes))
         return 0
-    data = lfw7()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    path = RESULTS / "article.json"
-    result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
-    result.update(machine=machine(), data=str(data), epochs=args.epochs or 15)
     unknown = [n for n in names if n != "embedding" and n not in CONFIGS]
     if unknown:
         sys.exit(f"unknown configuration {unknown[0]!r}: choose from "
                  f"{', '.join([*CONFIGS, 'embedding'])}")
-    result["jobs"] = args.jobs
+    for name, r in result["runs"].items():  # rows measured before rows carried their own
+        if "commit" not in r and name in EARLIER:
+            r["date_utc"], r["commit"] = EARLIER[name]
+    result.update(machine=machine(), epochs=args.epochs or 15, jobs=args.jobs)
     keep = Path(args.keep) if args.keep else None
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        work = keep or tmp
+        work = Path(keep or tmp)
+        if args.data == "fewshot":
+            data = fewshot_dir(Path(tmp), args.val_per_person)
+            result["val_per_person"] = args.val_per_person
+        else:
+            data = lfw7()
+        result["data"] = str(data) if args.data == "lfw7" else "LFW 5-shot split (symlinks)"
         cnn = [n for n in names if n in CONFIGS]
-        futures = {n: pool.submit(run_cnn, n, data, Path(work), args.epochs) for n in cnn}
+        futures = {n: pool.submit(run_cnn, n, data, work, args.epochs, args.budget) for n in cnn}
         if "embedding" in names:
             result["runs"]["embedding"] = run_embedding(data)
-            save("article", result)
+            save(stem, result)
         for n, fut in futures.items():
             result["runs"][n] = fut.result()
-            save("article", result)
+            save(stem, result)
+            if args.markdown:
+                write_markdown(markdown(load_results(), notes))
     if args.markdown:
-        write_markdown(markdown(result))
+        write_markdown(markdown(load_results(), notes))
     return 0
 
 
