@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -122,15 +123,19 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
             turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             full = (height, width) if turned else (width, height)
             target = draft_side or max_side
+            drafted = False
             if target and im.format == "JPEG":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= target pixels.
                 scale = target / max(width, height)
                 if scale < 1:
                     im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+                    drafted = True
             if getattr(im, "is_animated", False):
                 im.seek(0)  # the first frame of an animated GIF / WebP
             im.load()
             im = ImageOps.exif_transpose(im) or im
+            if not drafted:  # Pillow turns some formats (TIFF) itself: trust the result
+                full = im.size
             im = _to_rgb(im)
         except ImageError:
             raise
@@ -141,7 +146,8 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
                                  name, "scale the photo down") from None
             raise ImageError("is not an image Pillow can read", name,
                              "remove it or convert it to JPEG/PNG") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as err:
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as err:
+            # struct.error / IndexError: Pillow's GIF reader on damaged frames (found by fuzzing)
             msg = str(err).split("\n")[0] or type(err).__name__
             raise ImageError(f"is damaged or truncated ({msg})", name,
                              "re-export or remove it") from None
