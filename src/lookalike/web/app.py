@@ -34,7 +34,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import LookalikeError
@@ -182,6 +184,18 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         return JSONResponse({"error": err.code, "detail": err.detail}, err.status,
                             headers=err.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # unknown paths and wrong methods: the same JSON shape as every other error
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code,
+                                                                 f"http_{err.status_code}")
+        detail = {404: f"there is nothing at {request.url.path}; the API is described at "
+                       "/docs",
+                  405: f"{request.method} is not allowed on {request.url.path}; the API is "
+                       "described at /docs"}.get(err.status_code, str(err.detail))
+        return JSONResponse({"error": code, "detail": detail}, err.status_code,
+                            headers=getattr(err, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
         parts = []
@@ -214,11 +228,16 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         if declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # the client went away mid-upload: nobody reads this answer, but it is not a fault
+            raise ApiError(400, "disconnected", "the upload was cut off before its end; send "
+                           "it again") from None
         body = b"".join(chunks)
 
         async def stream() -> AsyncIterator[bytes]:
