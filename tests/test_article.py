@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import signal
 import subprocess
 import sys
 
@@ -166,3 +168,62 @@ def test_embedding_predict_never_imports_tensorflow(trained, people_dir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=ENV, timeout=120)
     assert out.returncode == 0 and "clean" in out.stdout, out.stderr
+
+
+def test_ctrl_c_leaves_the_previous_model_and_keeps_the_best_epoch(trained, people_dir,
+                                                                    tmp_path):
+    """A real `lookalike train --recipe article` process gets SIGINT once epoch 2 is reported
+    (epoch 1's checkpoint is written before that line): the model at -o stays byte for byte,
+    one line says so, and the checkpoint loads and answers."""
+    from lookalike.model import load
+
+    out, ckpt = tmp_path / "people.lookalike", tmp_path / "best.lookalike"
+    out.write_bytes(trained[2].read_bytes())  # the previous model
+    before = out.read_bytes()
+    cmd = [sys.executable, "-m", "lookalike.cli", "train", str(people_dir), "--recipe",
+           "article", "-o", str(out), "--checkpoint", str(ckpt), "--image-size", "64",
+           "--epochs", "200", "--steps-per-epoch", "1", "--warmup-epochs", "0", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if re.match(r"\s*2/200\s", line):
+                break
+        assert proc.poll() is None, "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        lines += proc.stderr.readlines()
+        stdout = proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(lines)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and stdout == "", err
+    last = lines[-1].strip()
+    m = re.fullmatch(r"lookalike: interrupted during epoch (\d+) of 200; (.+) was not changed; "
+                     r"the best epoch so far \((\d+), validation [\d.]+%\) is in (.+)", last)
+    assert m, last
+    assert int(m[1]) >= 2 and m[2] == str(out) and m[4] == str(ckpt)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name, out.name]  # no temp files
+    best = load(ckpt)
+    assert isinstance(best, ArticleModel) and best.labels == ["astronaut", "grace_hopper"]
+    assert best.manifest["metrics"]["checkpoint_epoch"] == int(m[3]) <= int(m[1])
+    face = best.predict(sorted((people_dir / "astronaut").glob("*.jpg"))[0]).faces[0]
+    assert {r.person for r in face.ranking} == {"astronaut", "grace_hopper"}
+    assert sum(r.probability for r in face.ranking) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_checkpoint_that_is_the_output_or_in_a_missing_folder_fails_first(people_dir, tmp_path,
+                                                                           capsys):
+    out = tmp_path / "m.lookalike"
+    for ckpt, words in ((out, "its own file name"), (tmp_path / "no" / "c.lookalike",
+                                                     "does not exist")):
+        code = main(["train", str(people_dir), "--recipe", "article", "-o", str(out),
+                     "--checkpoint", str(ckpt), "-q"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and words in err, err
+    assert list(tmp_path.iterdir()) == []

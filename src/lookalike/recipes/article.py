@@ -320,6 +320,18 @@ class ArticleReport:
     curves: str | None = None
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train_article`: how far it got and what the checkpoint holds
+    (``checkpoint`` is None when none was written in this run)."""
+
+    def __init__(self, epochs_done: int, epochs: int, checkpoint: Path | None,
+                 checkpoint_epoch: int | None, checkpoint_val_acc: float | None):
+        super().__init__(f"interrupted after {epochs_done} of {epochs} epochs")
+        self.epochs_done, self.epochs = epochs_done, epochs
+        self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
+        self.checkpoint_val_acc = checkpoint_val_acc
+
+
 class _EpochLog:
     """Per-epoch table (the article's loss / acc / val_loss / val_acc), best-weights keeping,
     early stopping and checkpoints, across the warm-up and fine-tuning phases."""
@@ -332,6 +344,7 @@ class _EpochLog:
         self.best_weights = None
         self.since_best = 0
         self.t0 = time.perf_counter()
+        self.saved: tuple[int, float] | None = None  # (epoch, val_acc) in the checkpoint
 
     def callback(self, model, total: int):
         keras = _keras()
@@ -362,6 +375,8 @@ class _EpochLog:
                  f"{row['acc']:7.2%} {row['val_loss']:9.4f} {row['val_acc']:8.2%} "
                  f"{row['seconds']:6.1f}")
         if math.isnan(row["val_acc"]):
+            if self.checkpoint:  # no validation: nothing to rank epochs by, keep the latest
+                self.checkpoint()
             return
         key = (row["val_acc"], -row["val_loss"], epoch + 1)
         if self.best is None or key[:2] > self.best[:2]:
@@ -386,6 +401,8 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     cfg = cfg or ArticleConfig()
     say = log or (lambda _m: None)
     _check_config(cfg)
+    if checkpoint:
+        _check_output(Path(checkpoint), "--checkpoint")
     ds = data_dir if isinstance(data_dir, Dataset) else discover(
         data_dir, seed=cfg.seed, validation_fraction=validation_fraction)
     keras = _keras()
@@ -468,8 +485,14 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     save_checkpoint = None
     if checkpoint:
         def save_checkpoint() -> None:
-            result.manifest["metrics"] = {"checkpoint_epoch": len(epochs.history)}
-            result.save(checkpoint)
+            row = epochs.history[-1]
+            result.manifest.update(
+                metrics={"checkpoint_epoch": row["epoch"], "best_epoch": row["epoch"],
+                         "best_val_accuracy": row["val_acc"], "val_loss": row["val_loss"]},
+                history=list(epochs.history), warnings=report.warnings,
+                split={"layout": ds.layout, "counts": report.split})
+            result.save(checkpoint)  # atomic: a Ctrl-C here leaves the previous checkpoint
+            epochs.saved = (row["epoch"], row["val_acc"])
     epochs = _EpochLog(cfg, say, save_checkpoint)
     callbacks = [epochs.callback(model, cfg.epochs)]
     if logdir:
@@ -489,14 +512,19 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     model.stop_training = False
     t0 = time.perf_counter()
     warm = 0 if cfg.freeze_backbone else min(cfg.warmup_epochs, cfg.epochs)
-    if cfg.freeze_backbone:
-        set_trainable(model, cfg, backbone=False)
-        fit(0, cfg.epochs, cfg.learning_rate)
-    else:
-        set_trainable(model, cfg, backbone=False)
-        fit(0, warm, cfg.warmup_learning_rate)
-        set_trainable(model, cfg, backbone=True)
-        fit(warm, cfg.epochs, cfg.learning_rate)
+    try:
+        if cfg.freeze_backbone:
+            set_trainable(model, cfg, backbone=False)
+            fit(0, cfg.epochs, cfg.learning_rate)
+        else:
+            set_trainable(model, cfg, backbone=False)
+            fit(0, warm, cfg.warmup_learning_rate)
+            set_trainable(model, cfg, backbone=True)
+            fit(warm, cfg.epochs, cfg.learning_rate)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(len(epochs.history), cfg.epochs,
+                                  Path(checkpoint) if checkpoint and epochs.saved else None,
+                                  *(epochs.saved or (None, None))) from None
     seconds = time.perf_counter() - t0
     if cfg.early_stopping and epochs.best_weights is not None:
         model.set_weights(epochs.best_weights)
@@ -529,6 +557,17 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
                            split={"layout": ds.layout, "counts": report.split},
                            skipped=[list(s) for s in report.skipped])
     return result, report
+
+
+def _check_output(path: Path, option: str) -> None:
+    """A model file that can be written later: not a folder, in a folder that exists (checked
+    before training, not after an hour of it)."""
+    if path.is_dir():
+        raise LookalikeError("is a folder", path, f"give {option} a file name, e.g. "
+                             "best.lookalike")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise LookalikeError(f"folder {folder} does not exist", path, "create it first")
 
 
 def _check_config(cfg: ArticleConfig) -> None:
@@ -793,15 +832,32 @@ def cmd_train_article(args) -> int:
     out = Path(args.output)
     if out.is_dir():
         raise LookalikeError("is a folder", out, "give a file name, e.g. -o people.lookalike")
+    _check_output(out, "-o")
+    if args.checkpoint and Path(args.checkpoint).resolve() == out.resolve():
+        raise LookalikeError("--checkpoint is the -o file", out,
+                             "give the checkpoint its own file name (Ctrl-C must leave the "
+                             "previous model at -o untouched)")
     cfg = config_from_args(args)
 
     def info(msg: str) -> None:
         print(msg, file=sys.stderr)
 
     t0 = time.perf_counter()
-    model, report = train_article(args.data, cfg, validation_fraction=args.val_fraction,
-                                  progress=not args.quiet, log=info,
-                                  logdir=args.logdir, checkpoint=args.checkpoint)
+    try:
+        model, report = train_article(args.data, cfg, validation_fraction=args.val_fraction,
+                                      progress=not args.quiet, log=info,
+                                      logdir=args.logdir, checkpoint=args.checkpoint)
+    except TrainingInterrupted as stop:
+        val = stop.checkpoint_val_acc
+        kept = (f"the best epoch so far ({stop.checkpoint_epoch}, validation {val:.1%}) is in "
+                f"{stop.checkpoint}" if stop.checkpoint and val == val
+                else f"the last finished epoch ({stop.checkpoint_epoch}; no validation photos) "
+                f"is in {stop.checkpoint}" if stop.checkpoint
+                else "no checkpoint was written (no epoch finished)" if args.checkpoint
+                else "pass --checkpoint FILE to keep the best epoch so far")
+        print(f"lookalike: interrupted during epoch {stop.epochs_done + 1} of {stop.epochs}; "
+              f"{out} was not changed; {kept}", file=sys.stderr)
+        return 130
     model.save(out)
     curves = save_curves(report.history, curves_path(out),
                          f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
