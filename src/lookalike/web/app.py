@@ -413,6 +413,11 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
               summary="Add photos of a person to the gallery (bearer token)")
     async def add_photos(name: str, request: Request) -> dict:
         authorize(request)
+        if not name.isprintable() or not name.strip() or name != name.strip():
+            # the gallery would store another name (escaped / stripped): refuse it, so that a
+            # person is always listed and removed by the name they were added under
+            raise ApiError(422, "bad_name", f"the person's name {ascii(name)} must be printable "
+                           "text without control characters or leading / trailing spaces")
         files = await read_files(request, MAX_PHOTOS * max_bytes // 2 + FORM_OVERHEAD,
                                  MAX_PHOTOS)
         for fname, data in files:
