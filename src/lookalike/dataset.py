@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DatasetError
+from .errors import DatasetError, printable
 from .images import is_image_name
 
 VALIDATION_NAMES = ("validation", "val", "valid", "test")
@@ -47,11 +47,13 @@ class Dataset:
         return [p for p in self.photos if p.subset == name]
 
     def relpath(self, photo: Photo | Path) -> str:
+        """The photo's path below the data folder, printable (see :func:`errors.printable`):
+        it is shown in summaries and stored in the model's manifest (UTF-8 JSON)."""
         path = photo.path if isinstance(photo, Photo) else photo
         try:
-            return path.relative_to(self.root).as_posix()
+            return printable(path.relative_to(self.root).as_posix())
         except ValueError:
-            return path.as_posix()
+            return printable(path.as_posix())
 
     def split_summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {p: {"train": 0, "validation": 0} for p in self.people}
@@ -63,31 +65,50 @@ class Dataset:
 def person_name(folder: Path) -> str:
     """A person's display name from a folder name: NFC Unicode, underscores as spaces kept
     as they are (``George_W_Bush`` stays recognisable either way)."""
-    return unicodedata.normalize("NFC", folder.name)
+    return unicodedata.normalize("NFC", printable(folder.name))
 
 
 def _walk_photos(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
     """Photo files below a person's folder (sub-folders included), sorted, loops avoided."""
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
+    top = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=None):
         try:
             st = os.stat(dirpath)
         except OSError:
             continue
         if (st.st_dev, st.st_ino) in seen:  # a symlink loop
-            ignored.append((dirpath, "symlink loop, not followed"))
+            ignored.append((printable(dirpath), "symlink loop, not followed"))
             dirnames[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        for d in list(dirnames):
+            link = Path(dirpath) / d
+            if link.is_symlink() and _points_up(link, top):
+                # a link back up (to this folder or one holding it): other people's photos
+                ignored.append((printable(link), "link to a folder above it (a loop), "
+                                                 "not followed"))
+                dirnames.remove(d)
+        shown = [n for n in filenames if not n.startswith(".")]
+        if not shown and not dirnames:
+            ignored.append((printable(dirpath), "empty folder, no photos"))
+        for name in sorted(shown):
             path = Path(dirpath) / name
             if is_image_name(path):
                 found.append(path)
-            elif not name.startswith("."):
-                ignored.append((str(path), "not a photo file name (extension)"))
+            else:
+                ignored.append((printable(path), "not a photo file name (extension)"))
     return sorted(found)
+
+
+def _points_up(link: Path, top: Path) -> bool:
+    """A folder link to ``top`` or a folder holding it (or a link that cannot be resolved)."""
+    try:
+        return top.is_relative_to(link.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links (Python < 3.13)
+        return True
 
 
 def _person_folders(folder: Path) -> list[Path]:
@@ -145,8 +166,10 @@ def discover(data_dir: str | Path, *, seed: int = 0, validation_fraction: float 
                        for f in files]
     people = sorted({p.person for p in photos if p.subset == "train"})
     if not photos:
+        loose = [p for p in root.iterdir() if p.is_file() and is_image_name(p)]
         raise DatasetError(
-            "no photos found", root,
+            f"no photos in person folders (the {len(loose)} photo(s) directly in it need a "
+            "folder per person)" if loose else "no photos found", root,
             "put photos in one sub-folder per person (DATA/<person>/*.jpg) or use "
             "DATA/train/<person>/ and DATA/validation/<person>/",
         )
@@ -156,10 +179,12 @@ def discover(data_dir: str | Path, *, seed: int = 0, validation_fraction: float 
     return Dataset(root, layout, photos, people, seed, validation_fraction, ignored)
 
 
-def list_labelled(data_dir: str | Path) -> list[Photo]:
-    """Photos of a ``DIR/<person>/*`` folder (for evaluation), all in one subset."""
+def list_labelled(data_dir: str | Path, ignored: list[tuple[str, str]] | None = None
+                  ) -> list[Photo]:
+    """Photos of a ``DIR/<person>/*`` folder (for evaluation), all in one subset. Files and
+    folders that are not photos are appended to ``ignored`` as (path, why)."""
     root = check_folder(data_dir)
-    ignored: list[tuple[str, str]] = []
+    ignored = [] if ignored is None else ignored
     photos = [Photo(f, person_name(pdir), "validation")
               for pdir in _person_folders(root) for f in _walk_photos(pdir, ignored)]
     if not photos:

@@ -5,14 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(text: str | Path) -> str:
+    """``text`` safe to print on one line: control characters (a line break in a file name)
+    escaped, and bytes that are not UTF-8 (file names from other systems, which Python keeps
+    as surrogate escapes) shown as U+FFFD instead of failing to encode."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in s)
+
+
 class LookalikeError(Exception):
     """A problem with the user's input; ``str(err)`` is a complete one-line message."""
 
     exit_code = 2
 
     def __init__(self, message: str, path: str | Path | None = None, fix: str | None = None):
-        self.path = None if path is None else str(path)
+        self.path = None if path is None else printable(path)
         self.fix = fix
+        #: The message and the fix without the path (for lists that show the path already).
+        self.detail = f"{message} — {fix}" if fix else message
         parts = [f"{self.path}: {message}" if self.path else message]
         if fix:
             parts.append(fix)

@@ -7,8 +7,10 @@ Knows nothing about faces.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import stat
 import struct
 import warnings
 from pathlib import Path
@@ -26,11 +28,19 @@ IMAGE_SUFFIXES = frozenset(
 
 #: Refuse images with more pixels than this (a decompression bomb, not a photo).
 MAX_PIXELS = 120_000_000
+#: Refuse files larger than this before reading them (an uncompressed 120 MP 16-bit TIFF fits).
+MAX_FILE_BYTES = 1024 * 2**20
+#: Refuse images whose shorter side is below this: too small to show a face.
+MIN_SIDE = 16
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this (made an error below)
 
 PhotoSource = str | Path | bytes
+
+#: ISO-BMFF brands of HEIC / HEIF photos, which Pillow cannot decode (AVIF it can).
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1",
+                         b"msf1"})
 
 
 def content_hash(data: bytes) -> str:
@@ -39,19 +49,49 @@ def content_hash(data: bytes) -> str:
 
 
 def read_bytes(source: PhotoSource) -> bytes:
+    """The bytes of a photo file (or the bytes given). Refuses, with one-line errors, what is not
+    a regular file (folders, pipes that would block, devices that never end, link loops) and
+    files over :data:`MAX_FILE_BYTES` (checked before reading)."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
     try:
-        return path.read_bytes()
+        st = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageError("is a broken symbolic link (its target does not exist)", path,
+                             "fix or remove the link") from None
         raise ImageError("file not found", path, "check the path") from None
-    except IsADirectoryError:
+    except PermissionError:
+        raise ImageError("permission denied", path, "make the file and its folders readable"
+                         ) from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ImageError("is a loop of symbolic links", path, "fix or remove the link"
+                             ) from None
+        raise ImageError(f"cannot be read ({err.strerror or err})", path,
+                         "check the file and its folder") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageError("is a folder, not a photo", path, "give a photo file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError("is not a regular file (a pipe, device or socket)", path,
+                         "give a photo file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(f"is {st.st_size / 2**20:,.0f} MB, more than the "
+                         f"{MAX_FILE_BYTES // 2**20} MB a photo may be", path,
+                         "scale it down or convert it to JPEG")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except PermissionError:
         raise ImageError("permission denied", path, "make the file readable (chmod +r)") from None
     except OSError as err:
-        raise ImageError(f"cannot be read ({err.strerror or err})", path) from None
+        raise ImageError(f"cannot be read ({err.strerror or err})", path,
+                         "check the file and its folder") from None
+    if len(data) > MAX_FILE_BYTES:  # grew while being read
+        raise ImageError(f"is more than the {MAX_FILE_BYTES // 2**20} MB a photo may be", path,
+                         "scale it down or convert it to JPEG")
+    return data
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -118,8 +158,9 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
                     f"is {width}×{height} pixels, more than the {MAX_PIXELS:,} allowed",
                     name, "scale the photo down",
                 )
-            if width < 1 or height < 1:
-                raise ImageError("has no pixels", name)
+            if min(width, height) < MIN_SIDE:
+                raise ImageError(f"is {width}×{height} pixels, too small to show a face",
+                                 name, f"use a photo at least {MIN_SIDE} pixels on each side")
             turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
             full = (height, width) if turned else (width, height)
             target = draft_side or max_side
@@ -144,6 +185,10 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
             if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
                 raise ImageError(f"has more than {MAX_PIXELS:,} pixels (a decompression bomb?)",
                                  name, "scale the photo down") from None
+            if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+                raise ImageError("is a HEIC/HEIF photo (iPhone format), which lookalike cannot "
+                                 "read", name, "convert it to JPEG (or set the camera to "
+                                 "'Most Compatible')") from None
             raise ImageError("is not an image Pillow can read", name,
                              "remove it or convert it to JPEG/PNG") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as err:

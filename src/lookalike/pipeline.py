@@ -117,6 +117,7 @@ class FacePipeline:
                       faces: list[Face] | None = None) -> PhotoFaces:
         if faces is None:
             faces = self.detector.detect(rgb)[: self.max_faces]
+        faces = [f for f in faces if plausible(f, rgb.shape)]
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
@@ -126,6 +127,16 @@ class FacePipeline:
         h, w = rgb.shape[:2]
         thumbs = [face_thumbnail(rgb, f) for f in faces]
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
+
+
+def plausible(face: Face, shape: tuple[int, ...]) -> bool:
+    """A detection whose centre lies in the image and whose box is not many times its size.
+    (On degenerate pictures, e.g. a 4000×20 strip, the detector's retries can return boxes
+    millions of pixels wide.)"""
+    h, w = shape[:2]
+    x, y, bw, bh = face.box
+    return (0 <= x + bw / 2 <= w and 0 <= y + bh / 2 <= h
+            and 0 < bw <= 2 * max(w, h) and 0 < bh <= 2 * max(w, h))
 
 
 def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:

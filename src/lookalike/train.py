@@ -11,7 +11,7 @@ import numpy as np
 
 from .choose import choose_faces
 from .dataset import Dataset, Photo, discover, fingerprint, split_person
-from .errors import DatasetError, ImageError
+from .errors import DatasetError, ImageError, printable
 from .heads import expected_calibration_error, make_head
 from .model import Model, new_manifest
 from .pipeline import FacePipeline, PhotoFaces
@@ -41,7 +41,7 @@ def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
         try:
             result = pipeline.analyze(ph.path, name=rel)
         except ImageError as err:
-            skipped.append((rel, str(err).split(": ", 1)[-1]))
+            skipped.append((rel, err.detail))
             continue
         if not result.faces:
             skipped.append((rel, "no face found (use --crops if photos are face crops)"))
@@ -52,9 +52,9 @@ def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
 
 def _rel(path: Path, root: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return path.as_posix()
+        return printable(path.as_posix())
 
 
 def train(
@@ -81,7 +81,7 @@ def train(
     say(f"{len(ds.photos)} photos of {len(ds.people)} people ({ds.layout} layout), "
         f"embedder {pipeline.embedder.name}")
     found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress)
-    skipped = [(p, "ignored: " + why) for p, why in ds.ignored] + skipped
+    skipped = [(_rel(Path(p), ds.root), "ignored: " + why) for p, why in ds.ignored] + skipped
     report = TrainReport([], {}, skipped)
     photos = ds.photos
 
@@ -129,10 +129,19 @@ def train(
             train_idx[photos[i].person].append(i)
     people = sorted(train_idx)
     if not people:
-        raise DatasetError("no usable training photos (no faces found)", ds.root,
-                           "check the photos, or pass --crops if they are face crops")
-    for person in {p.person for p in photos} - set(people):
+        no_face = [p for p, why in skipped if why.startswith("no face")]
+        unreadable = [p for p, why in skipped if not why.startswith("no face")]
+        raise DatasetError(
+            f"no usable training photos: {len(unreadable)} could not be read as photos"
+            + (f" (e.g. {unreadable[0]})" if unreadable else "")
+            + f", {len(no_face)} had no face" + (f" (e.g. {no_face[0]})" if no_face else ""),
+            ds.root, "check the photos, or pass --crops if they are face crops")
+    for person in sorted({p.person for p in photos} - set(people)):
         report.warnings.append(f"{person}: no usable training photo; left out")
+    if len(people) == 1:
+        report.warnings.append(f"only one person ({people[0]}): every face gets 100 % for them; "
+                               "the similarity and 'none of these' still say how alike — add "
+                               "people to rank them")
     label_of = {p: k for k, p in enumerate(people)}
     threshold = float(pipeline.embedder.threshold)
     chosen: dict[int, int] = {}

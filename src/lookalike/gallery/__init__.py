@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import ImageError
+from ..errors import ImageError, printable
 from ..images import PhotoSource
 from ..model import Recognizer
 from ..ranking import FaceResult, Match, PhotoResult
@@ -185,13 +185,16 @@ class Gallery(Recognizer):
         from ..dataset import _walk_photos, check_folder, list_labelled
 
         root = check_folder(folder)
+        ignored: list[tuple[str, str]] = []  # not photos: reported, not enrolled
         if person:
-            items = [(person, p) for p in _walk_photos(root, [])]
+            items = [(person, p) for p in _walk_photos(root, ignored)]
             if not items:
                 raise GalleryError("no photos found", root, "give a folder with photos")
         else:
-            items = [(ph.person, ph.path) for ph in list_labelled(root)]
-        return self.add_photos(items, workers=workers, progress=progress)
+            items = [(ph.person, ph.path) for ph in list_labelled(root, ignored)]
+        report = self.add_photos(items, workers=workers, progress=progress)
+        report.skipped[:0] = [(p, "ignored: " + why) for p, why in ignored]
+        return report
 
     def add_photos(self, items: Sequence[tuple], *,
                    workers: int | None = None, progress: bool = True) -> EnrolReport:
@@ -214,22 +217,28 @@ class Gallery(Recognizer):
         seen: dict[str, str] = {}
         for item in items:
             person, path = item[0], item[1]
-            source = str(item[2]) if len(item) > 2 else str(path)
-            person = str(person).strip()
+            # printable: stored as UTF-8 text and shown (a non-UTF-8 file name cannot be)
+            source = printable(item[2] if len(item) > 2 else path)
+            person = printable(person).strip()
             if not person:
                 raise GalleryError("a person's name is empty", path, "name the person")
             try:
-                digest = content_hash(read_bytes(path))
+                data = read_bytes(path)
             except ImageError as err:
-                report.skipped.append((str(path), str(err).split(": ", 1)[-1]))
+                report.skipped.append((source, err.detail))
                 continue
+            if not data:  # not "already enrolled" when another empty file came first
+                report.skipped.append((source, "is an empty file (0 bytes) — remove it or "
+                                               "replace it with a photo"))
+                continue
+            digest = content_hash(data)
             owner = known.get(digest) or seen.get(digest)
             if owner is not None:
                 if owner == person:
                     report.already += 1
                 else:
-                    report.skipped.append((str(path), f"the same photo is already enrolled as "
-                                                      f"{owner}"))
+                    report.skipped.append((source, f"the same photo is already enrolled as "
+                                                   f"{owner}"))
                 continue
             seen[digest] = person
             info[len(tasks)] = (person, digest, source)

@@ -85,7 +85,7 @@ def cmd_list(args) -> int:
 
 def cmd_search(args) -> int:
     from ..cli import print_photo
-    from ..errors import ImageError, NoFaceError
+    from ..errors import ImageError
     from ..ranking import PhotoResult
     from . import Gallery
 
@@ -111,10 +111,9 @@ def cmd_search(args) -> int:
                         for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
                 if best:
                     print("  closest photos: " + "; ".join(best))
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        print(f"lookalike: {r.photo}: {r.error or 'no face found'}", file=sys.stderr)
-    return NoFaceError.exit_code if failed else 0
+    from ..cli import report_failed
+
+    return report_failed([r for r in results if not r.ok])
 
 
 def cmd_check(args) -> int:

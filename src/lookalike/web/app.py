@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import LookalikeError
-from ..images import content_hash
+from ..images import HEIF_BRANDS, content_hash
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_ENV = "LOOKALIKE_API_TOKEN"
@@ -266,6 +266,10 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             raise ApiError(413, "too_large", f"{name} is {_mb(len(data))}, more than the "
                            f"{_mb(max_bytes)} allowed; send a smaller photo")
         kind = sniff_image_type(data)
+        if kind is None and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+            raise ApiError(415, "not_an_image", f"{name} is a HEIC/HEIF photo (iPhone format), "
+                           "which lookalike cannot read: convert it to JPEG (or set the camera "
+                           "to 'Most Compatible')")
         if kind is None:
             raise ApiError(415, "not_an_image", f"{name} is not an image: send a {SUPPORTED} "
                            "photo")
@@ -426,6 +430,11 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             out = await calls(_enrol, rec, name, files)
         except LookalikeError as err:
             raise ApiError(422, "not_added", str(err)) from None
+        if isinstance(out, dict) and not out.get("added") and not out.get("already_enrolled"):
+            why = "; ".join(f"{str(src).removeprefix('web upload ')}: {reason}"
+                            for src, reason in out.get("skipped") or [])
+            raise ApiError(422, "not_added", f"no photo was added ({why or 'nothing to add'}); "
+                           "send photos in which the person's face is visible")
         return {"person": name, "photos": len(files), "result": out,
                 "people": len(await labels())}
 
