@@ -52,7 +52,7 @@ def _work(item: tuple) -> Analysed:
     try:
         a = _PIPELINE.analyze(path, first_only=first_only)
     except ImageError as err:
-        return Analysed(task, None, [], str(err).split(": ", 1)[-1])
+        return Analysed(task, None, [], err.detail)
     return Analysed(task, np.asarray(a.embeddings, np.float32), list(a.thumbs),
                     n_faces=a.n_faces)
 
