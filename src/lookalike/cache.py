@@ -4,6 +4,7 @@ written degrades to no caching with one warning."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
@@ -12,6 +13,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .files import disk_full, pause_point
 
 
 def default_cache_dir() -> Path:
@@ -27,8 +30,21 @@ def cache_disabled() -> bool:
     return os.environ.get("LOOKALIKE_NO_CACHE", "").strip() not in ("", "0", "false", "no")
 
 
+DB_NAME = "analysis-v1.sqlite"
+
+_warned: set[str] = set()  # one warning per cache folder and process
+
+
+def _damaged(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
 class ArrayCache:
-    """Key → dict of numpy arrays, stored in one SQLite file (safe for several processes)."""
+    """Key → dict of numpy arrays, stored in one SQLite file (safe for several processes).
+
+    Never an error: a cache folder that cannot be created or written, a damaged database or a
+    full disk turns caching off for this process with one warning line saying why."""
 
     def __init__(self, folder: Path | None = None, enabled: bool | None = None):
         self.folder = Path(folder) if folder is not None else default_cache_dir()
@@ -36,11 +52,35 @@ class ArrayCache:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
-    def _disable(self, why: str) -> None:
-        if self.enabled:
-            warnings.warn(f"embedding cache off: {self.folder} {why} — set LOOKALIKE_CACHE_DIR to "
-                          "a writable folder to speed up retraining", stacklevel=3)
+    @property
+    def db_path(self) -> Path:
+        return self.folder / DB_NAME
+
+    def _disable(self, err: BaseException) -> None:
+        if not self.enabled:
+            return
         self.enabled = False
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if isinstance(err, sqlite3.Error) and _damaged(err):
+            why = (f"{self.db_path} is damaged ({err}) — delete that file to start a fresh "
+                   "cache")
+        elif disk_full(err, self.folder):
+            why = f"no space left on device writing {self.db_path} — free some space"
+        else:
+            why = (f"{self.folder} is not writable ({err}) — set LOOKALIKE_CACHE_DIR to a "
+                   "writable folder to speed up retraining")
+        if str(self.folder) not in _warned:
+            _warned.add(str(self.folder))
+            warnings.warn(f"embedding cache off: {why} (or LOOKALIKE_NO_CACHE=1 to silence "
+                          "this)", stacklevel=4)
+
+    def available(self) -> bool:
+        """Open the cache now (warning once if it cannot be used); whether it is in use."""
+        with self._lock:
+            return self._conn() is not None
 
     def _conn(self) -> sqlite3.Connection | None:
         if not self.enabled:
@@ -48,14 +88,13 @@ class ArrayCache:
         if self._db is None:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.folder / "analysis-v1.sqlite", timeout=30,
-                                     check_same_thread=False)
+                db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False)
+                self._db = db
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value BLOB)")
                 db.commit()
-                self._db = db
             except (OSError, sqlite3.Error) as err:
-                self._disable(f"is not writable ({err})")
+                self._disable(err)
                 return None
         return self._db
 
@@ -66,8 +105,10 @@ class ArrayCache:
                 return None
             try:
                 row = db.execute("SELECT value FROM cache WHERE key=?", (key,)).fetchone()
-            except sqlite3.Error:
-                return None
+            except sqlite3.Error as err:
+                if _damaged(err):
+                    self._disable(err)
+                return None  # busy: a miss
         if row is None:
             return None
         try:
@@ -85,6 +126,11 @@ class ArrayCache:
                 return
             try:
                 db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)", (key, buf.getvalue()))
+                pause_point("cache-put")  # test-only (files.pause_point): killed mid-write
                 db.commit()
             except sqlite3.Error as err:
-                self._disable(f"cannot be written ({err})")
+                with contextlib.suppress(sqlite3.Error):
+                    db.rollback()
+                if "locked" in str(err).lower() or "busy" in str(err).lower():
+                    return  # another process held it past the timeout: not cached this time
+                self._disable(err)

@@ -29,8 +29,11 @@ FORMAT_VERSION = 1
 
 
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """:func:`lookalike.files.atomic_write` for model files (errors are :class:`ModelError`)."""
-    return files.atomic_write(path, write, error=ModelError, example="people.lookalike")
+    """:func:`lookalike.files.atomic_write` for model files (errors are :class:`ModelError`):
+    a crash or full disk leaves the previous model whole and no half-written file in its
+    place; ``.*.lookalike-partial`` leftovers of a killed writer are deleted by the next."""
+    return files.atomic_write(path, write, error=ModelError, example="-o people.lookalike",
+                              point="model-save")
 
 
 def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:

