@@ -92,7 +92,7 @@ class Paused:
         assert self.proc.returncode == -signal.SIGKILL
 
     def resume(self) -> subprocess.CompletedProcess:
-        self.marker.unlink()
+        self.marker.unlink(missing_ok=True)
         out, err = self.proc.communicate(timeout=180)
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
 
@@ -157,6 +157,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
     # One embedding cache for the module (warm after the first runs), except where a test
     # needs a cold one.
     return {"one": people(root / "one", seed=0), "two": people(root / "two", "_b", seed=1),
+            "three": people(root / "three", seed=2),  # one's people, other photos
             "cache": root / "cache"}
 
 
@@ -439,35 +440,36 @@ def test_two_trains_into_one_path_end_with_one_whole_model(data, tmp_path):
 
 
 def test_two_enrolments_into_one_gallery_both_complete(data, tmp_path):
+    """Both complete: the second waits for the first's transaction (SQLite's lock, up to a
+    minute), then commits; people enrolled by both at once are one person each."""
     env = env_for(data["cache"])
     g = tmp_path / "G"
     ok(["gallery", "create", g], env)
-    # "one" holds the write lock (mid-transaction) while "two" wants it: "two" waits.
+    # "one" holds the write lock mid-transaction, having just added astronaut and
+    # grace_hopper; "three" enrols other photos of the same two people meanwhile.
     p = Paused(["gallery", "add", g, data["one"], "--workers", "1", "-q"], env,
                "gallery-batch", tmp_path)
-    two = subprocess.Popen(CMD + ["gallery", "add", str(g), str(data["two"]), "--workers", "1",
-                                  "-q"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    assert two.poll() is None  # waiting for the lock, not failed
-    r1 = p.resume()
-    out, err = two.communicate(timeout=180)
-    for rc, e in ((r1.returncode, r1.stderr), (two.returncode, err)):
+    three = Paused(["gallery", "add", g, data["three"], "--workers", "1", "-q"], env,
+                   "gallery-batch-start", tmp_path)
+    three.marker.unlink()  # let it look up the people and ask for the lock
+    time.sleep(2)
+    assert three.proc.poll() is None  # waiting for the lock, not failed
+    r1, r3 = p.resume(), three.resume()
+    for rc, e in ((r1.returncode, r1.stderr), (r3.returncode, r3.stderr)):
         assert rc == 0 and "locked" not in e and "Traceback" not in e, e
-    everyone = {"astronaut": 4, "grace_hopper": 4, "astronaut_b": 4, "grace_hopper_b": 4}
-    assert gallery_people(g) == everyone
+    assert gallery_people(g) == {"astronaut": 8, "grace_hopper": 8}
     ok(["gallery", "check", g], env)
 
     # Free-running, into a second gallery.
     g2 = tmp_path / "G2"
     ok(["gallery", "create", g2], env)
     procs = [subprocess.Popen(CMD + ["gallery", "add", str(g2), str(data[k]), "--workers", "1",
-                                     "-q"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for k in ("one", "two")]
+                                     "-q"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in ("one", "two")]
     for q in procs:
         out, err = q.communicate(timeout=180)
         assert q.returncode == 0 and "locked" not in err and "Traceback" not in err, err
-    assert gallery_people(g2) == everyone
+    assert gallery_people(g2) == {"astronaut": 4, "grace_hopper": 4, "astronaut_b": 4,
+                                  "grace_hopper_b": 4}
     ok(["gallery", "check", g2], env)
     assert top(search(g2, data["two"] / "astronaut_b/astronaut_01.jpg")) == "astronaut_b"

@@ -14,9 +14,9 @@ writes its pid to the file ``$LOOKALIKE_TEST_PAUSE_FILE`` and waits while that f
 exactly that moment, or let another process run meanwhile (tests/test_faults.py). Without
 both variables the hook does nothing.
 Points: ``model-save`` (model temp file half written), ``write`` (any other file),
-``gallery-save`` (gallery marker / index temp file half written), ``gallery-batch`` (inside
-an enrolment transaction, rows inserted, not committed), ``cache-put`` (inside an embedding
-cache transaction, not committed).
+``gallery-save`` (gallery marker / index temp file half written), ``gallery-batch-start``
+(before an enrolment transaction), ``gallery-batch`` (inside it, rows inserted, not
+committed), ``cache-put`` (inside an embedding cache transaction, not committed).
 """
 
 from __future__ import annotations

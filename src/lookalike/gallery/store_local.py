@@ -334,6 +334,7 @@ class LocalStore:
         if not rows and not skipped:
             return 0
         now = _now()
+        pause_point("gallery-batch-start")  # test-only (files.pause_point)
         with self._tx() as db:
             # The write lock first: a person looked up and then inserted by another process
             # enrolling at the same time would break the unique name otherwise.
