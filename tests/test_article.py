@@ -3,6 +3,7 @@ process → predict, Grad-CAM, bad input, and no TensorFlow on the face-embeddin
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -227,3 +228,66 @@ def test_checkpoint_that_is_the_output_or_in_a_missing_folder_fails_first(people
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and words in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+OTHER_BACKEND = next((b for b in ("torch", "jax") if _installed(b)), None)
+MISSING_BACKEND = next((b for b in ("jax", "torch", "openvino") if not _installed(b)), None)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "no_such_backend", MISSING_BACKEND])
+def test_a_backend_that_cannot_train_is_one_clear_line(backend, people_dir, tmp_path):
+    if backend is None:
+        pytest.skip("jax, torch and openvino are all installed: no missing backend to try")
+    out = subprocess.run([sys.executable, "-m", "lookalike.cli", "train", str(people_dir),
+                          "--recipe", "article", "-o", str(tmp_path / "m.lookalike"), "-q"],
+                         capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": backend},
+                         timeout=300)
+    err = out.stderr.strip()
+    assert out.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("lookalike: error:") and backend in err, err
+    if backend == MISSING_BACKEND:
+        assert f"pip install {backend}" in err, err
+    assert not (tmp_path / "m.lookalike").exists()
+
+
+@pytest.mark.skipif(OTHER_BACKEND is None, reason="neither torch nor jax is installed, so the "
+                    "non-TensorFlow Keras backend is not exercised (a scratch venv with "
+                    "torch==2.13.0 runs it; see BENCHMARKS.md)")
+def test_other_keras_backend_trains_and_predicts_without_tensorflow(people_dir, tmp_path):
+    """KERAS_BACKEND=torch (or jax): a tiny augmented training with warm-up, saved, then
+    loaded in a new process that predicts and draws Grad-CAM; TensorFlow is never imported."""
+    path = tmp_path / "m.lookalike"
+    photo = sorted((people_dir / "astronaut").glob("*.jpg"))[0]
+    code = ("import json, sys; from lookalike.cli import main; argv = json.loads(sys.argv[1]); "
+            "rc = main(argv); print('TF' if 'tensorflow' in sys.modules else 'noTF'); "
+            "sys.exit(rc)")
+    env = {**ENV, "KERAS_BACKEND": OTHER_BACKEND}
+    train = ["train", str(people_dir), "--recipe", "article", "-o", str(path), "--image-size",
+             "64", "--epochs", "2", "--steps-per-epoch", "2", "--warmup-epochs", "1", "--json"]
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(train)], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "noTF", out.stderr[-2000:]
+    doc = json.loads(lines[-2])
+    assert [h["phase"] for h in doc["history"]] == ["head", "all"]
+    model = json.loads(__import__("zipfile").ZipFile(path).read("manifest.json"))
+    assert model["keras"]["backend"] == OTHER_BACKEND
+    check = ("import sys; import numpy as np; from lookalike.model import load; "
+             "from lookalike.images import load_image; from lookalike.faces import FaceDetector; "
+             f"m = load({str(path)!r}); r = m.predict({str(photo)!r}); "
+             "p = {x.person: x.probability for x in r.faces[0].ranking}; "
+             "assert set(p) == {'astronaut', 'grace_hopper'}, p; "
+             "assert abs(sum(p.values()) - 1) < 1e-3, p; "
+             f"rgb = load_image({str(photo)!r}); f = FaceDetector().detect(rgb)[0]; "
+             "cam = m.gradcam(rgb, f, person='astronaut'); "
+             "assert cam.shape == (64, 64) and cam.max() == 1.0; "
+             "assert not np.allclose(cam, m.gradcam(rgb, f, person='grace_hopper')); "
+             "print('TF' if 'tensorflow' in sys.modules else 'noTF')")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "noTF", out.stderr[-3000:]

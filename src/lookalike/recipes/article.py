@@ -150,10 +150,53 @@ def _rel(path: Path, root: Path) -> str:
 
 # -- the network ----------------------------------------------------------------------------
 
-def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+#: How to install each Keras backend (the one KERAS_BACKEND names, TensorFlow by default).
+BACKEND_INSTALL = {
+    "tensorflow": "pip install 'lookalike[article]' (tensorflow-cpu)",
+    "jax": "pip install jax",
+    "torch": "pip install torch==2.13.0 (the CPU build; an unpinned torch pulls CUDA)",
+    "numpy": "pip install jax (Keras' numpy backend imports it)",
+    "openvino": "pip install openvino",
+}
+#: Backends Keras can only run inference with (no gradients).
+INFERENCE_ONLY = ("numpy", "openvino")
 
+
+def keras_backend_name() -> str:
+    """The backend Keras will use: ``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
+    TensorFlow (Keras' own order)."""
+    name = os.environ.get("KERAS_BACKEND", "").strip()
+    if not name:
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        try:
+            with open(os.path.join(home, "keras.json")) as fh:
+                name = str(json.load(fh).get("backend", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
+    return name or "tensorflow"
+
+
+def _keras():
+    """Keras on the backend the user chose, or a one-line error naming the backend and how to
+    install it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    name = keras_backend_name()
+    try:
+        import keras
+    except ImportError as err:
+        missing = getattr(err, "name", None) or "a package"
+        if missing.split(".")[0] == "keras":
+            raise LookalikeError("Keras is not installed", fix=BACKEND_INSTALL["tensorflow"]
+                                 ) from None
+        raise LookalikeError(
+            f"the Keras backend {name!r} (KERAS_BACKEND) needs {missing.split('.')[0]}, which "
+            "is not installed", fix=BACKEND_INSTALL.get(name, f"install {missing}") +
+            ", or unset KERAS_BACKEND for TensorFlow") from None
+    except ValueError as err:  # an unknown backend name
+        raise LookalikeError(f"KERAS_BACKEND={name!r} is not a Keras backend ({err})",
+                             fix="use tensorflow (default), jax or torch") from None
     return keras
 
 
@@ -406,6 +449,10 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     ds = data_dir if isinstance(data_dir, Dataset) else discover(
         data_dir, seed=cfg.seed, validation_fraction=validation_fraction)
     keras = _keras()
+    if keras.backend.backend() in INFERENCE_ONLY:
+        raise LookalikeError(
+            f"Keras' {keras.backend.backend()} backend (KERAS_BACKEND) cannot train: it has no "
+            "gradients", fix="unset KERAS_BACKEND (TensorFlow) or use KERAS_BACKEND=jax or torch")
     keras.utils.set_random_seed(cfg.seed)
 
     # The network first: a missing download or an impossible size fails before face work.
@@ -459,27 +506,14 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     for w in report.warnings:
         say(f"warning: {w}")
 
-    import tensorflow as tf
-
     n_cls = len(people)
     aug = augmenter(cfg.seed) if cfg.augment else None
-
-    @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing to convert
-    def to_float(x, t):
-        return tf.cast(x, tf.float32), tf.one_hot(t, n_cls)
-
-    @tf.autograph.experimental.do_not_convert
-    def augment(x, t):
-        return aug(x, training=True), t
-
-    train_ds = (tf.data.Dataset.from_tensor_slices((Xtr, ytr))
-                .shuffle(len(Xtr), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-                .map(to_float).batch(batch))
-    if aug is not None:
-        train_ds = train_ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    train_ds = train_ds.prefetch(2)
-    val_ds = (tf.data.Dataset.from_tensor_slices((Xva, yva)).map(to_float).batch(64)
-              if len(Xva) else None)
+    if keras.backend.backend() == "tensorflow":
+        train_ds, val_ds = _tf_data(Xtr, ytr, Xva, yva, n_cls, batch, aug, cfg.seed)
+    else:  # JAX / PyTorch: the same stream of batches from NumPy, augmented eagerly
+        train_ds = _batches(keras, Xtr, ytr, n_cls, batch, cfg.steps_per_epoch, aug, cfg.seed)
+        val_ds = ((Xva.astype(np.float32), np.eye(n_cls, dtype=np.float32)[yva])
+                  if len(Xva) else None)
 
     result = ArticleModel(_manifest(cfg, people, ds, report), model=model)
     save_checkpoint = None
@@ -507,7 +541,8 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="categorical_crossentropy",
                       metrics=["accuracy"])
         model.fit(train_ds, epochs=last, initial_epoch=first, steps_per_epoch=cfg.steps_per_epoch,
-                  validation_data=val_ds, callbacks=callbacks, verbose=0, shuffle=False)
+                  validation_data=val_ds, validation_batch_size=64, callbacks=callbacks,
+                  verbose=0, shuffle=False)
 
     model.stop_training = False
     t0 = time.perf_counter()
@@ -557,6 +592,57 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
                            split={"layout": ds.layout, "counts": report.split},
                            skipped=[list(s) for s in report.skipped])
     return result, report
+
+
+def _tf_data(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray, n_cls: int,
+             batch: int, aug, seed: int):
+    """The TensorFlow backend's input pipeline: shuffled, repeated, augmented in parallel."""
+    import tensorflow as tf
+
+    @tf.autograph.experimental.do_not_convert  # plain tensor code: nothing to convert
+    def to_float(x, t):
+        return tf.cast(x, tf.float32), tf.one_hot(t, n_cls)
+
+    @tf.autograph.experimental.do_not_convert
+    def augment(x, t):
+        return aug(x, training=True), t
+
+    train_ds = (tf.data.Dataset.from_tensor_slices((Xtr, ytr))
+                .shuffle(len(Xtr), seed=seed, reshuffle_each_iteration=True).repeat()
+                .map(to_float).batch(batch))
+    if aug is not None:
+        train_ds = train_ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.prefetch(2)
+    val_ds = (tf.data.Dataset.from_tensor_slices((Xva, yva)).map(to_float).batch(64)
+              if len(Xva) else None)
+    return train_ds, val_ds
+
+
+def _batches(keras, X: np.ndarray, y: np.ndarray, n_cls: int, batch: int, steps: int, aug,
+             seed: int):
+    """Training batches for the other backends, without TensorFlow: a reshuffled endless
+    stream of the training crops (every photo once per pass), augmented by the Keras layers
+    on the backend itself."""
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(seed)
+            self.order = np.zeros(0, np.int64)
+
+        def __len__(self) -> int:
+            return steps
+
+        def __getitem__(self, _index: int):
+            while len(self.order) < batch:
+                self.order = np.concatenate([self.order, self.rng.permutation(len(X))])
+            idx, self.order = self.order[:batch], self.order[batch:]
+            xb = X[idx].astype(np.float32)
+            if aug is not None:
+                xb = keras.ops.convert_to_numpy(aug(xb, training=True)).astype(np.float32)
+            return xb, np.eye(n_cls, dtype=np.float32)[y[idx]]
+
+    return Batches()
 
 
 def _check_output(path: Path, option: str) -> None:
@@ -689,20 +775,27 @@ class ArticleModel(Recognizer):
         whole photo resized for a ``crops`` model). Class: ``person``, or the top answer.
         Computed on the backbone's last convolutional activation."""
         import cv2
-        import tensorflow as tf
 
         keras = _keras()
         net = self.network
         layer = net.get_layer(LAST_CONV[self.manifest["backbone"]])
-        grad_model = keras.Model(net.inputs, [layer.output, net.output])
-        x = tf.convert_to_tensor(self.crop(rgb, face)[None].astype(np.float32))
-        with tf.GradientTape() as tape:
-            conv, pred = grad_model(x, training=False)
-            k = self.labels.index(person) if person else int(tf.argmax(pred[0]))
-            score = pred[:, k]
-        grads = tape.gradient(score, conv)
-        weights = tf.reduce_mean(grads, axis=(1, 2))
-        cam = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
+        conv_model = keras.Model(net.inputs, layer.output)
+        head = [net.get_layer(n) for n in HEAD_LAYERS]  # gap → fc512 → predictions
+
+        def scores(c):
+            for h in head:
+                c = h(c, training=False)
+            return c
+
+        x = self.crop(rgb, face)[None].astype(np.float32)
+        conv = keras.ops.convert_to_numpy(conv_model(x, training=False)).astype(np.float32)
+        if person:
+            k = self.labels.index(person)
+        else:
+            k = int(np.argmax(keras.ops.convert_to_numpy(scores(conv))[0]))
+        grads = _gradient(keras.backend.backend(), lambda c: scores(c)[0, k], conv)
+        weights = grads.mean(axis=(1, 2))
+        cam = np.maximum((conv * weights[:, None, None, :]).sum(axis=-1), 0)[0]
         size = int(self.manifest["preprocessing"]["image_size"])
         cam = cv2.resize(cam.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
         cam = np.clip(cam, 0, None)
@@ -751,6 +844,31 @@ class ArticleModel(Recognizer):
         if not manifest.get("labels") or "preprocessing" not in manifest:
             raise ModelError("is damaged (manifest incomplete)", path, "train it again")
         return cls(manifest, keras_bytes=keras_bytes, path=path)
+
+
+def _gradient(backend: str, fn: Callable, x: np.ndarray) -> np.ndarray:
+    """d fn(x) / dx for a scalar ``fn`` made of Keras layers, on the running backend."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = fn(t)
+        return tape.gradient(y, t).numpy()
+    if backend == "torch":
+        import keras
+        import torch
+
+        t = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)  # on Keras' device
+        (g,) = torch.autograd.grad(fn(t), t)
+        return g.detach().cpu().numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(jax.numpy.asarray(x)))
+    raise LookalikeError(f"Grad-CAM needs gradients, which Keras' {backend} backend lacks",
+                         fix="unset KERAS_BACKEND (TensorFlow) or use jax or torch")
 
 
 # -- curves and the command line -----------------------------------------------------------
