@@ -240,6 +240,17 @@ def test_predict_text_output_of_odd_names_stays_on_one_line(corpus, model_path):
     assert stdout.count("latin1_caf\ufffd.jpg") == 1 and "astronaut" in stdout
     assert "two\\nlines.jpg: is an empty file" in stdout
     assert_one_error_line(stderr, odd[1])
+    code, stdout, _ = run_cli("predict", model_path, odd[0].path, "--json")
+    assert code == 0 and json.loads(stdout)["photos"][0]["photo"].endswith("latin1_caf\ufffd.jpg")
+
+
+def test_card_of_odd_names_is_drawn(corpus, model_path, tmp_path):
+    pytest.importorskip("matplotlib")
+    photos = [case_of(corpus, n).path for n in ("non-utf8-file-name", "unicode-file-name",
+                                                 "zero-bytes")]
+    code, _, stderr = run_cli("predict", model_path, *photos, "--card", tmp_path / "card.png")
+    assert code == 2 and "Traceback" not in stderr  # the empty file: exit 2, the card is drawn
+    assert (tmp_path / "card.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # -- gallery add -------------------------------------------------------------------------------

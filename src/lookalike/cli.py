@@ -161,8 +161,10 @@ def cmd_predict(args) -> int:
     from .model import load
 
     model = load(args.model)
+    # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
     results, verdict = model.predict_many(args.photos, all_faces=args.all_faces,
-                                          together=args.together)
+                                          together=args.together,
+                                          names=[printable(p) for p in args.photos])
     threshold = getattr(model, "threshold", None)
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):

@@ -85,7 +85,7 @@ def cmd_list(args) -> int:
 
 def cmd_search(args) -> int:
     from ..cli import print_photo
-    from ..errors import ImageError
+    from ..errors import ImageError, printable
     from ..ranking import PhotoResult
     from . import Gallery
 
@@ -94,9 +94,10 @@ def cmd_search(args) -> int:
     try:
         for p in args.photos:
             try:
-                results.append(g.search(p, top=args.top, all_faces=args.all_faces))
+                results.append(g.search(p, top=args.top, all_faces=args.all_faces,
+                                        name=printable(p)))
             except ImageError as err:
-                results.append(PhotoResult(str(p), [], None, str(err)))
+                results.append(PhotoResult(printable(p), [], None, str(err)))
     finally:
         g.close()
     if args.json:
