@@ -22,7 +22,7 @@ import tempfile
 import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,7 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
     for gallery changes; None reads ``$LOOKALIKE_API_TOKEN`` at request time, and when neither
     is set, changes are refused. ``threads``: how many predictions run at once (default: the
     number of CPU cores)."""
+    _big_buffers_back_to_the_os()
     calls = Calls(recognizer, threads or os.cpu_count() or 2)
     rec = calls.rec
     # The served recognizer never writes uploads' faces or embeddings to the on-disk cache.
@@ -452,6 +453,20 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
                 "people": len(await labels())}
 
     return app
+
+
+def _big_buffers_back_to_the_os() -> None:
+    """Buffers of 1 MB or more (uploads, decoded photos) are mapped from and unmapped back to
+    the OS. glibc otherwise raises its mmap threshold after the first big free and serves later
+    big buffers from its heaps, which it rarely shrinks: four 7000x7000 PNG uploads left the
+    server ~800 MB larger for good (``bench/bench_web.py abuse``); with this it returns to its
+    size. A no-op where the C library has no ``mallopt``."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, fixed from now on
 
 
 def _warm(pipeline) -> None:
