@@ -361,6 +361,11 @@ def test_simulated_enospc_gives_one_line_and_keeps_the_old_file(trained, people_
     assert str(e.value).count("\n") == 0 and str(target) in str(e.value)
     assert target.read_text() == "old" and partials(tmp_path) == []
 
+    # A name the file system cannot hold: one line too, not a traceback.
+    with pytest.raises(LookalikeError, match="file name is too long"):
+        files.atomic_write(tmp_path / ("x" * 300 + ".lookalike"), lambda fh: fh.write(b"x"))
+    assert partials(tmp_path) == []
+
 
 def test_dead_writers_leftovers_are_cleaned_but_live_ones_kept(tmp_path):
     import lookalike.files as files

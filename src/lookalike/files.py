@@ -166,6 +166,9 @@ def _write_error(err: OSError, path: Path, error: type[LookalikeError], example:
         why = "the disk is read-only" if err.errno == errno.EROFS else "permission denied"
         return error(f"{why} writing it; nothing was changed", path,
                      f"check the folder's permissions or {elsewhere.replace(' with room', '')}")
+    if err.errno == errno.ENAMETOOLONG:
+        return error("the file name is too long for this file system; nothing was changed",
+                     path, "choose a shorter name")
     return error(f"cannot be written ({err.strerror or err}); nothing was changed", path,
                  "check free disk space and permissions")
 
@@ -179,17 +182,21 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], *,
     to suggest — or an option such as ``-o people.lookalike``); the temporary file is removed.
     ``point`` names the write for the test-only pause hook (module doc)."""
     path = Path(path)
-    if path.is_dir():
-        raise error("is a folder", path, f"give a file name, e.g. {example}")
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise error(f"folder {folder} does not exist", path, "create it first")
+    try:
+        if path.is_dir():
+            raise error("is a folder", path, f"give a file name, e.g. {example}")
+        if not folder.exists():
+            raise error(f"folder {folder} does not exist", path, "create it first")
+    except OSError as err:  # e.g. a name too long for the file system
+        raise _write_error(err, path, error, example, 0) from None
     with contextlib.suppress(OSError):
         clean_partials(folder)
     written = 0
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=PARTIAL,
-                                   dir=folder)
+        # (the name shortened: a 255-byte file name must still get a temporary beside it)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:120]}.{os.getpid()}.",
+                                   suffix=PARTIAL, dir=folder)
     except OSError as err:
         raise _write_error(err, path, error, example, 0) from None
     try:
