@@ -232,6 +232,16 @@ def test_kill_9_mid_enrolment_keeps_the_gallery(data, tmp_path):
     ok(["gallery", "check", g], env)
 
 
+def test_kill_9_during_gallery_create_then_the_rerun_completes(data, tmp_path):
+    env = env_for(data["cache"])
+    g = tmp_path / "G"
+    Paused(["gallery", "create", g], env, "gallery-save", tmp_path).kill()  # marker half written
+    one_line_error(lk(["gallery", "list", g], env), "not a lookalike gallery")
+    ok(["gallery", "create", g], env)
+    assert sorted(f.name for f in g.iterdir()) == ["gallery.sqlite", "lookalike-gallery.json"]
+    assert gallery_people(g) == {}
+
+
 def test_kill_9_mid_index_save_leaves_a_consistent_gallery(data, tmp_path):
     env = env_for(data["cache"])
     g = _gallery(data, tmp_path, env)

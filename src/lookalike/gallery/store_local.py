@@ -141,6 +141,13 @@ class LocalStore:
 
     @classmethod
     def create(cls, path: Path, manifest: dict) -> LocalStore:
+        if path.is_dir() and not cls.is_gallery(path) and all(
+                f.name.startswith(DB_NAME) or f.name.endswith(".lookalike-partial")
+                for f in path.iterdir()):
+            # What a create killed before its marker was written leaves: start again.
+            for f in list(path.iterdir()):
+                with contextlib.suppress(OSError):
+                    f.unlink()
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             if cls.is_gallery(path):
                 raise GalleryError("a gallery already exists here", path,
