@@ -488,7 +488,8 @@ def _enrol(rec: Any, person: str, files: list[tuple[str, bytes]]) -> Any:
     try:
         items = []
         for i, (name, data) in enumerate(files):
-            path = folder / f"{i:02d}-{name}"
+            # not the client's file name: one too long for the file system was a 500 (fuzzing)
+            path = folder / f"{i:02d}.photo"
             path.write_bytes(data)
             items.append((person, path, f"web upload {name}"))  # the source name recorded
         try:
