@@ -311,6 +311,12 @@ def gallery_client(people_dir, tmp_path_factory):
 
 
 UPLOADS = [k.name for k in PHOTO_KINDS if k.upload]
+#: The documented status and error code of some kinds (README "Web page and REST API").
+HTTP_CODES = {"zero-bytes": (400, "empty"), "random-bytes": (415, "not_an_image"),
+              "text-file": (415, "not_an_image"), "heic-named-jpg": (415, "not_an_image"),
+              "bomb-png": (413, "too_many_pixels"), "bomb-jpeg": (413, "too_many_pixels"),
+              "tiny-8x8": (422, "too_small"), "strip-4000x4": (422, "too_small"),
+              "truncated-jpeg": (422, "unreadable_image"), "no-face": (422, "no_face")}
 
 
 def assert_api_error(r, case: Case) -> dict:
@@ -343,6 +349,8 @@ def test_http_predict_each_kind(name, corpus, client):
     else:
         doc = assert_api_error(r, case)
         assert (doc["error"] == "no_face") == (case.expected == NO_FACE), doc
+        if name in HTTP_CODES:
+            assert (r.status_code, doc["error"]) == HTTP_CODES[name], doc
 
 
 @pytest.mark.parametrize("name", UPLOADS)

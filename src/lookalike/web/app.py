@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import LookalikeError
-from ..images import HEIF_BRANDS, content_hash
+from ..images import HEIF_BRANDS, MIN_SIDE, content_hash
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_ENV = "LOOKALIKE_API_TOKEN"
@@ -289,6 +289,9 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
         if width * height > max_pixels:
             raise ApiError(413, "too_many_pixels", f"{name} has more than {max_pixels:,} "
                            "pixels; scale it down")
+        if min(width, height) < MIN_SIDE:
+            raise ApiError(422, "too_small", f"{name} is {width}×{height} pixels, too small to "
+                           f"show a face; send a photo at least {MIN_SIDE} pixels on each side")
         if keep_dir is not None:
             _keep(keep_dir, data, kind)
         return kind
