@@ -106,7 +106,10 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None,
     stamp = machine()
     t0 = time.perf_counter()
     with open(work / f"{name}.out", "w+") as out_fh, open(work / f"{name}.err", "w+") as err_fh:
-        proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env)
+        # SIGINT at the default (a shell's background job starts with it ignored, and then
+        # Python installs no KeyboardInterrupt handler and the budget's SIGINT does nothing).
+        proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         timer = threading.Timer(budget, proc.send_signal, (signal.SIGINT,)) if budget else None
         if timer:
             timer.start()

@@ -185,7 +185,9 @@ def test_ctrl_c_leaves_the_previous_model_and_keeps_the_best_epoch(trained, peop
            "article", "-o", str(out), "--checkpoint", str(ckpt), "--image-size", "64",
            "--epochs", "200", "--steps-per-epoch", "1", "--warmup-epochs", "0", "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV)
+                            env=ENV,  # SIGINT at the default, also when pytest runs in the
+                            # background of a shell (which starts it ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     try:
         for line in proc.stderr:
