@@ -264,6 +264,49 @@ def test_kill_9_mid_index_save_leaves_a_consistent_gallery(data, tmp_path):
     ok(["gallery", "check", g], env)
 
 
+def test_damaged_model_files_are_refused_in_one_line(trained, tmp_path):
+    """Bit rot, truncation and zeroed blocks anywhere in a model file, and in its compressed
+    manifest in particular (zlib errors used to escape as tracebacks): loading and answering
+    either work or raise the one-line ModelError."""
+    import random
+    import zipfile
+
+    from lookalike.errors import ModelError
+    from lookalike.model import load
+
+    model, _, src = trained
+    good = src.read_bytes()
+    with zipfile.ZipFile(src) as zf:
+        info = zf.getinfo("manifest.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    E = model.train_embeddings[:2]  # answering without the face pipeline (slow to load)
+    rng = random.Random(0)
+    refused = 0
+    for i in range(240):
+        b = bytearray(good)
+        if i < 40:  # inside the deflated manifest
+            for _ in range(1 + i % 4):
+                b[start + rng.randrange(info.compress_size)] ^= 1 << rng.randrange(8)
+        elif i % 3 == 0:
+            for _ in range(rng.randint(1, 8)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        elif i % 3 == 1:
+            b = b[:rng.randrange(len(b))]
+        else:
+            at = rng.randrange(len(b))
+            b[at:at + 64] = bytes(64)
+        path = tmp_path / "damaged.lookalike"
+        path.write_bytes(bytes(b))
+        try:
+            m = load(path)
+            m.rank_embeddings(E)
+            m.thumbnail(0)
+        except ModelError as err:
+            assert "\n" not in str(err) and str(path) in str(err)
+            refused += 1
+    assert refused >= 40
+
+
 # -- full disk -------------------------------------------------------------------------------
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,12 @@ def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:
     try:
         zf = zipfile.ZipFile(path)
         manifest = json.loads(zf.read("manifest.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, EOFError):
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error,
+            NotImplementedError):
+        # ValueError: bad JSON or UTF-8; zlib.error: a damaged compressed entry
         raise ModelError("is not a lookalike model or is damaged", path,
                          "train it again with `lookalike train`") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError("is not a lookalike model", path, "train one with `lookalike train`")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelError(
@@ -188,7 +191,7 @@ class Model(Recognizer):
                 names = set(zf.namelist())
                 return [zf.read(f"thumbs/{i}.jpg") if f"thumbs/{i}.jpg" in names else b""
                         for i in range(len(self.train_labels))]
-        except (OSError, zipfile.BadZipFile):
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError):
             return []
 
     def train_photo(self, index: int) -> str | None:
@@ -227,7 +230,8 @@ class Model(Recognizer):
                                          if k.startswith("head/")})
             model = cls(manifest, head, arrays["train_embeddings"], arrays["train_labels"],
                         None, path)
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+        except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError,
+                NotImplementedError, zlib.error):
             raise ModelError("is damaged (arrays missing or unreadable)", path,
                              "train it again with `lookalike train`") from None
         if len(model.labels) != model.head.n_classes:
