@@ -236,8 +236,15 @@ def upload(data: bytes, path: str = "/api/predict", name: str = "photo",
                 ctype=f"multipart/form-data; boundary={BOUNDARY}")
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
+async def _read_answer(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = await loop.sock_recv(sock, 65536)
+        if not more:
+            raise asyncio.IncompleteReadError(data, None)
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = lines[0].split(" ")[1]
     headers = {}
@@ -245,26 +252,36 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[str, dict[str, str
         key, _, value = line.partition(":")
         if key:
             headers[key.strip().lower()] = value.strip()
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    else:
-        body = await reader.read()
+    size = int(headers.get("content-length", 1 << 30))
+    while len(body) < size:
+        more = await loop.sock_recv(sock, 65536)
+        if not more:
+            if "content-length" in headers:
+                raise asyncio.IncompleteReadError(body, size)
+            break
+        body += more
     return status, headers, body
 
 
 async def exchange(port: int, chunks: Iterable[bytes], *, timeout: float = 30.0,
                    pause: float = 0.0, hang_up: bool = False, head_len: int = 0) -> Reply:
-    """Send ``chunks`` on a fresh connection (``pause`` s between them) while watching for
-    the answer; stop sending as soon as it comes. ``hang_up``: close after the last chunk
-    without reading. ``head_len``: bytes of the first chunk that are headers, not body (for
-    ``body_sent``)."""
+    """Send ``chunks`` on a fresh connection (``pause`` s between them) while reading the
+    answer; stop sending as soon as it comes. ``hang_up``: close after the last chunk without
+    reading. ``head_len``: bytes of the first chunk that are headers, not body (for
+    ``body_sent``). A plain non-blocking socket, not asyncio streams: a stream transport
+    drops what it has not read yet when a write fails, and a server that refuses a big body
+    answers, then closes while the client is still writing."""
+    loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     deadline = t0 + timeout
+    sock = socket.socket()
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
+        await asyncio.wait_for(loop.sock_connect(sock, (HOST, port)), timeout)
     except (OSError, TimeoutError):
+        sock.close()
         return Reply("connect_error", time.perf_counter() - t0)
-    answer = asyncio.ensure_future(_read_answer(reader))
+    answer = asyncio.ensure_future(_read_answer(sock))
     sent = 0
     reset = False
     try:
@@ -273,16 +290,15 @@ async def exchange(port: int, chunks: Iterable[bytes], *, timeout: float = 30.0,
                 break
             if time.perf_counter() > deadline:
                 raise TimeoutError
-            writer.write(chunk)
-            drain = asyncio.ensure_future(writer.drain())
-            done, _ = await asyncio.wait({drain, answer}, return_when=FIRST_COMPLETED,
+            send = asyncio.ensure_future(loop.sock_sendall(sock, chunk))
+            done, _ = await asyncio.wait({send, answer}, return_when=FIRST_COMPLETED,
                                          timeout=max(0.01, deadline - time.perf_counter()))
-            if drain not in done:
-                drain.cancel()
+            if send not in done:
+                send.cancel()
                 if answer.done():
                     break
                 raise TimeoutError
-            if drain.exception() is not None:  # the server closed its side: read its answer
+            if send.exception() is not None:  # the server closed its side: read its answer
                 reset = True
                 break
             sent += len(chunk)
@@ -297,15 +313,16 @@ async def exchange(port: int, chunks: Iterable[bytes], *, timeout: float = 30.0,
                      max(0, sent - head_len))
     except TimeoutError:
         return Reply("client_timeout", time.perf_counter() - t0, body_sent=sent)
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+    except (asyncio.IncompleteReadError, ConnectionError, OSError, IndexError):
         # reset while the request was still being sent: the server refused it (its answer,
         # if any, is lost with the reset); closed after the whole request: the server failed
         return Reply("reset_while_sending" if reset else "closed_without_answer",
-                     time.perf_counter() - t0, body_sent=sent)
+                     time.perf_counter() - t0, body_sent=max(0, sent - head_len))
     finally:
         answer.cancel()
-        with contextlib.suppress(Exception):
-            writer.close()
+        with contextlib.suppress(BaseException):
+            await answer
+        sock.close()
 
 
 def _png(rgb_or_size: np.ndarray | tuple[int, int], mode: str = "RGB") -> bytes:
