@@ -369,6 +369,27 @@ def test_http_gallery_add_each_kind(name, corpus, gallery_client):
             assert doc["error"] == "not_added" and "no face found" in doc["detail"]
 
 
+def test_http_gallery_upload_is_not_written_to_the_embedding_cache(gallery_client):
+    """README: uploads are processed in memory, 'not even the embedding cache' is written."""
+    import sqlite3
+
+    from conftest import astronaut, encode, variants
+
+    from lookalike.cache import default_cache_dir
+    from lookalike.images import content_hash
+
+    data = encode(variants(astronaut(), 1, seed=4242)[0], quality=83)
+    r = gallery_client.post("/api/people/astronaut/photos", files={"photo": ("new.jpg", data)},
+                            headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 200 and r.json()["result"]["added"] == 1, r.text
+    digest = content_hash(data)
+    db = default_cache_dir() / "analysis-v1.sqlite"
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        hits = con.execute("SELECT count(*) FROM cache WHERE key >= ? AND key < ?",
+                           (digest + "|", digest + "}")).fetchone()[0]
+    assert hits == 0
+
+
 def test_http_file_name_that_is_not_utf8(corpus, client):
     """A multipart file name in raw Latin-1 bytes (what an old client sends) is answered."""
     data = case_of(corpus, "non-utf8-file-name").path.read_bytes()

@@ -196,10 +196,11 @@ class Gallery(Recognizer):
         report.skipped[:0] = [(p, "ignored: " + why) for p, why in ignored]
         return report
 
-    def add_photos(self, items: Sequence[tuple], *,
-                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+    def add_photos(self, items: Sequence[tuple], *, workers: int | None = None,
+                   progress: bool = True, cache: bool = True) -> EnrolReport:
         """Enrol (person, photo path) pairs — or (person, path, source name to record) — on
-        ``workers`` processes (default: all cores).
+        ``workers`` processes (default: all cores). ``cache=False``: the photos' analyses are
+        not written to the embedding cache (web uploads stay off the disk).
 
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
@@ -300,7 +301,7 @@ class Gallery(Recognizer):
 
         try:
             stream = analyse(tasks, embedder=emb, crops=crops, workers=min(workers, len(tasks))
-                             or 1)
+                             or 1, cache=cache)
             for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
                 person = info[r.task][0]
                 done[person].append(r)
@@ -312,7 +313,8 @@ class Gallery(Recognizer):
         finally:
             commit()  # an interrupted run keeps every person fully analysed so far
         self.store.refresh_index()
-        if report.added:
+        if report.added or self.store.meta("scale_count") != str(self.store.count()):
+            # also when a killed run committed photos but never got to calibrate them
             self.calibrate()
         report.seconds = time.perf_counter() - t0
         return report
@@ -338,8 +340,10 @@ class Gallery(Recognizer):
         there are too few such people)."""
         from ..heads import DEFAULT_SCALE, fit_scale
 
+        count = str(self.store.count())
         multi = self.store.multi_photo_vectors(max_rows, seed)
         if multi is None or len(multi[0]) < 20:
+            self.store.set_meta("scale_count", count)
             return None
         ids, X, owners = multi
         D, ids_ = self.store.search(X, min(CANDIDATE_PHOTOS + 1, self.store.count()))
@@ -362,9 +366,11 @@ class Gallery(Recognizer):
             logits.append(z)
             y.append(who.index(owners[row]))
         if len(y) < 20:
+            self.store.set_meta("scale_count", count)
             return None
         scale = fit_scale(np.array(logits), np.array(y), prior=DEFAULT_SCALE)
         self.store.set_meta("scale", repr(float(scale)))
+        self.store.set_meta("scale_count", count)  # after the scale: a kill between re-fits
         return scale
 
     # -- answering -------------------------------------------------------------------------
@@ -393,6 +399,11 @@ class Gallery(Recognizer):
                 if pid < 0 or int(pid) not in info:
                     continue
                 best.setdefault(info[int(pid)][0], (float(s), int(pid)))
+            if not best:
+                raise GalleryError(
+                    "none of the closest photos is in the gallery any more (removed meanwhile, "
+                    "or the index is out of step with the database)", self.spec,
+                    "try again; if it persists run `lookalike gallery check --repair`")
             people = list(best)
             sim = np.array([best[p][0] for p in people])
             z = scale * (sim - sim.max())

@@ -57,12 +57,13 @@ def _work(item: tuple) -> Analysed:
                     n_faces=a.n_faces)
 
 
-def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int
-            ) -> Iterator[Analysed]:
+def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int,
+            cache: bool = True) -> Iterator[Analysed]:
     """Analyse photos — (task id, path) or (task id, path, first_only) — on ``workers``
-    processes (1: in this process)."""
+    processes (1: in this process). ``cache=False``: nothing goes to the embedding cache
+    (web uploads)."""
     if workers <= 1 or len(items) < 4:
-        _init(embedder, crops, one_thread=False)
+        _init(embedder, crops, one_thread=False, cache=cache)
         for it in items:
             yield _work(it)
         return
@@ -71,8 +72,8 @@ def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int
     from ..cache import ArrayCache
 
     # Probed here: an unusable cache warns once (in this process), not once per worker.
-    cache = ArrayCache()
-    use_cache = cache.enabled and cache.available()
+    probe = ArrayCache() if cache else None
+    use_cache = probe is not None and probe.enabled and probe.available()
     ctx = mp.get_context("spawn")  # no forked OpenCV / SQLite state
     pool = ctx.Pool(workers, initializer=_init, initargs=(embedder, crops, True, use_cache))
     try:

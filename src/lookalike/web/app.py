@@ -496,7 +496,7 @@ def _enrol(rec: Any, person: str, files: list[tuple[str, bytes]]) -> Any:
             path.write_bytes(data)
             items.append((person, path, f"web upload {name}"))  # the source name recorded
         try:
-            out = rec.add_photos(items, workers=1, progress=False)
+            out = rec.add_photos(items, workers=1, progress=False, cache=False)
         except TypeError:  # a recognizer with a plainer signature
             out = rec.add_photos(items)
         return _strip_path(_jsonable(out), str(folder) + os.sep)
