@@ -77,6 +77,26 @@ def test_rerun_skips_enrolled_and_duplicates(gallery, people, tmp_path):
     assert rep.added == 0 and "already enrolled as astronaut" in rep.skipped[0][1]
 
 
+def test_a_run_killed_before_calibrating_is_calibrated_by_the_next(gallery, people,
+                                                                   monkeypatch):
+    assert gallery.store.meta("scale_count") == str(gallery.store.count())
+    gallery.store.set_meta("scale_count", "0")  # as a run killed after its last commit leaves it
+    calls = []
+    real = gallery.calibrate
+    monkeypatch.setattr(gallery, "calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert gallery.add_folder(people, workers=1, progress=False).added == 0
+    assert calls == [1] and gallery.store.meta("scale_count") == str(gallery.store.count())
+    gallery.add_folder(people, workers=1, progress=False)
+    assert calls == [1]  # up to date: not fitted again
+
+
+def test_hits_that_vanished_meanwhile_are_one_clear_error(gallery, tmp_path, monkeypatch):
+    photo = probe(tmp_path, astronaut(), seed=5)
+    monkeypatch.setattr(gallery.store, "photo_info", lambda ids: {})  # a concurrent remove
+    with pytest.raises(GalleryError, match="closest photos is in the gallery any more"):
+        gallery.search(photo)
+
+
 def test_interrupted_enrolment_keeps_work_and_resumes(people, tmp_path, monkeypatch):
     from lookalike.gallery import enrol
 
