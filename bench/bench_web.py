@@ -782,6 +782,8 @@ def abuse_main(argv: list[str]) -> int:
     ap.add_argument("--good-concurrency", type=int, default=2)
     ap.add_argument("--bad-concurrency", type=int, default=4)
     ap.add_argument("--model", help="model file (default: trained now on lfw7/train)")
+    ap.add_argument("--big-side", type=int, default=7000,
+                    help="side of the blank PNG under the pixel limit (0: leave that kind out)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="web_abuse")
     args = ap.parse_args(argv)
@@ -801,7 +803,7 @@ def abuse_main(argv: list[str]) -> int:
     try:
         rss_started = rss_mb(server.pid)
         asyncio.run(good_load(base, photos, n=args.warm_up, concurrency=2))
-        kinds = abuse_kinds(photos[0][1])
+        kinds = abuse_kinds(photos[0][1], big_side=args.big_side)
         print(f"server pid {server.pid}: RSS {rss_started:.0f} MB after start; {len(kinds)} "
               f"kinds of bad request", flush=True)
         res = asyncio.run(abuse_run(base, port, server.pid, photos, kinds, n_bad=args.bad,
