@@ -190,9 +190,16 @@ def _keras():
         if missing.split(".")[0] == "keras":
             raise LookalikeError("Keras is not installed", fix=BACKEND_INSTALL["tensorflow"]
                                  ) from None
+        missing = missing.split(".")[0]
+        if name == "tensorflow":
+            raise LookalikeError(
+                "Keras' TensorFlow backend (the default) needs tensorflow, which is not "
+                f"installed{'' if missing == 'tensorflow' else f' ({missing} is missing)'}",
+                fix=BACKEND_INSTALL["tensorflow"] + ", or set KERAS_BACKEND=torch or jax "
+                "where one of them is installed") from None
         raise LookalikeError(
-            f"the Keras backend {name!r} (KERAS_BACKEND) needs {missing.split('.')[0]}, which "
-            "is not installed", fix=BACKEND_INSTALL.get(name, f"install {missing}") +
+            f"the Keras backend {name!r} (KERAS_BACKEND) needs {missing}, which is not "
+            "installed", fix=BACKEND_INSTALL.get(name, f"pip install {missing}") +
             ", or unset KERAS_BACKEND for TensorFlow") from None
     except ValueError as err:  # an unknown backend name
         raise LookalikeError(f"KERAS_BACKEND={name!r} is not a Keras backend ({err})",
