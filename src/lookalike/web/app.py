@@ -317,6 +317,10 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
     threshold = calls.now(getattr, rec, "threshold", None)
 
     async def labels() -> list[str]:
+        # a model's labels are a cheap property: read them here, so that /healthz and
+        # /api/info answer at once even while every prediction thread is busy
+        if calls.thread_safe:
+            return list(rec.labels)
         return list(await calls(getattr, rec, "labels"))
 
     # -- the page --------------------------------------------------------------------------
