@@ -185,6 +185,11 @@ def _png_named_jpg(d: Path) -> Path:
     return _write(d / "really_a_png.jpg", encode(portrait(), "PNG"))
 
 
+def _progressive(d: Path) -> Path:
+    return _save(d / "progressive.jpg", Image.fromarray(tagged("progressive")), "JPEG",
+                 quality=88, progressive=True, optimize=True)
+
+
 def _upper_ext(d: Path) -> Path:
     return _write(d / "IMG_0001.JPEG", _jpeg_bytes(tagged("upper")))
 
@@ -436,6 +441,7 @@ PHOTO_KINDS: list[Kind] = [
     Kind("bmp", "Windows bitmap", OK, _bmp),
     Kind("png-named-jpg", "a PNG with a .jpg name (type read from the bytes)", OK,
          _png_named_jpg),
+    Kind("progressive-jpeg", "progressive (multi-scan) JPEG", OK, _progressive),
     Kind("upper-case-extension", "IMG_0001.JPEG", OK, _upper_ext),
     *[Kind(f"exif-orientation-{o}", f"JPEG stored turned/mirrored, EXIF orientation {o}", OK,
            _exif(o)) for o in range(1, 9)],
