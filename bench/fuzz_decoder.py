@@ -245,6 +245,32 @@ def parse_libfuzzer(text: str) -> dict:
     return out
 
 
+def describe_slow(path: Path) -> dict:
+    """What a unit libFuzzer reported as slow (over 10 s wall) is, and its decode time measured
+    again here, alone: CPU seconds and wall seconds."""
+    from PIL import Image
+
+    from lookalike.errors import ImageError
+    from lookalike.images import decode_photo
+
+    data = path.read_bytes()
+    out: dict = {"input": path.name, "size": len(data)}
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            out |= {"format": im.format, "mode": im.mode, "declared": list(im.size)}
+    except Exception as err:  # only describing it
+        out["header"] = type(err).__name__
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        arr, full = decode_photo(data)
+        out["outcome"] = f"decoded {arr.shape[1]}×{arr.shape[0]}"
+    except ImageError as err:
+        out["outcome"] = f"ImageError: {err}"
+    out["cpu_s"] = round(time.process_time() - cpu, 2)
+    out["wall_s"] = round(time.perf_counter() - wall, 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--seconds", type=float, default=300, help="fuzzing time (default 300)")
@@ -314,12 +340,14 @@ def main() -> None:
     kept = RESULTS / "fuzz_crashes"
     artifacts = [p for p in crash_dir.iterdir() if p.name.startswith(("crash-", "timeout-",
                                                                          "oom-", "leak-"))]
-    if findings or artifacts:
+    slow = sorted(crash_dir.glob("slow-unit-*"))
+    if findings or artifacts or slow:
         kept.mkdir(parents=True, exist_ok=True)
         for f in findings:
             shutil.copy(crash_dir / f["input"], kept / f["input"])
-        for p in artifacts:
+        for p in [*artifacts, *slow]:
             shutil.copy(p, kept / p.name)
+    stats["slow_units"] = [describe_slow(p) for p in slow]
     result = {
         "target": "lookalike.images.decode_photo",
         "engine": args.engine,
