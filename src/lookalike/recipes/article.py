@@ -786,7 +786,7 @@ class ArticleModel(Recognizer):
         keras = _keras()
         net = self.network
         layer = net.get_layer(LAST_CONV[self.manifest["backbone"]])
-        conv_model = keras.Model(net.inputs, layer.output)
+        conv_model = keras.Model(net.input, layer.output)  # (.inputs: a list, and a warning)
         head = [net.get_layer(n) for n in HEAD_LAYERS]  # gap → fc512 → predictions
 
         def scores(c):
