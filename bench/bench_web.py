@@ -687,9 +687,11 @@ async def abuse_run(base: str, port: int, pid: int, photos: list[tuple[str, byte
     t1 = time.perf_counter()
     mixed_task = asyncio.ensure_future(good_load(base, photos, n=None, until=done,
                                                  concurrency=good_concurrency))
+    health_task = asyncio.ensure_future(health_probe(base, done))
     bad = await bad_load(port, kinds, n_bad, concurrency=bad_concurrency, seed=seed)
     done.set()
     mixed = await mixed_task
+    health = await health_task
     t2 = time.perf_counter()
     log(f"mixed: {mixed.summary()} with {sum(map(len, bad.replies.values()))} bad requests "
         f"in {t2 - t1:.1f} s")
@@ -700,20 +702,46 @@ async def abuse_run(base: str, port: int, pid: int, photos: list[tuple[str, byte
     stop_sampling.set()
     await sampler
     rss["peak"] = peak[0]
-    # the same photo must get the same answer with and without abuse around it
-    changed = sorted(k for k in mixed.answers if k in clean.answers and any(
-        p != clean.answers[k][0][0] or abs(q - clean.answers[k][0][1]) > 1e-3
-        for p, q in mixed.answers[k] + after.answers.get(k, [])))
+    # the same photo must get the same answer every time, with and without abuse around it
+    first = {k: v[0] for k, v in clean.answers.items()}
+    changed = sorted(k for k in set(clean.answers) | set(mixed.answers) | set(after.answers)
+                     if k not in first or any(
+                         p != first[k][0] or abs(q - first[k][1]) > 1e-3
+                         for p, q in clean.answers.get(k, []) + mixed.answers.get(k, [])
+                         + after.answers.get(k, [])))
     cs, ms = clean.summary(), mixed.summary()
     return {"clean": cs, "mixed": ms, "after": after.summary(),
             "mixed_vs_clean": {"p50_ratio": round(ms["p50_ms"] / cs["p50_ms"], 2),
                                "p95_ratio": round(ms["p95_ms"] / cs["p95_ms"], 2)},
             "answers_changed": changed, "bad": bad_summary(bad, kinds),
+            "healthz_during_abuse": health,
             "rss_mb": {k: round(v, 1) for k, v in rss.items()},
             "rss_growth_pct": round(100 * (rss["end"] - rss["after_warm_up"])
                                     / rss["after_warm_up"], 2),
             "seconds": {"clean": round(t1 - t0, 1), "mixed": round(t2 - t1, 1)},
             "_clean": clean, "_mixed": mixed, "_after": after, "_bad": bad}
+
+
+async def health_probe(base: str, stop: asyncio.Event, every: float = 1.0) -> dict:
+    """GET /healthz every ``every`` s until ``stop``: a liveness probe must answer at once
+    however busy the prediction threads are."""
+    import httpx
+
+    statuses: Counter[str] = Counter()
+    ms = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                statuses[str((await client.get(f"{base}/healthz")).status_code)] += 1
+            except httpx.HTTPError as err:
+                statuses[type(err).__name__] += 1
+            ms.append(1000 * (time.perf_counter() - t0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    return {"requests": len(ms), "status": dict(statuses),
+            "p50_ms": round(float(np.median(ms)), 1) if ms else None,
+            "max_ms": round(max(ms), 1) if ms else None}
 
 
 def start_server(model: str | Path, log_path: Path, env: dict | None = None,
@@ -827,7 +855,8 @@ def abuse_main(argv: list[str]) -> int:
           f"(x{res['mixed_vs_clean']['p50_ratio']}), p95 {res['clean']['p95_ms']} -> "
           f"{res['mixed']['p95_ms']} ms (x{res['mixed_vs_clean']['p95_ratio']}); accuracy "
           f"{res['clean']['accuracy']} / {res['mixed']['accuracy']}; RSS {res['rss_mb']} "
-          f"({growth:+.1f} %); server log problems {len(problems)}; alive {alive}")
+          f"({growth:+.1f} %); server log problems {len(problems)}; alive {alive}; /healthz "
+          f"during the abuse {res['healthz_during_abuse']}")
     result = {"machine": info, "photo_source": f"{source} validation photos ({len(photos)})",
               "model": "trained on the train folder" if not args.model else args.model,
               "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
@@ -838,7 +867,9 @@ def abuse_main(argv: list[str]) -> int:
                           "every_app_4xx_is_json": not bad["non_json_4xx"],
                           "answers_unchanged": not res["answers_changed"],
                           "rss_growth_under_10pct": growth < 10,
-                          "no_tracebacks_in_log": not problems, "alive": alive}}
+                          "no_tracebacks_in_log": not problems, "alive": alive,
+                          "healthz_always_200": set(res["healthz_during_abuse"]["status"])
+                          == {"200"}}}
     save(args.name, result)
     return 0 if all(result["targets"].values()) else 1
 

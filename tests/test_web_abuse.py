@@ -86,6 +86,8 @@ def test_bad_requests_get_json_4xx_and_good_answers_do_not_change(server):
     assert clean.right == clean.n and mixed.right == mixed.n and after.right == after.n
 
     # still alive and answering; memory flat; nothing in the log but refused requests
+    health = res["healthz_during_abuse"]
+    assert health["requests"] >= 1 and set(health["status"]) == {"200"}
     assert proc.poll() is None
     assert httpx.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
     assert res["rss_growth_pct"] < 25, res["rss_mb"]
