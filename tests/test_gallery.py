@@ -194,6 +194,15 @@ def test_remove_leaves_no_trace(gallery, tmp_path):
         g.remove("grace_hopper")
 
 
+def test_a_name_is_removed_as_it_was_stored(people, tmp_path):
+    g = Gallery.create(tmp_path / "names.gallery")
+    photo = next((people / "astronaut").glob("*.jpg"))
+    assert g.add_photos([("  Ann\tLee ", photo)], workers=1, progress=False).added == 1
+    assert [p for p, _ in g.people()] == ["Ann\\tLee"]  # escaped and stripped when stored
+    assert g.remove("  Ann\tLee ") == 1 and g.people() == []
+    g.close()
+
+
 def test_damaged_index_is_reported_then_repaired(gallery, tmp_path):
     photo = probe(tmp_path, astronaut(), 4)
     gallery.search(photo)

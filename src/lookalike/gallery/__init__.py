@@ -324,6 +324,9 @@ class Gallery(Recognizer):
         with ``purge_cache``, their photos' entries in the local embedding cache). Returns the
         number of photos removed."""
         digests = self.store.remove_person(person)
+        stored = printable(person).strip()  # the name as add_photos stored it
+        if digests is None and stored != person:
+            digests = self.store.remove_person(stored)
         if digests is None:
             close = [p for p, _ in self.people() if p.casefold() == person.casefold()]
             raise GalleryError(f"{person!r} is not in the gallery", self.spec,
