@@ -296,7 +296,6 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1,
                     help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
-    notes = current_notes()
     stem = DATASETS[args.data]
     path = RESULTS / f"{stem}.json"
     result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
@@ -308,7 +307,7 @@ def main() -> int:
                 result["runs"][name] = from_log(name, log, args.epochs or 15)
         save(stem, result)
         if args.markdown:
-            write_markdown(markdown(load_results(), notes))
+            write_markdown(markdown(load_results(), current_notes()))
         return 0
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n != "embedding" and n not in CONFIGS]
@@ -339,9 +338,9 @@ def main() -> int:
             result["runs"][n] = fut.result()
             save(stem, result)
             if args.markdown:
-                write_markdown(markdown(load_results(), notes))
+                write_markdown(markdown(load_results(), current_notes()))
     if args.markdown:
-        write_markdown(markdown(load_results(), notes))
+        write_markdown(markdown(load_results(), current_notes()))
     return 0
 
 
