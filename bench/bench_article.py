@@ -189,7 +189,7 @@ def run_embedding(data: Path) -> dict:
            "train_accuracy_inference_mode": m["train_accuracy"],
            "date_utc": stamp["date_utc"], "commit": stamp["commit"],
            "load_average_at_start": stamp["load_average_at_start"][0],
-           "command": "nice -n 10 .venv/bin/python bench/bench_article.py --only embedding"}
+           "command": "nice -n 10 .venv/bin/python " + " ".join(sys.argv)}
     print(f"{'embedding':>15}: {m['accuracy']:.1%} wall {wall:.0f} s cpu {cpu:.0f} s", flush=True)
     return row
 
