@@ -96,7 +96,9 @@ class FacePipeline:
         if max(full) > max(rgb.shape[:2]):  # decoded smaller than the photo
             faces = self.detector.detect(rgb)[: self.max_faces]
             wanted = faces[:1] if first_only else faces
-            if not wanted or min(min(f.box[2], f.box[3]) for f in wanted) < FINE_FACE_SIDE:
+            finer = max(rgb.shape[:2]) < min(DECODE_MAX_SIDE, max(full))  # JPEG draft scale
+            if finer and (not wanted
+                          or min(min(f.box[2], f.box[3]) for f in wanted) < FINE_FACE_SIDE):
                 small_width = rgb.shape[1]
                 rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, name=label)
                 # YuNet saw both decodes at the same 640 px: scale its faces, don't re-detect
