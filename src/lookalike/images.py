@@ -43,6 +43,12 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
                          b"msf1"})
 
 
+
+def is_heif(data: bytes) -> bool:
+    """Whether ``data`` starts like a HEIC / HEIF photo (an ISO-BMFF ``ftyp`` box with a HEIF
+    brand), a format Pillow cannot decode."""
+    return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
+
 def content_hash(data: bytes) -> str:
     """A stable key for a file's content (used for caching and duplicate detection)."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -185,7 +191,7 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
             if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
                 raise ImageError(f"has more than {MAX_PIXELS:,} pixels (a decompression bomb?)",
                                  name, "scale the photo down") from None
-            if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+            if is_heif(data):
                 raise ImageError("is a HEIC/HEIF photo (iPhone format), which lookalike cannot "
                                  "read", name, "convert it to JPEG (or set the camera to "
                                  "'Most Compatible')") from None

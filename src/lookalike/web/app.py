@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import LookalikeError
-from ..images import HEIF_BRANDS, MIN_SIDE, content_hash
+from ..images import MIN_SIDE, content_hash, is_heif
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_ENV = "LOOKALIKE_API_TOKEN"
@@ -267,7 +267,7 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             raise ApiError(413, "too_large", f"{name} is {_mb(len(data))}, more than the "
                            f"{_mb(max_bytes)} allowed; send a smaller photo")
         kind = sniff_image_type(data)
-        if kind is None and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        if kind is None and is_heif(data):
             raise ApiError(415, "not_an_image", f"{name} is a HEIC/HEIF photo (iPhone format), "
                            "which lookalike cannot read: convert it to JPEG (or set the camera "
                            "to 'Most Compatible')")
