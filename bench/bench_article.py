@@ -63,6 +63,9 @@ CONFIGS = {
                        ["--warmup-epochs", "0", "--no-augment"]),
     "warmup_only": ("ablation: 2 head warm-up epochs only (BatchNorm training), no augmentation",
                     ["--preset", "article", "--warmup-epochs", "2", "--no-augment"]),
+    # The one that decides the `improved` preset's warm-up: its other two choices, no warm-up.
+    "bn_frozen_aug": ("ablation: BatchNorm frozen + augmentation, no warm-up",
+                      ["--warmup-epochs", "0"]),
 }
 START, END = "<!-- bench_article:start -->", "<!-- bench_article:end -->"
 NOTES = ("<!-- bench_article:notes:start -->", "<!-- bench_article:notes:end -->")
