@@ -2,7 +2,7 @@ import numpy as np
 from conftest import astronaut, grace_hopper, group_shot
 from PIL import Image
 
-from lookalike.faces import FaceDetector, align, plausible, prominence, whole_image_face
+from lookalike.faces import Face, FaceDetector, align, plausible, prominence, whole_image_face
 
 
 def test_astronaut_has_one_plausible_face():
@@ -23,6 +23,21 @@ def test_group_shot_finds_every_face_most_prominent_first():
     assert faces[0].area > faces[1].area  # the bigger Grace Hopper face comes first
     assert prominence(faces[0], (img.shape[1], img.shape[0])) > prominence(
         faces[1], (img.shape[1], img.shape[0]))
+
+
+def test_centred_subject_beats_a_bigger_face_cut_by_the_border():
+    # A hand-cropped photo (150 px, as LFW's): the subject in the middle, a neighbour's face
+    # cut by the right border, which YuNet boxes tall (LFW's Kate_Capshaw_0002 has these boxes).
+    marks = np.zeros((5, 2), np.float32)
+    subject = Face((48.0, 50.0, 51.0, 65.0), marks, 0.92)
+    cut = Face((104.0, 36.0, 53.0, 87.0), marks, 0.90)
+    assert cut.area > 1.35 * subject.area
+    assert prominence(subject, (150, 150)) > prominence(cut, (150, 150))
+    # ... while a face clearly bigger still wins from the side (a fan's tiny face in the middle
+    # of a wide shot does not become the subject)
+    big = Face((90.0, 20.0, 58.0, 120.0), marks, 0.95)
+    small = Face((66.0, 66.0, 18.0, 20.0), marks, 0.95)
+    assert prominence(big, (150, 150)) > prominence(small, (150, 150))
 
 
 def test_sideways_photo_without_exif_is_turned():

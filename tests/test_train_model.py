@@ -185,6 +185,32 @@ def test_cache_makes_the_second_analysis_free(tmp_path, monkeypatch):
     assert second.thumbs == first.thumbs
 
 
+def test_cached_faces_come_back_most_prominent_first(tmp_path):
+    """An entry cached under an earlier prominence rule (here: stored in reverse) is read back
+    in today's order, with each face's embedding and thumbnail still beside it."""
+    from lookalike.cache import ArrayCache
+    from lookalike.faces import prominence
+    from lookalike.pipeline import FacePipeline, _from_arrays, _to_arrays
+
+    pipe = FacePipeline("sface", cache=ArrayCache(tmp_path / "cache", enabled=True))
+    photo = encode(group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
+                              [150, 260]))
+    fresh = pipe.analyze(photo)
+    assert len(fresh.faces) == 2
+    size = fresh.image_size
+    assert prominence(fresh.faces[0], size) > prominence(fresh.faces[1], size)
+    arrays = _to_arrays(fresh)
+    back = {k: (v[::-1] if k in ("boxes", "landmarks", "scores", "synthetic", "embeddings")
+                else v) for k, v in arrays.items()}
+    parts = fresh.thumbs[::-1]
+    back["thumb_data"] = np.frombuffer(b"".join(parts), np.uint8)
+    back["thumb_ends"] = np.cumsum([len(t) for t in parts], dtype=np.int64)
+    again = _from_arrays(back, fresh.digest)
+    assert np.allclose([f.box for f in again.faces], [f.box for f in fresh.faces])
+    assert np.allclose(again.embeddings, fresh.embeddings)
+    assert again.thumbs == fresh.thumbs
+
+
 def test_read_only_cache_degrades_with_a_warning(tmp_path):
     from lookalike.cache import ArrayCache
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .cache import ArrayCache
 from .embedders import Embedder, get_embedder
-from .faces import Face, FaceDetector, align, whole_image_face
+from .faces import Face, FaceDetector, align, prominence, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
 #: Photos are decoded so that their longer side is at most this many pixels: enough for faces
@@ -177,11 +177,15 @@ def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
              bool(a["synthetic"][i]))
         for i in range(len(a["scores"]))
     ]
+    size = (int(a["size"][0]), int(a["size"][1]))
     data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
     thumbs = [data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) else []
-    return PhotoFaces(faces, a["embeddings"], (int(a["size"][0]), int(a["size"][1])), digest,
-                      thumbs)
+    # Most prominent first by *today's* rule (it is a pure function of the stored boxes, so
+    # entries cached under an earlier rule stay valid; a stable sort keeps ties in place).
+    order = sorted(range(len(faces)), key=lambda i: -prominence(faces[i], size))
+    return PhotoFaces([faces[i] for i in order], a["embeddings"][order], size, digest,
+                      [thumbs[i] for i in order] if len(thumbs) == len(faces) else thumbs)
 
 
 THUMB_SIZE = 96
