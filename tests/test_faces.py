@@ -79,19 +79,18 @@ def test_whole_image_face_and_alignment():
 def test_small_face_in_a_big_photo_is_found():
     from conftest import encode
 
-    from lookalike.images import load_image
-    from lookalike.pipeline import DECODE_MAX_SIDE
+    from lookalike.pipeline import decode_for_faces
 
     # a 180×240 px head in a 12-megapixel photo: ~11 px wide at the detector's usual 640 px
     face = Image.fromarray(astronaut()[20:300, 110:350]).resize((180, 240))
     canvas = Image.new("RGB", (4000, 3000), (110, 120, 130))
     canvas.paste(face, (2600, 900))
-    rgb = load_image(encode(np.asarray(canvas), quality=85), max_side=DECODE_MAX_SIDE)
-    assert max(rgb.shape) == DECODE_MAX_SIDE  # decoded at reduced size
+    rgb, full = decode_for_faces(encode(np.asarray(canvas), quality=85))
+    assert full == (4000, 3000) and max(rgb.shape) == 2000  # decoded at the 1/2 draft scale
     faces = FaceDetector().detect(rgb)
     assert len(faces) == 1
     x, y, w, h = faces[0].box
-    assert 2600 < (x + w / 2) * 2.5 < 2780 and 900 < (y + h / 2) * 2.5 < 1140
+    assert 2600 < (x + w / 2) * 2 < 2780 and 900 < (y + h / 2) * 2 < 1140
 
 
 def test_turning_a_photo_does_not_invent_faces():

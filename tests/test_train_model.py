@@ -239,7 +239,7 @@ def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
     assert np.allclose(np.array(b.faces[0].face.box) / 4, a.faces[0].face.box, rtol=0.05, atol=3)
 
 
-def test_big_photos_decode_once_small_unless_the_face_is_small(monkeypatch):
+def test_big_photos_decode_once_at_a_draft_scale(monkeypatch):
     from PIL import Image
 
     import lookalike.pipeline as pl
@@ -255,12 +255,12 @@ def test_big_photos_decode_once_small_unless_the_face_is_small(monkeypatch):
     monkeypatch.setattr(pl, "decode_photo", spy)
     pipe = pl.FacePipeline("sface", cache=False)
     face = Image.fromarray(grace_hopper())
-    for side, n_decodes in ((2400, 1), (500, 2)):  # face ~1000 px / ~200 px wide in 12 MP
+    for side in (2400, 500):  # face ~1000 px / ~200 px wide in 12 MP
         canvas = Image.new("RGB", (4000, 3000), (120, 130, 140))
         canvas.paste(face.resize((side, int(side * 600 / 512))), (300, 200))
         calls.clear()
         res = pipe.analyze(encode(np.asarray(canvas), quality=90), first_only=True)
-        assert len(calls) == n_decodes and calls[0] == 1000  # 1/4-scale draft first
+        assert calls == [2000]  # one decode, at the 1/2-scale draft, not resized
         assert res.image_size == (4000, 3000) and len(res.faces) == 1
         x, y, w, h = res.faces[0].box
         assert 300 < x < 300 + side and w > side * 0.2  # in the photo's own pixels

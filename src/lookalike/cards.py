@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError, LookalikeError
-from .images import PhotoSource, load_image
+from .images import PhotoSource
 from .plots import (
     TEXT_COLOR,
     UNKNOWN_COLOR,
@@ -73,11 +73,12 @@ class Card:
 
 def _photo_image(source: PhotoSource | None, result: PhotoResult) -> np.ndarray | None:
     """The photo decoded as the pipeline decodes it (face boxes are scaled to it)."""
-    from .pipeline import DECODE_MAX_SIDE
+    from .images import read_bytes
+    from .pipeline import decode_for_faces
 
     src = source if source is not None else result.photo
     try:
-        return load_image(src, max_side=DECODE_MAX_SIDE)
+        return decode_for_faces(read_bytes(src))[0]
     except (ImageError, LookalikeError, OSError):
         return None
 

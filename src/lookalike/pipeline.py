@@ -12,16 +12,20 @@ from .embedders import Embedder, get_embedder
 from .faces import Face, FaceDetector, align, prominence, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
-#: Photos are decoded so that their longer side is at most this many pixels: enough for faces
-#: down to ~30 px in a group shot, and multi-megapixel JPEGs decode at 1/2–1/8 scale.
-DECODE_MAX_SIDE = 1600
-#: Big JPEGs are first decoded at the cheapest draft scale that keeps this many pixels (a 12 MP
-#: photo at 1/4 scale, 1000×750, ~4× faster); they are decoded again at DECODE_MAX_SIDE only
-#: when no face is found or a face to embed is smaller than FINE_FACE_SIDE pixels there. On LFW
-#: same-person pairs, halving one photo (face box ≈ 49 px) lowers the median SFace similarity by
-#: 0.012 with no change in TAR; at ≈ 35 px it drops 0.04.
-FIRST_DECODE_SIDE = 800
-FINE_FACE_SIDE = 48
+#: Photos are decoded with at least DECODE_SIDE pixels on their longer side (when they have
+#: them; enough for faces down to ~30 px in a group shot) and at most DECODE_MAX_SIDE. Big JPEGs
+#: decode once, at the cheapest draft scale (1/2, 1/4, 1/8) that keeps DECODE_SIDE, and are used
+#: as decoded (a 12 MP photo at 1/2 scale, 2000×1500: its entropy decoding costs nearly as much
+#: at 1/4, and a second, finer decode when the face was small, or resizing 2000 → 1600, cost
+#: more than they saved); other formats above DECODE_MAX_SIDE are scaled down to it.
+DECODE_SIDE = 1200
+DECODE_MAX_SIDE = 2400
+
+
+def decode_for_faces(data: bytes, name: str | Path | None = None
+                     ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A photo decoded as the face path decodes it, and its full ``(width, height)``."""
+    return decode_photo(data, max_side=DECODE_MAX_SIDE, draft_side=DECODE_SIDE, name=name)
 
 
 @dataclass
@@ -72,7 +76,7 @@ class FacePipeline:
     def key(self) -> str:
         return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
                 f"|crops={int(self.crops)}|max={self.max_faces}"
-                f"|d={FIRST_DECODE_SIDE}/{DECODE_MAX_SIDE}/{FINE_FACE_SIDE}")
+                f"|d={DECODE_SIDE}-{DECODE_MAX_SIDE}")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
                 keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
@@ -90,21 +94,8 @@ class FacePipeline:
             if hit is not None:
                 result = _from_arrays(hit, digest)
                 return _first(result) if first_only else result
-        rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, draft_side=FIRST_DECODE_SIDE,
-                                 name=label)
-        faces = None
-        if max(full) > max(rgb.shape[:2]):  # decoded smaller than the photo
-            faces = self.detector.detect(rgb)[: self.max_faces]
-            wanted = faces[:1] if first_only else faces
-            finer = max(rgb.shape[:2]) < min(DECODE_MAX_SIDE, max(full))  # JPEG draft scale
-            if finer and (not wanted
-                          or min(min(f.box[2], f.box[3]) for f in wanted) < FINE_FACE_SIDE):
-                small_width = rgb.shape[1]
-                rgb, full = decode_photo(data, max_side=DECODE_MAX_SIDE, name=label)
-                # YuNet saw both decodes at the same 640 px: scale its faces, don't re-detect
-                k = rgb.shape[1] / small_width
-                faces = [f.scaled(k) for f in faces] if faces else None
-        result = self.analyze_array(rgb, digest=digest, first_only=first_only, faces=faces)
+        rgb, full = decode_for_faces(data, label)
+        result = self.analyze_array(rgb, digest=digest, first_only=first_only)
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
             k = full[0] / rgb.shape[1]
             result.faces = [f.scaled(k) for f in result.faces]

@@ -37,9 +37,9 @@ import numpy as np
 from ..dataset import Dataset, Photo, discover
 from ..errors import DatasetError, ImageError, LookalikeError, ModelError
 from ..faces import Face, FaceDetector, align, whole_image_face
-from ..images import PhotoSource, decode_image, decode_photo, read_bytes
+from ..images import PhotoSource, read_bytes
 from ..model import Recognizer, atomic_write, new_manifest
-from ..pipeline import DECODE_MAX_SIDE
+from ..pipeline import decode_for_faces
 from ..progress import bar
 from ..ranking import FaceResult, PhotoResult, rank
 
@@ -127,7 +127,7 @@ def load_crops(photos: list[Photo], root: Path, cfg: ArticleConfig, *, progress:
     for i, ph in enumerate(bar(photos, desc="faces", enabled=progress)):
         rel = _rel(ph.path, root)
         try:
-            rgb = decode_image(read_bytes(ph.path), max_side=DECODE_MAX_SIDE, name=rel)
+            rgb = decode_for_faces(read_bytes(ph.path), rel)[0]
         except ImageError as err:
             skipped.append((rel, str(err).split(": ", 1)[-1]))
             continue
@@ -765,7 +765,7 @@ class ArticleModel(Recognizer):
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None) -> PhotoResult:
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
-        rgb, full = decode_photo(read_bytes(photo), max_side=DECODE_MAX_SIDE, name=label)
+        rgb, full = decode_for_faces(read_bytes(photo), label)
         faces = self._faces(rgb)
         faces = faces if all_faces else faces[:1]
         if not faces:
