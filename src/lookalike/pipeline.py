@@ -20,6 +20,9 @@ from .images import PhotoSource, content_hash, decode_photo, read_bytes
 #: more than they saved); other formats above DECODE_MAX_SIDE are scaled down to it.
 DECODE_SIDE = 1200
 DECODE_MAX_SIDE = 2400
+#: Faces kept per photo, most prominent first: a class or team photo. Each costs one embedding
+#: (~40 ms of CPU) when every face is wanted; ``predict`` embeds only the first by default.
+MAX_FACES = 32
 
 
 def decode_for_faces(data: bytes, name: str | Path | None = None
@@ -60,7 +63,7 @@ class FacePipeline:
         embedder: str | Embedder = "sface",
         *,
         crops: bool = False,
-        max_faces: int = 12,
+        max_faces: int = MAX_FACES,
         detector: FaceDetector | None = None,
         cache: ArrayCache | None | bool = True,
     ):
