@@ -206,6 +206,24 @@ def test_kill_9_during_model_save_keeps_the_previous_model(data, tmp_path):
     assert labels(model) == ["astronaut_b", "grace_hopper_b"] and partials(tmp_path) == []
 
 
+def test_sigterm_during_model_save_cleans_up_and_keeps_the_previous_model(data, tmp_path):
+    """`kill` (SIGTERM, what a service manager or a shell sends) is handled like Ctrl-C: the
+    half-written file is removed at once, not left for the next writer to clean."""
+    env = env_for(data["cache"])
+    model = tmp_path / "people.lookalike"
+    ok(["train", data["one"], "-o", model, "-q"], env)
+    before = sha(model)
+    p = Paused(["train", data["two"], "-o", model, "-q"], env, "model-save", tmp_path)
+    assert len(partials(tmp_path)) == 1
+    p.proc.send_signal(signal.SIGTERM)
+    out, err = p.proc.communicate(timeout=60)
+    assert p.proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "lookalike: terminated; no file was changed"
+    assert "Traceback" not in err
+    assert sha(model) == before and partials(tmp_path) == []
+    assert labels(model) == ["astronaut", "grace_hopper"]
+
+
 def _gallery(data: dict, tmp: Path, env: dict) -> Path:
     g = tmp / "G"
     ok(["gallery", "create", g], env)

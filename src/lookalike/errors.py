@@ -60,3 +60,9 @@ def require(module: str, *, extra: str, purpose: str,
         return importlib.import_module(module)
     except ImportError:
         raise error(purpose, fix=fix or f"pip install 'lookalike[{extra}]'") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a service manager stopping us), raised by the CLI's handler and
+    handled like Ctrl-C: the code being interrupted cleans up (temporary files are removed,
+    the previous model kept), then the CLI exits 143."""

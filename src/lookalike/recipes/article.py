@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..dataset import Dataset, Photo, discover
-from ..errors import DatasetError, ImageError, LookalikeError, ModelError
+from ..errors import DatasetError, ImageError, LookalikeError, ModelError, Terminated
 from ..faces import Face, FaceDetector, align, whole_image_face
 from ..images import PhotoSource, read_bytes
 from ..model import Recognizer, atomic_write, new_manifest
@@ -380,6 +380,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.epochs_done, self.epochs = epochs_done, epochs
         self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
         self.checkpoint_val_acc = checkpoint_val_acc
+        self.terminated = False  # SIGTERM rather than Ctrl-C
 
 
 class _EpochLog:
@@ -563,10 +564,12 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
             fit(0, warm, cfg.warmup_learning_rate)
             set_trainable(model, cfg, backbone=True)
             fit(warm, cfg.epochs, cfg.learning_rate)
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(len(epochs.history), cfg.epochs,
-                                  Path(checkpoint) if checkpoint and epochs.saved else None,
-                                  *(epochs.saved or (None, None))) from None
+    except KeyboardInterrupt as err:
+        stop = TrainingInterrupted(len(epochs.history), cfg.epochs,
+                                   Path(checkpoint) if checkpoint and epochs.saved else None,
+                                   *(epochs.saved or (None, None)))
+        stop.terminated = isinstance(err, Terminated)
+        raise stop from None
     seconds = time.perf_counter() - t0
     if cfg.early_stopping and epochs.best_weights is not None:
         model.set_weights(epochs.best_weights)
@@ -980,9 +983,10 @@ def cmd_train_article(args) -> int:
                 f"is in {stop.checkpoint}" if stop.checkpoint
                 else "no checkpoint was written (no epoch finished)" if args.checkpoint
                 else "pass --checkpoint FILE to keep the best epoch so far")
-        print(f"lookalike: interrupted during epoch {stop.epochs_done + 1} of {stop.epochs}; "
+        what, code = ("terminated", 143) if stop.terminated else ("interrupted", 130)
+        print(f"lookalike: {what} during epoch {stop.epochs_done + 1} of {stop.epochs}; "
               f"{out} was not changed; {kept}", file=sys.stderr)
-        return 130
+        return code
     model.save(out)
     curves = save_curves(report.history, curves_path(out),
                          f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
