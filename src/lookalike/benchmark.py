@@ -12,11 +12,12 @@ Identification (the foundation issue's protocol): people with ≥ 10 photos, the
 everyone with ≥ 2 photos: the first photo enrolled, every other photo searched among all people.
 
 Every photo goes through :class:`~lookalike.pipeline.FacePipeline` with ``crops=True`` (cached):
-LFW photos are 250×250 crops centred on one face, so when YuNet finds no face the centred
-whole-image stand-in face (:func:`~lookalike.faces.whole_image_face`) is embedded instead and
-the pair is still scored; such photos and pairs are counted in the results. The combination
-``sface+dlib`` is built from the two backends' cached vectors exactly as
-:class:`~lookalike.embedders.ComboEmbedder` builds it (concatenation, L2-normalised).
+LFW photos are square crops (250×250, or 150×150 web copies) centred on one face, so when
+YuNet finds no face the centred whole-image stand-in face
+(:func:`~lookalike.faces.whole_image_face`) is embedded instead and the pair is still scored;
+such photos and pairs are counted in the results. The combination ``sface+dlib`` is built
+from the two backends' cached vectors exactly as :class:`~lookalike.embedders.ComboEmbedder`
+builds it (concatenation, L2-normalised).
 
 Only numpy and the standard library are imported here; matplotlib and the face models load
 inside the functions that need them.
