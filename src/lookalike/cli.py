@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import LookalikeError, NoFaceError, Terminated, printable
+from .errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
 
 BAR_WIDTH = 24
 
@@ -422,7 +422,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt as err:
-        what, code = ("terminated", 143) if isinstance(err, Terminated) else ("interrupted", 130)
+        what, code = stop_reason(isinstance(err, Terminated))
         print(f"lookalike: {what}; no file was changed", file=sys.stderr)
         return code
     except BrokenPipeError:

@@ -66,3 +66,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, a service manager stopping us), raised by the CLI's handler and
     handled like Ctrl-C: the code being interrupted cleans up (temporary files are removed,
     the previous model kept), then the CLI exits 143."""
+
+
+def stop_reason(terminated: bool) -> tuple[str, int]:
+    """How an interrupted command says it stopped, and its exit status: Ctrl-C or SIGTERM."""
+    return ("terminated", 143) if terminated else ("interrupted", 130)

@@ -43,11 +43,11 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
                          b"msf1"})
 
 
-
 def is_heif(data: bytes) -> bool:
     """Whether ``data`` starts like a HEIC / HEIF photo (an ISO-BMFF ``ftyp`` box with a HEIF
     brand), a format Pillow cannot decode."""
     return data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
+
 
 def content_hash(data: bytes) -> str:
     """A stable key for a file's content (used for caching and duplicate detection)."""

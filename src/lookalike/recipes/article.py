@@ -35,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from ..dataset import Dataset, Photo, discover
-from ..errors import DatasetError, ImageError, LookalikeError, ModelError, Terminated
+from ..errors import (
+    DatasetError,
+    ImageError,
+    LookalikeError,
+    ModelError,
+    Terminated,
+    stop_reason,
+)
 from ..faces import Face, FaceDetector, align, whole_image_face
 from ..images import PhotoSource, read_bytes
 from ..model import Recognizer, atomic_write, new_manifest
@@ -375,12 +382,13 @@ class TrainingInterrupted(KeyboardInterrupt):
     (``checkpoint`` is None when none was written in this run)."""
 
     def __init__(self, epochs_done: int, epochs: int, checkpoint: Path | None,
-                 checkpoint_epoch: int | None, checkpoint_val_acc: float | None):
+                 checkpoint_epoch: int | None, checkpoint_val_acc: float | None,
+                 terminated: bool = False):
         super().__init__(f"interrupted after {epochs_done} of {epochs} epochs")
         self.epochs_done, self.epochs = epochs_done, epochs
         self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
         self.checkpoint_val_acc = checkpoint_val_acc
-        self.terminated = False  # SIGTERM rather than Ctrl-C
+        self.terminated = terminated  # SIGTERM rather than Ctrl-C
 
 
 class _EpochLog:
@@ -565,11 +573,10 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
             set_trainable(model, cfg, backbone=True)
             fit(warm, cfg.epochs, cfg.learning_rate)
     except KeyboardInterrupt as err:
-        stop = TrainingInterrupted(len(epochs.history), cfg.epochs,
-                                   Path(checkpoint) if checkpoint and epochs.saved else None,
-                                   *(epochs.saved or (None, None)))
-        stop.terminated = isinstance(err, Terminated)
-        raise stop from None
+        raise TrainingInterrupted(len(epochs.history), cfg.epochs,
+                                  Path(checkpoint) if checkpoint and epochs.saved else None,
+                                  *(epochs.saved or (None, None)),
+                                  terminated=isinstance(err, Terminated)) from None
     seconds = time.perf_counter() - t0
     if cfg.early_stopping and epochs.best_weights is not None:
         model.set_weights(epochs.best_weights)
@@ -983,7 +990,7 @@ def cmd_train_article(args) -> int:
                 f"is in {stop.checkpoint}" if stop.checkpoint
                 else "no checkpoint was written (no epoch finished)" if args.checkpoint
                 else "pass --checkpoint FILE to keep the best epoch so far")
-        what, code = ("terminated", 143) if stop.terminated else ("interrupted", 130)
+        what, code = stop_reason(stop.terminated)
         print(f"lookalike: {what} during epoch {stop.epochs_done + 1} of {stop.epochs}; "
               f"{out} was not changed; {kept}", file=sys.stderr)
         return code
