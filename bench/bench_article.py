@@ -3,7 +3,7 @@ face-embedding model.
 
     nice -n 10 .venv/bin/python bench/bench_article.py [--data lfw7|fewshot]
         [--only article,article_aug,improved,...,embedding] [--epochs N] [--budget S]
-        [--val-per-person K] [--keep DIR] [--markdown]
+        [--val-per-person K] [--seed N] [--keep DIR] [--markdown]
 
 Each CNN configuration runs ``lookalike train DATA --recipe article --json`` in its own process
 (15 epochs × 10 steps of batch 64 at 197 px unless --epochs says otherwise) and records the
@@ -20,6 +20,9 @@ as a DATA/{train,validation}/<person>/ folder of symbolic links in a temporary f
 the first ``--val-per-person`` (default 3: photos 6–8, as bench_foundation's face_recognition
 section) of each person's test photos so that per-epoch validation does not dominate the time.
 Results go to ``bench/results/article_fewshot.json``.
+
+``--seed N`` trains with that seed (rows ``NAME@seedN``); configurations run with several seeds
+get a table of their spread.
 
 ``--budget S`` stops a CNN run after S seconds of wall time with SIGINT (the recipe's Ctrl-C
 path) and records the epochs it finished, marked as stopped.
@@ -96,9 +99,17 @@ def fewshot_dir(work: Path, val_per_person: int) -> Path:
     return root
 
 
+def row_name(name: str, seed: int | None) -> str:
+    """Results key: the configuration, with ``@seedN`` for a seed other than the default."""
+    return name if not seed else f"{name}@seed{seed}"
+
+
 def run_cnn(name: str, data: Path, work: Path, epochs: int | None,
-            budget: float | None = None) -> dict:
+            budget: float | None = None, seed: int | None = None) -> dict:
     what, flags = CONFIGS[name]
+    if seed:
+        what, flags = f"{what} — seed {seed}", [*flags, "--seed", str(seed)]
+        name = row_name(name, seed)
     out = work / f"{name}.lookalike"
     cmd = [*lookalike_cli(), "train", str(data), "--recipe", "article", "-o", str(out),
            "--json", "-q", *flags]
@@ -127,7 +138,7 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None,
     when = {"date_utc": stamp["date_utc"], "commit": stamp["commit"],
             "load_average_at_start": round(load, 2), "command": "nice -n 10 " + " ".join(cmd)}
     if proc.returncode:
-        row = from_log(name, work / f"{name}.err", epochs or 15)
+        row = from_log(name, work / f"{name}.err", epochs or 15, what, flags)
         if budget and wall >= budget and "error" not in row:
             row["what"] += f" (time budget {budget:.0f} s)"
             row.update(when, wall_s=round(wall, 1), cpu_s=round(cpu, 1))
@@ -152,10 +163,12 @@ def run_cnn(name: str, data: Path, work: Path, epochs: int | None,
     return row
 
 
-def from_log(name: str, log: Path, epochs: int) -> dict:
+def from_log(name: str, log: Path, epochs: int, what: str | None = None,
+             flags: list[str] | None = None) -> dict:
     """A row from the per-epoch table a run printed (NAME.err), for a run that was stopped
     before the end: figures up to the last epoch it reached."""
-    what, flags = CONFIGS[name]
+    if what is None or flags is None:
+        what, flags = CONFIGS[name.split("@")[0]]
     hist = []
     for line in log.read_text().splitlines():
         parts = line.split()
@@ -223,6 +236,29 @@ def table(result: dict) -> list[str]:
     return lines
 
 
+def seed_table(result: dict) -> list[str]:
+    """Configurations run with more than one seed: each seed's final validation accuracy,
+    their mean and range."""
+    by: dict[str, dict[int, float]] = {}
+    for key, r in result["runs"].items():
+        if "error" in r or r.get("partial") or r.get("final_val_accuracy") is None:
+            continue
+        name, _, seed = key.partition("@seed")
+        by.setdefault(name, {})[int(seed or 0)] = r["final_val_accuracy"]
+    lines = []
+    for name, accs in by.items():
+        if len(accs) < 2 or name not in CONFIGS:
+            continue
+        vals = list(accs.values())
+        each = ", ".join(f"seed {k}: {v:.1%}" for k, v in sorted(accs.items()))
+        lines.append(f"| {CONFIGS[name][0]} | {len(vals)} | {sum(vals) / len(vals):.1%} | "
+                     f"{min(vals):.1%}–{max(vals):.1%} | {each} |")
+    if not lines:
+        return []
+    return ["| model | seeds | mean final val acc | range | each |", "|---|---|---|---|---|",
+            *lines]
+
+
 def markdown(results: dict[str, dict], notes: str) -> str:
     lfw, few = results.get("lfw7"), results.get("fewshot")
     lines = [START, "## The article's recipe (CNN fine-tuning) vs the face-embedding model", ""]
@@ -248,6 +284,12 @@ def markdown(results: dict[str, dict], notes: str) -> str:
             "face_recognition section; the full rest would make per-epoch validation dominate "
             f"the time){f': {v} photos' if v else ''}. Same CNN settings as above; per-epoch "
             "rows in bench/results/article_fewshot.json.", "", *table(few), ""]
+    if lfw and (spread := seed_table(lfw)):
+        lines += ["**Seeds** (lfw7; `... bench_article.py --only NAME --seed N --markdown`): "
+                  "the same configuration with other seeds (`--seed`: the 80/20 split is "
+                  "fixed by lfw7's folders; the seed moves the head's initial weights, the "
+                  "batch order and the augmentation), final validation accuracy at epoch 15.",
+                  "", *spread, ""]
     lines += [NOTES[0], notes.strip("\n"), NOTES[1], END]
     return "\n".join(lines)
 
@@ -296,6 +338,8 @@ def main() -> int:
     ap.add_argument("--from-logs", metavar="DIR",
                     help="record runs that were stopped from DIR/NAME.err (the --keep folder)")
     ap.add_argument("--keep", help="keep models and per-epoch logs (NAME.err) in this folder")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="train with this seed (rows NAME@seedN; 0: the default, rows NAME)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="CNN runs at once (CPU s stays per run; wall s grows with sharing)")
     args = ap.parse_args()
@@ -333,7 +377,8 @@ def main() -> int:
             data = lfw7()
         result["data"] = str(data) if args.data == "lfw7" else "LFW 5-shot split (symlinks)"
         cnn = [n for n in names if n in CONFIGS]
-        futures = {n: pool.submit(run_cnn, n, data, work, args.epochs, args.budget) for n in cnn}
+        futures = {row_name(n, args.seed): pool.submit(run_cnn, n, data, work, args.epochs,
+                                                       args.budget, args.seed) for n in cnn}
         if "embedding" in names:
             result["runs"]["embedding"] = run_embedding(data)
             save(stem, result)
