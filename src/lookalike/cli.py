@@ -306,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--head", default="centroid", choices=sorted(HEADS))
     t.add_argument("--crops", action="store_true",
                    help="photos are face crops: use the whole image when no face is detected")
-    t.add_argument("--seed", type=int, default=0, help="seed of the 80/20 split (default 0)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of the 80/20 split and, with --recipe article, of the new "
+                   "layers' weights, batch order and augmentation (default 0)")
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--refit", action="store_true",
                    help="after measuring on validation, fit the final model on all photos")
