@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +106,55 @@ def test_pg_errors_are_one_line(pg_uri, capsys):
     assert "cannot connect to PostgreSQL" in err and "Traceback" not in err
     with pytest.raises(GalleryError, match="not usable"):
         Gallery.open(f"{pg_uri}#Bad-Name")
+
+
+def test_kill_9_mid_enrolment_rolls_back_and_the_rerun_completes(pg_uri, people, tmp_path,
+                                                                  capsys):
+    """``kill -9`` of a real `lookalike gallery add --db` process inside its batch's
+    transaction (rows inserted, not committed): the gallery answers as before, `check` finds
+    nothing wrong, and the same command run again enrols everyone."""
+    db = ["--db", pg_uri]
+    more = write_people(tmp_path / "MORE", per_person=3, seed=5)
+    for d in list(more.iterdir()):
+        d.rename(more / f"{d.name}_b")
+    assert main(["gallery", "create", "k9", *db]) == 0
+    assert main(["gallery", "add", "k9", str(people), "--workers", "1", "-q", *db]) == 0
+    photo = probe(tmp_path, astronaut(), 11)
+    before = Gallery.open(f"{pg_uri}#k9")
+    people_before, ranking_before = before.people(), before.search(photo).faces[0].ranking
+    before.close()
+
+    marker = tmp_path / "paused"
+    env = dict(os.environ, LOOKALIKE_PROGRESS="0", LOOKALIKE_TEST_PAUSE_AT="gallery-batch",
+               LOOKALIKE_TEST_PAUSE_FILE=str(marker))
+    cmd = [sys.executable, "-m", "lookalike.cli", "gallery", "add", "k9", str(more),
+           "--workers", "1", "-q", *db]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "never reached the batch's transaction"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    g = Gallery.open(f"{pg_uri}#k9")
+    assert g.people() == people_before
+    after = g.search(photo).faces[0].ranking
+    assert [(m.person, round(m.similarity, 5)) for m in after] == [
+        (m.person, round(m.similarity, 5)) for m in ranking_before]
+    assert g.check() == []
+    g.close()
+
+    assert main(["gallery", "add", "k9", str(more), "--workers", "1", "-q", "--json", *db]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["added"] == 6
+    g = Gallery.open(f"{pg_uri}#k9")
+    assert dict(g.people()) == {"astronaut": 4, "grace_hopper": 4, "astronaut_b": 3,
+                                "grace_hopper_b": 3}
+    assert g.check() == []
+    g.store.drop()
+    g.close()

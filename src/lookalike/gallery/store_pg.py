@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import require
+from ..files import pause_point
 from .store_local import FORMAT, GalleryError, PhotoRow
 
 #: pgvector HNSW search breadth (``hnsw.ef_search``): recall@10 ≥ 0.95 in BENCHMARKS.md.
@@ -238,6 +239,7 @@ class PgStore:
             return 0
         s = self.schema
         n = 0
+        pause_point("gallery-batch-start")  # test-only (files.pause_point)
         with self.conn.transaction():
             for r in rows:
                 cur = self.conn.execute(
@@ -252,6 +254,7 @@ class PgStore:
                                   "DO NOTHING", (digest, self._person_id(person), source, why))
             self.conn.execute(f"UPDATE {s}.meta SET value = (value::bigint + 1)::text "
                               "WHERE key='data_gen'")
+            pause_point("gallery-batch")  # test-only (files.pause_point): killed mid-commit
         return n
 
     def bulk_vectors(self, X: np.ndarray, person_every: int = 10) -> None:
