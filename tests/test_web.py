@@ -306,12 +306,16 @@ def test_lookalike_serve_starts_answers_and_reports_a_missing_model(model_path, 
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "model file not found" in bad.stderr
+    bad = subprocess.run([*exe, "serve", str(model_path), "--max-megapixels", "500"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "--max-megapixels 500 is not a pixel limit" in bad.stderr and "120" in bad.stderr
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([*exe, "serve", str(model_path), "--port", str(port)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*exe, "serve", str(model_path), "--port", str(port),
+                             "--max-megapixels", "1"], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -324,7 +328,12 @@ def test_lookalike_serve_starts_answers_and_reports_a_missing_model(model_path, 
         assert r.json() == {"status": "ok", "people": 2, "version": r.json()["version"]}
         r = httpx.post(f"http://127.0.0.1:{port}/api/predict",
                        files={"photo": ("a.jpg", encode(astronaut()), "image/jpeg")}, timeout=60)
-        assert r.json()["faces"][0]["ranking"][0]["person"] == "astronaut"
+        assert r.json()["faces"][0]["ranking"][0]["person"] == "astronaut"  # 0.26 MP
+        big = np.tile(astronaut(), (2, 3, 1))  # 1024 × 1536: 1.57 MP, over the 1 MP limit
+        r = httpx.post(f"http://127.0.0.1:{port}/api/predict",
+                       files={"photo": ("big.jpg", encode(big), "image/jpeg")}, timeout=60)
+        assert r.status_code == 413 and r.json()["error"] == "too_many_pixels"
+        assert "1,000,000" in r.json()["detail"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -383,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--keep-uploads", nargs="?", const="lookalike-uploads", metavar="DIR",
                     help="keep uploaded photos in DIR (default: nothing is written)")
     sv.add_argument("--max-mb", type=float, default=10.0, help="upload size limit per photo")
+    sv.add_argument("--max-megapixels", type=float, default=50.0,
+                    help="pixel limit per photo (default 50; at most 120, the decoder's)")
     from .web.serve import cmd_serve  # FastAPI is imported only when serving
 
     sv.set_defaults(func=cmd_serve)

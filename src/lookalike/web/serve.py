@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import require
+from ..errors import LookalikeError, require
 
 
 def cmd_serve(args) -> int:
@@ -12,10 +12,19 @@ def cmd_serve(args) -> int:
         require(module, extra="web", purpose="the web server needs FastAPI and uvicorn")
     import uvicorn
 
+    from ..images import MAX_PIXELS
     from .app import TOKEN_ENV, create_app
 
+    if not 0 < args.max_mb <= 1024:
+        raise LookalikeError(f"--max-mb {args.max_mb:g} is not a size limit",
+                             fix="give a number of megabytes above 0, at most 1024 (default 10)")
+    if not 0 < args.max_megapixels <= MAX_PIXELS / 1e6:
+        raise LookalikeError(f"--max-megapixels {args.max_megapixels:g} is not a pixel limit",
+                             fix=f"give a number above 0, at most {MAX_PIXELS / 1e6:g} "
+                             "(default 50)")
     app = create_app(args.model, keep_uploads=args.keep_uploads,
-                     max_bytes=int(args.max_mb * 1024 * 1024))
+                     max_bytes=int(args.max_mb * 1024 * 1024),
+                     max_pixels=int(args.max_megapixels * 1e6))
     people = len(app.state.calls.now(getattr, app.state.recognizer, "labels"))
     print(f"lookalike: {people} people from {args.model} — open "
           f"http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr)
