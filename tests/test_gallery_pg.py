@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, variants, write_people
+from conftest import Paused, astronaut, encode, grace_hopper, variants, write_people
 
 from lookalike.cli import main
 from lookalike.gallery import Gallery, GalleryError
@@ -124,23 +120,9 @@ def test_kill_9_mid_enrolment_rolls_back_and_the_rerun_completes(pg_uri, people,
     people_before, ranking_before = before.people(), before.search(photo).faces[0].ranking
     before.close()
 
-    marker = tmp_path / "paused"
-    env = dict(os.environ, LOOKALIKE_PROGRESS="0", LOOKALIKE_TEST_PAUSE_AT="gallery-batch",
-               LOOKALIKE_TEST_PAUSE_FILE=str(marker))
-    cmd = [sys.executable, "-m", "lookalike.cli", "gallery", "add", "k9", str(more),
-           "--workers", "1", "-q", *db]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "never reached the batch's transaction"
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    env = dict(os.environ, LOOKALIKE_PROGRESS="0")
+    Paused(["gallery", "add", "k9", more, "--workers", "1", "-q", *db], env, "gallery-batch",
+           tmp_path, wait=180).kill()
 
     g = Gallery.open(f"{pg_uri}#k9")
     assert g.people() == people_before
