@@ -3,7 +3,7 @@ standard deviation and worst set over sets × seeds, beside the face-embedding m
 
     nice -n 19 .venv/bin/python bench/bench_article_sets.py [--configs embedding,improved]
         [--sets set1,...] [--seeds 0,1,2] [--no-start-after HH:MM] [--kill-at HH:MM]
-        [--results PATH] [--table] [--markdown]
+        [--results PATH] [--retry-errors] [--table] [--markdown]
 
 Every row is one ``lookalike train SET --json -q`` process, the path a user takes (the
 console script of this interpreter, with this checkout's ``src`` first on PYTHONPATH):
@@ -281,8 +281,10 @@ def main() -> int:
     ap.add_argument("--kill-at", metavar="HH:MM",
                     help="UTC: stop the run in progress then (it is not recorded)")
     ap.add_argument("--retry-errors", action="store_true")
-    ap.add_argument("--table", action="store_true", help="print the tables and exit")
-    ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md after each row")
+    ap.add_argument("--table", action="store_true",
+                    help="print the tables and exit (with --markdown: and update BENCHMARKS.md)")
+    ap.add_argument("--markdown", action="store_true",
+                    help="update BENCHMARKS.md's generated tables after each row")
     args = ap.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -301,6 +303,8 @@ def main() -> int:
     if args.table:
         print("\n".join(table(result)))
         print("\n".join(rows_table(result)))
+        if args.markdown:
+            write_markdown(result)
         return 0
     no_start = utc_today_at(args.no_start_after) if args.no_start_after else None
     kill_at = utc_today_at(args.kill_at) if args.kill_at else None
