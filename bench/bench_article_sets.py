@@ -61,6 +61,8 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "size160e23": ("improved, 160 px for 23 epochs (about the same compute as 197 px x 15)",
                    ["--image-size", "160", "--epochs", "23"]),
     "warmup4": ("improved, 4 head warm-up epochs", ["--warmup-epochs", "4"]),
+    "size128e35": ("improved, 128 px for 35 epochs (about the same compute as 197 px x 15)",
+                   ["--image-size", "128", "--epochs", "35"]),
     # a seconds-long check that the runner works (use --results elsewhere)
     "smoke": ("smoke test: 1 epoch x 1 step at 96 px, no warm-up",
               ["--epochs", "1", "--steps-per-epoch", "1", "--image-size", "96",
