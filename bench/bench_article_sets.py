@@ -19,8 +19,9 @@ resumes where the last one stopped (``--retry-errors`` reruns failed rows). The 
 is rewritten atomically after every row: a killed run loses only the row in progress, which is
 never recorded (nor is a run stopped by ``--kill-at``).
 
-Wall time under load is not the 10-minute target's figure: CPU seconds / 2 is about the wall
-time on 2 idle cores (the recipe keeps both busy).
+Wall time under load is not the 10-minute target's figure, and neither is CPU time / 2 here:
+a recipe run on a crowded machine spent about half the CPU seconds of the same run on an idle
+one (BENCHMARKS.md); the target needs a run on 2 idle cores.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def summary(result: dict) -> list[dict]:
 
 def table(result: dict) -> list[str]:
     lines = ["| configuration | runs (sets × seeds) | mean top-1 | std (runs) | worst set "
-             "(its mean) | mean wall s | mean CPU s (÷2 ≈ idle wall) | peak RSS MB |",
+             "(its mean) | mean wall s | mean CPU s | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|"]
     for s in summary(result):
         lines.append(f"| {s['config']} | {s['runs']} ({s['sets']} × seeds "
