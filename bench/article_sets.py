@@ -3,6 +3,7 @@ across sets (bench/bench_article_sets.py, issue 16).
 
     .venv/bin/python bench/article_sets.py            # print the sets, check the definition
     .venv/bin/python bench/article_sets.py --write    # (re)write bench/article_sets.json
+    .venv/bin/python bench/article_sets.py --layout DIR   # DIR/set1 ... DIR/set6 as links
 
 The definition committed in ``bench/article_sets.json`` is what every session runs; ``--write``
 only regenerates it from the rule below (and says if it would change it).
@@ -131,7 +132,13 @@ def overlaps(sets: dict[str, list[str]]) -> dict[tuple[str, str], int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--write", action="store_true", help="(re)write bench/article_sets.json")
+    ap.add_argument("--layout", type=Path, metavar="DIR",
+                    help="lay the committed sets out under DIR (symbolic links) and exit")
     args = ap.parse_args()
+    if args.layout:
+        for name, people in load()["sets"].items():
+            print(layout(name, people, args.layout))
+        return 0
     new = definition()
     old = load() if DEFINITION.exists() else None
     if args.write:
