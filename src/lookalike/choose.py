@@ -1,11 +1,28 @@
-"""Which face in a training photo is the person? The one that agrees with the same person's
-other photos — not merely the largest (a celebrity beside a fan, a team photo)."""
+"""Which face is the answer?
+
+In any photo (:func:`order_faces`, used by the face path for prediction, comparison and as
+the starting order in training): the face that is most the subject of the photo. In a training
+photo (:func:`choose_faces`): the one that agrees with the same person's other photos — not
+merely the largest (a celebrity beside a fan, a team photo)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .faces import Face, prominence
+
+
+def order_indices(faces: Sequence[Face], image_size: tuple[int, int]) -> list[int]:
+    """Indices of ``faces``, the face the photo is about first (stable for ties)."""
+    return sorted(range(len(faces)), key=lambda i: -prominence(faces[i], image_size))
+
+
+def order_faces(faces: Sequence[Face], image_size: tuple[int, int]) -> list[Face]:
+    """``faces`` with the face the photo is about first (see :func:`order_indices`)."""
+    return [faces[i] for i in order_indices(faces, image_size)]
 
 #: A choice is reported as ambiguous when the best face beats the runner-up by less than this
 #: (cosine agreement), or when no face agrees with the other photos at all.

@@ -253,6 +253,33 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .comparison import compare
+
+    names = (printable(args.photo_a), printable(args.photo_b))
+    result = compare(args.photo_a, args.photo_b, embedder=args.embedder, names=names)
+    if args.card:
+        from .compare_card import render_compare_card
+
+        card = render_compare_card(result, args.card, sources=(args.photo_a, args.photo_b))
+        print(f"Card: {card.path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    print(f"{names[0]}  ↔  {names[1]}")
+    verdict = "yes" if result.same_person else "no"
+    print(f"  similarity {result.similarity:.2f}   same person: {verdict} "
+          f"(threshold {result.threshold:.2f})")
+    if result.probability is not None:
+        print(f"  probability of the same person: {_pct(result.probability).replace(' ', '')}"
+              " (calibrated on LFW pairs)")
+    for name, n in zip(names, result.n_faces, strict=True):
+        if n > 1:
+            print(f"  {name}: {n} faces; compared the most prominent (`lookalike predict "
+                  "--all-faces --card` shows them)")
+    return 0
+
+
 def cmd_info(args) -> int:
     from .model import load
 
@@ -345,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", metavar="OUT_DIR", help="write an HTML report with pictures")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="how alike are the faces in two photos, and is it the "
+                       "same person?")
+    c.add_argument("photo_a", metavar="PHOTO_A")
+    c.add_argument("photo_b", metavar="PHOTO_B")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--card", metavar="OUT.png",
+                   help="also draw the two faces side by side with the similarity (PNG)")
+    c.add_argument("--embedder", default="sface", choices=EMBEDDERS)
+    c.set_defaults(func=cmd_compare)
 
     i = sub.add_parser("info", help="what a model file holds")
     i.add_argument("model")

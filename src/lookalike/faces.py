@@ -47,8 +47,34 @@ class Face:
 
     def scaled(self, factor: float) -> Face:
         x, y, w, h = self.box
+        extra = dict(self.extra)
+        if "raw_box" in extra:
+            extra["raw_box"] = tuple(v * factor for v in extra["raw_box"])
         return Face((x * factor, y * factor, w * factor, h * factor),
-                    self.landmarks * factor, self.score, self.synthetic, dict(self.extra))
+                    self.landmarks * factor, self.score, self.synthetic, extra)
+
+    def clipped(self, image_size: tuple[int, int]) -> Face:
+        """This face with its box cut to the photo (``image_size`` = (width, height)); the
+        detector's box, which may run past the border for a face cut by it, is kept in
+        ``extra["raw_box"]`` (embedders that read the box get it: :meth:`unclipped`)."""
+        width, height = image_size
+        x, y, w, h = self.box
+        x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+        x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        if box == tuple(float(v) for v in self.box):
+            return self
+        extra = dict(self.extra)
+        extra.setdefault("raw_box", tuple(float(v) for v in self.box))
+        return Face(box, self.landmarks, self.score, self.synthetic, extra)
+
+    def unclipped(self) -> Face:
+        """This face with the detector's own box (see :meth:`clipped`)."""
+        raw = self.extra.get("raw_box")
+        if raw is None:
+            return self
+        extra = {k: v for k, v in self.extra.items() if k != "raw_box"}
+        return Face(tuple(raw), self.landmarks, self.score, self.synthetic, extra)
 
     def to_dict(self) -> dict:
         return {

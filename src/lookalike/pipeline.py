@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from .cache import ArrayCache
+from .choose import order_faces, order_indices
 from .embedders import Embedder, get_embedder
-from .faces import Face, FaceDetector, align, prominence, whole_image_face
+from .faces import Face, FaceDetector, align, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
 #: Photos are decoded with at least DECODE_SIDE pixels on their longer side (when they have
@@ -111,16 +112,20 @@ class FacePipeline:
 
     def analyze_array(self, rgb: np.ndarray, digest: str = "", first_only: bool = False,
                       faces: list[Face] | None = None) -> PhotoFaces:
+        h, w = rgb.shape[:2]
         if faces is None:
             faces = self.detector.detect(rgb)[: self.max_faces]
-        faces = [f for f in faces if plausible(f, rgb.shape)]
+        # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
+        # order of the face choice (choose.order_faces: the answer is the first)
+        faces = order_faces([f.clipped((w, h)) for f in faces if plausible(f, rgb.shape)],
+                            (w, h))
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
-        embeddings = self.embedder.embed(rgb, faces)
-        h, w = rgb.shape[:2]
+        # embedders see the detector's boxes (dlib fits its landmarks inside them)
+        embeddings = self.embedder.embed(rgb, [f.unclipped() for f in faces])
         thumbs = [face_thumbnail(rgb, f) for f in faces]
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
 
@@ -175,9 +180,11 @@ def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
     data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
     thumbs = [data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) else []
-    # Most prominent first by *today's* rule (it is a pure function of the stored boxes, so
-    # entries cached under an earlier rule stay valid; a stable sort keeps ties in place).
-    order = sorted(range(len(faces)), key=lambda i: -prominence(faces[i], size))
+    # Boxes inside the photo and the faces in the order of *today's* face choice (a pure
+    # function of the stored boxes, landmarks and scores, so entries cached under an earlier
+    # rule stay valid; a stable sort keeps ties in place).
+    faces = [f.clipped(size) for f in faces]
+    order = order_indices(faces, size)
     return PhotoFaces([faces[i] for i in order], a["embeddings"][order], size, digest,
                       [thumbs[i] for i in order] if len(thumbs) == len(faces) else thumbs)
 
