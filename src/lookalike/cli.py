@@ -67,9 +67,8 @@ def _error_line(result) -> str:
 def print_photo(result, top, threshold, out=None) -> None:
     out = out or sys.stdout  # looked up per call: a default bound at import goes stale
     photo = printable(result.photo)
-    if result.error:
-        print(_error_line(result), file=out)
-        return
+    if result.error or not result.faces:
+        return  # said once, on stderr, by report_failed
     many = len(result.faces) > 1
     for k, fr in enumerate(result.faces, 1):
         x, y, w, h = (round(v) for v in fr.face.box)
@@ -163,16 +162,17 @@ def cmd_predict(args) -> int:
     from .model import load
 
     model = load(args.model)
+    photos = expand_folders(args.photos)
     # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
-    results, verdict = model.predict_many(args.photos, all_faces=args.all_faces,
+    results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                           together=args.together,
-                                          names=[printable(p) for p in args.photos])
+                                          names=[printable(p) for p in photos])
     threshold = getattr(model, "threshold", None)
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):
         from .cards import render_card
 
-        card = render_card(model, results, args.card, sources=args.photos,
+        card = render_card(model, results, args.card, sources=photos,
                            verdict=verdict if args.together else None, top=args.top)
         print(f"Card: {card.path}", file=sys.stderr)
     if args.json:
@@ -186,6 +186,28 @@ def cmd_predict(args) -> int:
         if args.together:
             print_verdict(verdict, args.top)
     return report_failed(failed)
+
+
+def expand_folders(paths: list[str]) -> list[str]:
+    """Photo paths with each folder replaced by the photos in it (and its sub-folders), as
+    face_recognition's CLI takes a folder. A folder without photos is a usage error."""
+    from .dataset import photos_in
+
+    out: list[str] = []
+    for p in paths:
+        if not Path(p).is_dir():
+            out.append(p)
+            continue
+        found, ignored = photos_in(p)
+        if not found:
+            raise LookalikeError("no photos in this folder", p, "give photos (JPEG, PNG, …) "
+                                 "or a folder holding some")
+        others = [path for path, why in ignored if "not a photo" in why]
+        if others:
+            print(f"lookalike: {printable(p)}: passed over {len(others)} file(s) that are not "
+                  f"photos by name (e.g. {Path(others[0]).name})", file=sys.stderr)
+        out += [str(f) for f in found]
+    return out
 
 
 def report_failed(failed) -> int:

@@ -103,6 +103,13 @@ def _walk_photos(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
     return sorted(found)
 
 
+def photos_in(folder: str | Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The photo files in ``folder`` and its sub-folders (sorted), and what was passed over
+    with why (files that are not photos by name, empty folders, link loops)."""
+    ignored: list[tuple[str, str]] = []
+    return _walk_photos(Path(folder), ignored), ignored
+
+
 def _points_up(link: Path, top: Path) -> bool:
     """A folder link to ``top`` or a folder holding it (or a link that cannot be resolved)."""
     try:
