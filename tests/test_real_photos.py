@@ -49,3 +49,23 @@ def test_predict_folder_errors_once(trained, tmp_path):
     assert (r.stdout + r.stderr).count("broken.jpg") == 1
     assert (r.stdout + r.stderr).count("blank.png") == 1
     assert "passed over 1 file(s)" in r.stderr
+
+
+def test_names_shown_one_way():
+    from lookalike.names import display_name
+    from lookalike.plots import display_name as cards_name
+    from lookalike.ranking import Match
+
+    assert display_name("Andre_Agassi") == "Andre Agassi" == cards_name("Andre_Agassi")
+    assert display_name("George_W__Bush ") == "George W Bush"
+    assert display_name("___") == "___" and display_name("王菲") == "王菲"
+    d = Match("Andre_Agassi", 0.5, 0.4).to_dict()
+    assert d["person"] == "Andre_Agassi" and d["name"] == "Andre Agassi"
+
+
+def test_cli_table_shows_display_names(tmp_path):
+    from lookalike.cli import ranking_table
+    from lookalike.ranking import Match
+
+    rows = ranking_table([Match("Andre_Agassi", 0.7, 0.5), Match("Li_Na", 0.3, 0.2)])
+    assert "Andre Agassi" in rows[0] and "_" not in "".join(rows)

@@ -95,7 +95,7 @@ def test_upload_a_photo_read_the_ranking_and_screenshot(page, server, tmp_path):
     expect(page.locator("#ranking li").first).to_be_visible(timeout=30_000)
     ranking = _ranking(page)
     assert ranking[0][0] == "astronaut"
-    assert {r[0] for r in ranking} == {"astronaut", "grace_hopper"}
+    assert {r[0] for r in ranking} == {"astronaut", "grace hopper"}
     pcts = [float(p.replace("<", "").replace("%", "").strip()) for _, p in ranking]
     assert pcts[0] > 50 and pcts == sorted(pcts, reverse=True)
     expect(page.locator("#answer-title")).to_have_text("Looks most like astronaut")
@@ -144,7 +144,7 @@ def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
     boxes.nth(1).click()
     expect(page.locator("#answer-title")).to_contain_text("Face 2 looks most like")
     second = _ranking(page)[0][0]
-    assert {first, second} == {"astronaut", "grace_hopper"}
+    assert {first, second} == {"astronaut", "grace hopper"}
     # keyboard: arrow keys move between faces, the selected box is announced as pressed
     boxes.nth(1).focus()
     page.keyboard.press("ArrowLeft")
@@ -160,8 +160,8 @@ def test_several_photos_show_a_combined_verdict(page, tmp_path):
     page.set_input_files("#file", photos)
     expect(page.locator("#verdict")).to_be_visible(timeout=30_000)
     expect(page.locator("#verdict-title")).to_contain_text(
-        "Together (3 of 3 photos with a face): grace_hopper")
-    assert _ranking(page, "#verdict-ranking")[0][0] == "grace_hopper"
+        "Together (3 of 3 photos with a face): grace hopper")
+    assert _ranking(page, "#verdict-ranking")[0][0] == "grace hopper"
     expect(page.locator("#photos .photo-tab")).to_have_count(3)
     page.screenshot(path=str(tmp_path / "page-verdict.png"), full_page=True)
 

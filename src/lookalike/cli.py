@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
+from .names import display_name
 
 BAR_WIDTH = 24
 
@@ -36,12 +37,13 @@ def _pct(p: float) -> str:
 def ranking_table(ranking, top: int | None = None) -> list[str]:
     """Rows in the article's style: name, percentage, and a bar; highest first."""
     rows = ranking[:top]
-    name_w = max((_width(m.person) for m in rows), default=0)
+    name_w = max((_width(display_name(m.person)) for m in rows), default=0)
     lines = []
     for m in rows:
         bar = "█" * round(m.probability * BAR_WIDTH)
         sim = f"  similarity {m.similarity:.2f}" if m.similarity is not None else ""
-        lines.append(f"  {_rjust(m.person, name_w)} {_rjust(_pct(m.probability), 9)}  "
+        lines.append(f"  {_rjust(display_name(m.person), name_w)} "
+                     f"{_rjust(_pct(m.probability), 9)}  "
                      f"{bar:<{BAR_WIDTH}}{sim}")
     if top and len(ranking) > top:
         rest = sum(m.probability for m in ranking[top:])
@@ -52,7 +54,8 @@ def ranking_table(ranking, top: int | None = None) -> list[str]:
 
 def _unknown_line(face, threshold: float | None) -> str:
     t = f" < threshold {threshold:.2f}" if threshold is not None else ""
-    return (f"  → none of these: the closest photo ({face.top.person}) has similarity "
+    return (f"  → none of these: the closest photo ({display_name(face.top.person)}) has "
+            "similarity "
             f"{face.best_similarity:.2f}{t}; the ranking says whom the face resembles most")
 
 
@@ -124,11 +127,12 @@ def print_train_summary(model, report, out: Path, seconds: float) -> None:
           f"in {seconds:.1f} s ({model.manifest['embedder']['name']} + "
           f"{model.manifest['head']['type']} head).")
     if len(report.people) <= 15:
-        name_w = max((_width(p) for p in report.people), default=6)
+        name_w = max((_width(display_name(p)) for p in report.people), default=6)
         print(f"  {'person':<{name_w}}  train  validation")
         for p in report.people:
             s = report.split[p]
-            print(f"  {_rjust(p, name_w)}  {s['train']:5d}  {s['validation']:10d}")
+            print(f"  {_rjust(display_name(p), name_w)}  {s['train']:5d}  "
+                  f"{s['validation']:10d}")
     else:
         tr = sorted(s["train"] for s in report.split.values())
         va = sorted(s["validation"] for s in report.split.values())
@@ -229,9 +233,10 @@ def print_verdict(verdict, top) -> None:
     if verdict is None:
         print("Together: no photo had a face.")
         return
-    votes = ", ".join(f"{n} of {verdict.n_used} say {p}" for p, n in verdict.votes.items())
+    votes = ", ".join(f"{n} of {verdict.n_used} say {display_name(p)}"
+                      for p, n in verdict.votes.items())
     print(f"Together ({verdict.n_used} of {verdict.n_photos} photos with a face): "
-          f"{verdict.person} — {votes}")
+          f"{display_name(verdict.person)} — {votes}")
     for line in ranking_table(verdict.ranking, top):
         print(line)
     if verdict.unknown:
@@ -261,15 +266,15 @@ def cmd_evaluate(args) -> int:
         print(f"Not scored: {res['no_face']} without a face, {res['unreadable']} unreadable")
     if res["unknown_people"]:
         print("People the model does not know (not scored): "
-              + ", ".join(f"{p} ({n})" for p, n in res["unknown_people"].items()))
-    name_w = max(_width(p) for p in res["per_person"])
+              + ", ".join(f"{display_name(p)} ({n})" for p, n in res["unknown_people"].items()))
+    name_w = max(_width(display_name(p)) for p in res["per_person"])
     print(f"  {'person':<{name_w}}  precision  recall     F1    n")
     for p, s in res["per_person"].items():
-        print(f"  {_rjust(p, name_w)}  {s['precision']:9.1%} {s['recall']:7.1%} "
+        print(f"  {_rjust(display_name(p), name_w)}  {s['precision']:9.1%} {s['recall']:7.1%} "
               f"{s['f1']:6.1%} {s['n']:4d}")
     for r in res["misclassified"][:15]:
-        print(f"  wrong: {r['photo']}: {r['predicted']} {r['probability']:.0%} "
-              f"(true {r['person']} {r['true_probability']:.0%})")
+        print(f"  wrong: {r['photo']}: {display_name(r['predicted'])} {r['probability']:.0%} "
+              f"(true {display_name(r['person'])} {r['true_probability']:.0%})")
     if "report" in res:
         print(f"Report: {res['report']}")
     return 0

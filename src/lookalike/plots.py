@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .names import display_name  # noqa: F401 - re-exported for cards and reports
+
 #: CJK font families looked for among installed fonts, best first.
 CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
                 "Noto Sans SC", "Noto Sans JP", "Source Han Sans", "WenQuanYi Micro Hei",
@@ -204,15 +206,12 @@ def shorten(text: str, width: int) -> str:
     return "".join(out).rstrip() + "…"
 
 
-def display_name(person: str) -> str:
-    """A person's name for people: folder names often use underscores for spaces."""
-    return person.replace("_", " ").strip() or person
 
 
 def wrap_name(text: str, width: int, lines: int = 2) -> str:
     """A name on at most ``lines`` lines of ``width`` columns: broken at spaces, underscores or
     hyphens where possible, then shortened with an ellipsis."""
-    text = text.replace("_", " ")
+    text = display_name(text)
     if display_width(text) <= width:
         return text
     words: list[str] = []

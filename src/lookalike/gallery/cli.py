@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from ..names import display_name
+
 
 def gallery_spec(args) -> str:
     """The gallery's folder, or with ``--db URI`` the database URI plus ``#name``."""
@@ -108,7 +110,7 @@ def cmd_search(args) -> int:
         for r in results:
             print_photo(r, args.top, g.threshold, out=sys.stdout)
             for fr in r.faces:
-                best = [f"{m.person}: {m.photo} ({m.similarity:.2f})"
+                best = [f"{display_name(m.person)}: {m.photo} ({m.similarity:.2f})"
                         for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
                 if best:
                     print("  closest photos: " + "; ".join(best))

@@ -22,6 +22,16 @@
     return v >= 0.1 ? v.toFixed(1) + " %" : "<0.1 %";
   }
 
+  // People's names as shown (the server's `name`; the same rule for vote keys): folder names
+  // underscores become spaces. `person` stays the key.
+  function shown(person) {
+    return String(person).replace(/_/g, " ").split(/\s+/).filter(Boolean).join(" ") || person;
+  }
+
+  function nameOf(m) {
+    return m.name || shown(m.person);
+  }
+
   function mb(n) {
     return (n / 1024 / 1024).toFixed(1) + " MB";
   }
@@ -130,7 +140,7 @@
       if (m.thumb) {
         const img = el("img", "thumb");
         img.src = m.thumb;
-        img.alt = `Closest photo of ${m.person}`;
+        img.alt = `Closest photo of ${nameOf(m)}`;
         img.loading = "lazy";
         img.width = 56;
         img.height = 56;
@@ -140,10 +150,10 @@
       }
       const text = el("div", "match-text");
       const head = el("div", "match-head");
-      head.append(el("span", "person", m.person), el("span", "pct", pct(m.probability)));
+      head.append(el("span", "person", nameOf(m)), el("span", "pct", pct(m.probability)));
       const track = el("div", "bar");
       track.setAttribute("role", "img");
-      track.setAttribute("aria-label", `${m.person}: ${pct(m.probability)}`);
+      track.setAttribute("aria-label", `${nameOf(m)}: ${pct(m.probability)}`);
       const fill = el("div", "fill");
       fill.style.width = Math.max(0.5, 100 * m.probability).toFixed(2) + "%";
       track.append(fill);
@@ -169,9 +179,9 @@
       return;
     }
     els.verdict.hidden = false;
-    els.verdictTitle.textContent = `Together (${v.photos_used} of ${v.photos} photos with a face): ${v.person}`;
+    els.verdictTitle.textContent = `Together (${v.photos_used} of ${v.photos} photos with a face): ${nameOf(v)}`;
     els.verdictVotes.textContent = Object.entries(v.votes)
-      .map(([p, n]) => `${n} of ${v.photos_used} say ${p}`).join(", ");
+      .map(([p, n]) => `${n} of ${v.photos_used} say ${shown(p)}`).join(", ");
     els.verdictNone.hidden = !v.unknown;
     els.verdictNone.textContent = v.unknown
       ? "None of these: most photos are not close enough to anyone's photos. The bars say whom they resemble most."
@@ -189,7 +199,7 @@
       img.src = it.url;
       img.alt = "";
       const r = it.result;
-      const label = r.error ? r.error : (r.faces.length ? r.faces[0].ranking[0].person : "no face");
+      const label = r.error ? r.error : (r.faces.length ? nameOf(r.faces[0].ranking[0]) : "no face");
       b.append(img, el("span", "photo-tab-label", `${i + 1}. ${label}`));
       b.setAttribute("aria-label", `Photo ${i + 1} (${r.photo}): ${label}`);
       b.addEventListener("click", () => showPhoto(i));
@@ -215,7 +225,7 @@
       b.style.width = (100 * w / W).toFixed(3) + "%";
       b.style.height = (100 * h / H).toFixed(3) + "%";
       b.append(el("span", "box-label", String(k + 1)));
-      b.setAttribute("aria-label", `Face ${k + 1} of ${r.faces.length}: looks most like ${f.ranking[0].person}`);
+      b.setAttribute("aria-label", `Face ${k + 1} of ${r.faces.length}: looks most like ${nameOf(f.ranking[0])}`);
       b.addEventListener("click", () => selectFace(k, true));
       b.addEventListener("keydown", (ev) => {
         if (ev.key === "ArrowRight" || ev.key === "ArrowDown") { selectFace((k + 1) % r.faces.length, true); ev.preventDefault(); }
@@ -245,7 +255,7 @@
       b.setAttribute("aria-pressed", String(j === k));
       if (j === k && focus) b.focus();
     });
-    const who = f.ranking[0].person;
+    const who = nameOf(f.ranking[0]);
     const prefix = r.faces.length > 1 ? `Face ${k + 1}: ` : "";
     els.answerTitle.textContent = f.unknown
       ? `${prefix}none of these (closest: ${who})`
