@@ -392,6 +392,12 @@ def create_app(recognizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES,
             m["thumb"] = closest.get(m["person"], (0.0, None))[1]
         return {"photos": photos, "verdict": verdict_doc, "threshold": threshold}
 
+    # -- compare two photos, and cards (PNG) to download -------------------------------------
+    from .compare_routes import add_compare_and_card_routes
+
+    add_compare_and_card_routes(app, rec, calls, pipeline, read_files, check_photo, max_bytes,
+                                FORM_OVERHEAD, DEFAULT_TOP)
+
     @app.get("/api/thumbs/{index}", tags=["people"], response_class=Response,
              summary="A training photo's face (JPEG), as linked from a ranking's `thumb`")
     async def thumb(index: int) -> Response:
