@@ -273,8 +273,11 @@ def cmd_evaluate(args) -> int:
         print(f"  {_rjust(display_name(p), name_w)}  {s['precision']:9.1%} {s['recall']:7.1%} "
               f"{s['f1']:6.1%} {s['n']:4d}")
     for r in res["misclassified"][:15]:
+        other = r.get("other_face")
+        why = (f"; {display_name(r['person'])} is face {other['rank']} of {other['of']} in "
+               "this photo: a face-choice error" if other else "")
         print(f"  wrong: {r['photo']}: {display_name(r['predicted'])} {r['probability']:.0%} "
-              f"(true {display_name(r['person'])} {r['true_probability']:.0%})")
+              f"(true {display_name(r['person'])} {r['true_probability']:.0%}{why})")
     if "report" in res:
         print(f"Report: {res['report']}")
     return 0

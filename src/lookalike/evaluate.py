@@ -80,7 +80,8 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
         per_person=per_person,
         labels=labels,
         confusion=cm.tolist(),
-        misclassified=[r for r in rows if r["predicted"] != r["person"]],
+        misclassified=[_face_choice(model, root, r) for r in rows
+                       if r["predicted"] != r["person"]],
         no_face_photos=no_face,
         unreadable_photos=unreadable,
     )
@@ -88,6 +89,26 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
     out["_proba"] = P
     out["_y"] = y
     return out
+
+
+def _face_choice(model: Recognizer, root: Path, row: dict) -> dict:
+    """A misclassified photo's row, saying whether its labelled person is another face in it:
+    ``other_face`` = that face's rank in the photo's face order (2 = the runner-up) with its
+    box, so that a face-choice error reads apart from an identity error; None when no other
+    face is the labelled person (or the photo has one face)."""
+    row = dict(row, other_face=None)
+    try:
+        res = model.predict(root / row["photo"], all_faces=True, name=row["photo"])
+    except ImageError:
+        return row
+    for rank, fr in enumerate(res.faces[1:], 2):
+        if fr.top.person == row["person"]:
+            row["other_face"] = {"rank": rank, "of": len(res.faces),
+                                 "box": [round(v, 1) for v in fr.face.box],
+                                 "probability": round(float(fr.top.probability), 4),
+                                 "unknown": bool(fr.unknown)}
+            break
+    return row
 
 
 def public(result: dict) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import ArrayCache
-from .choose import order_faces, order_indices
+from .choose import choose_order, order_indices
 from .embedders import Embedder, get_embedder
 from .faces import Face, FaceDetector, align, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
@@ -117,8 +117,8 @@ class FacePipeline:
             faces = self.detector.detect(rgb)[: self.max_faces]
         # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
         # order of the face choice (choose.order_faces: the answer is the first)
-        faces = order_faces([f.clipped((w, h)) for f in faces if plausible(f, rgb.shape)],
-                            (w, h))
+        faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
+                                   if plausible(f, rgb.shape)])
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
@@ -163,6 +163,7 @@ def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
         "landmarks": np.array([f.landmarks for f in p.faces], np.float32).reshape(n, 5, 2),
         "scores": np.array([f.score for f in p.faces], np.float32),
         "synthetic": np.array([f.synthetic for f in p.faces], bool),
+        "quality": np.array([f.extra.get("quality", np.nan) for f in p.faces], np.float32),
         "embeddings": np.asarray(p.embeddings, np.float32),
         "size": np.array(p.image_size, np.int64),
         "thumb_data": np.frombuffer(b"".join(p.thumbs), np.uint8),
@@ -171,9 +172,11 @@ def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
 
 
 def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
+    quality = a["quality"] if "quality" in a else np.full(len(a["scores"]), np.nan)
     faces = [
         Face(tuple(float(v) for v in a["boxes"][i]), a["landmarks"][i], float(a["scores"][i]),
-             bool(a["synthetic"][i]))
+             bool(a["synthetic"][i]),
+             {} if not np.isfinite(quality[i]) else {"quality": float(quality[i])})
         for i in range(len(a["scores"]))
     ]
     size = (int(a["size"][0]), int(a["size"][1]))

@@ -314,6 +314,11 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
                 for x in r.get("ranking", [])[:3])
             none = "<br><b>none of these</b> (no training photo close enough)" \
                 if r.get("unknown") else ""
+            other = r.get("other_face")
+            if other:
+                none += (f"<br><b>face choice</b>: {_e(display_name(r['person']))} is face "
+                         f"{other['rank']} of {other['of']} in this photo; the answer was for "
+                         "another face")
             cards.append(
                 f"<div class='card'>{img}<div><div class='true'>true: "
                 f"<b>{_e(display_name(r['person']))}</b> {pct(r['true_probability'])}</div>"

@@ -146,7 +146,8 @@ def train(
     threshold = float(pipeline.embedder.threshold)
     chosen: dict[int, int] = {}
     for person, idxs in train_idx.items():
-        choices = choose_faces([found[i].embeddings for i in idxs], threshold)
+        choices = choose_faces([found[i].embeddings for i in idxs], threshold,
+                               [found[i].faces for i in idxs])
         for i, c in zip(idxs, choices, strict=True):
             chosen[i] = c.index
             if c.ambiguous:
