@@ -12,7 +12,15 @@
     verdictVotes: $("verdict-votes"), verdictNone: $("verdict-none"),
     verdictRanking: $("verdict-ranking"),
     camStart: $("cam-start"), camVideo: $("cam-video"), camSnap: $("cam-snap"),
-    camStop: $("cam-stop"),
+    camStop: $("cam-stop"), cardDownload: $("card-download"),
+    modePredict: $("mode-predict"), modeCompare: $("mode-compare"), input: $("input"),
+    compare: $("compare"), fileA: $("file-a"), fileB: $("file-b"), photoA: $("photo-a"),
+    photoB: $("photo-b"), boxA: $("box-a"), boxB: $("box-b"),
+    compareStatus: $("compare-status"), compareError: $("compare-error"),
+    compareResult: $("compare-result"), compareTitle: $("compare-title"),
+    compareDetail: $("compare-detail"), compareScale: $("compare-scale"),
+    scaleSame: $("scale-same"), scaleMark: $("scale-mark"), scaleThreshold: $("scale-threshold"),
+    compareDownload: $("compare-download"),
   };
   const state = { info: null, items: [], current: 0, face: 0, urls: [], stream: null, busy: false };
 
@@ -116,6 +124,7 @@
     setBusy(false);
     for (const u of state.urls) URL.revokeObjectURL(u);
     state.urls = files.map((f) => URL.createObjectURL(f));
+    state.files = files;
     if (files.length === 1) {
       state.items = [{ url: state.urls[0], result: body }];
       showVerdict(null, body.threshold);
@@ -264,6 +273,155 @@
     els.none.textContent = f.unknown ? noneText(f.best_similarity, state.threshold) : "";
     renderRanking(els.ranking, f.ranking);
   }
+
+  // -- pictures to download (drawn by the server: the same cards as the CLI's --card) -------
+  async function download(url, form, filename, onError) {
+    let r;
+    try {
+      r = await fetch(url, { method: "POST", body: form });
+    } catch (e) {
+      onError("The server could not be reached: " + e.message);
+      return;
+    }
+    if (!r.ok) {
+      let body = {};
+      try { body = await r.json(); } catch (e) { /* not JSON */ }
+      onError(body.detail || `The server answered ${r.status}.`);
+      return;
+    }
+    const blob = await r.blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = filename;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
+  els.cardDownload.addEventListener("click", async () => {
+    const file = (state.files || [])[state.current];
+    if (!file) return;
+    const form = new FormData();
+    form.append("photo", file, file.name || "photo.jpg");
+    const stem = (file.name || "photo").replace(/\.[^.]*$/, "");
+    els.cardDownload.disabled = true;
+    els.status.textContent = "Drawing the picture…";
+    await download(`/api/card?face=${state.face}&top=5`, form, `lookalike-${stem}.png`, showError);
+    els.status.textContent = "";
+    els.cardDownload.disabled = false;
+  });
+
+  // -- compare two photos -------------------------------------------------------------------
+  const pair = { a: null, b: null, urls: {}, answer: null };
+
+  function setMode(compare) {
+    els.modePredict.setAttribute("aria-selected", String(!compare));
+    els.modeCompare.setAttribute("aria-selected", String(compare));
+    els.input.hidden = compare;
+    els.result.hidden = compare || !state.items.length;
+    els.compare.hidden = !compare;
+  }
+  els.modePredict.addEventListener("click", () => setMode(false));
+  els.modeCompare.addEventListener("click", () => setMode(true));
+
+  function compareError(message) {
+    els.compareError.textContent = message;
+    els.compareError.hidden = !message;
+    if (message) els.compareStatus.textContent = "";
+  }
+
+  function drawBox(holder, img, face) {
+    holder.textContent = "";
+    if (!face || !face.image_size) return;
+    const [W, H] = face.image_size;
+    const [x, y, w, h] = face.box;
+    const b = el("div", "box selected");
+    b.style.left = (100 * x / W).toFixed(3) + "%";
+    b.style.top = (100 * y / H).toFixed(3) + "%";
+    b.style.width = (100 * w / W).toFixed(3) + "%";
+    b.style.height = (100 * h / H).toFixed(3) + "%";
+    holder.append(b);
+  }
+
+  function pick(side, file) {
+    if (!file) return;
+    pair[side] = file;
+    if (pair.urls[side]) URL.revokeObjectURL(pair.urls[side]);
+    pair.urls[side] = URL.createObjectURL(file);
+    const img = side === "a" ? els.photoA : els.photoB;
+    img.src = pair.urls[side];
+    img.alt = `Photo ${side.toUpperCase()}: ${file.name}`;
+    img.hidden = false;
+    (side === "a" ? els.boxA : els.boxB).textContent = "";
+    els.compareResult.hidden = true;
+    if (pair.a && pair.b) runCompare();
+  }
+
+  function pairForm() {
+    const form = new FormData();
+    form.append("photo", pair.a, pair.a.name || "a.jpg");
+    form.append("photo", pair.b, pair.b.name || "b.jpg");
+    return form;
+  }
+
+  async function runCompare() {
+    compareError("");
+    els.compareStatus.textContent = "Comparing the two faces…";
+    let r, body;
+    try {
+      r = await fetch("/api/compare", { method: "POST", body: pairForm() });
+      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
+    } catch (e) {
+      compareError("The server could not be reached: " + e.message);
+      return;
+    }
+    if (!r.ok) {
+      compareError(body.detail || `The server answered ${r.status}.`);
+      return;
+    }
+    els.compareStatus.textContent = "";
+    pair.answer = body;
+    drawBox(els.boxA, els.photoA, body.faces[0]);
+    drawBox(els.boxB, els.photoB, body.faces[1]);
+    els.compareTitle.textContent = body.same_person ? "Same person" : "Not the same person";
+    els.compareTitle.className = body.same_person ? "same" : "different";
+    const prob = typeof body.probability === "number"
+      ? ` · probability of the same person ${pct(body.probability)}` : "";
+    els.compareDetail.textContent = `Similarity ${body.similarity.toFixed(2)} ` +
+      `(the same person from ${body.threshold.toFixed(2)})${prob}.`;
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    els.scaleSame.style.left = (100 * clamp(body.threshold)).toFixed(2) + "%";
+    els.scaleThreshold.style.left = (100 * clamp(body.threshold)).toFixed(2) + "%";
+    els.scaleMark.style.left = (100 * clamp(body.similarity)).toFixed(2) + "%";
+    els.scaleMark.style.background = body.same_person ? "#2e8b57" : "#c44e52";
+    els.compareScale.setAttribute("aria-label",
+      `Similarity ${body.similarity.toFixed(2)} on a scale from 0 to 1; threshold ${body.threshold.toFixed(2)}`);
+    els.compareResult.hidden = false;
+  }
+
+  els.fileA.addEventListener("change", () => { pick("a", els.fileA.files[0]); els.fileA.value = ""; });
+  els.fileB.addEventListener("change", () => { pick("b", els.fileB.files[0]); els.fileB.value = ""; });
+  [["a", $("drop-a")], ["b", $("drop-b")]].forEach(([side, zone]) => {
+    ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (ev) => {
+      ev.preventDefault();
+      zone.classList.add("over");
+    }));
+    ["dragleave", "dragend"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
+    zone.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      zone.classList.remove("over");
+      pick(side, ev.dataTransfer && ev.dataTransfer.files[0]);
+    });
+  });
+  els.compareDownload.addEventListener("click", async () => {
+    if (!pair.a || !pair.b) return;
+    els.compareDownload.disabled = true;
+    els.compareStatus.textContent = "Drawing the picture…";
+    await download("/api/compare/card", pairForm(), "lookalike-compare.png", compareError);
+    els.compareStatus.textContent = "";
+    els.compareDownload.disabled = false;
+  });
 
   // -- input: file chooser, drag and drop, webcam -------------------------------------------
   els.file.addEventListener("change", () => {
