@@ -129,9 +129,10 @@ def test_a_bad_upload_shows_the_error_on_the_page(page, tmp_path):
 
 
 def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
-    # Tab reaches the file chooser first, then the webcam button
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.id") == "file"
+    # Tab reaches the two modes first, then the file chooser, then the webcam button
+    for expected in ("mode-predict", "mode-compare", "file"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == expected
     if page.locator("#cam-start").is_enabled():
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == "cam-start"
