@@ -113,7 +113,15 @@ def write_constants(embedder: str, a: float, b: float, threshold: float, provena
     table = dict(mod.PLATT)
     table[embedder] = {"a": round(a, 4), "b": round(b, 4), "threshold": threshold,
                        "provenance": provenance}
-    body = "".join(f"    {k!r}: {{\n" + "".join(f"        {kk!r}: {vv!r},\n"
+    def value(v) -> str:
+        if isinstance(v, str) and len(v) > 70:  # long text: implicit concatenation, < 100 cols
+            import textwrap
+
+            parts = textwrap.wrap(v, 70, drop_whitespace=False)
+            return "(\n" + "".join(f"            {p!r}\n" for p in parts) + "        )"
+        return repr(v)
+
+    body = "".join(f"    {k!r}: {{\n" + "".join(f"        {kk!r}: {value(vv)},\n"
                                                   for kk, vv in v.items()) + "    },\n"
                    for k, v in sorted(table.items()))
     text = ('"""Calibration constants of ``lookalike.compare`` (written by '

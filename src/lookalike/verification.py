@@ -10,6 +10,9 @@ PLATT: dict[str, dict] = {
         'a': 28.7046,
         'b': -9.5582,
         'threshold': 0.34,
-        'provenance': 'bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, lfw_funneled 150 px), 2026-12-05 19:12 UTC, commit dd2efa3',
+        'provenance': (
+            'bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, '
+            'lfw_funneled 150 px), 2026-12-05 19:12 UTC, commit dd2efa3'
+        ),
     },
 }
