@@ -301,8 +301,9 @@ def cmd_compare(args) -> int:
     print(f"  similarity {result.similarity:.2f}   same person: {verdict} "
           f"(threshold {result.threshold:.2f})")
     if result.probability is not None:
-        print(f"  probability of the same person: {_pct(result.probability).replace(' ', '')}"
-              " (calibrated on LFW pairs)")
+        p = result.probability
+        shown = ">99.99 %" if p > 0.9999 else _pct(p)  # never a false certainty
+        print(f"  probability of the same person: {shown} (calibrated on LFW pairs)")
     for name, n in zip(names, result.n_faces, strict=True):
         if n > 1:
             print(f"  {name}: {n} faces; compared the most prominent (`lookalike predict "
