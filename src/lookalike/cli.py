@@ -166,17 +166,23 @@ def cmd_predict(args) -> int:
     from .model import load
 
     model = load(args.model)
-    photos = expand_folders(args.photos)
+    photos, empty = expand_folders(args.photos)
     # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
     results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                           together=args.together,
                                           names=[printable(p) for p in photos])
+    if empty:  # folders without photos: answered like unreadable photos, one line each
+        from .ranking import PhotoResult
+
+        results += [PhotoResult(printable(f), [], None, f"{printable(f)}: no photos in this "
+                                "folder — give photos (JPEG, PNG, …) or a folder holding some")
+                    for f in empty]
     threshold = getattr(model, "threshold", None)
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):
         from .cards import render_card
 
-        card = render_card(model, results, args.card, sources=photos,
+        card = render_card(model, results, args.card, sources=[*photos, *[None] * len(empty)],
                            verdict=verdict if args.together else None, top=args.top)
         print(f"Card: {card.path}", file=sys.stderr)
     if args.json:
@@ -192,26 +198,27 @@ def cmd_predict(args) -> int:
     return report_failed(failed)
 
 
-def expand_folders(paths: list[str]) -> list[str]:
+def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
     """Photo paths with each folder replaced by the photos in it (and its sub-folders), as
-    face_recognition's CLI takes a folder. A folder without photos is a usage error."""
+    face_recognition's CLI takes a folder; and the folders that hold no photo."""
     from .dataset import photos_in
 
     out: list[str] = []
+    empty: list[str] = []
     for p in paths:
         if not Path(p).is_dir():
             out.append(p)
             continue
         found, ignored = photos_in(p)
         if not found:
-            raise LookalikeError("no photos in this folder", p, "give photos (JPEG, PNG, …) "
-                                 "or a folder holding some")
+            empty.append(p)
+            continue
         others = [path for path, why in ignored if "not a photo" in why]
         if others:
             print(f"lookalike: {printable(p)}: passed over {len(others)} file(s) that are not "
                   f"photos by name (e.g. {Path(others[0]).name})", file=sys.stderr)
         out += [str(f) for f in found]
-    return out
+    return out, empty
 
 
 def report_failed(failed) -> int:
