@@ -210,6 +210,24 @@ def variant_rates(pairs, embedder: str, per_fold: int, progress: bool) -> dict:
     return out
 
 
+def refresh_multi_face(paths, embedder: str, progress: bool) -> int:
+    from lookalike.images import content_hash, read_bytes
+    from lookalike.pipeline import FacePipeline, _to_arrays
+
+    cached = compare_mod.comparer(embedder).pipeline
+    fresh = FacePipeline(embedder, cache=False)
+    n = 0
+    for p in bar(paths, desc="multi-face photos", enabled=progress):
+        res = cached.analyze(p)
+        if len(res.faces) < 2 or any("quality" in f.extra for f in res.faces):
+            continue
+        data = read_bytes(p)
+        new = fresh.analyze(data, name=str(p))
+        cached.cache.put(f"{content_hash(data)}|{cached.key}", _to_arrays(new))
+        n += 1
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--embedder", default="sface")
@@ -227,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
 
+    # 0. photos with several faces whose cached analysis predates the face choice's quality
+    #    signal (extra["quality"], measured only on a fresh analysis): analysed afresh, so the
+    #    cache answers as an uncached run of today's code would
+    refreshed = refresh_multi_face(sorted(set(pairs.left) | set(pairs.right)), args.embedder,
+                                   not args.quiet)
+
     # 1. every pair through the public function
     sims = np.zeros(len(pairs))
     for i in bar(range(len(pairs)), desc="pairs", enabled=not args.quiet):
@@ -234,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                                     embedder=args.embedder).similarity
     same = np.asarray(pairs.same, bool)
     fold = np.asarray(pairs.fold)
-    res: dict = {"machine": info, "embedder": args.embedder, "pairs": len(pairs)}
+    res: dict = {"machine": info, "embedder": args.embedder, "pairs": len(pairs),
+                 "multi_face_photos_refreshed": refreshed}
     tuned = kfold_verification(sims, same, fold)
     res["per_fold_tuned_accuracy"] = {"mean": round(tuned["mean_accuracy"], 4),
                                       "std": round(tuned["std"], 4),
