@@ -255,7 +255,9 @@ def test_predict_text_output_of_odd_names_stays_on_one_line(corpus, model_path):
     code, stdout, stderr = run_cli("predict", model_path, *[c.path for c in odd])
     assert code == 2  # one of them is an empty file
     assert stdout.count("latin1_caf\ufffd.jpg") == 1 and "astronaut" in stdout
-    assert "two\\nlines.jpg: is an empty file" in stdout
+    # the error is said once, on stderr (it was also printed on stdout: issue 14)
+    assert "two\\nlines.jpg" not in stdout
+    assert "two\\nlines.jpg: is an empty file" in stderr
     assert_one_error_line(stderr, odd[1])
     code, stdout, _ = run_cli("predict", model_path, odd[0].path, "--json")
     assert code == 0 and json.loads(stdout)["photos"][0]["photo"].endswith("latin1_caf\ufffd.jpg")

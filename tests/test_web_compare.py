@@ -77,3 +77,8 @@ def test_cards_to_download(client):
     card = _png(client.post("/api/compare/card",
                             files=_files(("a.jpg", astronaut()), ("g.jpg", grace_hopper()))))
     assert card.size == (890, 525)
+
+
+def test_the_api_docs_list_the_new_routes(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/compare", "/api/compare/card", "/api/card"} <= set(paths)
