@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from .plots import (
     wrap_name,
 )
 from .ranking import FaceResult, PhotoResult, Verdict
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
 
 DPI = 100
 ROW_H = 3.0  # inches per face row
@@ -94,14 +97,14 @@ def _downscale(rgb: np.ndarray) -> tuple[np.ndarray, float]:
                       interpolation=cv2.INTER_AREA), s
 
 
-def _gradcam(model: Any, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
-    fn = getattr(model, "gradcam", None)
-    if fn is None:
-        return None
+def _gradcam(model: Recognizer, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
     try:
-        heat = np.asarray(fn(rgb, fr.face), dtype=np.float32)
+        heat = model.gradcam(rgb, fr.face)
     except Exception:  # noqa: BLE001 - an explanation failing must not lose the card
         return None
+    if heat is None:
+        return None
+    heat = np.asarray(heat, dtype=np.float32)
     if heat.ndim != 2 or heat.size == 0 or not np.isfinite(heat).any():
         return None
     heat = np.nan_to_num(heat)
@@ -109,7 +112,7 @@ def _gradcam(model: Any, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
     return (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
 
 
-def _cam_base(model: Any, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
+def _cam_base(model: Recognizer, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
               shape: tuple[int, ...]) -> np.ndarray:
     """The image a Grad-CAM map lies over: the model's own face crop when it offers one
     (``model.crop(rgb, face)``, what the network saw), else the aligned face; resized to the
@@ -117,10 +120,13 @@ def _cam_base(model: Any, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
     import cv2
 
     base = face_img
-    crop = getattr(model, "crop", None)
-    if crop is not None:
+    try:
+        c = model.crop(rgb, fr.face)
+    except Exception:  # noqa: BLE001 - fall back to the aligned face
+        c = None
+    if c is not None:
         try:
-            c = np.asarray(crop(rgb, fr.face))
+            c = np.asarray(c)
             if c.ndim == 3 and c.shape[2] == 3:
                 if c.dtype != np.uint8:
                     c = c * 255.0 if float(np.nanmax(c)) <= 1.0 else c
@@ -220,7 +226,7 @@ def _title(fig: Any, x: float, y: float, W: float, H: float, text: str, sub: str
                  color=sub_color)
 
 
-def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
+def render_card(model: Recognizer, results: Sequence[PhotoResult], out: str | Path, *,
                 sources: Sequence[PhotoSource | None] | None = None,
                 verdict: Verdict | None = None, top: int | None = None,
                 nearest: int = 3) -> Card:
@@ -233,7 +239,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
         raise LookalikeError("is a folder", out, "give a file name for the card, e.g. card.png")
     if not out.parent.exists():
         raise LookalikeError(f"folder {out.parent} does not exist", out, "create it first")
-    labels = list(getattr(model, "labels", []))
+    labels = list(model.labels)
     check_names(labels)
     top = max(1, top or 5)
     sources = list(sources) if sources is not None else [None] * len(results)
@@ -258,7 +264,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
         if k is not None and images[i] is not None:
             heats[(i, k)] = _gradcam(model, images[i], results[i].faces[k])
     has_cam = any(h is not None for h in heats.values())
-    thumbs_of = getattr(model, "thumbnail", None)
+    thumbs_of = model.thumbnail if model.has_thumbnails else None
     n_thumbs = nearest if thumbs_of is not None else 0
 
     W = (MARGIN + PHOTO_W + GAP + FACE_W + GAP + (FACE_W + GAP if has_cam else 0)
@@ -294,7 +300,7 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
             fr = r.faces[k]
             where = f" — face {k + 1} of {len(r.faces)}" if len(r.faces) > 1 else ""
             if fr.unknown:
-                thr = getattr(model, "threshold", None)
+                thr = model.threshold
                 t = f" < {thr:.2f}" if isinstance(thr, float) else ""
                 best = fr.best_similarity
                 sims = f" (best similarity {best:.2f}{t})" if best is not None else ""

@@ -14,7 +14,7 @@ import unicodedata
 import warnings
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
 
 BAR_WIDTH = 24
@@ -167,7 +167,7 @@ def cmd_predict(args) -> int:
     results, verdict = model.predict_many(args.photos, all_faces=args.all_faces,
                                           together=args.together,
                                           names=[printable(p) for p in args.photos])
-    threshold = getattr(model, "threshold", None)
+    threshold = model.threshold
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):
         from .cards import render_card

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from .plots import (
     style,
     wrap_name,
 )
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
 
 THUMB_PX = 144
 CSS = """
@@ -225,7 +228,7 @@ def topk_accuracy(proba: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[i
 
 # -- the evaluation report -------------------------------------------------------------------
 
-def write_report(result: dict, model: Any, out_dir: str | Path,
+def write_report(result: dict, model: Recognizer, out_dir: str | Path,
                  data_dir: str | Path | None = None) -> Path:
     """Write the evaluation report for ``result`` (from :func:`lookalike.evaluate.evaluate`,
     with its private ``_rows``, ``_proba``, ``_y``) into ``out_dir``; returns ``index.html``.
@@ -233,12 +236,12 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
     ``data_dir``: the evaluated folder, to read the misclassified photos for thumbnails
     (``result["data"]`` when not given; paths in the result are relative to it)."""
     out = _out_dir(out_dir)
-    labels = list(result.get("labels") or getattr(model, "labels", []))
+    labels = list(result.get("labels") or model.labels)
     check_names(labels)
     data_root = Path(data_dir or result.get("data") or ".")
-    m = getattr(model, "manifest", {}) or {}
+    m = model.manifest
     n = int(result.get("n") or 0)
-    parts = [f"<h1>Evaluation of {_e(Path(str(getattr(model, 'path', '') or 'model')).name)}"
+    parts = [f"<h1>Evaluation of {_e(Path(str(model.path or 'model')).name)}"
              f"</h1>",
              f'<p class="muted">on <code>{_e(data_root)}</code> — {n} photos scored of '
              f"{result.get('photos', n)}; model: {len(labels)} people, embedder "
@@ -426,7 +429,7 @@ def curves_png(history: Any, path: str | Path) -> Path | None:
         return save_png(fig, path, tight=True)
 
 
-def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
+def write_train_report(report: Any, model: Recognizer, out_dir: str | Path, *,
                        seconds: float | None = None, model_path: str | Path | None = None
                        ) -> Path:
     """Write the training report (``report`` is :class:`lookalike.train.TrainReport`): split
@@ -434,7 +437,7 @@ def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
     where the model trains in epochs (``report.history``), its curves. Returns index.html."""
     out = _out_dir(out_dir)
     people = list(report.people)
-    m = getattr(model, "manifest", {}) or {}
+    m = model.manifest
     met = dict(report.metrics or {})
     name = Path(str(model_path)).name if model_path else "model"
     parts = [f"<h1>Training report: {_e(name)}</h1>",

@@ -20,7 +20,8 @@ similarity is below the embedder's same-person threshold.
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import kinds
+from .._version import __version__
 from ..errors import ImageError, printable
 from ..images import PhotoSource
-from ..model import Recognizer
 from ..ranking import FaceResult, Match, PhotoResult
+from ..recognizer import Editable, EmbeddingRecognizer
 from .store_local import (
     FORMAT,
     FORMAT_VERSION,
@@ -92,9 +94,12 @@ class EnrolReport:
                 "ambiguous": self.ambiguous, "seconds": round(self.seconds, 2)}
 
 
-class Gallery(Recognizer):
+class Gallery(EmbeddingRecognizer):
     """A searchable set of people (see the module doc). Also a :class:`Recognizer`, so
-    ``lookalike predict``, evaluation and the web layer accept it where they take a model."""
+    ``lookalike predict``, evaluation and the web layer accept it where they take a model;
+    its :meth:`editable` part is itself."""
+
+    has_thumbnails = True  # thumbnail ids are enrolled photos' ids
 
     def __init__(self, store: Any, spec: str):
         self.store = store
@@ -108,9 +113,9 @@ class Gallery(Recognizer):
     @classmethod
     def create(cls, spec: str | Path, *, embedder: str = "sface", crops: bool = False
                ) -> Gallery:
+        from ..archive import new_manifest
         from ..embedders import get_embedder
         from ..heads import DEFAULT_SCALE
-        from ..model import new_manifest
 
         e = get_embedder(embedder)
         manifest = new_manifest(kind="gallery", embedder={"name": e.name, "version": e.version},
@@ -165,6 +170,9 @@ class Gallery(Recognizer):
     @property
     def scale(self) -> float:
         return float(self.store.meta("scale") or self.manifest.get("scale") or 24.0)
+
+    def editable(self) -> Editable:
+        return self
 
     def describe(self) -> dict:
         people = self.people()
@@ -319,6 +327,30 @@ class Gallery(Recognizer):
         report.seconds = time.perf_counter() - t0
         return report
 
+    def add_uploads(self, person: str, files: Sequence[tuple[str, bytes]]) -> EnrolReport:
+        """Enrol photos of ``person`` given as (name, bytes), e.g. web uploads: written to a
+        private temporary folder (in memory under /dev/shm where it exists) for the enrolling
+        processes, deleted right after, and kept out of the embedding cache."""
+        shm = Path("/dev/shm")
+        folder = Path(tempfile.mkdtemp(prefix="lookalike-enrol-", dir=shm if shm.is_dir()
+                                       and os.access(shm, os.W_OK) else None))
+        try:
+            items = []
+            for i, (name, data) in enumerate(files):
+                # not the client's file name: one too long for the file system was a 500
+                path = folder / f"{i:02d}.photo"
+                path.write_bytes(data)
+                items.append((person, path, f"web upload {name}"))  # the source name recorded
+            report = self.add_photos(items, workers=1, progress=False, cache=False)
+            strip = str(folder) + os.sep
+            report.skipped = [(s.replace(strip, ""), w.replace(strip, ""))
+                              for s, w in report.skipped]
+            report.ambiguous = [(s.replace(strip, ""), w.replace(strip, ""))
+                                for s, w in report.ambiguous]
+            return report
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def remove(self, person: str, *, purge_cache: bool = True) -> int:
         """Forget a person: photos, embeddings, thumbnails, index entries and metadata (and,
         with ``purge_cache``, their photos' entries in the local embedding cache). Returns the
@@ -333,7 +365,9 @@ class Gallery(Recognizer):
                                f"did you mean {close[0]!r}?" if close else
                                "see `lookalike gallery list`")
         if purge_cache and digests:
-            _purge_cache(digests)
+            from ..cache import purge_photos
+
+            purge_photos(digests)
         self._labels = None
         return len(digests)
 
@@ -424,41 +458,20 @@ class Gallery(Recognizer):
         return out
 
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
-                name: str | None = None) -> PhotoResult:
-        return self.search(photo, all_faces=all_faces, name=name)
-
-    def search(self, photo: PhotoSource, *, top: int | None = None, all_faces: bool = False,
-               name: str | None = None) -> PhotoResult:
-        """Whom the face in ``photo`` (every face with ``all_faces``) looks like."""
+                name: str | None = None, top: int | None = None) -> PhotoResult:
+        """Whom the face in ``photo`` (every face with ``all_faces``) looks like; ``top``:
+        rank at least this many people (more candidate photos are fetched)."""
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         analysis = self.pipeline.analyze(photo, name=label)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n], top)
         return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found")
 
+    #: The gallery's own word for :meth:`predict` (kept for existing callers).
+    search = predict
+
     def check(self, repair: bool = False) -> list[str]:
         return self.store.check(repair=repair)
 
 
-def _purge_cache(digests: list[str]) -> None:
-    """Delete the embedding cache's entries for these photos (keys start with the digest)."""
-    import sqlite3
-
-    from ..cache import default_cache_dir
-
-    db_path = default_cache_dir() / "analysis-v1.sqlite"
-    if not db_path.exists():
-        return
-    try:
-        db = sqlite3.connect(db_path, timeout=30)
-        try:
-            db.execute("PRAGMA secure_delete=ON")
-            with db:
-                for d in digests:
-                    db.execute("DELETE FROM cache WHERE key >= ? AND key < ?", (d + "|", d + "}"))
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            db.close()
-    except sqlite3.Error as err:
-        print(f"lookalike: warning: could not purge the embedding cache {db_path} ({err})",
-              file=sys.stderr)
+kinds.register("gallery", opener=lambda spec: Gallery.open(spec))

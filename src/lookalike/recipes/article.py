@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import kinds
+from ..archive import atomic_write, new_manifest
 from ..dataset import Dataset, Photo, discover
 from ..errors import (
     DatasetError,
@@ -45,10 +47,10 @@ from ..errors import (
 )
 from ..faces import Face, FaceDetector, align, whole_image_face
 from ..images import PhotoSource, read_bytes
-from ..model import Recognizer, atomic_write, new_manifest
 from ..pipeline import decode_for_faces
 from ..progress import bar
 from ..ranking import FaceResult, PhotoResult, rank
+from ..recognizer import Recognizer
 
 BACKBONES = ("efficientnet-lite0", "mobilenetv2")
 HEAD_LAYERS = ("gap", "fc512", "predictions")
@@ -1026,3 +1028,6 @@ def cmd_train_article(args) -> int:
         print(f"Curves: {curves}")
     print(f"Saved {out}")
     return 0
+
+
+kinds.register("article", from_archive=ArticleModel.from_archive)

@@ -25,7 +25,7 @@ def cmd_serve(args) -> int:
     app = create_app(args.model, keep_uploads=args.keep_uploads,
                      max_bytes=int(args.max_mb * 1024 * 1024),
                      max_pixels=int(args.max_megapixels * 1e6))
-    people = len(app.state.calls.now(getattr, app.state.recognizer, "labels"))
+    people = len(app.state.calls.now(lambda: app.state.recognizer.labels))
     print(f"lookalike: {people} people from {args.model} — open "
           f"http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr)
     if args.keep_uploads:
