@@ -32,7 +32,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("embedding", "lookalike.model"),
-    Kind("article", "lookalike.recipes.article"),
+    Kind("article", "lookalike.recipes.article.artifact"),
     Kind("gallery", "lookalike.gallery", marker="lookalike-gallery.json",
          schemes=("postgresql", "postgres")),
 )}

@@ -146,7 +146,7 @@ class Model(EmbeddingRecognizer):
                 NotImplementedError, zlib.error):
             raise ModelError("is damaged (arrays missing or unreadable)", path,
                              "train it again with `lookalike train`") from None
-        if len(model.labels) != model.head.n_classes:
+        if len(model.labels) != model.head.n_classes_:
             raise ModelError("is inconsistent (labels and head disagree)", path,
                              "train it again")
         return model

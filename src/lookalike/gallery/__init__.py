@@ -7,7 +7,7 @@ nearest-neighbour search over the photos, ranked per person::
     from lookalike.gallery import Gallery
     g = Gallery.create("people.gallery")            # or "postgresql://…" (pgvector)
     g.add_folder("photos/")                          # photos/<person>/*.jpg, resumable
-    result = g.search("me.jpg", top=5)               # a PhotoResult, as Model.predict gives
+    result = g.predict("me.jpg", top=5)              # a PhotoResult, as Model.predict gives
     g.remove("Jane Doe")                             # every trace of Jane is gone
 
 Percentages: per person, the cosine similarity of their closest photo; a softmax of those
@@ -213,15 +213,60 @@ class Gallery(EmbeddingRecognizer):
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
         :data:`BATCH` photos, so an interrupted run keeps what was done."""
-        from ..choose import choose_faces
-        from ..images import content_hash, read_bytes
         from ..progress import bar
         from .enrol import analyse
 
         t0 = time.perf_counter()
         report = EnrolReport()
         known = self.store.known_digests()
-        tasks: list[tuple] = []
+        tasks, info = self._new_photos(items, known, report)
+        remaining: dict[str, int] = defaultdict(int)
+        for person, _, _ in info.values():
+            remaining[person] += 1
+        # A person's only photo (none enrolled before): only its most prominent face is used.
+        enrolled = set(known.values())
+        tasks = [(t, path, remaining[info[t][0]] == 1 and info[t][0] not in enrolled)
+                 for t, path in tasks]
+        done: dict[str, list] = defaultdict(list)
+        rows: list[PhotoRow] = []
+        skipped_rows: list[tuple[str, str, str, str]] = []
+        workers = workers or os.cpu_count() or 1
+
+        def commit() -> None:
+            report.added += self.store.add_batch(rows, skipped_rows)
+            rows.clear()
+            skipped_rows.clear()
+
+        try:
+            stream = analyse(tasks, embedder=self.manifest["embedder"]["name"],
+                             crops=bool(self.manifest.get("crops")),
+                             workers=min(workers, len(tasks)) or 1, cache=cache)
+            for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
+                person = info[r.task][0]
+                done[person].append(r)
+                remaining[person] -= 1
+                if remaining[person] == 0:
+                    self._finish_person(person, done.pop(person), info, report, rows,
+                                        skipped_rows)
+                    if len(rows) + len(skipped_rows) >= BATCH:
+                        commit()
+        finally:
+            commit()  # an interrupted run keeps every person fully analysed so far
+        self.store.refresh_index()
+        if report.added or self.store.meta("scale_count") != str(self.store.count()):
+            # also when a killed run committed photos but never got to calibrate them
+            self.calibrate()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    @staticmethod
+    def _new_photos(items: Sequence[tuple], known: dict[str, str], report: EnrolReport
+                    ) -> tuple[list[tuple[int, str]], dict[int, tuple[str, str, str]]]:
+        """The photos to analyse — (task, path) and task → (person, digest, source) — after
+        leaving out unreadable, empty and already enrolled ones (noted in ``report``)."""
+        from ..images import content_hash, read_bytes
+
+        tasks: list[tuple[int, str]] = []
         info: dict[int, tuple[str, str, str]] = {}
         seen: dict[str, str] = {}
         for item in items:
@@ -252,80 +297,46 @@ class Gallery(EmbeddingRecognizer):
             seen[digest] = person
             info[len(tasks)] = (person, digest, source)
             tasks.append((len(tasks), str(path)))
-        remaining: dict[str, int] = defaultdict(int)
-        for person, _, _ in info.values():
-            remaining[person] += 1
-        # A person's only photo (none enrolled before): only its most prominent face is used.
-        enrolled = set(known.values())
-        tasks = [(t, path, remaining[info[t][0]] == 1 and info[t][0] not in enrolled)
-                 for t, path in tasks]
-        done: dict[str, list] = defaultdict(list)
-        rows: list[PhotoRow] = []
-        skipped_rows: list[tuple[str, str, str, str]] = []
-        threshold = self.threshold
-        workers = workers or os.cpu_count() or 1
-        emb = self.manifest["embedder"]["name"]
-        crops = bool(self.manifest.get("crops"))
+        return tasks, info
 
-        def finish(person: str) -> None:
-            results = done.pop(person)
-            with_faces = [r for r in results if r.embeddings is not None and len(r.embeddings)]
-            for r in results:
-                _, digest, src = info[r.task]
-                if r.embeddings is None:
-                    report.skipped.append((src, r.error or "unreadable"))
-                elif not len(r.embeddings):
-                    report.skipped.append((src, "no face found"))
-                    skipped_rows.append((person, digest, src, "no face found"))
-            if not with_faces:
-                return
-            choice = [0] * len(with_faces)
-            ambiguous = [False] * len(with_faces)
-            if any(len(r.embeddings) > 1 for r in with_faces):
-                old = self.store.person_vectors(person)
-                ch = choose_faces([v[None] for v in old] + [r.embeddings for r in with_faces],
-                                  threshold)[len(old):]
-                choice = [c.index for c in ch]
-                ambiguous = [c.ambiguous for c in ch]
-            for r, c, amb in zip(with_faces, choice, ambiguous, strict=True):
-                _, digest, src = info[r.task]
-                if amb:
-                    report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
-                                                  f"{c + 1}"))
-                elif r.n_faces > len(r.embeddings):
-                    report.ambiguous.append((src, f"{r.n_faces} faces and no other photo of "
-                                                  f"{person} to compare with; chose the most "
-                                                  "prominent"))
-                rows.append(PhotoRow(person, digest, src, c, max(r.n_faces, len(r.embeddings)),
-                                     amb,
-                                     r.embeddings[c], r.thumbs[c] if c < len(r.thumbs) else
-                                     None))
-                report.people.add(person)
+    def _finish_person(self, person: str, results: list, info: dict[int, tuple[str, str, str]],
+                       report: EnrolReport, rows: list[PhotoRow],
+                       skipped_rows: list[tuple[str, str, str, str]]) -> None:
+        """All new photos of ``person`` are analysed: choose the face that is them in each
+        (against their photos already enrolled) and queue the rows."""
+        from ..choose import choose_faces
 
-        def commit() -> None:
-            report.added += self.store.add_batch(rows, skipped_rows)
-            rows.clear()
-            skipped_rows.clear()
-
-        try:
-            stream = analyse(tasks, embedder=emb, crops=crops, workers=min(workers, len(tasks))
-                             or 1, cache=cache)
-            for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
-                person = info[r.task][0]
-                done[person].append(r)
-                remaining[person] -= 1
-                if remaining[person] == 0:
-                    finish(person)
-                    if len(rows) + len(skipped_rows) >= BATCH:
-                        commit()
-        finally:
-            commit()  # an interrupted run keeps every person fully analysed so far
-        self.store.refresh_index()
-        if report.added or self.store.meta("scale_count") != str(self.store.count()):
-            # also when a killed run committed photos but never got to calibrate them
-            self.calibrate()
-        report.seconds = time.perf_counter() - t0
-        return report
+        with_faces = [r for r in results if r.embeddings is not None and len(r.embeddings)]
+        for r in results:
+            _, digest, src = info[r.task]
+            if r.embeddings is None:
+                report.skipped.append((src, r.error or "unreadable"))
+            elif not len(r.embeddings):
+                report.skipped.append((src, "no face found"))
+                skipped_rows.append((person, digest, src, "no face found"))
+        if not with_faces:
+            return
+        choice = [0] * len(with_faces)
+        ambiguous = [False] * len(with_faces)
+        if any(len(r.embeddings) > 1 for r in with_faces):
+            old = self.store.person_vectors(person)
+            ch = choose_faces([v[None] for v in old] + [r.embeddings for r in with_faces],
+                              self.threshold)[len(old):]
+            choice = [c.index for c in ch]
+            ambiguous = [c.ambiguous for c in ch]
+        for r, c, amb in zip(with_faces, choice, ambiguous, strict=True):
+            _, digest, src = info[r.task]
+            if amb:
+                report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
+                                              f"{c + 1}"))
+            elif r.n_faces > len(r.embeddings):
+                report.ambiguous.append((src, f"{r.n_faces} faces and no other photo of "
+                                              f"{person} to compare with; chose the most "
+                                              "prominent"))
+            rows.append(PhotoRow(person, digest, src, c, max(r.n_faces, len(r.embeddings)),
+                                 amb, r.embeddings[c],
+                                 r.thumbs[c] if c < len(r.thumbs) else None))
+            report.people.add(person)
 
     def add_uploads(self, person: str, files: Sequence[tuple[str, bytes]]) -> EnrolReport:
         """Enrol photos of ``person`` given as (name, bytes), e.g. web uploads: written to a
