@@ -387,7 +387,7 @@ def write_train_report(report: Any, model: Recognizer, out_dir: str | Path, *,
     if people:
         split_png(people, report.split, out / "split.png")
         parts.append("<img class='fig' src='split.png' alt='photos per person'>")
-    history = getattr(report, "history", None)
+    history = report.history
     if history and curves_png(history, out / "curves.png"):
         parts.append("<h2>Training curves</h2><img class='fig' src='curves.png' "
                      "alt='training curves'>")

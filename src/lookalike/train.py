@@ -30,6 +30,8 @@ class TrainReport:
     ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (photo, detail)
     warnings: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    #: Per-epoch rows (the article recipe's); a head fitted at once has none.
+    history: list[dict[str, float]] | dict[str, list[float]] = field(default_factory=list)
 
 
 def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
