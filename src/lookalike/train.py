@@ -117,30 +117,40 @@ def train(
     report.people = people
     report.metrics = metrics
     split_lists = _split_lists(ds, found, subset_of, label_of, report)
-    manifest = new_manifest(
+    manifest = _manifest(ds, found, pipeline, the_head, report, tr, split_lists, crops=crops,
+                         refit=refit, seed=seed, validation_fraction=validation_fraction)
+    thumbs = [found[i].thumbs[chosen[i]] if chosen[i] < len(found[i].thumbs) else b""
+              for i in tr]
+    return Model(manifest, the_head, X, y, thumbs), report
+
+
+def _manifest(ds: Dataset, found: dict[int, PhotoFaces], pipeline: FacePipeline, the_head: Head,
+              report: TrainReport, tr: list[int], split_lists: dict, *, crops: bool,
+              refit: bool, seed: int, validation_fraction: float) -> dict:
+    """What the model file says about itself: labels, embedder, head, threshold, split,
+    metrics, the data's fingerprint and what was skipped."""
+    return new_manifest(
         kind="embedding",
-        labels=people,
+        labels=report.people,
         embedder={"name": pipeline.embedder.name, "version": pipeline.embedder.version,
                   "dim": pipeline.embedder.dim},
         detector=pipeline.detector.key,
         head={"type": the_head.kind, "calibrated": bool(the_head.calibrated_)},
-        threshold={"similarity": threshold, "measure": "cosine to the closest training photo",
+        threshold={"similarity": float(pipeline.embedder.threshold),
+                   "measure": "cosine to the closest training photo",
                    "source": "chosen on LFW different-person pairs; see BENCHMARKS.md"},
         crops=crops,
         refit=refit,
         split={"layout": ds.layout, "seed": seed, "validation_fraction": validation_fraction,
                **split_lists},
         train_photos=[ds.relpath(ds.photos[i]) for i in tr],
-        metrics=metrics,
+        metrics=report.metrics,
         data_fingerprint=fingerprint([(ds.relpath(ds.photos[i]), ds.photos[i].person,
                                        found[i].digest) for i in sorted(found)]),
         skipped=[list(s) for s in report.skipped],
         ambiguous=[list(a) for a in report.ambiguous],
         warnings=report.warnings,
     )
-    thumbs = [found[i].thumbs[chosen[i]] if chosen[i] < len(found[i].thumbs) else b""
-              for i in tr]
-    return Model(manifest, the_head, X, y, thumbs), report
 
 
 def _drop_duplicates(ds: Dataset, found: dict[int, PhotoFaces], report: TrainReport
