@@ -7,12 +7,12 @@ verdict's similarity threshold. See BENCHMARKS.md ("Compare two faces").
 
 PLATT: dict[str, dict] = {
     'sface': {
-        'a': 28.7046,
-        'b': -9.5582,
+        'a': 31.6802,
+        'b': -10.4876,
         'threshold': 0.34,
         'provenance': (
             'bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, '
-            'lfw_funneled 150 px), 2026-12-05 19:12 UTC, commit dd2efa3'
+            'lfw_funneled 150 px), 2026-12-05 19:27 UTC, commit b02586b'
         ),
     },
 }

@@ -44,13 +44,15 @@ def _draw(render: Callable[[Path], Any]) -> bytes:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def add_compare_and_card_routes(app: FastAPI, rec: Any, calls: Any, pipeline: Any,
-                                read_files: Callable, check_photo: Callable, max_bytes: int,
-                                overhead: int, default_top: int) -> None:
-    """Register the routes on ``app`` (called by :func:`lookalike.web.app.create_app`, which
-    passes its upload reader and checker so that every photo is checked the same way)."""
+def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> None:
+    """Register the routes on ``app`` (called by :func:`lookalike.web.app.create_app`) over its
+    :class:`~lookalike.web.routes.Served` recognizer; ``pipeline``: the served recognizer's face
+    pipeline (None for one without), whose embedder compares."""
     from ..errors import ImageError
-    from .app import ApiError
+    from .routes import DEFAULT_TOP
+    from .uploads import FORM_OVERHEAD, ApiError, read_files
+
+    rec, calls, max_bytes = served.rec, served.calls, served.max_bytes
 
     state: dict[str, Any] = {}
 
@@ -64,12 +66,11 @@ def add_compare_and_card_routes(app: FastAPI, rec: Any, calls: Any, pipeline: An
         return state["comparer"]
 
     async def two_photos(request: Request) -> list[tuple[str, bytes]]:
-        files = await read_files(request, 2 * max_bytes + overhead, 2)
+        files = await read_files(request, 2 * max_bytes + FORM_OVERHEAD, 2)
         if len(files) != 2:
             raise ApiError(400, "two_photos", f"send two photos to compare, both in the field "
                            f"'photo' (curl -F photo=@a.jpg -F photo=@b.jpg); got {len(files)}")
-        for name, data in files:
-            check_photo(name, data)
+        served.check(files)
         return files
 
     async def compared(files: list[tuple[str, bytes]]):
@@ -109,9 +110,9 @@ def add_compare_and_card_routes(app: FastAPI, rec: Any, calls: Any, pipeline: An
               description="Multipart field `photo`; `face`: which face (0 = the first of "
               "/api/predict's answer). The same card as `lookalike predict --card`.")
     async def card(request: Request, face: int = Query(0, ge=0, le=1000),
-                   top: int = Query(default_top, ge=1, le=50)) -> Response:
-        (name, data), = await read_files(request, max_bytes + overhead, 1)
-        check_photo(name, data)
+                   top: int = Query(DEFAULT_TOP, ge=1, le=50)) -> Response:
+        (name, data), = await read_files(request, max_bytes + FORM_OVERHEAD, 1)
+        served.check([(name, data)])
         try:
             result = await calls(rec.predict, data, all_faces=True, name=name)
         except LookalikeError as err:

@@ -1,4 +1,4 @@
-"""``lookalike gallery create|add|remove|list|search|check`` (registered by lookalike.cli)."""
+"""``lookalike gallery create|add|remove|list|search|check``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..names import display_name
+from .output import print_photo, print_problems, report_failed
 
 
 def gallery_spec(args) -> str:
@@ -20,7 +21,7 @@ def gallery_spec(args) -> str:
 
 
 def cmd_create(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.create(gallery_spec(args), embedder=args.embedder, crops=args.crops)
     print(f"Created gallery {g.spec} (embedder {g.manifest['embedder']['name']}, "
@@ -30,7 +31,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -46,14 +47,12 @@ def cmd_add(args) -> int:
     print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
           f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
     print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
-    from ..cli import print_problems
-
     print_problems(rep.skipped, rep.ambiguous)
     return 0
 
 
 def cmd_remove(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -66,7 +65,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -86,17 +85,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from ..cli import print_photo
     from ..errors import ImageError, printable
+    from ..gallery import Gallery
     from ..ranking import PhotoResult
-    from . import Gallery
 
     g = Gallery.open(gallery_spec(args))
     results = []
     try:
         for p in args.photos:
             try:
-                results.append(g.search(p, top=args.top, all_faces=args.all_faces,
+                results.append(g.predict(p, top=args.top, all_faces=args.all_faces,
                                         name=printable(p)))
             except ImageError as err:
                 results.append(PhotoResult(printable(p), [], None, str(err)))
@@ -111,16 +109,14 @@ def cmd_search(args) -> int:
             print_photo(r, args.top, g.threshold, out=sys.stdout)
             for fr in r.faces:
                 best = [f"{display_name(m.person)}: {m.photo} ({m.similarity:.2f})"
-                        for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
+                        for m in fr.ranking[:args.top] if m.photo]
                 if best:
                     print("  closest photos: " + "; ".join(best))
-    from ..cli import report_failed
-
     return report_failed([r for r in results if not r.ok])
 
 
 def cmd_check(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
