@@ -65,7 +65,7 @@ def test_names_shown_one_way():
 
 
 def test_cli_table_shows_display_names(tmp_path):
-    from lookalike.cli import ranking_table
+    from lookalike.cli.output import ranking_table
     from lookalike.ranking import Match
 
     rows = ranking_table([Match("Andre_Agassi", 0.7, 0.5), Match("Li_Na", 0.3, 0.2)])

@@ -44,45 +44,51 @@ def _draw(render: Callable[[Path], Any]) -> bytes:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> None:
-    """Register the routes on ``app`` (called by :func:`lookalike.web.app.create_app`) over its
-    :class:`~lookalike.web.routes.Served` recognizer; ``pipeline``: the served recognizer's face
-    pipeline (None for one without), whose embedder compares."""
-    from ..errors import ImageError
-    from .routes import DEFAULT_TOP
-    from .uploads import FORM_OVERHEAD, ApiError, read_files
+class _Pair:
+    """Reading and comparing two uploaded photos with the served recognizer's embedder."""
 
-    rec, calls, max_bytes = served.rec, served.calls, served.max_bytes
+    def __init__(self, served: Any, pipeline: Any):
+        self.served, self.pipeline, self._comparer = served, pipeline, None
 
-    state: dict[str, Any] = {}
-
-    def comparer():
-        if "comparer" not in state:
+    def comparer(self):
+        if self._comparer is None:
             from ..comparison import Comparer
 
             # the served model's pipeline (its embedder, no disk cache), else SFace uncached
-            state["comparer"] = (Comparer(pipeline=pipeline) if pipeline is not None
-                                 and hasattr(pipeline, "embedder") else Comparer(cache=False))
-        return state["comparer"]
+            self._comparer = (Comparer(pipeline=self.pipeline) if self.pipeline is not None
+                              and hasattr(self.pipeline, "embedder") else Comparer(cache=False))
+        return self._comparer
 
-    async def two_photos(request: Request) -> list[tuple[str, bytes]]:
-        files = await read_files(request, 2 * max_bytes + FORM_OVERHEAD, 2)
+    async def read(self, request: Request) -> list[tuple[str, bytes]]:
+        from .uploads import FORM_OVERHEAD, ApiError, read_files
+
+        files = await read_files(request, 2 * self.served.max_bytes + FORM_OVERHEAD, 2)
         if len(files) != 2:
             raise ApiError(400, "two_photos", f"send two photos to compare, both in the field "
                            f"'photo' (curl -F photo=@a.jpg -F photo=@b.jpg); got {len(files)}")
-        served.check(files)
+        self.served.check(files)
         return files
 
-    async def compared(files: list[tuple[str, bytes]]):
+    async def compare(self, files: list[tuple[str, bytes]]):
+        from ..errors import ImageError
+        from .uploads import ApiError
+
         names = (files[0][0], files[1][0])
         try:
-            return await calls(lambda: comparer().compare(files[0][1], files[1][1],
-                                                          names=names))
+            return await self.served.calls(lambda: self.comparer().compare(
+                files[0][1], files[1][1], names=names))
         except NoFaceError as err:
             raise ApiError(422, "no_face", f"no face found in {err.path}; try a photo where "
                            "the face is visible, upright and not too small") from None
         except (ImageError, LookalikeError) as err:
             raise ApiError(422, "unreadable_image", str(err)) from None
+
+
+def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> None:
+    """Register the routes on ``app`` (called by :func:`lookalike.web.app.create_app`) over its
+    :class:`~lookalike.web.routes.Served` recognizer; ``pipeline``: the served recognizer's face
+    pipeline (None for one without), whose embedder compares."""
+    pair = _Pair(served, pipeline)
 
     @app.post("/api/compare", tags=["compare"], openapi_extra=_multipart("photo", 2),
               summary="Two photos: how alike are the faces, and is it the same person?",
@@ -91,19 +97,29 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
               "pairs) and the two `faces` compared (each photo's most prominent face: box, "
               "landmarks, detection score). 422 `no_face` names the photo without a face.")
     async def compare(request: Request) -> dict:
-        return (await compared(await two_photos(request))).to_dict()
+        return (await pair.compare(await pair.read(request))).to_dict()
 
     @app.post("/api/compare/card", tags=["compare"], openapi_extra=_multipart("photo", 2),
               response_class=Response, summary="The compare card of two photos (PNG)",
               description="The same picture as `lookalike compare --card`.")
     async def compare_card(request: Request) -> Response:
-        files = await two_photos(request)
-        result = await compared(files)
+        files = await pair.read(request)
+        result = await pair.compare(files)
         from ..compare_card import render_compare_card
 
-        png = await calls(_draw, lambda p: render_compare_card(
+        png = await served.calls(_draw, lambda p: render_compare_card(
             result, p, sources=(files[0][1], files[1][1])))
         return _png(png, "lookalike-compare.png")
+
+    add_card_route(app, served)
+
+
+def add_card_route(app: FastAPI, served: Any) -> None:
+    """``POST /api/card?face=K``: the look-alike card of one face of an uploaded photo."""
+    from .routes import DEFAULT_TOP
+    from .uploads import FORM_OVERHEAD, ApiError, read_files
+
+    rec = served.rec
 
     @app.post("/api/card", tags=["predict"], openapi_extra=_multipart("photo", 1),
               response_class=Response, summary="The look-alike card of one face (PNG)",
@@ -111,12 +127,9 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
               "/api/predict's answer). The same card as `lookalike predict --card`.")
     async def card(request: Request, face: int = Query(0, ge=0, le=1000),
                    top: int = Query(DEFAULT_TOP, ge=1, le=50)) -> Response:
-        (name, data), = await read_files(request, max_bytes + FORM_OVERHEAD, 1)
+        (name, data), = await read_files(request, served.max_bytes + FORM_OVERHEAD, 1)
         served.check([(name, data)])
-        try:
-            result = await calls(rec.predict, data, all_faces=True, name=name)
-        except LookalikeError as err:
-            raise ApiError(422, "unreadable_image", str(err)) from None
+        result = await served.run(rec.predict, data, all_faces=True, name=name)
         if not result.ok:
             raise ApiError(422, "no_face", f"no face found in {name}; try a photo where the "
                            "face is visible, upright and not too small")
@@ -128,7 +141,8 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
         from ..cards import render_card
 
         one = replace(result, faces=[result.faces[face]])
-        png = await calls(_draw, lambda p: render_card(rec, [one], p, sources=[data], top=top))
+        png = await served.calls(_draw, lambda p: render_card(rec, [one], p, sources=[data],
+                                                              top=top))
         return _png(png, f"lookalike-{Path(name).stem or 'photo'}.png")
 
 
