@@ -254,14 +254,28 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .runtime import describe
+
+    if not args.model:  # this installation: which runtime and precision networks run with
+        print(json.dumps({"runtime": describe()}, indent=1))
+        return 0
     from .model import load
 
     model = load(args.model)
     print(json.dumps(model.describe() | {"split": model.manifest.get("split", {}).get("layout"),
                                          "skipped": model.manifest.get("skipped"),
-                                         "warnings": model.manifest.get("warnings")},
+                                         "warnings": model.manifest.get("warnings"),
+                                         "runtime_here": describe()},
                      ensure_ascii=False, indent=1))
     return 0
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, on every command that runs the face networks (sets LOOKALIKE_BACKEND,
+    so worker processes follow)."""
+    parser.add_argument("--backend", choices=("openvino", "opencv"),
+                        help="runtime for the face networks (default: OpenVINO when installed, "
+                        "else OpenCV's dnn; also LOOKALIKE_BACKEND)")
 
 
 def cmd_demo(args) -> int:
@@ -323,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .recipes.article import add_train_arguments
 
     add_train_arguments(t)
+    add_backend_option(t)
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="rank whom the faces in photos look like")
@@ -336,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--card", metavar="OUT.png",
                     help="also draw one look-alike card (PNG) for all photos and faces")
+    add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="measure a model on DIR/<person>/*")
@@ -344,10 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.add_argument("--report", metavar="OUT_DIR", help="write an HTML report with pictures")
     e.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(e)
     e.set_defaults(func=cmd_evaluate)
 
-    i = sub.add_parser("info", help="what a model file holds")
-    i.add_argument("model")
+    i = sub.add_parser("info", help="what a model file holds, and which runtime (backend, "
+                       "precision) this installation runs the face networks with")
+    i.add_argument("model", nargs="?")
+    add_backend_option(i)
     i.set_defaults(func=cmd_info)
 
     d = sub.add_parser("demo", help="learn people from LFW and ask whom the astronaut resembles")
@@ -359,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--top", type=int, default=5)
     d.add_argument("-o", "--output", default="lfw-demo.lookalike")
     d.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(d)
     d.set_defaults(func=cmd_demo)
 
     from .benchmark import DEFAULT_EMBEDDERS, cmd_benchmark  # numpy-only at import
@@ -374,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verification only (skip the few-shot identification protocol)")
     b.add_argument("--json", action="store_true")
     b.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(b)
     b.set_defaults(func=cmd_benchmark)
 
     sv = sub.add_parser("serve", help="the web page and REST API (needs lookalike[web])")
@@ -387,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pixel limit per photo (default 50; at most 120, the decoder's)")
     from .web.serve import cmd_serve  # FastAPI is imported only when serving
 
+    add_backend_option(sv)
     sv.set_defaults(func=cmd_serve)
     from .gallery.cli import add_gallery_parser
 
@@ -421,6 +443,10 @@ def _main(argv: list[str] | None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "backend", None):
+            from .runtime import backend_name
+
+            os.environ["LOOKALIKE_BACKEND"] = backend_name(args.backend)
         return args.func(args)
     except LookalikeError as err:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)

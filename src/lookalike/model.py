@@ -114,7 +114,7 @@ class Recognizer:
     def describe(self) -> dict:
         m = self.manifest
         return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
-                                      "metrics", "lookalike_version", "created")}
+                                      "metrics", "lookalike_version", "created", "runtime")}
 
 
 class Model(Recognizer):
@@ -262,10 +262,15 @@ def load(path: str | Path) -> Recognizer:
 
 
 def new_manifest(**fields: Any) -> dict:
+    """A manifest's common fields; ``runtime`` records the backend and precision the face
+    networks ran with (informational: compatibility is the embedder's version)."""
     import datetime
 
+    from .runtime import describe
+
     m = {"format": FORMAT, "format_version": FORMAT_VERSION, "lookalike_version": __version__,
-         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+         "runtime": describe()}
     m.update(fields)
     return m
 

@@ -211,6 +211,9 @@ class Gallery(Recognizer):
         from .enrol import analyse
 
         t0 = time.perf_counter()
+        # vectors from another embedder version (weights, precision) would not compare:
+        # refuse before enrolling, in one line (Recognizer.pipeline)
+        self.pipeline  # noqa: B018
         report = EnrolReport()
         known = self.store.known_digests()
         tasks: list[tuple] = []
