@@ -42,9 +42,35 @@ def _env(name: str) -> str:
     return os.environ.get(name, "").strip().lower()
 
 
+_import_lock = threading.Lock()
+
+
+def import_openvino():
+    """``import openvino`` without its telemetry: importing openvino imports its model converter,
+    which starts ``openvino_telemetry`` (a forked process that posts to Google Analytics —
+    network traffic at run time, which lookalike never makes; tests/test_offline.py). With that
+    package hidden during the import, openvino uses its own no-op stub."""
+    import sys
+
+    if "openvino" in sys.modules and sys.modules["openvino"] is not None:
+        return sys.modules["openvino"]
+    with _import_lock:
+        hidden = {}
+        for name in ("openvino_telemetry", "openvino_telemetry.backend"):
+            if name not in sys.modules:
+                hidden[name] = sys.modules[name] = None  # type: ignore[assignment]
+        try:
+            import openvino
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
+    return openvino
+
+
 def openvino_available() -> bool:
     try:
-        import openvino  # noqa: F401
+        import_openvino()
     except ImportError:
         return False
     return True
@@ -90,9 +116,7 @@ def describe() -> dict:
     backend = backend_name()
     out = {"backend": backend, "precision": precision_name(backend), "threads": threads()}
     if backend == "openvino":
-        import openvino
-
-        out["version"] = openvino.__version__.split("-")[0]
+        out["version"] = import_openvino().__version__.split("-")[0]
     else:
         import cv2
 
@@ -258,8 +282,7 @@ class Network:
                 return hit
             model = self._ov_model().clone()
             if key == ("dynamic",):
-                import openvino as ov
-
+                ov = import_openvino()
                 model.reshape({model.inputs[0]: ov.PartialShape([*shape[:2], -1, -1])})
             elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
                 model.reshape({model.inputs[0]: list(shape)})
@@ -335,9 +358,7 @@ def _ov_core():
     if _core is None:
         with _fold_lock:
             if _core is None:
-                import openvino as ov
-
-                _core = ov.Core()
+                _core = import_openvino().Core()
     return _core
 
 
