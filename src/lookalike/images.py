@@ -177,7 +177,9 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
                 scale = target / max(width, height)
                 reduced = _reduced_jpeg(data, im, scale, orientation)
                 if reduced is not None:
-                    return _fit(Image.fromarray(reduced), max_side), full
+                    if max_side and max(reduced.shape[:2]) > max_side:
+                        return _fit(Image.fromarray(reduced), max_side), full
+                    return reduced, full
                 if scale < 1:
                     im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
                     drafted = True
@@ -244,10 +246,10 @@ def _reduced_jpeg(data: bytes, im: Image.Image, scale: float, orientation: int
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None or bgr.ndim != 3:
         return None
-    rgb = bgr[:, :, ::-1]
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # (a channel-reversed numpy copy: 5x slower)
     if orientation in _ORIENT:
-        rgb = _ORIENT[orientation](rgb)
-    return np.ascontiguousarray(rgb)
+        rgb = np.ascontiguousarray(_ORIENT[orientation](rgb))
+    return rgb
 
 
 def is_image_name(path: Path) -> bool:
