@@ -252,3 +252,30 @@ def test_a_model_made_at_another_precision_says_so_in_one_line(trained, tmp_path
     r = _run(["predict", other, photo])
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "LOOKALIKE_PRECISION=bf16" in r.stderr
+
+
+@pytest.mark.lfw
+@pytest.mark.slow
+def test_an_lfw7_model_made_on_opencv_answers_the_same_on_openvino(shared_data, monkeypatch,
+                                                                   tmp_path):
+    """Top-1 identical on every lfw7 validation photo, similarities within 0.005."""
+    from lookalike.model import load
+    from lookalike.train import train
+
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LOOKALIKE_BACKEND", "opencv")
+    model, _ = train(shared_data / "lfw7", progress=False)
+    path = tmp_path / "lfw7.lookalike"
+    model.save(path)
+    assert load(path).manifest["runtime"]["backend"] == "opencv"
+    photos = sorted((shared_data / "lfw7" / "validation").glob("*/*.jpg"))
+    monkeypatch.setenv("LOOKALIKE_NO_CACHE", "1")
+    answers = {}
+    for backend in BACKENDS:
+        monkeypatch.setenv("LOOKALIKE_BACKEND", backend)
+        m = load(path)
+        answers[backend] = [m.predict(p).faces[0].ranking for p in photos]
+    for a, b in zip(answers["opencv"], answers["openvino"], strict=True):
+        assert a[0].person == b[0].person
+        for ma, mb in zip(a, b, strict=True):
+            assert ma.person == mb.person and abs(ma.similarity - mb.similarity) < 0.005

@@ -130,6 +130,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def fold_dequantize(data: bytes) -> bytes:
     """An ONNX graph whose weight-only ``DequantizeLinear`` (+ ``Reshape``) nodes on constant
     initializers are replaced by the fp32 weights they compute; other nodes are untouched."""
@@ -201,7 +209,7 @@ def fp32_onnx(source: Path) -> tuple[Path | None, bytes | None]:
     with _fold_lock:
         with contextlib.suppress(OSError):
             for p in folder.glob(f"{source.stem}-fp32-v{FOLD_VERSION}-{src}-*.onnx"):
-                if _sha256(p.read_bytes())[:16] == p.stem.rsplit("-", 1)[1]:
+                if _file_sha256(p)[:16] == p.stem.rsplit("-", 1)[1]:
                     return p, None
                 with contextlib.suppress(OSError):
                     p.unlink()  # damaged or half-copied: rebuild it
@@ -294,6 +302,8 @@ class Network:
             })
             self.compiles += 1
             self._compiled[key] = compiled
+            if not self.dynamic:  # one shape: the uncompiled copy of the weights can go
+                self._model = None  # (-25 MB for SFace; read again if a new shape comes)
             statics = [k for k in self._compiled if k != ("dynamic",)]
             for old in statics[: max(0, len(statics) - self.max_shapes)]:
                 del self._compiled[old]
