@@ -279,3 +279,17 @@ def test_an_lfw7_model_made_on_opencv_answers_the_same_on_openvino(shared_data, 
         assert a[0].person == b[0].person
         for ma, mb in zip(a, b, strict=True):
             assert ma.person == mb.person and abs(ma.similarity - mb.similarity) < 0.005
+
+
+def test_compiled_networks_are_cached_and_an_unusable_cache_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "ok"))
+    want = FaceDetector(backend="openvino").detect(astronaut())[0].box
+    assert list((tmp_path / "ok" / "models" / "openvino").glob("*.blob"))
+    again = FaceDetector(backend="openvino").detect(astronaut())[0].box  # from the blob
+    np.testing.assert_allclose(again, want, atol=1e-3)
+    bad = tmp_path / "bad" / "models"
+    bad.mkdir(parents=True)
+    (bad / "openvino").write_text("a file where the compiled-model folder should be")
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "bad"))
+    np.testing.assert_allclose(FaceDetector(backend="openvino").detect(astronaut())[0].box,
+                               want, atol=1e-3)

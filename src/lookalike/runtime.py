@@ -215,11 +215,8 @@ def fp32_onnx(source: Path) -> tuple[Path | None, bytes | None]:
                     p.unlink()  # damaged or half-copied: rebuild it
         data = fold_dequantize(raw)
         target = folder / f"{source.stem}-fp32-v{FOLD_VERSION}-{src}-{_sha256(data)[:16]}.onnx"
-        from .cache import cache_disabled
         from .files import atomic_write
 
-        if cache_disabled():
-            return None, data
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda fh: fh.write(data))
@@ -255,6 +252,7 @@ class Network:
         self.precision = precision_name(self.backend)
         self.max_shapes = max_shapes
         self._model = None  # openvino.Model / cv2.dnn.Net
+        self._blob_dir: Path | None = None
         self._compiled: OrderedDict[tuple, object] = OrderedDict()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -267,6 +265,8 @@ class Network:
             core = _ov_core()
             # (ONNX bytes are read from memory when the cache cannot be written)
             self._model = core.read_model(str(path) if path is not None else data)
+            if path is not None:  # a writable cache: keep compiled networks there too
+                self._blob_dir = path.parent / "openvino"
         return self._model
 
     def _ov_compiled(self, shape: tuple[int, ...]):
@@ -294,12 +294,23 @@ class Network:
                 model.reshape({model.inputs[0]: ov.PartialShape([*shape[:2], -1, -1])})
             elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
                 model.reshape({model.inputs[0]: list(shape)})
-            compiled = _ov_core().compile_model(model, "CPU", {
+            config = {
                 "INFERENCE_NUM_THREADS": threads(),
                 "NUM_STREAMS": 1,
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": self.precision,
-            })
+            }
+            compiled = None
+            if self._blob_dir is not None:
+                # OpenVINO's compiled-model cache: the next process skips compiling (first
+                # predict of a CLI run: ~620 -> ~320 ms CPU, BENCHMARKS.md)
+                try:
+                    compiled = _ov_core().compile_model(
+                        model, "CPU", {**config, "CACHE_DIR": str(self._blob_dir)})
+                except RuntimeError:  # the folder went read-only, full disk: compile anyway
+                    self._blob_dir = None
+            if compiled is None:
+                compiled = _ov_core().compile_model(model, "CPU", config)
             self.compiles += 1
             self._compiled[key] = compiled
             if not self.dynamic:  # one shape: the uncompiled copy of the weights can go
