@@ -473,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-12mp", type=int, default=5,
                     help="12 MP scenes face_recognition is timed on (default 5)")
     ap.add_argument("--heads", default="centroid,logistic", help="heads of the lfw7 section")
+    ap.add_argument("--prefix", default="", help="results file name prefix (e.g. fastpath_)")
     args = ap.parse_args(argv)
     global BACKENDS, PEER_12MP
     BACKENDS = tuple(b.strip() for b in args.backends.split(",") if b.strip())
@@ -501,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             elif section == "face_recognition":
                 result |= bench_face_recognition(work)
             result["section_seconds"] = round(time.perf_counter() - t0, 1)
-            save(section, result)
+            save(args.prefix + section, result)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
