@@ -221,8 +221,12 @@ def fp32_onnx(source: Path) -> tuple[Path | None, bytes | None]:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda fh: fh.write(data))
         except (OSError, LookalikeError) as err:
-            if not _warned_cache:
+            from . import cache
+
+            root = str(cache.default_cache_dir())
+            if not _warned_cache and root not in cache._warned:  # one line per folder
                 _warned_cache = True
+                cache._warned.add(root)  # the embedding cache's warning would say the same
                 warnings.warn(f"model cache off: {folder} is not writable ({err}) — the "
                               "networks are rebuilt in memory each run; set LOOKALIKE_CACHE_DIR "
                               "to a writable folder", stacklevel=3)
