@@ -1,7 +1,7 @@
 """The foundation issue's benchmarks (figures in BENCHMARKS.md).
 
     .venv/bin/python bench/bench_foundation.py [--only lfw7,latency,groups,face_recognition]
-        [--backends openvino,opencv] [--peer-12mp N]
+        [--backends openvino,opencv] [--peer-12mp N] [--heads centroid] [--prefix fastpath_]
 
 ``--backends``: the lfw7, latency and face_recognition sections run once per runtime of
 lookalike.runtime (LOOKALIKE_BACKEND), in the same run, so ratios compare like with like on a
