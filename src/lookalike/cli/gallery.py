@@ -1,4 +1,4 @@
-"""``lookalike gallery create|add|remove|list|search|check`` (registered by lookalike.cli)."""
+"""``lookalike gallery create|add|remove|list|search|check``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+
+from .output import print_photo, print_problems, report_failed
 
 
 def gallery_spec(args) -> str:
@@ -18,7 +20,7 @@ def gallery_spec(args) -> str:
 
 
 def cmd_create(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.create(gallery_spec(args), embedder=args.embedder, crops=args.crops)
     print(f"Created gallery {g.spec} (embedder {g.manifest['embedder']['name']}, "
@@ -28,7 +30,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -44,14 +46,12 @@ def cmd_add(args) -> int:
     print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
           f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
     print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
-    from ..cli import print_problems
-
     print_problems(rep.skipped, rep.ambiguous)
     return 0
 
 
 def cmd_remove(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -64,7 +64,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -84,17 +84,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from ..cli import print_photo
     from ..errors import ImageError, printable
+    from ..gallery import Gallery
     from ..ranking import PhotoResult
-    from . import Gallery
 
     g = Gallery.open(gallery_spec(args))
     results = []
     try:
         for p in args.photos:
             try:
-                results.append(g.search(p, top=args.top, all_faces=args.all_faces,
+                results.append(g.predict(p, top=args.top, all_faces=args.all_faces,
                                         name=printable(p)))
             except ImageError as err:
                 results.append(PhotoResult(printable(p), [], None, str(err)))
@@ -109,16 +108,14 @@ def cmd_search(args) -> int:
             print_photo(r, args.top, g.threshold, out=sys.stdout)
             for fr in r.faces:
                 best = [f"{m.person}: {m.photo} ({m.similarity:.2f})"
-                        for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
+                        for m in fr.ranking[:args.top] if m.photo]
                 if best:
                     print("  closest photos: " + "; ".join(best))
-    from ..cli import report_failed
-
     return report_failed([r for r in results if not r.ok])
 
 
 def cmd_check(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -138,8 +135,8 @@ def cmd_check(args) -> int:
 
 
 def add_gallery_parser(sub) -> None:
-    from ..cli import add_backend_option
     from ..embedders import EMBEDDERS
+    from .options import add_backend_option
 
     g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
                        "without retraining")
