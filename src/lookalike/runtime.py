@@ -307,7 +307,7 @@ class Network:
             compiled = None
             if self._blob_dir is not None:
                 # OpenVINO's compiled-model cache: the next process skips compiling (first
-                # predict of a CLI run: ~620 -> ~320 ms CPU, BENCHMARKS.md)
+                # predict of a CLI run: ~630 -> ~400 ms CPU, BENCHMARKS.md)
                 try:
                     compiled = _ov_core().compile_model(
                         model, "CPU", {**config, "CACHE_DIR": str(self._blob_dir)})
