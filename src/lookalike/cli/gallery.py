@@ -137,6 +137,7 @@ def cmd_check(args) -> int:
 
 def add_gallery_parser(sub) -> None:
     from ..embedders import EMBEDDERS
+    from .options import add_backend_option
 
     g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
                        "without retraining")
@@ -161,6 +162,7 @@ def add_gallery_parser(sub) -> None:
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument("--json", action="store_true")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_backend_option(a)
     a.set_defaults(func=cmd_add)
 
     r = gs.add_parser("remove", help="delete every trace of a person")
@@ -181,6 +183,7 @@ def add_gallery_parser(sub) -> None:
     q.add_argument("--top", type=int, default=5)
     q.add_argument("--all-faces", action="store_true")
     q.add_argument("--json", action="store_true")
+    add_backend_option(q)
     q.set_defaults(func=cmd_search)
 
     k = gs.add_parser("check", help="verify checksums and consistency (--repair rebuilds the "

@@ -20,6 +20,7 @@ from .article import add_train_arguments
 from .benchmark import add_benchmark_parser
 from .compare import add_compare_parser
 from .gallery import add_gallery_parser
+from .options import add_backend_option
 from .output import (
     info,
     print_evaluation,
@@ -140,12 +141,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from ..runtime import describe
+
+    if not args.model:  # this installation: which runtime and precision networks run with
+        print(json.dumps({"runtime": describe()}, indent=1))
+        return 0
     from ..kinds import load
 
     model = load(args.model)
     print(json.dumps(model.describe() | {"split": model.manifest.get("split", {}).get("layout"),
                                          "skipped": model.manifest.get("skipped"),
-                                         "warnings": model.manifest.get("warnings")},
+                                         "warnings": model.manifest.get("warnings"),
+                                         "runtime_here": describe()},
                      ensure_ascii=False, indent=1))
     return 0
 
@@ -198,6 +205,7 @@ def _add_train(sub, embedders, heads) -> None:
                    help="embedding (default): face embeddings + a head; article: fine-tune an "
                    "ImageNet CNN on face crops, as the article does (needs lookalike[article])")
     add_train_arguments(t)
+    add_backend_option(t)
     t.set_defaults(func=cmd_train)
 
 
@@ -213,6 +221,7 @@ def _add_predict(sub) -> None:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--card", metavar="OUT.png",
                     help="also draw one look-alike card (PNG) for all photos and faces")
+    add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)
 
 
@@ -223,10 +232,13 @@ def _add_evaluate_info(sub) -> None:
     e.add_argument("--json", action="store_true")
     e.add_argument("--report", metavar="OUT_DIR", help="write an HTML report with pictures")
     e.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(e)
     e.set_defaults(func=cmd_evaluate)
 
-    i = sub.add_parser("info", help="what a model file holds")
-    i.add_argument("model")
+    i = sub.add_parser("info", help="what a model file holds, and which runtime (backend, "
+                       "precision) this installation runs the face networks with")
+    i.add_argument("model", nargs="?")
+    add_backend_option(i)
     i.set_defaults(func=cmd_info)
 
 
@@ -240,6 +252,7 @@ def _add_demo(sub, embedders) -> None:
     d.add_argument("--top", type=int, default=5)
     d.add_argument("-o", "--output", default="lfw-demo.lookalike")
     d.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(d)
     d.set_defaults(func=cmd_demo)
 
 
@@ -292,6 +305,10 @@ def _main(argv: list[str] | None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "backend", None):
+            from ..runtime import backend_name
+
+            os.environ["LOOKALIKE_BACKEND"] = backend_name(args.backend)
         return args.func(args)
     except LookalikeError as err:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
