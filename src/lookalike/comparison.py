@@ -61,8 +61,9 @@ class Comparison:
         return {
             "similarity": round(float(self.similarity), 4),
             "same_person": bool(self.same_person),
+            # 4 decimals, never rounded to a certainty the logistic does not give
             "probability": None if self.probability is None
-            else round(float(self.probability), 4),
+            else min(max(round(float(self.probability), 4), 0.0001), 0.9999),
             "threshold": round(float(self.threshold), 4),
             "embedder": self.embedder,
             "faces": faces,
