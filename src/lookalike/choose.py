@@ -7,8 +7,10 @@ merely the largest (a celebrity beside a fan, a team photo)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -131,27 +133,25 @@ def contenders(faces: Sequence[Face], image_size: tuple[int, int]) -> list[int]:
     return near if len(near) > 1 else []
 
 
-_QUALITY: dict[str, object] = {}
-_QUALITY_LOCK = __import__("threading").Lock()
+_QUALITY_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _quality_embedder():
+    from .embedders import SFaceEmbedder
+
+    return SFaceEmbedder()
 
 
 def measure_quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
     """SFace's raw feature norm of each face (before L2 normalisation): a face-quality
     signal — blurred, tiny or false faces give small norms (bench/bench_face_choice.py: it
     separates real from false detections and sharp subjects from out-of-focus faces better
-    than the detector's score). Its own SFace instance, loaded on first use, whatever the
-    embedder."""
-    import cv2
-
-    from .faces import sface_path
-
+    than the detector's score). One SFace through the runtime layer, whatever the embedder,
+    loaded on first use (most photos never need it: see :func:`contenders`)."""
     with _QUALITY_LOCK:
-        rec = _QUALITY.get("sface")
-        if rec is None:
-            rec = _QUALITY["sface"] = cv2.FaceRecognizerSF.create(str(sface_path()), "")
-        bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-        return [float(np.linalg.norm(rec.feature(rec.alignCrop(bgr, f.yunet_row()))))
-                for f in faces]
+        embedder = _quality_embedder()
+    return embedder.feature_norms(np.ascontiguousarray(rgb), faces)
 
 
 def choose_indices(rgb: np.ndarray, faces: Sequence[Face]) -> tuple[list[int], list[Face]]:

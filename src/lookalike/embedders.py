@@ -92,6 +92,13 @@ class SFaceEmbedder:
         blob = np.ascontiguousarray(crop_bgr[:, :, ::-1].transpose(2, 0, 1))[None]
         return self._network().run(blob.astype(np.float32))[0].reshape(-1)
 
+    def feature_norms(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
+        """The norm of each face's raw (unnormalised) vector: a face-quality signal (see
+        :func:`lookalike.choose.measure_quality`)."""
+        net = self._network()
+        return [float(np.linalg.norm(net.run(c.transpose(2, 0, 1)[None].astype(np.float32))[0]))
+                for c in self._rgb_crops(rgb, faces)]
+
     def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.dim), np.float32)
