@@ -88,6 +88,9 @@ def cmd_train(args) -> int:
     if getattr(args, "recipe", "embedding") == "article":
         from .recipes.article import cmd_train_article
 
+        if args.cluster:
+            raise LookalikeError("--cluster makes face embeddings; the article recipe trains a "
+                                 "CNN on this machine", fix="leave out --cluster")
         return cmd_train_article(args)
     from .train import train
 
@@ -98,7 +101,8 @@ def cmd_train(args) -> int:
     model, report = train(args.data, embedder=args.embedder, head=args.head, crops=args.crops,
                           seed=args.seed, validation_fraction=args.val_fraction,
                           refit=args.refit, progress=not args.quiet, cache=not args.no_cache,
-                          log=None if args.json else _info)
+                          log=None if args.json else _info,
+                          cluster=args.cluster, ship=args.ship)
     model.save(out)
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
@@ -323,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .recipes.article import add_train_arguments
 
     add_train_arguments(t)
+    from .cluster import add_cluster_arguments
+
+    add_cluster_arguments(t)
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="rank whom the faces in photos look like")

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +31,19 @@ class TrainReport:
     metrics: dict = field(default_factory=dict)
 
 
+NO_FACE = "no face found (use --crops if photos are face crops)"
+
+
 def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
-                   progress: bool = True, desc: str = "faces"
-                   ) -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
-    """Analyse photos; unreadable ones and ones without a face are returned as skipped."""
+                   progress: bool = True, desc: str = "faces", cluster: Any = None,
+                   ship: str = "auto") -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
+    """Analyse photos; unreadable ones and ones without a face are returned as skipped.
+    ``cluster``: on a Dask cluster (see :mod:`lookalike.cluster`)."""
+    if cluster is not None:
+        from .cluster import analyze_photos as on_cluster
+
+        return on_cluster(pipeline, photos, root, cluster=cluster, ship=ship,
+                          progress=progress, desc=desc)
     found: dict[int, PhotoFaces] = {}
     skipped: list[tuple[str, str]] = []
     for i, ph in enumerate(bar(photos, desc=desc, enabled=progress)):
@@ -44,7 +54,7 @@ def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
             skipped.append((rel, err.detail))
             continue
         if not result.faces:
-            skipped.append((rel, "no face found (use --crops if photos are face crops)"))
+            skipped.append((rel, NO_FACE))
             continue
         found[i] = result
     return found, skipped
@@ -69,18 +79,23 @@ def train(
     progress: bool = True,
     cache: bool = True,
     log: Callable[[str], None] | None = None,
+    cluster: Any = None,
+    ship: str = "auto",
 ) -> tuple[Model, TrainReport]:
     """Learn the people in ``data_dir`` (see :mod:`lookalike.dataset` for layouts).
 
     Returns the model (not yet saved) and a report. ``refit``: after measuring on the
-    validation photos, fit the final head on all photos."""
+    validation photos, fit the final head on all photos. ``cluster``: make the embeddings on a
+    Dask cluster (``local``, ``local:N``, ``tcp://host:8786`` or a ``distributed.Client``;
+    ``ship``: how photos reach its workers), see :mod:`lookalike.cluster`."""
     say = log or (lambda _msg: None)
     ds = data_dir if isinstance(data_dir, Dataset) else discover(
         data_dir, seed=seed, validation_fraction=validation_fraction)
     pipeline = FacePipeline(embedder, crops=crops, cache=cache)
     say(f"{len(ds.photos)} photos of {len(ds.people)} people ({ds.layout} layout), "
         f"embedder {pipeline.embedder.name}")
-    found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress)
+    found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress,
+                                    cluster=cluster, ship=ship)
     skipped = [(_rel(Path(p), ds.root), "ignored: " + why) for p, why in ds.ignored] + skipped
     report = TrainReport([], {}, skipped)
     photos = ds.photos

@@ -180,7 +180,8 @@ class Gallery(Recognizer):
 
     # -- enrolment -------------------------------------------------------------------------
     def add_folder(self, folder: str | Path, *, person: str | None = None,
-                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+                   workers: int | None = None, progress: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol ``folder/<person>/*`` or, with ``person``, every photo below ``folder``."""
         from ..dataset import _walk_photos, check_folder, list_labelled
 
@@ -192,15 +193,22 @@ class Gallery(Recognizer):
                 raise GalleryError("no photos found", root, "give a folder with photos")
         else:
             items = [(ph.person, ph.path) for ph in list_labelled(root, ignored)]
-        report = self.add_photos(items, workers=workers, progress=progress)
+        report = self.add_photos(items, workers=workers, progress=progress, cluster=cluster,
+                                 ship=ship)
         report.skipped[:0] = [(p, "ignored: " + why) for p, why in ignored]
         return report
 
     def add_photos(self, items: Sequence[tuple], *, workers: int | None = None,
-                   progress: bool = True, cache: bool = True) -> EnrolReport:
+                   progress: bool = True, cache: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol (person, photo path) pairs — or (person, path, source name to record) — on
         ``workers`` processes (default: all cores). ``cache=False``: the photos' analyses are
         not written to the embedding cache (web uploads stay off the disk).
+
+        ``cluster``: make the embeddings on a Dask cluster instead (an address: ``local``,
+        ``local:N``, ``tcp://host:8786``, or a ``distributed.Client``; ``ship``: how photos
+        reach the workers, see :mod:`lookalike.cluster`). What is stored is the same; this
+        process commits it.
 
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
@@ -300,8 +308,14 @@ class Gallery(Recognizer):
             skipped_rows.clear()
 
         try:
-            stream = analyse(tasks, embedder=emb, crops=crops, workers=min(workers, len(tasks))
-                             or 1, cache=cache)
+            if cluster is None:
+                stream = analyse(tasks, embedder=emb, crops=crops,
+                                 workers=min(workers, len(tasks)) or 1, cache=cache)
+            else:
+                from ..cluster import enrol_stream
+
+                stream = enrol_stream(tasks, [info[t[0]][1] for t in tasks], embedder=emb,
+                                      crops=crops, cluster=cluster, ship=ship, cache=cache)
             for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
                 person = info[r.task][0]
                 done[person].append(r)

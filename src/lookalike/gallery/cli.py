@@ -33,7 +33,7 @@ def cmd_add(args) -> int:
     g = Gallery.open(gallery_spec(args))
     try:
         rep = g.add_folder(args.folder, person=args.person, workers=args.workers,
-                           progress=not args.quiet)
+                           progress=not args.quiet, cluster=args.cluster, ship=args.ship)
         people = g.people()
     finally:
         g.close()
@@ -163,6 +163,9 @@ def add_gallery_parser(sub) -> None:
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument("--json", action="store_true")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    from ..cluster import add_cluster_arguments
+
+    add_cluster_arguments(a)
     a.set_defaults(func=cmd_add)
 
     r = gs.add_parser("remove", help="delete every trace of a person")
