@@ -78,7 +78,7 @@ def test_cluster_gives_the_plain_gallery(folder, tmp_path):
     rp = plain.add_photos(items, workers=1, progress=False, cache=False)
     probes = [folder / "person_0" / "p0_00.jpg", folder / "person_1" / "p1_01.jpg"]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as lc, distributed.Client(lc) as client:
+                                  dashboard_address=":0") as lc, distributed.Client(lc) as client:
         pids = set(client.run(os.getpid).values())
         assert len(pids) == 2 and os.getpid() not in pids
         for ship in ("paths", "bytes"):
@@ -117,7 +117,7 @@ def test_photos_reach_workers_that_do_not_share_the_disk(folder, tmp_path):
     """auto probes and sends bytes; paths forced falls back to bytes photo by photo."""
     items = [(p.parent.name, p) for p in sorted(folder.glob("*/*.jpg"))]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as lc, \
+                                  dashboard_address=":0") as lc, \
             distributed.Client(lc.scheduler_address) as client:  # not known to be local
         for ship in ("auto", "paths"):
             with _NoSharedDisk() as nsd:
@@ -134,7 +134,7 @@ def test_train_on_a_cluster_is_train(folder, tmp_path):
 
     plain, prep = train(folder, progress=False, cache=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as lc, distributed.Client(lc) as client:
+                                  dashboard_address=":0") as lc, distributed.Client(lc) as client:
         dist, drep = train(folder, progress=False, cache=False, cluster=client)
     assert plain.labels == dist.labels
     np.testing.assert_allclose(plain.train_embeddings, dist.train_embeddings, atol=1e-4)

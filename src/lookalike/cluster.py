@@ -129,7 +129,7 @@ def _connect(distributed: Any, address: str, kind: str, n: int | None, timeout: 
     if kind == "local":
         local = distributed.LocalCluster(
             n_workers=n or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.ERROR)
+            dashboard_address=":0", silence_logs=logging.ERROR)
         client = distributed.Client(local)
     else:
         try:
