@@ -28,9 +28,9 @@ def fake_home(root: Path) -> Path:
     return root
 
 
-def cli(*args, env=None) -> subprocess.CompletedProcess:
+def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True,
-                          env=env or os.environ.copy(), timeout=600)
+                          env=env or os.environ.copy(), timeout=600, cwd=cwd)
 
 
 def test_one_command_gallery_from_a_data_home(tmp_path):
@@ -73,10 +73,13 @@ def test_missing_lfw_is_one_line_and_nothing_is_downloaded_or_created(tmp_path, 
     line, = r.stderr.strip().splitlines()
     assert "LFW not found" in line and "--download" in line and str(home) in line
     assert not home.exists() and not (tmp_path / "g").exists()
-    # the default data home: $SCIKIT_LEARN_DATA
+    # no --data-home: where `lookalike demo` looks, scikit-learn's data home among them
     env = dict(os.environ, SCIKIT_LEARN_DATA=str(fake_home(tmp_path / "sk")))
+    env.pop("LOOKALIKE_DATA", None)
+    env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve())  # still this source tree
+                                        for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
     r = cli("gallery", "create", tmp_path / "g2", "--from", "lfw", "--people", "1", "-q",
-            env=env)
+            env=env, cwd=tmp_path)  # no ../shared/data from here
     assert r.returncode == 0 and "of 1 people" in r.stdout, r.stderr
 
 

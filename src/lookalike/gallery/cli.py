@@ -187,7 +187,7 @@ def add_gallery_parser(sub) -> None:
                    help="enrol a public set of faces: lfw = Labeled Faces in the Wild, 13,233 "
                    "photos of 5,749 public figures (scikit-learn's copy; ~6 min on 2 cores)")
     c.add_argument("--data-home", metavar="DIR", help="with --from: the folder holding "
-                   "lfw_home/ (default $SCIKIT_LEARN_DATA or ~/scikit_learn_data)")
+                   "lfw_home/ (default: where `lookalike demo` looks, e.g. scikit-learn's)")
     c.add_argument("--download", action="store_true",
                    help="with --from: fetch it with scikit-learn's loader when missing (online)")
     c.add_argument("--people", type=int, default=0, metavar="N",

@@ -2,8 +2,9 @@
 
 LFW (Labeled Faces in the Wild: 13,233 photos of 5,749 public figures, collected from news
 photos) is read where scikit-learn keeps it — ``DATA_HOME/lfw_home/lfw_funneled/<Name>/*.jpg``,
-``DATA_HOME`` being ``--data-home``, ``$SCIKIT_LEARN_DATA`` or ``~/scikit_learn_data`` — and
-downloaded there by scikit-learn's loader only when asked (``download=True``, online).
+``DATA_HOME`` being ``--data-home``, or where ``lookalike demo`` looks (its
+``$LOOKALIKE_DATA``, ``../shared/data``, scikit-learn's data home) — and downloaded by
+scikit-learn's loader only when asked (``download=True``, online).
 Folder names become the people's names with spaces (``George_W_Bush`` → ``George W Bush``).
 Enrolment is :meth:`Gallery.add_photos`: resumable (re-running the command on the same
 gallery adds what is missing), and it takes ``cluster=`` like ``gallery add``.
@@ -11,7 +12,6 @@ gallery adds what is missing), and it takes ``cluster=`` like ``gallery add``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,43 +22,25 @@ from .store_local import GalleryError
 SOURCES = ("lfw",)
 
 
-def default_data_home() -> Path:
-    """scikit-learn's data home, computed without creating it."""
-    env = os.environ.get("SCIKIT_LEARN_DATA")
-    return Path(env).expanduser() if env else Path("~/scikit_learn_data").expanduser()
-
-
 def lfw_folder(data_home: str | Path | None = None, *, download: bool = False) -> Path:
-    """``DATA_HOME/lfw_home/lfw_funneled``; with ``download``, fetched through scikit-learn
-    when missing (about 200 MB). Raises a one-line error saying where it looked."""
-    home = Path(data_home).expanduser() if data_home else default_data_home()
-    folder = home / "lfw_home" / "lfw_funneled"
-    if folder.is_dir():
-        return folder
+    """``DATA_HOME/lfw_home/lfw_funneled`` when ``data_home`` is given (only there), else where
+    ``lookalike demo`` finds LFW (:func:`lookalike.demo.find_lfw`: ``$LOOKALIKE_DATA``,
+    ``../shared/data``, scikit-learn's data home). Downloaded through scikit-learn's loader
+    only with ``download`` (about 200 MB); otherwise a one-line error saying where it looked."""
+    from ..demo import find_lfw
+
+    if data_home is None:
+        return find_lfw(None, download=download)
+    home = Path(data_home).expanduser()
+    for folder in (home / "lfw_home" / "lfw_funneled", home / "lfw_funneled"):
+        if folder.is_dir():
+            return folder
     if not download:
         raise LookalikeError("LFW not found (looked for lfw_home/lfw_funneled/ in the data home, "
                              "scikit-learn's layout)", home,
                              "pass --data-home DIR holding lfw_home/, or add --download to "
                              "fetch it (about 200 MB) with scikit-learn's loader")
-    try:
-        from sklearn.datasets._lfw import _check_fetch_lfw
-
-        _check_fetch_lfw(data_home=str(home), funneled=True, download_if_missing=True)
-    except ImportError:  # a scikit-learn without the private helper: the public loader
-        from sklearn.datasets import fetch_lfw_people
-
-        try:
-            fetch_lfw_people(data_home=str(home), funneled=True, download_if_missing=True)
-        except Exception as err:
-            raise LookalikeError(f"could not download LFW ({err})", home,
-                                 "check the connection, or copy lfw_home/ there") from None
-    except Exception as err:
-        raise LookalikeError(f"could not download LFW ({' '.join(str(err).split())})", home,
-                             "check the connection, or copy lfw_home/ there") from None
-    if not folder.is_dir():
-        raise LookalikeError("scikit-learn's loader left no lfw_home/lfw_funneled", home,
-                             "copy LFW there by hand")
-    return folder
+    return find_lfw(home, download=True)
 
 
 def lfw_items(folder: Path, *, people: int = 0) -> list[tuple[str, Path, str]]:
