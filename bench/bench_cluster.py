@@ -63,6 +63,28 @@ def photos(n: int) -> list[tuple[str, Path]]:
     return out
 
 
+_BURN = ("import time\nt = time.process_time()\nx = 0\n"
+         "while time.process_time() - t < {s}:\n    x += 1\n")
+
+
+def parallel_capacity(seconds: float = 1.5) -> dict:
+    """What this machine gives two processes now: wall time of 2 processes burning
+    ``seconds`` of CPU each, against 1 (≈ 1: no second core to be had; 2 free cores: ≈ 2)."""
+    import subprocess
+
+    def wall(n: int) -> float:
+        t = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", _BURN.format(s=seconds)])
+                 for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - t
+
+    one, two = wall(1), wall(2)
+    return {"one_s": round(one, 2), "two_s": round(two, 2),
+            "two_processes_speedup": round(2 * one / two, 3)}
+
+
 def cmd_enrol(args) -> None:
     import cv2
     import distributed
@@ -134,10 +156,14 @@ def cmd_enrol(args) -> None:
 
     modes = args.modes.split(",")
     rows = []
+    capacity = [parallel_capacity()]
+    print(f"# 2 CPU-burners vs 1: {capacity[0]}", flush=True)
     for r in range(args.rounds):
         order = modes[r % len(modes):] + modes[:r % len(modes)]
         for mode in order:
             rows.append(run(mode, r))
+    capacity.append(parallel_capacity())
+    print(f"# 2 CPU-burners vs 1: {capacity[1]}", flush=True)
     k1.close(), c1.close(), k2.close(), c2.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -162,6 +188,9 @@ def cmd_enrol(args) -> None:
     summary["cluster1_over_plain1"] = ratio("cluster-1", "plain-1")
     summary["cluster1_cpu_over_plain1_cpu"] = ratio("cluster-1", "plain-1", "cpu_ms_per_photo")
     summary["cluster2_over_plain2"] = ratio("cluster-2", "plain-2")
+    summary["machine_two_process_speedup"] = [c["two_processes_speedup"] for c in capacity]
+    summary["cluster2_over_cluster1_cpu_per_photo"] = ratio("cluster-2", "cluster-1",
+                                                           "cpu_ms_per_photo")
     summary["startup_s"] = {"local:1": round(started_1, 2), "local:2": round(started_2, 2)}
     print(json.dumps(summary, indent=1), flush=True)
     save(args.name, {"machine": info, "photos": len(items), "rounds": rows, "summary": summary,
@@ -181,6 +210,27 @@ def cmd_commit(args) -> None:
             for i in range(args.rows)]
     tmp = Path(tempfile.mkdtemp(prefix="bench-commit-"))
     out = {"machine": machine(), "rows": args.rows, "batch": args.batch}
+    # The client's own work per photo before anything is sent: read + content hash, and an
+    # embedding-cache miss (a lookup) and put, as lookalike.cluster.analyse does.
+    from lookalike.cache import ArrayCache
+    from lookalike.images import content_hash, read_bytes
+
+    files = [f for _, f in photos(args.photos)]
+    t = time.perf_counter()
+    digests = [content_hash(read_bytes(f)) for f in files]
+    hashing = time.perf_counter() - t
+    cache = ArrayCache(tmp / "cache")
+    arrays = {"embeddings": X[:1], "thumb_data": np.frombuffer(thumb, np.uint8)}
+    t = time.perf_counter()
+    for d in digests:
+        cache.get(d)
+        cache.put(d, arrays)
+    caching = time.perf_counter() - t
+    out["client_per_photo"] = {"photos": len(files),
+                               "read_and_hash_per_s": round(len(files) / hashing),
+                               "cache_miss_and_put_per_s": round(len(files) / caching),
+                               "load": round(os.getloadavg()[0], 2)}
+    print(json.dumps(out["client_per_photo"]), flush=True)
     srv, uri = start_local_server(tmp / "pg")
     try:
         for name, spec in (("embedded", str(tmp / "g")), ("postgresql", f"{uri}#benchcommit")):
@@ -213,6 +263,7 @@ def main() -> None:
     c = sub.add_parser("commit")
     c.add_argument("--rows", type=int, default=5000)
     c.add_argument("--batch", type=int, default=64)
+    c.add_argument("--photos", type=int, default=2000, help="LFW photos read and hashed")
     c.add_argument("--name", default="cluster_commit")
     args = p.parse_args()
     {"enrol": cmd_enrol, "commit": cmd_commit}[args.cmd](args)
