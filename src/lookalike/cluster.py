@@ -335,19 +335,20 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
             raise ClusterError(f"a worker analyses photos as {worker_key}, this client as {key}",
                                address, "install the same lookalike version on the workers")
         resend: list[Job] = []
+        fresh: list[tuple[Job, Any, str | None]] = []
         for task, faces, err in results:
             job = by_task[task]
             if err == NOT_VISIBLE:
                 resend.append(job)
-                continue
-            if task in done:
-                continue
-            if faces is not None and faces.digest != job.digest:
-                faces, err = None, "changed while it was being enrolled — enrol it again"
-            if cache is not None and faces is not None and not job.first_only:
-                cache.put(f"{job.digest}|{key}", to_arrays(faces))
-            done.add(task)
-            yield job, faces, err
+            elif task not in done:
+                if faces is not None and faces.digest != job.digest:
+                    faces, err = None, "changed while it was being enrolled — enrol it again"
+                done.add(task)
+                fresh.append((job, faces, err))
+        if cache is not None:  # one transaction per batch
+            cache.put_many([(f"{job.digest}|{key}", to_arrays(faces)) for job, faces, _ in fresh
+                            if faces is not None and not job.first_only])
+        yield from fresh
         if resend:
             pending.appendleft((resend, True))
         pause_point("cluster-result")  # test-only: the scheduler killed between batches
