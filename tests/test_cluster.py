@@ -300,3 +300,17 @@ def test_postgresql_gallery_on_a_cluster(folder, tmp_path):
         plain.close()
     finally:
         srv.cleanup()
+
+
+def test_a_scheduler_without_workers_is_one_error(folder, tmp_path, monkeypatch):
+    import lookalike.cluster as c
+
+    monkeypatch.setattr(c, "NO_WORKERS_S", 2.0)
+    items = [(p.parent.name, p) for p in sorted(folder.glob("*/*.jpg"))]
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as lc, \
+            distributed.Client(lc) as client:
+        g = Gallery.create(tmp_path / "g")
+        with pytest.raises(ClusterError, match="has no workers"):
+            g.add_photos(items, progress=False, cache=False, cluster=client)
+        assert g.store.count() == 0
+        g.close()

@@ -49,6 +49,10 @@ QUEUE_PER_THREAD = 3
 #: Sent instead of a result when a worker cannot read a photo at its path.
 NOT_VISIBLE = "\0not visible to the worker"
 SHIP_MODES = ("auto", "paths", "bytes")
+#: Seconds without any worker before giving up (at the start, or mid-run).
+NO_WORKERS_S = 60.0
+#: Seconds between checks that workers are still there while waiting for results.
+WAIT_S = 5.0
 
 __all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse", "connect", "parse_address"]
 
@@ -252,18 +256,20 @@ def analyse(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
             raise
         except Exception as err:
             if _scheduler_lost(client, err):
+                why = "connection lost" if "cancel" in type(err).__name__.lower() else _why(err)
                 raise ClusterError(
-                    f"lost the Dask scheduler ({_why(err)}); every finished batch is committed",
+                    f"lost the Dask scheduler ({why}); every finished batch is committed",
                     address, "start the scheduler again and re-run the same command to enrol "
                     "the rest") from None
             raise
 
 
 def _scheduler_lost(client: Any, err: BaseException) -> bool:
+    import concurrent.futures
+
     distributed = _distributed()
-    if isinstance(err, OSError | TimeoutError | distributed.comm.CommClosedError):
-        return True
-    if type(err).__name__ in ("CancelledError", "FutureCancelledError"):
+    if isinstance(err, OSError | TimeoutError | distributed.comm.CommClosedError
+                  | concurrent.futures.CancelledError):  # the client cancels all on a lost link
         return True
     return client.status not in ("running", "connecting")
 
@@ -273,6 +279,12 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
     distributed = _distributed()
     from .images import read_bytes
 
+    try:
+        client.wait_for_workers(1, timeout=NO_WORKERS_S)
+    except (TimeoutError, OSError):
+        raise ClusterError(f"the Dask scheduler has no workers (waited {NO_WORKERS_S:.0f} s)",
+                           address, "start some: `dask worker ADDRESS` on each machine") \
+            from None
     threads = max(1, sum(client.nthreads().values()))
     mode = ship
     if mode == "auto":
@@ -285,7 +297,8 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
         (list(jobs[i:i + size]), mode == "bytes") for i in range(0, len(jobs), size))
     done: set[int] = set()
     running: dict[Any, list[Job]] = {}
-    queue = distributed.as_completed()
+    finished: deque[Any] = deque()
+    idle = 0.0
 
     early: list[tuple[Job, Any, str | None]] = []  # failed on the client before sending
 
@@ -307,7 +320,6 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
             if items:
                 fut = client.submit(_analyse_batch, items, embedder, crops, pure=False)
                 running[fut] = sent
-                queue.add(fut)
 
     submit()
     while running or early:
@@ -319,7 +331,22 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
         if not running:
             submit()
             continue
-        fut = next(queue)
+        if not finished:
+            try:
+                ready, _ = distributed.wait(list(running), timeout=WAIT_S,
+                                            return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                ready = set()
+            if not ready:  # nothing finished for a while: are there workers at all?
+                idle = idle + WAIT_S if not client.nthreads() else 0.0
+                if idle >= NO_WORKERS_S:
+                    raise ClusterError(f"no Dask workers left for {NO_WORKERS_S:.0f} s; every "
+                                       "finished batch is committed", address,
+                                       "start workers and re-run the same command")
+                continue
+            idle = 0.0
+            finished.extend(f for f in running if f in ready)
+        fut = finished.popleft()
         batch = running.pop(fut)
         try:
             worker_key, _pid, results = fut.result()
