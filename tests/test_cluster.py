@@ -4,6 +4,7 @@ gone."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -261,8 +262,6 @@ def test_scheduler_gone(tmp_path):
     finally:
         stop(procs)
     assert r.returncode == 0, r.stderr
-    import json
-
     rep = json.loads(r.stdout)
     assert rep["already_enrolled"] == len(kept) and rep["added"] == 18 - len(kept)
     with Gallery.open(g) as gal:
@@ -314,3 +313,23 @@ def test_a_scheduler_without_workers_is_one_error(folder, tmp_path, monkeypatch)
             g.add_photos(items, progress=False, cache=False, cluster=client)
         assert g.store.count() == 0
         g.close()
+
+
+def test_a_photo_that_kills_every_worker_is_skipped_alone(tmp_path):
+    """A photo that crashes the worker analysing it (a native library dying on it): its batch
+    is retried photo by photo, that photo is listed as skipped, every other one is enrolled."""
+    from lookalike.images import content_hash
+
+    folder = crowd(tmp_path / "DATA", people=2, per_person=4)
+    bad = folder / "person_1" / "p1_02.jpg"
+    g = tmp_path / "g"
+    assert run_cli("gallery", "create", g).returncode == 0
+    env = dict(os.environ, LOOKALIKE_NO_CACHE="1",
+               LOOKALIKE_TEST_CRASH_DIGEST=content_hash(bad.read_bytes()),
+               DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")  # one death is enough here
+    r = run_cli("gallery", "add", g, folder, "--cluster", "local:2", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["added"] == 7
+    assert [(Path(p).name, why.split(" (")[0]) for p, why in rep["skipped"]] == \
+        [("p1_02.jpg", "crashed every worker that analysed it")]

@@ -131,9 +131,14 @@ def _connect(distributed: Any, address: str, kind: str, n: int | None, timeout: 
              ) -> Iterator[Any]:
     local = None
     if kind == "local":
-        local = distributed.LocalCluster(
-            n_workers=n or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=":0", silence_logs=logging.ERROR)
+        import dask
+
+        # One batch per worker thread at a time (no batches queued on a worker): a worker that
+        # dies takes only its own batch with it, so a photo that crashes workers is found.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            local = distributed.LocalCluster(
+                n_workers=n or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                dashboard_address=":0", silence_logs=logging.ERROR)
         client = distributed.Client(local)
     else:
         try:
@@ -201,9 +206,12 @@ def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: st
 
     pipe = _pipeline(embedder, crops)
     out: list[tuple[int, Any, str | None]] = []
+    crash = os.environ.get("LOOKALIKE_TEST_CRASH_DIGEST")  # test-only: a photo that kills
     for k, (task, src, digest, first_only) in enumerate(batch):
         if k == len(batch) // 2:
             pause_point("cluster-batch")  # test-only: a worker killed mid-batch
+        if crash and digest == crash:
+            os._exit(70)
         if isinstance(src, str):
             try:
                 data = _read_on_worker(src)
@@ -285,7 +293,7 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
         raise ClusterError(f"the Dask scheduler has no workers (waited {NO_WORKERS_S:.0f} s)",
                            address, "start some: `dask worker ADDRESS` on each machine") \
             from None
-    threads = max(1, sum(client.nthreads().values()))
+    threads = max(1, sum(client.nthreads().values()))  # for the batch size
     mode = ship
     if mode == "auto":
         local = isinstance(getattr(client, "cluster", None), distributed.LocalCluster)
@@ -296,14 +304,16 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
     pending: deque[tuple[list[Job], bool]] = deque(
         (list(jobs[i:i + size]), mode == "bytes") for i in range(0, len(jobs), size))
     done: set[int] = set()
-    running: dict[Any, list[Job]] = {}
+    running: dict[Any, tuple[list[Job], bool]] = {}
     finished: deque[Any] = deque()
     idle = 0.0
 
     early: list[tuple[Job, Any, str | None]] = []  # failed on the client before sending
 
     def submit() -> None:
-        while pending and len(running) < QUEUE_PER_THREAD * threads:
+        # workers may come and go (an autoscaling cluster): the queue follows their number
+        cap = QUEUE_PER_THREAD * max(1, sum(client.nthreads().values()))
+        while pending and len(running) < cap:
             batch, as_bytes = pending.popleft()
             items: list[tuple[int, str | bytes, str, bool]] = []
             sent: list[Job] = []
@@ -319,7 +329,7 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
                 sent.append(j)
             if items:
                 fut = client.submit(_analyse_batch, items, embedder, crops, pure=False)
-                running[fut] = sent
+                running[fut] = (sent, as_bytes)
 
     submit()
     while running or early:
@@ -347,17 +357,21 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
             idle = 0.0
             finished.extend(f for f in running if f in ready)
         fut = finished.popleft()
-        batch = running.pop(fut)
+        batch, as_bytes = running.pop(fut)
         try:
             worker_key, _pid, results = fut.result()
         except Exception as err:
-            if type(err).__name__ == "KilledWorker":  # the batch killed worker after worker
-                names = ", ".join(j.path for j in batch[:3])
-                raise ClusterError(f"a batch of photos ({names}{', ...' if len(batch) > 3 else ''}"
-                                   ") killed every worker that took it", address,
-                                   "find the photo that crashes the decoder and move it "
-                                   "away, then re-run") from None
-            raise
+            if type(err).__name__ != "KilledWorker":
+                raise
+            # The batch killed worker after worker (a photo that crashes a native library):
+            # its photos go again one by one, and the one that still does is skipped.
+            if len(batch) > 1:
+                pending.extendleft(([j], as_bytes) for j in batch)
+            else:
+                early.append((batch[0], None, "crashed every worker that analysed it (the "
+                                              "decoder or a model died on it)"))
+            submit()
+            continue
         if worker_key != key:
             raise ClusterError(f"a worker analyses photos as {worker_key}, this client as {key}",
                                address, "install the same lookalike version on the workers")
