@@ -161,7 +161,7 @@ def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
 # ``bench_web.py abuse``: the server must answer every bad request with a 4xx (JSON
 # ``{"error", "detail"}`` from the app; uvicorn itself answers unparseable HTTP with a plain-text
 # 400 before the app sees it), never a 5xx, while good requests keep their answers and speed
-# and the server's memory stays flat. tests/test_web_abuse.py runs the same code, CI-sized.
+# and the server's memory stays flat. tests/web/test_web_abuse.py runs the same code, CI-sized.
 
 HOST = "127.0.0.1"
 #: uvicorn's own answer to bytes that are not HTTP (h11 could not parse them).

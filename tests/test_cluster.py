@@ -269,21 +269,14 @@ def test_scheduler_gone(tmp_path):
         assert len(after) == 18 and kept.keys() <= after.keys() and gal.check() == []
 
 
-def test_postgresql_gallery_on_a_cluster(folder, tmp_path):
+def test_postgresql_gallery_on_a_cluster(folder, tmp_path, pg_uri):
     """A pgvector gallery enrolled on local:2 (committed by the client) holds what the
     in-process path enrols into the embedded gallery."""
-    pytest.importorskip("psycopg")
-    from lookalike.gallery.store_pg import start_local_server
-
+    items = [(p.parent.name, p) for p in sorted(folder.glob("*/*.jpg"))]
+    plain = Gallery.create(tmp_path / "plain")
+    plain.add_photos(items, workers=1, progress=False, cache=False)
+    pg = Gallery.create(f"{pg_uri}#cluster")
     try:
-        srv, uri = start_local_server(tmp_path / "pg")
-    except Exception as err:  # any failure to start: skip with the reason
-        pytest.skip(f"cannot start a local PostgreSQL with pgvector: {err}")
-    try:
-        items = [(p.parent.name, p) for p in sorted(folder.glob("*/*.jpg"))]
-        plain = Gallery.create(tmp_path / "plain")
-        plain.add_photos(items, workers=1, progress=False, cache=False)
-        pg = Gallery.create(f"{uri}#cluster")
         rep = pg.add_photos(items, progress=False, cache=False, cluster="local:2")
         assert rep.added == 16 and pg.store.count() == 16
         assert pg.store.known_digests() == plain.store.known_digests()
@@ -295,10 +288,10 @@ def test_postgresql_gallery_on_a_cluster(folder, tmp_path):
             [m.person for m in pg.search(probe).faces[0].ranking]
         again = pg.add_photos(items, progress=False, cluster="local:1")
         assert (again.added, again.already) == (0, 16)
+    finally:
+        pg.store.drop()
         pg.close()
         plain.close()
-    finally:
-        srv.cleanup()
 
 
 def test_a_scheduler_without_workers_is_one_error(folder, tmp_path, monkeypatch):

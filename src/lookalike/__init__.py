@@ -14,7 +14,7 @@ until it is used::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "evaluate", "load", "train"]
 
@@ -25,7 +25,7 @@ def __getattr__(name: str):
 
         return train
     if name == "load":
-        from .model import load
+        from .kinds import load
 
         return load
     if name == "evaluate":

@@ -19,9 +19,14 @@ the photos and falls back to bytes for any photo a worker cannot read (or reads 
 content) at its path.
 
 Faults: a worker that dies mid-batch loses nothing — the scheduler runs its batches again on
-another worker and the client takes each photo's result once. A scheduler that goes away
-ends the run with one line (:class:`ClusterError`); the caller has committed every finished
-batch, so a re-run does the rest.
+another worker and the client takes each photo's result once. A batch that kills every worker
+taking it (Dask's ``KilledWorker``) goes again photo by photo, and the photo that still kills
+is skipped with that reason. A scheduler that goes away, or has no workers for
+:data:`NO_WORKERS_S`, ends the run with one line (:class:`ClusterError`); the caller has
+committed every finished batch, so a re-run does the rest.
+
+Used by :func:`lookalike.gallery.enrol.analyse` and :func:`lookalike.train.analyze_photos`;
+this module sits beside the face pipeline and imports nothing above it.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ NO_WORKERS_S = 60.0
 #: Seconds between checks that workers are still there while waiting for results.
 WAIT_S = 5.0
 
-__all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse", "connect", "parse_address"]
+__all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse_jobs", "connect", "parse_address"]
 
 
 class ClusterError(LookalikeError):
@@ -234,7 +239,7 @@ def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: st
 
 
 # -- on the client -------------------------------------------------------------------------
-def analyse(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
+def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
             ship: str = "auto", cache: Any = None) -> Iterator[tuple[Job, Any, str | None]]:
     """(job, PhotoFaces or None, error) for every job, in completion order, each once.
 
@@ -284,37 +289,65 @@ def _scheduler_lost(client: Any, err: BaseException) -> bool:
 
 def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bool, ship: str,
          key: str, cache: Any, to_arrays) -> Iterator[tuple[Job, Any, str | None]]:
-    distributed = _distributed()
-    from .images import read_bytes
-
     try:
         client.wait_for_workers(1, timeout=NO_WORKERS_S)
     except (TimeoutError, OSError):
         raise ClusterError(f"the Dask scheduler has no workers (waited {NO_WORKERS_S:.0f} s)",
                            address, "start some: `dask worker ADDRESS` on each machine") \
             from None
-    threads = max(1, sum(client.nthreads().values()))  # for the batch size
     mode = ship
     if mode == "auto":
-        local = isinstance(getattr(client, "cluster", None), distributed.LocalCluster)
+        local = isinstance(getattr(client, "cluster", None), _distributed().LocalCluster)
         sample = [(j.path, j.digest) for j in jobs[:3]]
         mode = "paths" if local or all(client.run(_can_read, sample).values()) else "bytes"
-    size = max(1, min(BATCH_PHOTOS, math.ceil(len(jobs) / (4 * threads))))
-    by_task = {j.task: j for j in jobs}
-    pending: deque[tuple[list[Job], bool]] = deque(
-        (list(jobs[i:i + size]), mode == "bytes") for i in range(0, len(jobs), size))
-    done: set[int] = set()
-    running: dict[Any, tuple[list[Job], bool]] = {}
-    finished: deque[Any] = deque()
-    idle = 0.0
+    batches = _Batches(client, address, jobs, mode == "bytes", embedder, crops)
+    while batches.busy():
+        out = batches.next_results()
+        if out is None:
+            continue
+        worker_key, results = out
+        if worker_key != key:
+            raise ClusterError(f"a worker analyses photos as {worker_key}, this client as {key}",
+                               address, "install the same lookalike version on the workers")
+        fresh = batches.take(results)
+        if cache is not None:  # one transaction per batch
+            cache.put_many([(f"{job.digest}|{key}", to_arrays(faces)) for job, faces, _ in fresh
+                            if faces is not None and not job.first_only])
+        yield from fresh
+        pause_point("cluster-result")  # test-only: the scheduler killed between batches
+        batches.submit()
+    yield from batches.take_early()
 
-    early: list[tuple[Job, Any, str | None]] = []  # failed on the client before sending
 
-    def submit() -> None:
-        # workers may come and go (an autoscaling cluster): the queue follows their number
-        cap = QUEUE_PER_THREAD * max(1, sum(client.nthreads().values()))
-        while pending and len(running) < cap:
-            batch, as_bytes = pending.popleft()
+class _Batches:
+    """The client's side of one run: batches waiting, on the cluster, and photos done."""
+
+    def __init__(self, client: Any, address: str, jobs: list[Job], as_bytes: bool,
+                 embedder: str, crops: bool):
+        self.client, self.address, self.embedder, self.crops = client, address, embedder, crops
+        threads = max(1, sum(client.nthreads().values()))
+        size = max(1, min(BATCH_PHOTOS, math.ceil(len(jobs) / (4 * threads))))
+        self.by_task = {j.task: j for j in jobs}
+        self.pending: deque[tuple[list[Job], bool]] = deque(
+            (list(jobs[i:i + size]), as_bytes) for i in range(0, len(jobs), size))
+        self.running: dict[Any, tuple[list[Job], bool]] = {}
+        self.finished: deque[Any] = deque()
+        self.done: set[int] = set()
+        self.early: list[tuple[Job, Any, str | None]] = []  # failed before or while sending
+        self.idle = 0.0
+        self.submit()
+
+    def busy(self) -> bool:
+        return bool(self.running or self.pending)
+
+    def submit(self) -> None:
+        """Keep :data:`QUEUE_PER_THREAD` batches per worker thread on the cluster (workers
+        may come and go: the queue follows their number)."""
+        from .images import read_bytes
+
+        cap = QUEUE_PER_THREAD * max(1, sum(self.client.nthreads().values()))
+        while self.pending and len(self.running) < cap:
+            batch, as_bytes = self.pending.popleft()
             items: list[tuple[int, str | bytes, str, bool]] = []
             sent: list[Job] = []
             for j in batch:
@@ -323,41 +356,38 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
                     try:
                         src = read_bytes(j.path)
                     except ImageError as err:  # gone or changed since it was listed
-                        early.append((j, None, err.detail))
+                        self.early.append((j, None, err.detail))
                         continue
                 items.append((j.task, src, j.digest, j.first_only))
                 sent.append(j)
             if items:
-                fut = client.submit(_analyse_batch, items, embedder, crops, pure=False)
-                running[fut] = (sent, as_bytes)
+                fut = self.client.submit(_analyse_batch, items, self.embedder, self.crops,
+                                         pure=False)
+                self.running[fut] = (sent, as_bytes)
 
-    submit()
-    while running or early:
-        while early:
-            job, faces, err = early.pop()
-            if job.task not in done:
-                done.add(job.task)
-                yield job, faces, err
-        if not running:
-            submit()
-            continue
-        if not finished:
+    def next_results(self) -> tuple[str, list] | None:
+        """A finished batch's (worker's pipeline key, results), or None (nothing yet, or the
+        batch was split: see the module doc on photos that kill workers)."""
+        if not self.running and not self.finished:
+            self.submit()
+            return None
+        if not self.finished:
             try:
-                ready, _ = distributed.wait(list(running), timeout=WAIT_S,
-                                            return_when="FIRST_COMPLETED")
+                ready, _ = _distributed().wait(list(self.running), timeout=WAIT_S,
+                                               return_when="FIRST_COMPLETED")
             except TimeoutError:
                 ready = set()
             if not ready:  # nothing finished for a while: are there workers at all?
-                idle = idle + WAIT_S if not client.nthreads() else 0.0
-                if idle >= NO_WORKERS_S:
+                self.idle = self.idle + WAIT_S if not self.client.nthreads() else 0.0
+                if self.idle >= NO_WORKERS_S:
                     raise ClusterError(f"no Dask workers left for {NO_WORKERS_S:.0f} s; every "
-                                       "finished batch is committed", address,
+                                       "finished batch is committed", self.address,
                                        "start workers and re-run the same command")
-                continue
-            idle = 0.0
-            finished.extend(f for f in running if f in ready)
-        fut = finished.popleft()
-        batch, as_bytes = running.pop(fut)
+                return None
+            self.idle = 0.0
+            self.finished.extend(f for f in self.running if f in ready)
+        fut = self.finished.popleft()
+        batch, as_bytes = self.running.pop(fut)
         try:
             worker_key, _pid, results = fut.result()
         except Exception as err:
@@ -366,98 +396,34 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
             # The batch killed worker after worker (a photo that crashes a native library):
             # its photos go again one by one, and the one that still does is skipped.
             if len(batch) > 1:
-                pending.extendleft(([j], as_bytes) for j in batch)
+                self.pending.extendleft(([j], as_bytes) for j in batch)
             else:
-                early.append((batch[0], None, "crashed every worker that analysed it (the "
-                                              "decoder or a model died on it)"))
-            submit()
-            continue
-        if worker_key != key:
-            raise ClusterError(f"a worker analyses photos as {worker_key}, this client as {key}",
-                               address, "install the same lookalike version on the workers")
+                self.early.append((batch[0], None, "crashed every worker that analysed it (the "
+                                                   "decoder or a model died on it)"))
+            self.submit()
+            return None
+        return worker_key, results
+
+    def take(self, results: list) -> list[tuple[Job, Any, str | None]]:
+        """A batch's results not taken before (a batch run twice, after its worker died,
+        counts once); photos a worker could not read at their path go again as bytes."""
         resend: list[Job] = []
-        fresh: list[tuple[Job, Any, str | None]] = []
+        fresh = self.take_early()
         for task, faces, err in results:
-            job = by_task[task]
+            job = self.by_task[task]
             if err == NOT_VISIBLE:
                 resend.append(job)
-            elif task not in done:
+            elif task not in self.done:
                 if faces is not None and faces.digest != job.digest:
                     faces, err = None, "changed while it was being enrolled — enrol it again"
-                done.add(task)
+                self.done.add(task)
                 fresh.append((job, faces, err))
-        if cache is not None:  # one transaction per batch
-            cache.put_many([(f"{job.digest}|{key}", to_arrays(faces)) for job, faces, _ in fresh
-                            if faces is not None and not job.first_only])
-        yield from fresh
         if resend:
-            pending.appendleft((resend, True))
-        pause_point("cluster-result")  # test-only: the scheduler killed between batches
-        submit()
+            self.pending.appendleft((resend, True))
+        return fresh
 
-
-def enrol_stream(tasks: Sequence[tuple], digests: Sequence[str], *, embedder: str, crops: bool,
-                 cluster: Any, ship: str = "auto", cache: bool = True) -> Iterator[Any]:
-    """Gallery enrolment's analysis stage on a cluster: the same
-    :class:`~lookalike.gallery.enrol.Analysed` results as :func:`lookalike.gallery.enrol.analyse`
-    for its ``(task, path, first_only)`` items."""
-    import numpy as np
-
-    from .cache import ArrayCache
-    from .gallery.enrol import Analysed
-
-    store = None
-    if cache:
-        probe = ArrayCache()
-        store = probe if probe.enabled and probe.available() else None
-    jobs = [Job(t[0], str(t[1]), d, bool(t[2]) if len(t) > 2 else False)
-            for t, d in zip(tasks, digests, strict=True)]
-    for job, faces, err in analyse(jobs, embedder=embedder, crops=crops, cluster=cluster,
-                                   ship=ship, cache=store):
-        if faces is None:
-            yield Analysed(job.task, None, [], err)
-        else:
-            yield Analysed(job.task, np.asarray(faces.embeddings, np.float32),
-                           list(faces.thumbs), n_faces=faces.n_faces)
-
-
-def analyze_photos(pipeline: Any, photos: Sequence[Any], root: Path, *, cluster: Any,
-                   ship: str = "auto", progress: bool = True, desc: str = "faces"
-                   ) -> tuple[dict[int, Any], list[tuple[str, str]]]:
-    """:func:`lookalike.train.analyze_photos` with the analysis made on a cluster: the same
-    (index → PhotoFaces, skipped) for the same photos, skipped in the photos' order."""
-    from .images import content_hash, read_bytes
-    from .progress import bar
-    from .train import NO_FACE, _rel
-
-    found: dict[int, Any] = {}
-    failed: dict[int, str] = {}
-    jobs: list[Job] = []
-    for i, ph in enumerate(photos):
-        try:
-            jobs.append(Job(i, str(ph.path), content_hash(read_bytes(ph.path))))
-        except ImageError as err:
-            failed[i] = err.detail
-    stream = analyse(jobs, embedder=pipeline.embedder.name, crops=pipeline.crops,
-                     cluster=cluster, ship=ship, cache=pipeline.cache)
-    for job, faces, err in bar(stream, total=len(jobs), desc=desc, enabled=progress):
-        if faces is None:
-            failed[job.task] = err or "unreadable"
-        elif not faces.faces:
-            failed[job.task] = NO_FACE
-        else:
-            found[job.task] = faces
-    skipped = [(_rel(photos[i].path, root), failed[i]) for i in sorted(failed)]
-    return found, skipped
-
-
-def add_cluster_arguments(parser: Any) -> None:
-    """``--cluster`` and ``--ship`` for the commands that make embeddings."""
-    parser.add_argument("--cluster", metavar="ADDRESS",
-                        help="make the embeddings on a Dask cluster: tcp://HOST:8786 (a running "
-                        "scheduler), local (one worker process per core) or local:N; needs "
-                        "lookalike[cluster]")
-    parser.add_argument("--ship", choices=SHIP_MODES, default="auto",
-                        help="with --cluster, how photos reach the workers: paths (every worker "
-                        "sees these files), bytes (sent from here), auto (default: paths when "
-                        "the workers can read them, else bytes)")
+    def take_early(self) -> list[tuple[Job, Any, str | None]]:
+        out = [(j, f, e) for j, f, e in self.early if j.task not in self.done]
+        self.done.update(j.task for j, _, _ in out)
+        self.early.clear()
+        return out

@@ -55,12 +55,6 @@ class Dataset:
         except ValueError:
             return printable(path.as_posix())
 
-    def split_summary(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {p: {"train": 0, "validation": 0} for p in self.people}
-        for ph in self.photos:
-            out[ph.person][ph.subset] += 1
-        return out
-
 
 def person_name(folder: Path) -> str:
     """A person's display name from a folder name: NFC Unicode, underscores as spaces kept

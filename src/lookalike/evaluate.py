@@ -8,9 +8,9 @@ import numpy as np
 
 from .dataset import list_labelled
 from .errors import ImageError
-from .heads import expected_calibration_error
-from .model import Recognizer
 from .progress import bar
+from .recognizer import Recognizer
+from .scoring import score
 
 
 def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) -> dict:
@@ -72,10 +72,7 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
         per_person[name] = {"precision": round(prec, 4), "recall": round(rec, 4),
                             "f1": round(f1, 4), "n": support}
     out.update(
-        accuracy=round(float(np.mean(pred == y)), 4),
-        top3_accuracy=round(float(np.mean([y[j] in order[j, :3] for j in range(n)])), 4),
-        ece=round(expected_calibration_error(P, y), 4),
-        nll=round(float(-np.mean(np.log(np.clip(P[np.arange(n), y], 1e-12, 1)))), 4),
+        **{k: round(v, 4) for k, v in score(P, y).items()},
         unknown_rate=round(float(np.mean([r["unknown"] for r in rows])), 4),
         per_person=per_person,
         labels=labels,

@@ -1,4 +1,4 @@
-"""``lookalike gallery create|add|remove|list|search|check`` (registered by lookalike.cli)."""
+"""``lookalike gallery create|add|remove|list|search|check``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+
+from .output import print_photo, print_problems, report_failed
 
 
 def gallery_spec(args) -> str:
@@ -18,7 +20,7 @@ def gallery_spec(args) -> str:
 
 
 def cmd_create(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     if args.source:
         return cmd_create_from(args)
@@ -30,7 +32,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -46,15 +48,13 @@ def cmd_add(args) -> int:
     print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
           f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
     print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
-    from ..cli import print_problems
-
     print_problems(rep.skipped, rep.ambiguous)
     return 0
 
 
 def cmd_create_from(args) -> int:
     """``gallery create G --from lfw``: a public-figure gallery in one command."""
-    from .public import create_from
+    from ..gallery.public import create_from
 
     g, rep = create_from(gallery_spec(args), args.source, data_home=args.data_home,
                          download=args.download, people=args.people, embedder=args.embedder,
@@ -70,14 +70,12 @@ def cmd_create_from(args) -> int:
           f"{rep.seconds:.1f} s; {rep.already} already in the gallery.")
     print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos. "
           f"Search it: lookalike gallery search {g.spec} PHOTO (or lookalike serve {g.spec}).")
-    from ..cli import print_problems
-
     print_problems(rep.skipped, rep.ambiguous)
     return 0
 
 
 def cmd_remove(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -90,7 +88,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -110,17 +108,16 @@ def cmd_list(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from ..cli import print_photo
     from ..errors import ImageError, printable
+    from ..gallery import Gallery
     from ..ranking import PhotoResult
-    from . import Gallery
 
     g = Gallery.open(gallery_spec(args))
     results = []
     try:
         for p in args.photos:
             try:
-                results.append(g.search(p, top=args.top, all_faces=args.all_faces,
+                results.append(g.predict(p, top=args.top, all_faces=args.all_faces,
                                         name=printable(p)))
             except ImageError as err:
                 results.append(PhotoResult(printable(p), [], None, str(err)))
@@ -135,16 +132,14 @@ def cmd_search(args) -> int:
             print_photo(r, args.top, g.threshold, out=sys.stdout)
             for fr in r.faces:
                 best = [f"{m.person}: {m.photo} ({m.similarity:.2f})"
-                        for m in fr.ranking[:args.top] if getattr(m, "photo", None)]
+                        for m in fr.ranking[:args.top] if m.photo]
                 if best:
                     print("  closest photos: " + "; ".join(best))
-    from ..cli import report_failed
-
     return report_failed([r for r in results if not r.ok])
 
 
 def cmd_check(args) -> int:
-    from . import Gallery
+    from ..gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -161,6 +156,20 @@ def cmd_check(args) -> int:
                                                           for p in problems)
               else "the database itself is damaged: re-create the gallery")
     return 1
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--cluster`` and ``--ship`` for the commands that make embeddings (lookalike.cluster)."""
+    from ..cluster import SHIP_MODES  # no Dask import
+
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="make the embeddings on a Dask cluster: tcp://HOST:8786 (a running "
+                        "scheduler), local (one worker process per core) or local:N; needs "
+                        "lookalike[cluster]")
+    parser.add_argument("--ship", choices=SHIP_MODES, default="auto",
+                        help="with --cluster, how photos reach the workers: paths (every worker "
+                        "sees these files), bytes (sent from here), auto (default: paths when "
+                        "the workers can read them, else bytes)")
 
 
 def add_gallery_parser(sub) -> None:
@@ -180,10 +189,7 @@ def add_gallery_parser(sub) -> None:
     c.add_argument("--embedder", default="sface", choices=EMBEDDERS)
     c.add_argument("--crops", action="store_true",
                    help="photos are face crops: use the whole image when no face is detected")
-    from ..cluster import add_cluster_arguments
-    from .public import SOURCES
-
-    c.add_argument("--from", dest="source", choices=SOURCES,
+    c.add_argument("--from", dest="source", choices=("lfw",),
                    help="enrol a public set of faces: lfw = Labeled Faces in the Wild, 13,233 "
                    "photos of 5,749 public figures (scikit-learn's copy; ~6 min on 2 cores)")
     c.add_argument("--data-home", metavar="DIR", help="with --from: the folder holding "
@@ -204,8 +210,6 @@ def add_gallery_parser(sub) -> None:
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument("--json", action="store_true")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    from ..cluster import add_cluster_arguments
-
     add_cluster_arguments(a)
     a.set_defaults(func=cmd_add)
 
