@@ -58,7 +58,8 @@ def cmd_create_from(args) -> int:
 
     g, rep = create_from(gallery_spec(args), args.source, data_home=args.data_home,
                          download=args.download, people=args.people, embedder=args.embedder,
-                         progress=not args.quiet, cluster=args.cluster, ship=args.ship)
+                         crops=args.crops, progress=not args.quiet, cluster=args.cluster,
+                         ship=args.ship)
     try:
         people = g.people()
     finally:

@@ -60,8 +60,8 @@ def lfw_items(folder: Path, *, people: int = 0) -> list[tuple[str, Path, str]]:
 
 def create_from(spec: str | Path, source: str, *, data_home: str | Path | None = None,
                 download: bool = False, people: int = 0, embedder: str = "sface",
-                progress: bool = True, workers: int | None = None, cluster: Any = None,
-                ship: str = "auto"):
+                crops: bool = False, progress: bool = True, workers: int | None = None,
+                cluster: Any = None, ship: str = "auto"):
     """Create (or, when it exists, complete) the gallery ``spec`` from a public set of faces.
     Returns (gallery, enrol report)."""
     from . import Gallery, is_gallery
@@ -71,7 +71,7 @@ def create_from(spec: str | Path, source: str, *, data_home: str | Path | None =
     items = lfw_items(lfw_folder(data_home, download=download), people=people)
     s = str(spec)
     try:
-        g = Gallery.create(s, embedder=embedder)
+        g = Gallery.create(s, embedder=embedder, crops=crops)
     except GalleryError:
         if not (s.startswith("postgres") or is_gallery(s)):
             raise
