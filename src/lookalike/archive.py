@@ -57,7 +57,12 @@ def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:
 
 
 def new_manifest(**fields: Any) -> dict:
+    """A manifest's common fields; ``runtime`` records the backend and precision the face
+    networks ran with (informational: compatibility is the embedder's version)."""
+    from .runtime import describe
+
     m = {"format": FORMAT, "format_version": FORMAT_VERSION, "lookalike_version": __version__,
-         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+         "runtime": describe()}
     m.update(fields)
     return m

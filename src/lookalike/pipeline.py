@@ -141,8 +141,14 @@ def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
     pipe = FacePipeline(embedder["name"], crops=crops)
     have = f"{pipe.embedder.name}-{pipe.embedder.version}"
     if have != f"{embedder['name']}-{embedder['version']}":
+        hint = ""
+        made, now = str(embedder["version"]), str(pipe.embedder.version)
+        if made.split("+")[0] == now.split("+")[0]:  # the same weights at another precision
+            want = "bf16" if "+bf16" in made else "f32"
+            hint = (f" (its vectors were computed at {want} precision: run with "
+                    f"LOOKALIKE_PRECISION={want}, or retrain it)")
         raise ValueError(f"embedder {embedder['name']} {embedder['version']}, this "
-                         f"installation has {have}")
+                         f"installation has {have}{hint}")
     return pipe
 
 

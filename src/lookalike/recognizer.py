@@ -114,7 +114,7 @@ class Recognizer(ABC):
     def describe(self) -> dict:
         m = self.manifest
         return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
-                                      "metrics", "lookalike_version", "created")}
+                                      "metrics", "lookalike_version", "created", "runtime")}
 
 
 class EmbeddingRecognizer(Recognizer):

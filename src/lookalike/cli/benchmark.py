@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from .options import add_backend_option
 from .output import info
 
 
@@ -21,6 +22,7 @@ def add_benchmark_parser(sub, embedders) -> None:
                    help="verification only (skip the few-shot identification protocol)")
     b.add_argument("--json", action="store_true")
     b.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(b)
     b.set_defaults(func=cmd_benchmark)
 
 

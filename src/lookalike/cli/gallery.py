@@ -159,22 +159,9 @@ def cmd_check(args) -> int:
     return 1
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--cluster`` and ``--ship`` for the commands that make embeddings (lookalike.cluster)."""
-    from ..cluster import SHIP_MODES  # no Dask import
-
-    parser.add_argument("--cluster", metavar="ADDRESS",
-                        help="make the embeddings on a Dask cluster: tcp://HOST:8786 (a running "
-                        "scheduler), local (one worker process per core) or local:N; needs "
-                        "lookalike[cluster]")
-    parser.add_argument("--ship", choices=SHIP_MODES, default="auto",
-                        help="with --cluster, how photos reach the workers: paths (every worker "
-                        "sees these files), bytes (sent from here), auto (default: paths when "
-                        "the workers can read them, else bytes)")
-
-
 def add_gallery_parser(sub) -> None:
     from ..embedders import EMBEDDERS
+    from .options import add_backend_option, add_cluster_arguments
 
     g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
                        "without retraining")
@@ -201,6 +188,7 @@ def add_gallery_parser(sub) -> None:
                    help="with --from: only the first N people by name (a quick try)")
     c.add_argument("--json", action="store_true")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_backend_option(c)
     add_cluster_arguments(c)
     c.set_defaults(func=cmd_create)
 
@@ -211,6 +199,7 @@ def add_gallery_parser(sub) -> None:
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument("--json", action="store_true")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_backend_option(a)
     add_cluster_arguments(a)
     a.set_defaults(func=cmd_add)
 
@@ -232,6 +221,7 @@ def add_gallery_parser(sub) -> None:
     q.add_argument("--top", type=int, default=5)
     q.add_argument("--all-faces", action="store_true")
     q.add_argument("--json", action="store_true")
+    add_backend_option(q)
     q.set_defaults(func=cmd_search)
 
     k = gs.add_parser("check", help="verify checksums and consistency (--repair rebuilds the "

@@ -18,7 +18,8 @@ from .._version import __version__
 from ..errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
 from .article import add_train_arguments
 from .benchmark import add_benchmark_parser
-from .gallery import add_cluster_arguments, add_gallery_parser
+from .gallery import add_gallery_parser
+from .options import add_backend_option, add_cluster_arguments
 from .output import (
     info,
     print_evaluation,
@@ -112,12 +113,18 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from ..runtime import describe
+
+    if not args.model:  # this installation: which runtime and precision networks run with
+        print(json.dumps({"runtime": describe()}, indent=1))
+        return 0
     from ..kinds import load
 
     model = load(args.model)
     print(json.dumps(model.describe() | {"split": model.manifest.get("split", {}).get("layout"),
                                          "skipped": model.manifest.get("skipped"),
-                                         "warnings": model.manifest.get("warnings")},
+                                         "warnings": model.manifest.get("warnings"),
+                                         "runtime_here": describe()},
                      ensure_ascii=False, indent=1))
     return 0
 
@@ -170,6 +177,7 @@ def _add_train(sub, embedders, heads) -> None:
                    help="embedding (default): face embeddings + a head; article: fine-tune an "
                    "ImageNet CNN on face crops, as the article does (needs lookalike[article])")
     add_train_arguments(t)
+    add_backend_option(t)
     add_cluster_arguments(t)
     t.set_defaults(func=cmd_train)
 
@@ -186,6 +194,7 @@ def _add_predict(sub) -> None:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--card", metavar="OUT.png",
                     help="also draw one look-alike card (PNG) for all photos and faces")
+    add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)
 
 
@@ -196,10 +205,13 @@ def _add_evaluate_info(sub) -> None:
     e.add_argument("--json", action="store_true")
     e.add_argument("--report", metavar="OUT_DIR", help="write an HTML report with pictures")
     e.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(e)
     e.set_defaults(func=cmd_evaluate)
 
-    i = sub.add_parser("info", help="what a model file holds")
-    i.add_argument("model")
+    i = sub.add_parser("info", help="what a model file holds, and which runtime (backend, "
+                       "precision) this installation runs the face networks with")
+    i.add_argument("model", nargs="?")
+    add_backend_option(i)
     i.set_defaults(func=cmd_info)
 
 
@@ -213,6 +225,7 @@ def _add_demo(sub, embedders) -> None:
     d.add_argument("--top", type=int, default=5)
     d.add_argument("-o", "--output", default="lfw-demo.lookalike")
     d.add_argument("-q", "--quiet", action="store_true")
+    add_backend_option(d)
     d.set_defaults(func=cmd_demo)
 
 
@@ -264,6 +277,10 @@ def _main(argv: list[str] | None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "backend", None):
+            from ..runtime import backend_name
+
+            os.environ["LOOKALIKE_BACKEND"] = backend_name(args.backend)
         return args.func(args)
     except LookalikeError as err:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import LookalikeError, require
+from .options import add_backend_option
 
 
 def add_serve_parser(sub) -> None:
@@ -17,6 +18,7 @@ def add_serve_parser(sub) -> None:
     sv.add_argument("--max-mb", type=float, default=10.0, help="upload size limit per photo")
     sv.add_argument("--max-megapixels", type=float, default=50.0,
                     help="pixel limit per photo (default 50; at most 120, the decoder's)")
+    add_backend_option(sv)
     sv.set_defaults(func=cmd_serve)  # FastAPI is imported only when serving
 
 

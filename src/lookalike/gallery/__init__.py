@@ -223,6 +223,9 @@ class Gallery(EmbeddingRecognizer):
         from .enrol import analyse
 
         t0 = time.perf_counter()
+        # vectors from another embedder version (weights, precision) would not compare:
+        # refuse before enrolling, in one line (Recognizer.pipeline)
+        self.pipeline  # noqa: B018
         report = EnrolReport()
         known = self.store.known_digests()
         tasks, info = self._new_photos(items, known, report)
