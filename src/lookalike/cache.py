@@ -118,14 +118,24 @@ class ArrayCache:
             return None
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        self.put_many([(key, arrays)])
+
+    def put_many(self, items: list[tuple[str, dict[str, np.ndarray]]]) -> None:
+        """Several entries in one transaction: one disk sync rather than one each (a client
+        storing what a cluster's workers send, ~270 separate puts/s here)."""
+        if not items:
+            return
+        blobs = []
+        for key, arrays in items:
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            blobs.append((key, buf.getvalue()))
         with self._lock:
             db = self._conn()
             if db is None:
                 return
             try:
-                db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)", (key, buf.getvalue()))
+                db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?)", blobs)
                 pause_point("cache-put")  # test-only (files.pause_point): killed mid-write
                 db.commit()
             except sqlite3.Error as err:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +35,17 @@ class TrainReport:
     history: list[dict[str, float]] | dict[str, list[float]] = field(default_factory=list)
 
 
+NO_FACE = "no face found (use --crops if photos are face crops)"
+
+
 def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
-                   progress: bool = True, desc: str = "faces"
-                   ) -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
-    """Analyse photos; unreadable ones and ones without a face are returned as skipped."""
+                   progress: bool = True, desc: str = "faces", cluster: Any = None,
+                   ship: str = "auto") -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
+    """Analyse photos; unreadable ones and ones without a face are returned as skipped.
+    ``cluster``: on a Dask cluster (see :mod:`lookalike.cluster`)."""
+    if cluster is not None:
+        return _on_cluster(pipeline, photos, root, cluster=cluster, ship=ship,
+                           progress=progress, desc=desc)
     found: dict[int, PhotoFaces] = {}
     skipped: list[tuple[str, str]] = []
     for i, ph in enumerate(bar(photos, desc=desc, enabled=progress)):
@@ -48,10 +56,35 @@ def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
             skipped.append((rel, err.detail))
             continue
         if not result.faces:
-            skipped.append((rel, "no face found (use --crops if photos are face crops)"))
+            skipped.append((rel, NO_FACE))
             continue
         found[i] = result
     return found, skipped
+
+
+def _on_cluster(pipeline: FacePipeline, photos: list[Photo], root: Path, *, cluster: Any,
+                ship: str, progress: bool, desc: str
+                ) -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
+    """:func:`analyze_photos` made on a Dask cluster: the same results, skipped in order."""
+    from .cluster import Job, analyse_jobs
+    from .images import content_hash, read_bytes
+
+    found: dict[int, PhotoFaces] = {}
+    failed: dict[int, str] = {}
+    jobs: list[Job] = []
+    for i, ph in enumerate(photos):
+        try:
+            jobs.append(Job(i, str(ph.path), content_hash(read_bytes(ph.path))))
+        except ImageError as err:
+            failed[i] = err.detail
+    stream = analyse_jobs(jobs, embedder=pipeline.embedder.name, crops=pipeline.crops,
+                          cluster=cluster, ship=ship, cache=pipeline.cache)
+    for job, faces, err in bar(stream, total=len(jobs), desc=desc, enabled=progress):
+        if faces is None or not faces.faces:
+            failed[job.task] = NO_FACE if faces is not None else err or "unreadable"
+        else:
+            found[job.task] = faces
+    return found, [(_rel(photos[i].path, root), failed[i]) for i in sorted(failed)]
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -73,18 +106,23 @@ def train(
     progress: bool = True,
     cache: bool = True,
     log: Callable[[str], None] | None = None,
+    cluster: Any = None,
+    ship: str = "auto",
 ) -> tuple[Model, TrainReport]:
     """Learn the people in ``data_dir`` (see :mod:`lookalike.dataset` for layouts).
 
     Returns the model (not yet saved) and a report. ``refit``: after measuring on the
-    validation photos, fit the final head on all photos."""
+    validation photos, fit the final head on all photos. ``cluster``: make the embeddings on a
+    Dask cluster (``local``, ``local:N``, ``tcp://host:8786`` or a ``distributed.Client``;
+    ``ship``: how photos reach its workers), see :mod:`lookalike.cluster`."""
     say = log or (lambda _msg: None)
     ds = data_dir if isinstance(data_dir, Dataset) else discover(
         data_dir, seed=seed, validation_fraction=validation_fraction)
     pipeline = FacePipeline(embedder, crops=crops, cache=cache)
     say(f"{len(ds.photos)} photos of {len(ds.people)} people ({ds.layout} layout), "
         f"embedder {pipeline.embedder.name}")
-    found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress)
+    found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress,
+                                    cluster=cluster, ship=ship)
     skipped = [(_rel(Path(p), ds.root), "ignored: " + why) for p, why in ds.ignored] + skipped
     report = TrainReport([], {}, skipped)
     by_digest = _drop_duplicates(ds, found, report)

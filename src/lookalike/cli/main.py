@@ -20,7 +20,7 @@ from .article import add_train_arguments
 from .benchmark import add_benchmark_parser
 from .compare import add_compare_parser
 from .gallery import add_gallery_parser
-from .options import add_backend_option
+from .options import add_backend_option, add_cluster_arguments
 from .output import (
     info,
     print_evaluation,
@@ -37,6 +37,9 @@ def cmd_train(args) -> int:
     if getattr(args, "recipe", "embedding") == "article":
         from .article import cmd_train_article
 
+        if args.cluster:
+            raise LookalikeError("--cluster makes face embeddings; the article recipe trains a "
+                                 "CNN on this machine", fix="leave out --cluster")
         return cmd_train_article(args)
     from ..train import train
 
@@ -47,7 +50,7 @@ def cmd_train(args) -> int:
     model, report = train(args.data, embedder=args.embedder, head=args.head, crops=args.crops,
                           seed=args.seed, validation_fraction=args.val_fraction,
                           refit=args.refit, progress=not args.quiet, cache=not args.no_cache,
-                          log=None if args.json else info)
+                          log=None if args.json else info, cluster=args.cluster, ship=args.ship)
     model.save(out)
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
@@ -206,6 +209,7 @@ def _add_train(sub, embedders, heads) -> None:
                    "ImageNet CNN on face crops, as the article does (needs lookalike[article])")
     add_train_arguments(t)
     add_backend_option(t)
+    add_cluster_arguments(t)
     t.set_defaults(func=cmd_train)
 
 

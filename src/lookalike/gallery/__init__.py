@@ -188,7 +188,8 @@ class Gallery(EmbeddingRecognizer):
 
     # -- enrolment -------------------------------------------------------------------------
     def add_folder(self, folder: str | Path, *, person: str | None = None,
-                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+                   workers: int | None = None, progress: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol ``folder/<person>/*`` or, with ``person``, every photo below ``folder``."""
         from ..dataset import _walk_photos, check_folder, list_labelled
 
@@ -200,15 +201,20 @@ class Gallery(EmbeddingRecognizer):
                 raise GalleryError("no photos found", root, "give a folder with photos")
         else:
             items = [(ph.person, ph.path) for ph in list_labelled(root, ignored)]
-        report = self.add_photos(items, workers=workers, progress=progress)
+        report = self.add_photos(items, workers=workers, progress=progress, cluster=cluster,
+                                 ship=ship)
         report.skipped[:0] = [(p, "ignored: " + why) for p, why in ignored]
         return report
 
     def add_photos(self, items: Sequence[tuple], *, workers: int | None = None,
-                   progress: bool = True, cache: bool = True) -> EnrolReport:
+                   progress: bool = True, cache: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol (person, photo path) pairs — or (person, path, source name to record) — on
         ``workers`` processes (default: all cores). ``cache=False``: the photos' analyses are
         not written to the embedding cache (web uploads stay off the disk).
+
+        ``cluster``/``ship``: the embeddings made on a Dask cluster (:mod:`lookalike.cluster`);
+        what is stored is the same, and this process commits it.
 
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
@@ -243,7 +249,8 @@ class Gallery(EmbeddingRecognizer):
         try:
             stream = analyse(tasks, embedder=self.manifest["embedder"]["name"],
                              crops=bool(self.manifest.get("crops")),
-                             workers=min(workers, len(tasks)) or 1, cache=cache)
+                             workers=min(workers, len(tasks)) or 1, cache=cache,
+                             cluster=cluster, ship=ship, digests=[info[t[0]][1] for t in tasks])
             for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
                 person = info[r.task][0]
                 done[person].append(r)
