@@ -26,6 +26,7 @@ from .plots import (
     check_names,
     decode_jpeg,
     display_name,
+    frame,
     pct,
     person_color,
     ranking_bars,
@@ -195,12 +196,7 @@ def _draw_thumb(ax: Any, img: np.ndarray | None, person: str, similarity: float 
                 transform=ax.transAxes)
     else:
         ax.imshow(img, interpolation="antialiased")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(True)
-        s.set_edgecolor(color)
-        s.set_linewidth(3)
+    frame(ax, color)
     sim = f"similarity {similarity:.2f}" if similarity is not None else ""
     ax.set_xlabel(f"{wrap_name(person, 19)}\n{sim}", fontsize=8.5, labelpad=4,
                   linespacing=1.1)

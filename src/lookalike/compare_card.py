@@ -73,7 +73,7 @@ def _draw_side(fig, k: int, rgb: np.ndarray | None, face: Face, result: Comparis
     from matplotlib.patches import Rectangle
 
     from .faces import align
-    from .plots import decode_jpeg, shorten
+    from .plots import decode_jpeg, frame, shorten
 
     xs = [0.3, 0.3 + PHOTO_W + GAP, 0.3 + PHOTO_W + 2 * GAP + FACE_W,
           0.3 + PHOTO_W + 3 * GAP + 2 * FACE_W]
@@ -97,12 +97,7 @@ def _draw_side(fig, k: int, rgb: np.ndarray | None, face: Face, result: Comparis
         else decode_jpeg(result.thumbs[k])
     if crop is not None:
         ax.imshow(crop, interpolation="antialiased")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for sp in ax.spines.values():
-        sp.set_visible(True)
-        sp.set_edgecolor(color)
-        sp.set_linewidth(3)
+    frame(ax, color)
     ax.set_xlabel(f"face {'AB'[k]} (detector {face.score:.2f})", fontsize=9, labelpad=4)
 
 

@@ -160,9 +160,19 @@ def cmd_check(args) -> int:
     return 1
 
 
+def _enrolment_options(p) -> None:
+    """What `gallery create` and `gallery add` both take: output, progress, runtime, cluster."""
+    from .options import add_backend_option, add_cluster_arguments
+
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_backend_option(p)
+    add_cluster_arguments(p)
+
+
 def add_gallery_parser(sub) -> None:
     from ..embedders import EMBEDDERS
-    from .options import add_backend_option, add_cluster_arguments
+    from .options import add_backend_option
 
     g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
                        "without retraining")
@@ -187,10 +197,7 @@ def add_gallery_parser(sub) -> None:
                    help="with --from: fetch it with scikit-learn's loader when missing (online)")
     c.add_argument("--people", type=int, default=0, metavar="N",
                    help="with --from: only the first N people by name (a quick try)")
-    c.add_argument("--json", action="store_true")
-    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_backend_option(c)
-    add_cluster_arguments(c)
+    _enrolment_options(c)
     c.set_defaults(func=cmd_create)
 
     a = gs.add_parser("add", help="enrol DIR/<person>/* (or DIR's photos with --person)")
@@ -198,10 +205,7 @@ def add_gallery_parser(sub) -> None:
     a.add_argument("folder")
     a.add_argument("--person", help="all photos below FOLDER are of this person")
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    a.add_argument("--json", action="store_true")
-    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_backend_option(a)
-    add_cluster_arguments(a)
+    _enrolment_options(a)
     a.set_defaults(func=cmd_add)
 
     r = gs.add_parser("remove", help="delete every trace of a person")
