@@ -167,7 +167,7 @@ class FaceDetector:
         min_face: int = 12,
         try_harder: bool = True,
         backend: str | None = None,
-        max_shapes: int = 8,
+        max_shapes: int = 4,
     ):
         self.backend = backend
         self.max_shapes = max_shapes

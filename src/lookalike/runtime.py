@@ -243,7 +243,7 @@ class Network:
     """One ONNX network on this process's runtime. ``run(blob)`` returns the outputs (float32
     arrays, in the graph's output order) for an NCHW float32 input; a new input shape is
     compiled on first sight (OpenVINO keeps the last ``max_shapes`` compiled, LRU; with
-    ``dynamic``, see :meth:`_ov_compiled`).
+    ``dynamic``, the first ``max_shapes`` sizes seen twice, see :meth:`_ov_compiled`).
     Nothing is loaded until the first ``run``."""
 
     def __init__(self, source: Path, *, backend: str | None = None, max_shapes: int = 8,
@@ -255,10 +255,19 @@ class Network:
         self.backend = backend_name(backend)
         self.precision = precision_name(self.backend)
         self.max_shapes = max_shapes
+        #: inputs of more pixels than this (YuNet's second look at 2x its size, a padded
+        #: retry) do not keep their infer request, whose buffers grow with the input
+        self.pool_pixels = 640 * 640
         self._model = None  # openvino.Model / cv2.dnn.Net
         self._blob_dir: Path | None = None
         self._compiled: OrderedDict[tuple, object] = OrderedDict()
-        self._local = threading.local()
+        # idle infer requests per compiled model (id -> (compiled, [requests])): a request
+        # holds its own activation buffers, so they are pooled, not kept per thread (the web
+        # server's 40 worker threads each kept one per shape: +300 MB under varied uploads)
+        self._idle: dict[int, tuple[object, list]] = {}
+        # at most one inference per core at once: more only queue inside OpenVINO and each
+        # running request needs buffers of its own
+        self._slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
         self._lock = threading.Lock()
         self.compiles = 0  # how many shapes were compiled (for tests and benchmarks)
 
@@ -276,7 +285,8 @@ class Network:
     def _ov_compiled(self, shape: tuple[int, ...]):
         """The compiled model for an input shape. A network with ``dynamic`` input sides runs a
         shape it has seen fewer than ``static_after`` times on one compiled dynamic-shape model
-        (no compile wait; ~10-90 % slower per run), then compiles it for that shape (LRU)."""
+        (no compile wait; ~10-90 % slower per run), then compiles it for that shape, keeping
+        at most ``max_shapes`` such; later sizes stay on the dynamic model."""
         with self._lock:
             hit = self._compiled.get(shape)
             if hit is not None:
@@ -286,7 +296,11 @@ class Network:
             if len(self._seen) > 1024:
                 self._seen.clear()
         key: tuple = shape
-        if self.dynamic and seen < self.static_after:
+        statics = len(self._compiled) - (("dynamic",) in self._compiled)
+        if self.dynamic and (seen < self.static_after or statics >= self.max_shapes):
+            # a network with dynamic sides compiles at most max_shapes sizes and keeps them;
+            # every other size runs on the dynamic model: evicting and compiling again under
+            # varied sizes (web uploads) grew memory without bound (+230 MB in 100 compiles)
             key = ("dynamic",)
         with _compile_lock, self._lock:
             hit = self._compiled.get(key)
@@ -304,6 +318,10 @@ class Network:
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": self.precision,
             }
+            if key == ("dynamic",):
+                # the CPU plugin caches kernels for every input size a dynamic model meets
+                # (5,000 by default): under varied uploads that was +85 MB of a web server
+                config["CPU_RUNTIME_CACHE_CAPACITY"] = 0
             compiled = None
             if self._blob_dir is not None:
                 # OpenVINO's compiled-model cache: the next process skips compiling (first
@@ -321,24 +339,29 @@ class Network:
                 self._model = None  # (-25 MB for SFace; read again if a new shape comes)
             statics = [k for k in self._compiled if k != ("dynamic",)]
             for old in statics[: max(0, len(statics) - self.max_shapes)]:
-                del self._compiled[old]
+                self._idle.pop(id(self._compiled.pop(old)), None)
             return compiled
 
     def _run_openvino(self, blob: np.ndarray) -> list[np.ndarray]:
-        shape = tuple(blob.shape)
-        compiled = self._ov_compiled(shape)
-        requests = getattr(self._local, "requests", None)
-        if requests is None:
-            requests = self._local.requests = {}
-        req = requests.get(id(compiled))
-        if req is None or req[0] is not compiled:
-            if len(requests) > self.max_shapes:
-                requests.clear()
-            req = requests[id(compiled)] = (compiled, compiled.create_infer_request())
-        request = req[1]
-        request.infer({0: blob})
-        return [np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
-                for i in range(len(compiled.outputs))]
+        compiled = self._ov_compiled(tuple(blob.shape))
+        with self._slots:
+            with self._lock:
+                entry = self._idle.get(id(compiled))
+                idle = entry[1] if entry is not None and entry[0] is compiled else None
+                request = idle.pop() if idle else None
+            if request is None:
+                request = compiled.create_infer_request()
+            request.infer({0: blob})
+            outs = [np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+                    for i in range(len(compiled.outputs))]
+            if self.dynamic and blob.shape[-1] * blob.shape[-2] > self.pool_pixels:
+                return outs  # a rare big input: its request's buffers are freed, not pooled
+            with self._lock:
+                entry = self._idle.get(id(compiled))
+                if entry is None or entry[0] is not compiled:
+                    entry = self._idle[id(compiled)] = (compiled, [])
+                entry[1].append(request)
+        return outs
 
     # OpenCV --------------------------------------------------------------------------------
     def _run_opencv(self, blob: np.ndarray) -> list[np.ndarray]:
