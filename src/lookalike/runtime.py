@@ -317,6 +317,10 @@ class Network:
                 "NUM_STREAMS": 1,
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": self.precision,
+                # OpenVINO pins its inference threads to cores by default: two processes
+                # (Dask workers, `gallery add --workers 2`) then share one core (2 workers:
+                # 1.01x one, idle machine; BENCHMARKS "Scaling out")
+                "ENABLE_CPU_PINNING": False,
             }
             if key == ("dynamic",):
                 # the CPU plugin caches kernels for every input size a dynamic model meets
