@@ -42,13 +42,22 @@ def cmd_add(args) -> int:
         people = g.people()
     finally:
         g.close()
+    return _print_enrolment(args, g.spec, rep, people)
+
+
+def _print_enrolment(args, spec: str, rep, people, source: str | None = None) -> int:
+    """What `gallery add` and `gallery create --from` print: JSON, or the summary lines."""
     if args.json:
-        print(json.dumps(rep.to_dict() | {"gallery": g.spec}, ensure_ascii=False))
+        print(json.dumps(rep.to_dict() | {"gallery": spec}, ensure_ascii=False))
         return 0
     rate = rep.added / rep.seconds if rep.seconds > 0 else 0.0
-    print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people in {rep.seconds:.1f} s "
-          f"({rate:.1f} photos/s); {rep.already} already in the gallery.")
-    print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos.")
+    print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people"
+          + (f" from {source}" if source else "")
+          + f" in {rep.seconds:.1f} s ({rate:.1f} photos/s); {rep.already} already in the "
+          "gallery.")
+    print(f"Gallery {spec}: {len(people)} people, {sum(n for _, n in people)} photos."
+          + (f" Search it: lookalike gallery search {spec} PHOTO (or lookalike serve {spec})."
+             if source else ""))
     print_problems(rep.skipped, rep.ambiguous)
     return 0
 
@@ -65,15 +74,7 @@ def cmd_create_from(args) -> int:
         people = g.people()
     finally:
         g.close()
-    if args.json:
-        print(json.dumps(rep.to_dict() | {"gallery": g.spec}, ensure_ascii=False))
-        return 0
-    print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people from {args.source} in "
-          f"{rep.seconds:.1f} s; {rep.already} already in the gallery.")
-    print(f"Gallery {g.spec}: {len(people)} people, {sum(n for _, n in people)} photos. "
-          f"Search it: lookalike gallery search {g.spec} PHOTO (or lookalike serve {g.spec}).")
-    print_problems(rep.skipped, rep.ambiguous)
-    return 0
+    return _print_enrolment(args, g.spec, rep, people, source=args.source)
 
 
 def cmd_remove(args) -> int:
