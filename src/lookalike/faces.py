@@ -107,7 +107,7 @@ DOUBTFUL_SCORE = 0.88
 ROTATED_MIN_SCORE = 0.75
 
 
-def plausible(face: Face) -> bool:
+def upright_landmarks(face: Face) -> bool:
     """Landmarks that look like an upright face: eyes apart, level-ish, above the mouth."""
     re, le, _, rm, lm = face.landmarks
     eye_vec = le - re
@@ -236,7 +236,7 @@ class FaceDetector:
                 faces = self._detect_once(rgb, max_side=2 * self.max_side)
             if not faces:
                 faces = self._detect_padded(rgb)
-            best = max((f.score for f in faces if plausible(f)), default=0.0)
+            best = max((f.score for f in faces if upright_landmarks(f)), default=0.0)
             if best < DOUBTFUL_SCORE:
                 for k in (1, 3, 2):
                     turned = self._detect_rotated(rgb, k)
@@ -266,7 +266,7 @@ class FaceDetector:
         for f in self._detect_once(_rotate(rgb, k)):
             # turning a photo invites false faces (a cat, a mug): upright landmarks and a
             # higher score in the turned frame are required
-            if not plausible(f) or f.score < ROTATED_MIN_SCORE:
+            if not upright_landmarks(f) or f.score < ROTATED_MIN_SCORE:
                 continue
             x, y, bw, bh = f.box
             corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float32)

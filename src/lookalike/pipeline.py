@@ -118,7 +118,7 @@ class FacePipeline:
         # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
         # order of the face choice (choose.order_faces: the answer is the first)
         faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
-                                   if plausible(f, rgb.shape)])
+                                   if box_in_image(f, rgb.shape)])
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
@@ -130,7 +130,7 @@ class FacePipeline:
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
 
 
-def plausible(face: Face, shape: tuple[int, ...]) -> bool:
+def box_in_image(face: Face, shape: tuple[int, ...]) -> bool:
     """A detection whose centre lies in the image and whose box is not many times its size.
     (On degenerate pictures, e.g. a 4000×20 strip, the detector's retries can return boxes
     millions of pixels wide.)"""
