@@ -130,7 +130,7 @@ async def load(base: str, photos: list[tuple[str, bytes]], n: int, concurrency: 
 def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
     """Where one request's CPU time goes, in this process without HTTP: decode, detect,
     embed, and the whole ``predict`` (medians over the photos)."""
-    from lookalike.images import decode_image
+    from lookalike.images import load_image
     from lookalike.model import load
 
     rec = load(model)
@@ -140,7 +140,7 @@ def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
     times: dict[str, list[float]] = {"decode": [], "detect": [], "embed": [], "predict": []}
     for _, data in photos:
         t0 = time.perf_counter()
-        rgb = decode_image(data, max_side=1600)
+        rgb = load_image(data, max_side=1600)
         t1 = time.perf_counter()
         faces = pipe.detector.detect(rgb)
         t2 = time.perf_counter()

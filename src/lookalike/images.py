@@ -138,17 +138,14 @@ def load_image(
     """
     label = name if name is not None else (None if isinstance(source, bytes) else source)
     data = read_bytes(source)
-    return decode_image(data, max_side=max_side, name=label)
-
-
-def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.ndarray:
-    return decode_photo(data, max_side=max_side, name=name)[0]
+    return decode_photo(data, max_side=max_side, name=label)[0]
 
 
 def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
                  draft_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """Like :func:`decode_image`, plus the photo's full ``(width, height)`` after EXIF
-    orientation — the space in which face boxes are reported, whatever size was decoded.
+    """Photo bytes decoded as :func:`load_image` decodes them, plus the photo's full
+    ``(width, height)`` after EXIF orientation — the space in which face boxes are reported,
+    whatever size was decoded.
 
     ``draft_side``: for JPEGs, the cheapest decode (1/2, 1/4 or 1/8 scale) whose longer side is
     still at least this, kept as decoded (no resize unless over ``max_side``)."""
