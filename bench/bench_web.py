@@ -130,7 +130,7 @@ async def load(base: str, photos: list[tuple[str, bytes]], n: int, concurrency: 
 def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
     """Where one request's CPU time goes, in this process without HTTP: decode, detect,
     embed, and the whole ``predict`` (medians over the photos)."""
-    from lookalike.images import decode_image
+    from lookalike.images import load_image
     from lookalike.model import load
 
     rec = load(model)
@@ -140,7 +140,7 @@ def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
     times: dict[str, list[float]] = {"decode": [], "detect": [], "embed": [], "predict": []}
     for _, data in photos:
         t0 = time.perf_counter()
-        rgb = decode_image(data, max_side=1600)
+        rgb = load_image(data, max_side=1600)
         t1 = time.perf_counter()
         faces = pipe.detector.detect(rgb)
         t2 = time.perf_counter()
@@ -161,7 +161,7 @@ def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
 # ``bench_web.py abuse``: the server must answer every bad request with a 4xx (JSON
 # ``{"error", "detail"}`` from the app; uvicorn itself answers unparseable HTTP with a plain-text
 # 400 before the app sees it), never a 5xx, while good requests keep their answers and speed
-# and the server's memory stays flat. tests/test_web_abuse.py runs the same code, CI-sized.
+# and the server's memory stays flat. tests/web/test_web_abuse.py runs the same code, CI-sized.
 
 HOST = "127.0.0.1"
 #: uvicorn's own answer to bytes that are not HTTP (h11 could not parse them).

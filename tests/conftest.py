@@ -156,3 +156,21 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "lfw7").is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def pg_uri(tmp_path_factory):
+    """A PostgreSQL server with pgvector started from the pgserver wheel (skipped, with the
+    reason, when none can be started); one per test session."""
+    try:
+        import psycopg  # noqa: F401
+
+        from lookalike.gallery.store_pg import start_local_server
+    except ImportError as err:
+        pytest.skip(f"psycopg / pgserver not installed ({err})")
+    try:
+        srv, uri = start_local_server(tmp_path_factory.mktemp("pgdata") / "pg")
+    except Exception as err:  # any failure to start: skip with the reason
+        pytest.skip(f"cannot start a local PostgreSQL with pgvector: {err}")
+    yield uri
+    srv.cleanup()

@@ -74,3 +74,19 @@ def test_fit_scale_and_ece_known_values():
     P = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(P, np.array([0, 0, 0, 1])) == pytest.approx(0.0)
     assert expected_calibration_error(P, np.array([0, 1, 1, 1])) == pytest.approx(0.5)
+
+
+def test_logistic_head_files_with_the_old_temperature_still_load():
+    from lookalike.heads import LogisticHead
+
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    y = np.arange(30) % 3
+    head = LogisticHead().fit(X, y, 3)
+    arrays = head.to_arrays()
+    assert "scale" in arrays and "temperature" not in arrays
+    old = dict(arrays)
+    old["temperature"] = np.array(1.0 / float(old.pop("scale")))  # as files before it
+    again = LogisticHead.from_arrays(old)
+    assert again.scale_ == pytest.approx(head.scale_)
+    np.testing.assert_allclose(again.predict_proba(X), head.predict_proba(X), rtol=1e-5)
+    assert again.coef is again.coef_ and again.n_classes == 3  # the old names still read

@@ -5,7 +5,7 @@ import zlib
 import numpy as np
 import pytest
 from conftest import astronaut, encode
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lookalike.errors import ImageError
 from lookalike.images import content_hash, load_image
@@ -115,3 +115,26 @@ def test_missing_and_folder(tmp_path):
 def test_content_hash_is_stable_and_distinct():
     a, b = encode(astronaut()), encode(astronaut(), quality=50)
     assert content_hash(a) == content_hash(bytes(a)) != content_hash(b)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_big_jpegs_decode_reduced_by_opencv_as_pillow_would(orientation):
+    """The reduced JPEG decode (OpenCV's IMREAD_REDUCED_COLOR_*) gives Pillow's draft pixels,
+    EXIF orientation included, and the photo's full size."""
+    from lookalike import images
+
+    rng = np.random.default_rng(orientation)
+    small = rng.integers(0, 255, (45, 60, 3), dtype=np.uint8)
+    big = np.asarray(Image.fromarray(small).resize((2600, 1800)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    data = buf.getvalue()
+    got, full = images.decode_photo(data, max_side=2400, draft_side=1200)
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (1300, 900))
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert full == ((1800, 2600) if orientation in (5, 6, 7, 8) else (2600, 1800))
+    assert images._reduced_jpeg(data[:-2000], Image.open(io.BytesIO(data)), 0.5, 1) is None

@@ -10,13 +10,15 @@ until it is used::
     result = lookalike.load("people.lookalike").predict("me.jpg")
     for m in result.faces[0].ranking:
         print(m.person, f"{m.probability:.1%}")
+    answer = lookalike.compare("a.jpg", "b.jpg")   # two photos: the same person?
+    print(answer.similarity, answer.same_person, answer.probability)
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-__all__ = ["__version__", "evaluate", "load", "train"]
+__all__ = ["__version__", "compare", "evaluate", "load", "train"]
 
 
 def __getattr__(name: str):
@@ -25,9 +27,13 @@ def __getattr__(name: str):
 
         return train
     if name == "load":
-        from .model import load
+        from .kinds import load
 
         return load
+    if name == "compare":
+        from .comparison import compare
+
+        return compare
     if name == "evaluate":
         from .evaluate import evaluate
 

@@ -25,8 +25,6 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -458,14 +456,3 @@ def summary_lines(results: dict) -> list[str]:
         lines += ["", f"ROC curve: {results['roc_png']}"]
     return lines
 
-
-def cmd_benchmark(args) -> int:
-    """``lookalike benchmark lfw``."""
-    results = run_lfw(args.data_home, embedders=args.embedder, out_dir=args.out,
-                      identify=not args.no_identification, progress=not args.quiet,
-                      log=None if args.json else lambda m: print(m, file=sys.stderr))
-    if args.json:
-        print(json.dumps(public(results), indent=1))
-    else:
-        print("\n".join(summary_lines(results)))
-    return 0

@@ -118,14 +118,24 @@ class ArrayCache:
             return None
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        self.put_many([(key, arrays)])
+
+    def put_many(self, items: list[tuple[str, dict[str, np.ndarray]]]) -> None:
+        """Several entries in one transaction: one disk sync rather than one each (a client
+        storing what a cluster's workers send, ~270 separate puts/s here)."""
+        if not items:
+            return
+        blobs = []
+        for key, arrays in items:
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            blobs.append((key, buf.getvalue()))
         with self._lock:
             db = self._conn()
             if db is None:
                 return
             try:
-                db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)", (key, buf.getvalue()))
+                db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?)", blobs)
                 pause_point("cache-put")  # test-only (files.pause_point): killed mid-write
                 db.commit()
             except sqlite3.Error as err:
@@ -134,3 +144,24 @@ class ArrayCache:
                 if "locked" in str(err).lower() or "busy" in str(err).lower():
                     return  # another process held it past the timeout: not cached this time
                 self._disable(err)
+
+
+def purge_photos(digests: list[str], folder: Path | None = None) -> None:
+    """Delete the cache's entries for these photos (keys start with the photo's digest), and
+    overwrite the freed pages: a gallery's removed person leaves no trace here. A cache that
+    cannot be changed is one warning."""
+    db_path = (folder or default_cache_dir()) / DB_NAME
+    if not digests or not db_path.exists():
+        return
+    try:
+        db = sqlite3.connect(db_path, timeout=30)
+        try:
+            db.execute("PRAGMA secure_delete=ON")
+            with db:
+                for d in digests:
+                    db.execute("DELETE FROM cache WHERE key >= ? AND key < ?", (d + "|", d + "}"))
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        warnings.warn(f"could not purge the embedding cache {db_path} ({err})", stacklevel=2)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .plots import (
     check_names,
     decode_jpeg,
     display_name,
+    frame,
     pct,
     person_color,
     ranking_bars,
@@ -35,6 +36,9 @@ from .plots import (
     wrap_name,
 )
 from .ranking import FaceResult, PhotoResult, Verdict
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
 
 DPI = 100
 ROW_H = 3.0  # inches per face row
@@ -94,14 +98,14 @@ def _downscale(rgb: np.ndarray) -> tuple[np.ndarray, float]:
                       interpolation=cv2.INTER_AREA), s
 
 
-def _gradcam(model: Any, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
-    fn = getattr(model, "gradcam", None)
-    if fn is None:
-        return None
+def _gradcam(model: Recognizer, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
     try:
-        heat = np.asarray(fn(rgb, fr.face), dtype=np.float32)
+        heat = model.gradcam(rgb, fr.face)
     except Exception:  # noqa: BLE001 - an explanation failing must not lose the card
         return None
+    if heat is None:
+        return None
+    heat = np.asarray(heat, dtype=np.float32)
     if heat.ndim != 2 or heat.size == 0 or not np.isfinite(heat).any():
         return None
     heat = np.nan_to_num(heat)
@@ -109,7 +113,7 @@ def _gradcam(model: Any, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
     return (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
 
 
-def _cam_base(model: Any, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
+def _cam_base(model: Recognizer, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
               shape: tuple[int, ...]) -> np.ndarray:
     """The image a Grad-CAM map lies over: the model's own face crop when it offers one
     (``model.crop(rgb, face)``, what the network saw), else the aligned face; resized to the
@@ -117,10 +121,13 @@ def _cam_base(model: Any, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
     import cv2
 
     base = face_img
-    crop = getattr(model, "crop", None)
-    if crop is not None:
+    try:
+        c = model.crop(rgb, fr.face)
+    except Exception:  # noqa: BLE001 - fall back to the aligned face
+        c = None
+    if c is not None:
         try:
-            c = np.asarray(crop(rgb, fr.face))
+            c = np.asarray(c)
             if c.ndim == 3 and c.shape[2] == 3:
                 if c.dtype != np.uint8:
                     c = c * 255.0 if float(np.nanmax(c)) <= 1.0 else c
@@ -189,12 +196,7 @@ def _draw_thumb(ax: Any, img: np.ndarray | None, person: str, similarity: float 
                 transform=ax.transAxes)
     else:
         ax.imshow(img, interpolation="antialiased")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(True)
-        s.set_edgecolor(color)
-        s.set_linewidth(3)
+    frame(ax, color)
     sim = f"similarity {similarity:.2f}" if similarity is not None else ""
     ax.set_xlabel(f"{wrap_name(person, 19)}\n{sim}", fontsize=8.5, labelpad=4,
                   linespacing=1.1)
@@ -220,7 +222,33 @@ def _title(fig: Any, x: float, y: float, W: float, H: float, text: str, sub: str
                  color=sub_color)
 
 
-def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
+@dataclass
+class _Sheet:
+    """One card being drawn: the figure, its size in inches and what every row shows."""
+
+    fig: Any
+    plt: Any
+    W: float
+    H: float
+    model: Recognizer
+    labels: list[str]
+    top: int
+    bars_h: float
+    has_cam: bool
+    n_thumbs: int
+
+    def axes(self, x: float, y: float, w: float, h: float) -> Any:
+        return _axes(self.fig, x, y, w, h, self.W, self.H)
+
+    def title(self, y: float, text: str, sub: str, color: str) -> None:
+        _title(self.fig, MARGIN, y, self.W, self.H, text, sub, color)
+
+    def rule(self, y0: float, color: str = "#dddddd", lw: float = 1) -> None:
+        self.fig.add_artist(self.plt.Line2D([MARGIN / self.W, 1 - MARGIN / self.W],
+                                            [1 - y0 / self.H] * 2, color=color, lw=lw))
+
+
+def render_card(model: Recognizer, results: Sequence[PhotoResult], out: str | Path, *,
                 sources: Sequence[PhotoSource | None] | None = None,
                 verdict: Verdict | None = None, top: int | None = None,
                 nearest: int = 3) -> Card:
@@ -233,33 +261,14 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
         raise LookalikeError("is a folder", out, "give a file name for the card, e.g. card.png")
     if not out.parent.exists():
         raise LookalikeError(f"folder {out.parent} does not exist", out, "create it first")
-    labels = list(getattr(model, "labels", []))
+    labels = list(model.labels)
     check_names(labels)
     top = max(1, top or 5)
-    sources = list(sources) if sources is not None else [None] * len(results)
-
-    # What each row shows: (result index, face index or None).
-    plan: list[tuple[int, int | None]] = []
-    images: dict[int, np.ndarray | None] = {}
-    results = list(results)
-    for i, r in enumerate(results):
-        images[i] = rgb = _photo_image(sources[i], r)
-        if rgb is not None and r.image_size and r.image_size[0] != rgb.shape[1]:
-            # boxes are in the photo's full pixels; the card draws the decoded photo
-            k = rgb.shape[1] / r.image_size[0]
-            results[i] = r = replace(r, faces=[replace(fr, face=fr.face.scaled(k))
-                                               for fr in r.faces])
-        if r.faces:
-            plan += [(i, k) for k in range(len(r.faces))]
-        else:
-            plan.append((i, None))
-    heats = {}
-    for i, k in plan:
-        if k is not None and images[i] is not None:
-            heats[(i, k)] = _gradcam(model, images[i], results[i].faces[k])
+    results, plan, images = _plan(results, sources)
+    heats = {(i, k): _gradcam(model, images[i], results[i].faces[k])
+             for i, k in plan if k is not None and images[i] is not None}
     has_cam = any(h is not None for h in heats.values())
-    thumbs_of = getattr(model, "thumbnail", None)
-    n_thumbs = nearest if thumbs_of is not None else 0
+    n_thumbs = nearest if model.has_thumbnails else 0
 
     W = (MARGIN + PHOTO_W + GAP + FACE_W + GAP + (FACE_W + GAP if has_cam else 0)
          + NAME_W + BARS_W + GAP + n_thumbs * (THUMB_W + GAP) + MARGIN)
@@ -274,115 +283,153 @@ def render_card(model: Any, results: Sequence[PhotoResult], out: str | Path, *,
     H = header_h + sum(heights) + verdict_h + 0.1
     rows: list[CardRow] = []
     with style() as plt:
-        fig = plt.figure(figsize=(W, H), dpi=DPI)
+        sheet = _Sheet(plt.figure(figsize=(W, H), dpi=DPI), plt, W, H, model, labels, top,
+                       bars_h, has_cam, n_thumbs)
         for n, (i, k) in enumerate(plan):
-            r = results[i]
-            y0 = tops[n]
             if n > 0:
-                fig.add_artist(plt.Line2D([MARGIN / W, 1 - MARGIN / W], [1 - y0 / H] * 2,
-                                          color="#dddddd", lw=1))
-            rgb = images[i]
-            name = Path(r.photo).name if r.photo else "photo"
+                sheet.rule(tops[n])
             if k is None:
-                msg = r.error or "no face found"
-                _title(fig, MARGIN, y0 + 0.05, W, H, shorten(name, 70), msg, "#C44E52")
-                if rgb is not None:
-                    ax = _axes(fig, MARGIN, y0 + TITLE_H + 0.1, PHOTO_W, PANEL_H, W, H)
-                    _draw_photo(ax, rgb, [], None, labels)
-                rows.append(CardRow(r.photo, None, message=msg))
-                continue
-            fr = r.faces[k]
-            where = f" — face {k + 1} of {len(r.faces)}" if len(r.faces) > 1 else ""
-            if fr.unknown:
-                thr = getattr(model, "threshold", None)
-                t = f" < {thr:.2f}" if isinstance(thr, float) else ""
-                best = fr.best_similarity
-                sims = f" (best similarity {best:.2f}{t})" if best is not None else ""
-                sub = (f"none of these — not close enough to anyone's photos{sims}; "
-                       f"resembles {display_name(fr.top.person)} most")
-                sub_color = "#C44E52"
+                rows.append(_no_face_row(sheet, results[i], images[i], tops[n]))
             else:
-                sub = (f"looks most like {display_name(fr.top.person)} "
-                       f"({pct(fr.top.probability)})")
-                sub_color = TEXT_COLOR
-            _title(fig, MARGIN, y0 + 0.05, W, H, shorten(name, 60) + where, sub, sub_color)
-            py = y0 + TITLE_H + 0.1
-            x = MARGIN
-            row = CardRow(r.photo, k, unknown=bool(fr.unknown))
-            if rgb is not None:
-                ax = _axes(fig, x, py, PHOTO_W, PANEL_H, W, H)
-                _draw_photo(ax, rgb, r.faces, k, labels)
-            x += PHOTO_W + GAP
-            face_img = None
-            if rgb is not None:
-                from .faces import align
-
-                face_img = align(rgb, fr.face, size=160, margin=0.1)
-                ax = _axes(fig, x, py + 0.1, FACE_W, FACE_W, W, H)
-                _draw_face(ax, face_img, "aligned face")
-            x += FACE_W + GAP
-            if has_cam:
-                heat = heats.get((i, k))
-                if heat is not None and face_img is not None:
-                    base = _cam_base(model, rgb, fr, face_img, heat.shape)
-                    ax = _axes(fig, x, py + 0.1, FACE_W, FACE_W, W, H)
-                    _draw_face(ax, base, "Grad-CAM", heat)
-                    row.gradcam = True
-                x += FACE_W + GAP
-            x += NAME_W
-            ax = _axes(fig, x, py + 0.05, BARS_W, bars_h, W, H)
-            row.order = _bars(ax, fr.ranking, labels, top, bool(fr.unknown))
-            ax.set_xlabel("probability", fontsize=8.5, labelpad=2)
-            if fr.unknown:
-                ax.text(0.98, 0.02, "none of these", transform=ax.transAxes, ha="right",
-                        va="bottom", fontsize=11, fontweight="bold", color="#C44E52",
-                        bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#C44E52"})
-            x += BARS_W + GAP
-            for j in range(min(n_thumbs, len(fr.ranking))):
-                m = fr.ranking[j]
-                idx = fr.nearest[j] if j < len(fr.nearest) else None
-                img = decode_jpeg(thumbs_of(idx)) if idx is not None else None
-                ax = _axes(fig, x, py + 0.1, THUMB_W, THUMB_W, W, H)
-                _draw_thumb(ax, img, m.person, m.similarity, person_color(labels, m.person))
-                if j == 0:
-                    ax.set_title("closest training photos", fontsize=9, loc="left",
-                                 color="#555555", pad=4)
-                row.nearest.append(m.person)
-                x += THUMB_W + GAP
-            rows.append(row)
+                rows.append(_face_row(sheet, results[i], k, images[i], heats.get((i, k)),
+                                      tops[n]))
         if verdict is not None:
-            y0 = header_h + sum(heights)
-            fig.add_artist(plt.Line2D([MARGIN / W, 1 - MARGIN / W], [1 - y0 / H] * 2,
-                                      color="#999999", lw=1.5))
-            votes = [f"{n} of {verdict.n_used} say {display_name(p)}"
-                     for p, n in verdict.votes.items()]
-            if verdict.unknown:
-                sub = (f"none of these — most photos are not close enough to anyone; "
-                       f"resembles {display_name(verdict.person)} most")
-                col = "#C44E52"
-            else:
-                sub = (f"looks most like {display_name(verdict.person)} "
-                       f"({pct(verdict.ranking[0].probability)})")
-                col = TEXT_COLOR
-            _title(fig, MARGIN, y0 + 0.05, W, H,
-                   f"Together: {verdict.n_used} of {verdict.n_photos} photos with a face",
-                   shorten(sub, 120), col)
-            bx = MARGIN + PHOTO_W + GAP + FACE_W + GAP + NAME_W
-            ax = _axes(fig, bx, y0 + TITLE_H + 0.15, BARS_W, bars_h - 0.1, W, H)
-            order = _bars(ax, verdict.ranking, labels, top, verdict.unknown)
-            ax.set_xlabel("combined probability", fontsize=8.5, labelpad=2)
-            shown = votes[:7] + ([f"… {len(votes) - 7} more"] if len(votes) > 7 else [])
-            fig.text(MARGIN / W, 1 - (y0 + TITLE_H + 0.2) / H,
-                     "Votes (top answer of each photo):\n" + "\n".join(
-                         "  " + shorten(v, 44) for v in shown)
-                     + "\n\nCombined: geometric mean of the\nphotos' probabilities, "
-                     "renormalised", fontsize=9, va="top", ha="left", linespacing=1.35)
-            votes = "; ".join(votes)
-            rows.append(CardRow("together", None, order=order, unknown=verdict.unknown,
-                                message=votes))
-        save_png(fig, out, dpi=DPI)
+            rows.append(_verdict_row(sheet, verdict, header_h + sum(heights)))
+        save_png(sheet.fig, out, dpi=DPI)
     size = (round(W * DPI), round(H * DPI))
     return Card(out, rows, size)
+
+
+def _plan(results: Sequence[PhotoResult], sources: Sequence[PhotoSource | None] | None
+          ) -> tuple[list[PhotoResult], list[tuple[int, int | None]],
+                     dict[int, np.ndarray | None]]:
+    """What each row shows — (result index, face index or None) — and each photo decoded,
+    its faces' boxes scaled to the decoded pixels."""
+    sources = list(sources) if sources is not None else [None] * len(results)
+    plan: list[tuple[int, int | None]] = []
+    images: dict[int, np.ndarray | None] = {}
+    results = list(results)
+    for i, r in enumerate(results):
+        images[i] = rgb = _photo_image(sources[i], r)
+        if rgb is not None and r.image_size and r.image_size[0] != rgb.shape[1]:
+            # boxes are in the photo's full pixels; the card draws the decoded photo
+            k = rgb.shape[1] / r.image_size[0]
+            results[i] = r = replace(r, faces=[replace(fr, face=fr.face.scaled(k))
+                                               for fr in r.faces])
+        if r.faces:
+            plan += [(i, k) for k in range(len(r.faces))]
+        else:
+            plan.append((i, None))
+    return results, plan, images
+
+
+def _no_face_row(sheet: _Sheet, r: PhotoResult, rgb: np.ndarray | None, y0: float) -> CardRow:
+    name = Path(r.photo).name if r.photo else "photo"
+    msg = r.error or "no face found"
+    sheet.title(y0 + 0.05, shorten(name, 70), msg, "#C44E52")
+    if rgb is not None:
+        ax = sheet.axes(MARGIN, y0 + TITLE_H + 0.1, PHOTO_W, PANEL_H)
+        _draw_photo(ax, rgb, [], None, sheet.labels)
+    return CardRow(r.photo, None, message=msg)
+
+
+def _face_title(sheet: _Sheet, r: PhotoResult, k: int, y0: float) -> None:
+    fr = r.faces[k]
+    name = Path(r.photo).name if r.photo else "photo"
+    where = f" — face {k + 1} of {len(r.faces)}" if len(r.faces) > 1 else ""
+    if fr.unknown:
+        thr = sheet.model.threshold
+        t = f" < {thr:.2f}" if isinstance(thr, float) else ""
+        best = fr.best_similarity
+        sims = f" (best similarity {best:.2f}{t})" if best is not None else ""
+        sub = (f"none of these — not close enough to anyone's photos{sims}; "
+               f"resembles {display_name(fr.top.person)} most")
+        sub_color = "#C44E52"
+    else:
+        sub = f"looks most like {display_name(fr.top.person)} ({pct(fr.top.probability)})"
+        sub_color = TEXT_COLOR
+    sheet.title(y0 + 0.05, shorten(name, 60) + where, sub, sub_color)
+
+
+def _face_row(sheet: _Sheet, r: PhotoResult, k: int, rgb: np.ndarray | None,
+              heat: np.ndarray | None, y0: float) -> CardRow:
+    """The photo, the aligned face, Grad-CAM (when the model offers it), the bars and the
+    closest training photos of face ``k``."""
+    fr = r.faces[k]
+    _face_title(sheet, r, k, y0)
+    py = y0 + TITLE_H + 0.1
+    x = MARGIN
+    row = CardRow(r.photo, k, unknown=bool(fr.unknown))
+    if rgb is not None:
+        _draw_photo(sheet.axes(x, py, PHOTO_W, PANEL_H), rgb, r.faces, k, sheet.labels)
+    x += PHOTO_W + GAP
+    face_img = None
+    if rgb is not None:
+        from .faces import align
+
+        face_img = align(rgb, fr.face, size=160, margin=0.1)
+        _draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), face_img, "aligned face")
+    x += FACE_W + GAP
+    if sheet.has_cam:
+        if heat is not None and face_img is not None:
+            base = _cam_base(sheet.model, rgb, fr, face_img, heat.shape)
+            _draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), base, "Grad-CAM", heat)
+            row.gradcam = True
+        x += FACE_W + GAP
+    x += NAME_W
+    ax = sheet.axes(x, py + 0.05, BARS_W, sheet.bars_h)
+    row.order = _bars(ax, fr.ranking, sheet.labels, sheet.top, bool(fr.unknown))
+    ax.set_xlabel("probability", fontsize=8.5, labelpad=2)
+    if fr.unknown:
+        ax.text(0.98, 0.02, "none of these", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=11, fontweight="bold", color="#C44E52",
+                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#C44E52"})
+    x += BARS_W + GAP
+    _nearest_thumbs(sheet, fr, row, x, py)
+    return row
+
+
+def _nearest_thumbs(sheet: _Sheet, fr: FaceResult, row: CardRow, x: float, py: float) -> None:
+    for j in range(min(sheet.n_thumbs, len(fr.ranking))):
+        m = fr.ranking[j]
+        idx = fr.nearest[j] if j < len(fr.nearest) else None
+        img = decode_jpeg(sheet.model.thumbnail(idx)) if idx is not None else None
+        ax = sheet.axes(x, py + 0.1, THUMB_W, THUMB_W)
+        _draw_thumb(ax, img, m.person, m.similarity, person_color(sheet.labels, m.person))
+        if j == 0:
+            ax.set_title("closest training photos", fontsize=9, loc="left",
+                         color="#555555", pad=4)
+        row.nearest.append(m.person)
+        x += THUMB_W + GAP
+
+
+def _verdict_row(sheet: _Sheet, verdict: Verdict, y0: float) -> CardRow:
+    """The combined verdict of several photos: its bars and each photo's vote."""
+    sheet.rule(y0, "#999999", 1.5)
+    votes = [f"{n} of {verdict.n_used} say {display_name(p)}"
+             for p, n in verdict.votes.items()]
+    if verdict.unknown:
+        sub = (f"none of these — most photos are not close enough to anyone; "
+               f"resembles {display_name(verdict.person)} most")
+        col = "#C44E52"
+    else:
+        sub = (f"looks most like {display_name(verdict.person)} "
+               f"({pct(verdict.ranking[0].probability)})")
+        col = TEXT_COLOR
+    sheet.title(y0 + 0.05, f"Together: {verdict.n_used} of {verdict.n_photos} photos with a "
+                "face", shorten(sub, 120), col)
+    bx = MARGIN + PHOTO_W + GAP + FACE_W + GAP + NAME_W
+    ax = sheet.axes(bx, y0 + TITLE_H + 0.15, BARS_W, sheet.bars_h - 0.1)
+    order = _bars(ax, verdict.ranking, sheet.labels, sheet.top, verdict.unknown)
+    ax.set_xlabel("combined probability", fontsize=8.5, labelpad=2)
+    shown = votes[:7] + ([f"… {len(votes) - 7} more"] if len(votes) > 7 else [])
+    sheet.fig.text(MARGIN / sheet.W, 1 - (y0 + TITLE_H + 0.2) / sheet.H,
+                   "Votes (top answer of each photo):\n" + "\n".join(
+                       "  " + shorten(v, 44) for v in shown)
+                   + "\n\nCombined: geometric mean of the\nphotos' probabilities, "
+                   "renormalised", fontsize=9, va="top", ha="left", linespacing=1.35)
+    return CardRow("together", None, order=order, unknown=verdict.unknown,
+                   message="; ".join(votes))
 
 
 __all__ = ["Card", "CardRow", "render_card"]

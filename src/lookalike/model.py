@@ -13,111 +13,24 @@ import io
 import json
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import __version__, files
-from .errors import ImageError, LookalikeError, ModelError
+from . import kinds
+from .archive import FORMAT, FORMAT_VERSION, atomic_write, new_manifest, read_archive
+from .errors import ModelError
 from .heads import HEADS, Head
 from .images import PhotoSource
-from .ranking import FaceResult, PhotoResult, Verdict, combine, rank
+from .kinds import load
+from .ranking import FaceResult, PhotoResult, rank
+from .recognizer import EmbeddingRecognizer, Recognizer
 
-FORMAT = "lookalike-model"
-FORMAT_VERSION = 1
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """:func:`lookalike.files.atomic_write` for model files (errors are :class:`ModelError`):
-    a crash or full disk leaves the previous model whole and no half-written file in its
-    place; ``.*.lookalike-partial`` leftovers of a killed writer are deleted by the next."""
-    return files.atomic_write(path, write, error=ModelError, example="-o people.lookalike",
-                              point="model-save")
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "Recognizer", "atomic_write", "load",
+           "new_manifest", "read_archive"]
 
 
-def read_archive(path: str | Path) -> tuple[dict, zipfile.ZipFile]:
-    path = Path(path)
-    if not path.exists():
-        raise ModelError("model file not found", path, "train one with `lookalike train DATA -o "
-                         f"{path.name}`")
-    if path.is_dir():
-        raise ModelError("is a folder, not a model file", path, "give the model file's path")
-    try:
-        zf = zipfile.ZipFile(path)
-        manifest = json.loads(zf.read("manifest.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error,
-            NotImplementedError):
-        # ValueError: bad JSON or UTF-8; zlib.error: a damaged compressed entry
-        raise ModelError("is not a lookalike model or is damaged", path,
-                         "train it again with `lookalike train`") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelError("is not a lookalike model", path, "train one with `lookalike train`")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelError(
-            f"was written in model format {manifest.get('format_version')} by lookalike "
-            f"{manifest.get('lookalike_version')}; this lookalike {__version__} reads format "
-            f"{FORMAT_VERSION}", path, "retrain it with this version")
-    return manifest, zf
-
-
-class Recognizer:
-    """What every model type offers: labels, per-face answers for a photo, combined verdicts."""
-
-    manifest: dict[str, Any]
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.manifest["labels"])
-
-    def predict(self, photo: PhotoSource, *, all_faces: bool = False,
-                name: str | None = None) -> PhotoResult:
-        raise NotImplementedError
-
-    def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
-                     together: bool = False, names: Sequence[str] | None = None
-                     ) -> tuple[list[PhotoResult], Verdict | None]:
-        """Answer several photos; ``together`` also combines their most prominent faces
-        into one verdict. ``names`` label bytes inputs in results and errors."""
-        results = []
-        for k, p in enumerate(photos):
-            name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
-            try:
-                results.append(self.predict(p, all_faces=all_faces, name=name))
-            except ImageError as err:
-                results.append(PhotoResult(name, [], None, str(err)))
-        verdict = None
-        if together:
-            verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
-        return results, verdict
-
-    _pipeline = None
-
-    @property
-    def pipeline(self):
-        """The face pipeline (detector + embedder) an embedding-based recognizer was built
-        with; an installation whose embedder differs is refused (vectors would not compare)."""
-        if self._pipeline is None:
-            from .pipeline import pipeline_for
-
-            try:
-                self._pipeline = pipeline_for(self.manifest["embedder"],
-                                              bool(self.manifest.get("crops")))
-            except ValueError as err:
-                raise self._mismatch(str(err)) from None
-        return self._pipeline
-
-    def _mismatch(self, what: str) -> LookalikeError:
-        return LookalikeError(f"was built with {what}")
-
-    def describe(self) -> dict:
-        m = self.manifest
-        return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
-                                      "metrics", "lookalike_version", "created")}
-
-
-class Model(Recognizer):
+class Model(EmbeddingRecognizer):
     """A face-embedding model: embedder + calibrated head + the training embeddings."""
 
     def __init__(self, manifest: dict, head: Head, train_embeddings: np.ndarray,
@@ -130,6 +43,9 @@ class Model(Recognizer):
         self._thumbs = thumbs
         self.path = path
         self._pipeline = None
+
+    thread_safe = True  # the detector and embedder lock their networks
+    has_thumbnails = True
 
     # -- answering -------------------------------------------------------------------------
     @property
@@ -194,10 +110,6 @@ class Model(Recognizer):
         except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError):
             return []
 
-    def train_photo(self, index: int) -> str | None:
-        paths = self.manifest.get("train_photos") or []
-        return paths[index] if index < len(paths) else None
-
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         manifest = dict(self.manifest)
@@ -234,39 +146,10 @@ class Model(Recognizer):
                 NotImplementedError, zlib.error):
             raise ModelError("is damaged (arrays missing or unreadable)", path,
                              "train it again with `lookalike train`") from None
-        if len(model.labels) != model.head.n_classes:
+        if len(model.labels) != model.head.n_classes_:
             raise ModelError("is inconsistent (labels and head disagree)", path,
                              "train it again")
         return model
 
 
-def load(path: str | Path) -> Recognizer:
-    """Load any lookalike model file (face-embedding or the article's CNN), or a gallery
-    (a folder holding lookalike-gallery.json, or postgresql://…#name)."""
-    if str(path).startswith(("postgresql://", "postgres://")) or (
-            Path(path) / "lookalike-gallery.json").is_file():
-        from .gallery import Gallery
-
-        return Gallery.open(str(path))
-    path = Path(path)
-    manifest, zf = read_archive(path)
-    with zf:
-        kind = manifest.get("kind")
-        if kind == "embedding":
-            return Model.from_archive(manifest, zf, path)
-        if kind == "article":
-            from .recipes.article import ArticleModel
-
-            return ArticleModel.from_archive(manifest, zf, path)
-    raise ModelError(f"has unknown model kind {kind!r}", path, "upgrade lookalike")
-
-
-def new_manifest(**fields: Any) -> dict:
-    import datetime
-
-    m = {"format": FORMAT, "format_version": FORMAT_VERSION, "lookalike_version": __version__,
-         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    m.update(fields)
-    return m
-
-
+kinds.register("embedding", from_archive=Model.from_archive)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from .cache import ArrayCache
+from .choose import choose_order, order_indices
 from .embedders import Embedder, get_embedder
-from .faces import Face, FaceDetector, align, prominence, whole_image_face
+from .faces import Face, FaceDetector, align, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
 #: Photos are decoded with at least DECODE_SIDE pixels on their longer side (when they have
@@ -111,21 +112,25 @@ class FacePipeline:
 
     def analyze_array(self, rgb: np.ndarray, digest: str = "", first_only: bool = False,
                       faces: list[Face] | None = None) -> PhotoFaces:
+        h, w = rgb.shape[:2]
         if faces is None:
             faces = self.detector.detect(rgb)[: self.max_faces]
-        faces = [f for f in faces if plausible(f, rgb.shape)]
+        # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
+        # order of the face choice (choose.order_faces: the answer is the first)
+        faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
+                                   if box_in_image(f, rgb.shape)])
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
-        embeddings = self.embedder.embed(rgb, faces)
-        h, w = rgb.shape[:2]
+        # embedders see the detector's boxes (dlib fits its landmarks inside them)
+        embeddings = self.embedder.embed(rgb, [f.unclipped() for f in faces])
         thumbs = [face_thumbnail(rgb, f) for f in faces]
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
 
 
-def plausible(face: Face, shape: tuple[int, ...]) -> bool:
+def box_in_image(face: Face, shape: tuple[int, ...]) -> bool:
     """A detection whose centre lies in the image and whose box is not many times its size.
     (On degenerate pictures, e.g. a 4000×20 strip, the detector's retries can return boxes
     millions of pixels wide.)"""
@@ -141,8 +146,14 @@ def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
     pipe = FacePipeline(embedder["name"], crops=crops)
     have = f"{pipe.embedder.name}-{pipe.embedder.version}"
     if have != f"{embedder['name']}-{embedder['version']}":
+        hint = ""
+        made, now = str(embedder["version"]), str(pipe.embedder.version)
+        if made.split("+")[0] == now.split("+")[0]:  # the same weights at another precision
+            want = "bf16" if "+bf16" in made else "f32"
+            hint = (f" (its vectors were computed at {want} precision: run with "
+                    f"LOOKALIKE_PRECISION={want}, or retrain it)")
         raise ValueError(f"embedder {embedder['name']} {embedder['version']}, this "
-                         f"installation has {have}")
+                         f"installation has {have}{hint}")
     return pipe
 
 
@@ -158,6 +169,7 @@ def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
         "landmarks": np.array([f.landmarks for f in p.faces], np.float32).reshape(n, 5, 2),
         "scores": np.array([f.score for f in p.faces], np.float32),
         "synthetic": np.array([f.synthetic for f in p.faces], bool),
+        "quality": np.array([f.extra.get("quality", np.nan) for f in p.faces], np.float32),
         "embeddings": np.asarray(p.embeddings, np.float32),
         "size": np.array(p.image_size, np.int64),
         "thumb_data": np.frombuffer(b"".join(p.thumbs), np.uint8),
@@ -166,18 +178,22 @@ def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
 
 
 def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
+    quality = a["quality"] if "quality" in a else np.full(len(a["scores"]), np.nan)
     faces = [
         Face(tuple(float(v) for v in a["boxes"][i]), a["landmarks"][i], float(a["scores"][i]),
-             bool(a["synthetic"][i]))
+             bool(a["synthetic"][i]),
+             {} if not np.isfinite(quality[i]) else {"quality": float(quality[i])})
         for i in range(len(a["scores"]))
     ]
     size = (int(a["size"][0]), int(a["size"][1]))
     data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
     thumbs = [data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) else []
-    # Most prominent first by *today's* rule (it is a pure function of the stored boxes, so
-    # entries cached under an earlier rule stay valid; a stable sort keeps ties in place).
-    order = sorted(range(len(faces)), key=lambda i: -prominence(faces[i], size))
+    # Boxes inside the photo and the faces in the order of *today's* face choice (a pure
+    # function of the stored boxes, landmarks and scores, so entries cached under an earlier
+    # rule stay valid; a stable sort keeps ties in place).
+    faces = [f.clipped(size) for f in faces]
+    order = order_indices(faces, size)
     return PhotoFaces([faces[i] for i in order], a["embeddings"][order], size, digest,
                       [thumbs[i] for i in order] if len(thumbs) == len(faces) else thumbs)
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .names import display_name  # noqa: F401 - re-exported for cards and reports
+
 #: CJK font families looked for among installed fonts, best first.
 CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
                 "Noto Sans SC", "Noto Sans JP", "Source Han Sans", "WenQuanYi Micro Hei",
@@ -204,15 +206,12 @@ def shorten(text: str, width: int) -> str:
     return "".join(out).rstrip() + "…"
 
 
-def display_name(person: str) -> str:
-    """A person's name for people: folder names often use underscores for spaces."""
-    return person.replace("_", " ").strip() or person
 
 
 def wrap_name(text: str, width: int, lines: int = 2) -> str:
     """A name on at most ``lines`` lines of ``width`` columns: broken at spaces, underscores or
     hyphens where possible, then shortened with an ellipsis."""
-    text = text.replace("_", " ")
+    text = display_name(text)
     if display_width(text) <= width:
         return text
     words: list[str] = []
@@ -253,6 +252,16 @@ def pct(p: float) -> str:
     if v >= 0.05:
         return f"{v:.1f}%"
     return "<0.1%"
+
+
+def frame(ax: Any, color: str, width: float = 3) -> None:
+    """A picture's axes without ticks, framed in ``color`` (cards' faces and thumbnails)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor(color)
+        spine.set_linewidth(width)
 
 
 def decode_jpeg(data: bytes | None) -> np.ndarray | None:
@@ -312,3 +321,104 @@ def ranking_bars(ax: Any, people: Sequence[str], probs: Sequence[float], colors:
     ax.grid(axis="x", color="#e6e6e6", zorder=0)
     ax.tick_params(axis="y", length=0)
     return list(people)
+
+
+# -- report pictures ----------------------------------------------------------------------
+
+def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
+    """The confusion matrix: rows true person, columns predicted; colour = share of the row,
+    the count in each non-empty cell."""
+    cm = np.asarray(cm)
+    k = len(labels)
+    check_names(labels)
+    cell = 0.55 if k <= 12 else 0.4 if k <= 30 else 0.22
+    side = max(3.0, cell * k)
+    name_in = 1.9 if k <= 30 else 1.5  # room for the names, left and (rotated) below
+    fs = 9 if k <= 12 else 8 if k <= 30 else 6
+    with style() as plt:
+        bottom = 0.75 * name_in + 0.45  # names below are rotated 45°: ~0.7 of their length
+        fig = plt.figure(figsize=(side + name_in + 1.1, side + bottom + 0.6), dpi=100)
+        W, H = fig.get_size_inches()
+        ax = fig.add_axes((name_in / W, bottom / H, side / W, side / H))
+        rows = cm.sum(axis=1, keepdims=True)
+        share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+        im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        if k <= 30:
+            for i in range(k):
+                for j in range(k):
+                    if cm[i, j]:
+                        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=fs,
+                                color="white" if share[i, j] > 0.55 else "#222222")
+        names = [wrap_name(p, 22, lines=1) for p in labels]
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+        ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor", fontsize=fs)
+        ax.set_yticklabels(names, fontsize=fs)
+        ax.set_xlabel("predicted", fontsize=10)
+        ax.set_ylabel("true person", fontsize=10)
+        ax.tick_params(length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_xticks(np.arange(-0.5, k, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
+        ax.grid(which="minor", color="white", lw=1)
+        ax.tick_params(which="minor", length=0)
+        cax = fig.add_axes(((name_in + side + 0.2) / W, bottom / H, 0.15 / W, side / H))
+        cb = fig.colorbar(im, cax=cax)
+        cb.set_label("share of the person's photos", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        fig.text(name_in / W, 1 - 0.1 / H, f"Confusion matrix ({int(cm.sum())} photos)",
+                 fontsize=11, fontweight="bold", va="top")
+        return save_png(fig, path, tight=True)
+
+
+def reliability_png(proba: np.ndarray, y: np.ndarray, path: str | Path, *,
+                    bins: int = 15, ece: float | None = None) -> dict:
+    """Reliability diagram of the top answer: accuracy per confidence bin against the diagonal,
+    with the number of photos per bin under it. Returns the bins drawn (for tests)."""
+    from .scoring import expected_calibration_error
+
+    proba = np.asarray(proba)
+    y = np.asarray(y)
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    centers, accs, confs, counts = [], [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        counts.append(int(m.sum()))
+        centers.append((lo + hi) / 2)
+        accs.append(float(correct[m].mean()) if m.any() else np.nan)
+        confs.append(float(conf[m].mean()) if m.any() else np.nan)
+    if ece is None:
+        ece = expected_calibration_error(proba, y, bins=bins)
+    width = 1.0 / bins
+    with style() as plt:
+        fig = plt.figure(figsize=(5.2, 5.6), dpi=100)
+        ax = fig.add_axes((0.14, 0.36, 0.8, 0.56))
+        ax2 = fig.add_axes((0.14, 0.09, 0.8, 0.16))
+        ok = [i for i in range(bins) if counts[i]]
+        ax.plot([0, 1], [0, 1], ls="--", color="#888888", lw=1, label="perfect calibration")
+        ax.bar([centers[i] for i in ok], [accs[i] for i in ok], width=width * 0.92,
+               color="#4C72B0", edgecolor="white", label="accuracy", zorder=2)
+        gaps = [(centers[i], confs[i], accs[i]) for i in ok]
+        ax.bar([c for c, _, _ in gaps], [cf - a for _, cf, a in gaps],
+               bottom=[a for _, _, a in gaps], width=width * 0.92, color="#C44E52",
+               alpha=0.35, edgecolor="#C44E52", hatch="//", label="gap to confidence",
+               zorder=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("accuracy")
+        ax.set_xticklabels([])
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.set_title(f"Reliability of the top answer — ECE {ece:.3f}", fontsize=11,
+                     loc="left")
+        ax.grid(color="#eeeeee", zorder=0)
+        ax2.bar(centers, counts, width=width * 0.92, color="#8C8C8C")
+        ax2.set_xlim(0, 1)
+        ax2.set_xlabel("confidence (probability of the top answer)")
+        ax2.set_ylabel("photos", fontsize=8)
+        ax2.tick_params(labelsize=8)
+        save_png(fig, path, tight=True)
+    return {"edges": edges.tolist(), "counts": counts, "accuracy": accs, "confidence": confs,
+            "ece": float(ece)}

@@ -1,7 +1,7 @@
 """The answer shape shared by every surface (Python API, CLI ``--json``, HTTP).
 
 Per face: ``{"box": [x, y, w, h], "landmarks": [[x, y]×5], "detection_score": s,
-"ranking": [{"person": p, "probability": q, "similarity": c}, …], "unknown": bool,
+"ranking": [{"person": p, "name": shown, "probability": q, "similarity": c}, …], "unknown": bool,
 "best_similarity": c}``. Probabilities are over the known people and sum to 1; ``unknown``
 says the face is not close enough to anyone's photos to be called the same person (the
 ranking still says whom it resembles most). This module computes; it never prints.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .faces import Face
+from .names import display_name
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Match:
     similarity: float | None = None  # cosine to that person's closest training photo
 
     def to_dict(self) -> dict:
-        d = {"person": self.person, "probability": round(float(self.probability), 4)}
+        d = {"person": self.person, "name": display_name(self.person),
+             "probability": round(float(self.probability), 4)}
         if self.similarity is not None:
             d["similarity"] = round(float(self.similarity), 4)
         return d
@@ -90,6 +92,7 @@ class Verdict:
     def to_dict(self, top: int | None = None) -> dict:
         return {
             "person": self.person,
+            "name": display_name(self.person),
             "ranking": [m.to_dict() for m in self.ranking[:top]],
             "votes": self.votes,
             "photos": self.n_photos,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,13 +19,19 @@ from .errors import LookalikeError
 from .files import atomic_write
 from .plots import (
     check_names,
+    confusion_png,
     display_name,
     pct,
     person_color,
+    reliability_png,
     save_png,
     style,
     wrap_name,
 )
+from .scoring import topk_accuracy
+
+if TYPE_CHECKING:
+    from .recognizer import Recognizer
 
 THUMB_PX = 144
 CSS = """
@@ -87,105 +93,6 @@ def _percent(v: float | None) -> str:
 
 # -- pictures --------------------------------------------------------------------------------
 
-def confusion_png(cm: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
-    """The confusion matrix: rows true person, columns predicted; colour = share of the row,
-    the count in each non-empty cell."""
-    cm = np.asarray(cm)
-    k = len(labels)
-    check_names(labels)
-    cell = 0.55 if k <= 12 else 0.4 if k <= 30 else 0.22
-    side = max(3.0, cell * k)
-    name_in = 1.9 if k <= 30 else 1.5  # room for the names, left and (rotated) below
-    fs = 9 if k <= 12 else 8 if k <= 30 else 6
-    with style() as plt:
-        bottom = 0.75 * name_in + 0.45  # names below are rotated 45°: ~0.7 of their length
-        fig = plt.figure(figsize=(side + name_in + 1.1, side + bottom + 0.6), dpi=100)
-        W, H = fig.get_size_inches()
-        ax = fig.add_axes((name_in / W, bottom / H, side / W, side / H))
-        rows = cm.sum(axis=1, keepdims=True)
-        share = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
-        im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-        if k <= 30:
-            for i in range(k):
-                for j in range(k):
-                    if cm[i, j]:
-                        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=fs,
-                                color="white" if share[i, j] > 0.55 else "#222222")
-        names = [wrap_name(p, 22, lines=1) for p in labels]
-        ax.set_xticks(range(k))
-        ax.set_yticks(range(k))
-        ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor", fontsize=fs)
-        ax.set_yticklabels(names, fontsize=fs)
-        ax.set_xlabel("predicted", fontsize=10)
-        ax.set_ylabel("true person", fontsize=10)
-        ax.tick_params(length=0)
-        for s in ax.spines.values():
-            s.set_visible(False)
-        ax.set_xticks(np.arange(-0.5, k, 1), minor=True)
-        ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
-        ax.grid(which="minor", color="white", lw=1)
-        ax.tick_params(which="minor", length=0)
-        cax = fig.add_axes(((name_in + side + 0.2) / W, bottom / H, 0.15 / W, side / H))
-        cb = fig.colorbar(im, cax=cax)
-        cb.set_label("share of the person's photos", fontsize=8)
-        cb.ax.tick_params(labelsize=7)
-        fig.text(name_in / W, 1 - 0.1 / H, f"Confusion matrix ({int(cm.sum())} photos)",
-                 fontsize=11, fontweight="bold", va="top")
-        return save_png(fig, path, tight=True)
-
-
-def reliability_png(proba: np.ndarray, y: np.ndarray, path: str | Path, *,
-                    bins: int = 15, ece: float | None = None) -> dict:
-    """Reliability diagram of the top answer: accuracy per confidence bin against the diagonal,
-    with the number of photos per bin under it. Returns the bins drawn (for tests)."""
-    from .heads import expected_calibration_error
-
-    proba = np.asarray(proba)
-    y = np.asarray(y)
-    conf = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    centers, accs, confs, counts = [], [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        counts.append(int(m.sum()))
-        centers.append((lo + hi) / 2)
-        accs.append(float(correct[m].mean()) if m.any() else np.nan)
-        confs.append(float(conf[m].mean()) if m.any() else np.nan)
-    if ece is None:
-        ece = expected_calibration_error(proba, y, bins=bins)
-    width = 1.0 / bins
-    with style() as plt:
-        fig = plt.figure(figsize=(5.2, 5.6), dpi=100)
-        ax = fig.add_axes((0.14, 0.36, 0.8, 0.56))
-        ax2 = fig.add_axes((0.14, 0.09, 0.8, 0.16))
-        ok = [i for i in range(bins) if counts[i]]
-        ax.plot([0, 1], [0, 1], ls="--", color="#888888", lw=1, label="perfect calibration")
-        ax.bar([centers[i] for i in ok], [accs[i] for i in ok], width=width * 0.92,
-               color="#4C72B0", edgecolor="white", label="accuracy", zorder=2)
-        gaps = [(centers[i], confs[i], accs[i]) for i in ok]
-        ax.bar([c for c, _, _ in gaps], [cf - a for _, cf, a in gaps],
-               bottom=[a for _, _, a in gaps], width=width * 0.92, color="#C44E52",
-               alpha=0.35, edgecolor="#C44E52", hatch="//", label="gap to confidence",
-               zorder=3)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_ylabel("accuracy")
-        ax.set_xticklabels([])
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
-        ax.set_title(f"Reliability of the top answer — ECE {ece:.3f}", fontsize=11,
-                     loc="left")
-        ax.grid(color="#eeeeee", zorder=0)
-        ax2.bar(centers, counts, width=width * 0.92, color="#8C8C8C")
-        ax2.set_xlim(0, 1)
-        ax2.set_xlabel("confidence (probability of the top answer)")
-        ax2.set_ylabel("photos", fontsize=8)
-        ax2.tick_params(labelsize=8)
-        save_png(fig, path, tight=True)
-    return {"edges": edges.tolist(), "counts": counts, "accuracy": accs, "confidence": confs,
-            "ece": float(ece)}
-
-
 def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> bytes | None:
     """A square JPEG around a face box given in the photo's pixels (after EXIF orientation);
     None when the photo cannot be read."""
@@ -217,15 +124,9 @@ def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> b
     return buf.getvalue()
 
 
-def topk_accuracy(proba: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
-    order = np.argsort(-np.asarray(proba), axis=1)
-    y = np.asarray(y)
-    return {k: float(np.mean([y[i] in order[i, :k] for i in range(len(y))])) for k in ks}
-
-
 # -- the evaluation report -------------------------------------------------------------------
 
-def write_report(result: dict, model: Any, out_dir: str | Path,
+def write_report(result: dict, model: Recognizer, out_dir: str | Path,
                  data_dir: str | Path | None = None) -> Path:
     """Write the evaluation report for ``result`` (from :func:`lookalike.evaluate.evaluate`,
     with its private ``_rows``, ``_proba``, ``_y``) into ``out_dir``; returns ``index.html``.
@@ -233,12 +134,12 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
     ``data_dir``: the evaluated folder, to read the misclassified photos for thumbnails
     (``result["data"]`` when not given; paths in the result are relative to it)."""
     out = _out_dir(out_dir)
-    labels = list(result.get("labels") or getattr(model, "labels", []))
+    labels = list(result.get("labels") or model.labels)
     check_names(labels)
     data_root = Path(data_dir or result.get("data") or ".")
-    m = getattr(model, "manifest", {}) or {}
+    m = model.manifest
     n = int(result.get("n") or 0)
-    parts = [f"<h1>Evaluation of {_e(Path(str(getattr(model, 'path', '') or 'model')).name)}"
+    parts = [f"<h1>Evaluation of {_e(Path(str(model.path or 'model')).name)}"
              f"</h1>",
              f'<p class="muted">on <code>{_e(data_root)}</code> — {n} photos scored of '
              f"{result.get('photos', n)}; model: {len(labels)} people, embedder "
@@ -265,9 +166,19 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
         f"top-{k} {_percent(v)}" for k, v in topk.items())
         + f". Mean negative log-likelihood {result.get('nll', float('nan')):.3f}.</p>")
 
-    # Per person.
-    parts.append("<h2>Per person</h2><table><tr><th class='name'>person</th><th>photos</th>"
-                 "<th>precision</th><th>recall</th><th>F1</th></tr>")
+    parts.append(_per_person(result, labels))
+    parts += _pictures(result, labels, P, y, out)
+    parts += _misclassified(result, out, data_root)
+    parts.append(_not_scored(result))
+    parts.append("<p class='muted'>Made by <code>lookalike evaluate --report</code>. "
+                 "Percentages are the model's calibrated probabilities over the people it "
+                 "knows.</p>")
+    return _write_text(out / "index.html", _page("lookalike evaluation", "\n".join(parts)))
+
+
+def _per_person(result: dict, labels: list[str]) -> str:
+    parts = ["<h2>Per person</h2><table><tr><th class='name'>person</th><th>photos</th>"
+                 "<th>precision</th><th>recall</th><th>F1</th></tr>"]
     for p, s in result["per_person"].items():
         parts.append(
             f"<tr><td class='name'><span class='sw' style='background:"
@@ -276,8 +187,13 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
             f"<td>{_percent(s['f1'])}<span class='bar' style='width:{round(60 * s['f1'])}px'>"
             f"</span></td></tr>")
     parts.append("</table>")
+    return "\n".join(parts)
 
-    # Pictures.
+
+def _pictures(result: dict, labels: list[str], P: np.ndarray, y: np.ndarray, out: Path
+              ) -> list[str]:
+    """The confusion matrix and the reliability diagram."""
+    parts = []
     confusion_png(np.asarray(result["confusion"]), labels, out / "confusion.png")
     rel = reliability_png(P, y, out / "reliability.png", ece=result.get("ece"))
     parts.append("<h2>Confusion matrix</h2><p class='muted'>Rows: the true person; columns: "
@@ -289,8 +205,12 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
                  f"{len(rel['counts'])} confidence bins. 0 is perfect; bars on the diagonal "
                  "mean a stated 80 % is right 80 % of the time.</p>"
                  "<img class='fig' src='reliability.png' alt='reliability diagram'>")
+    return parts
 
-    # Misclassified photos.
+
+def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
+    """The wrongly answered photos: the face, the true and the predicted person."""
+    parts = []
     wrong = list(result.get("misclassified") or [])
     parts.append(f"<h2>Misclassified photos ({len(wrong)})</h2>")
     thumbs = out / "misclassified"
@@ -314,6 +234,11 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
                 for x in r.get("ranking", [])[:3])
             none = "<br><b>none of these</b> (no training photo close enough)" \
                 if r.get("unknown") else ""
+            other = r.get("other_face")
+            if other:
+                none += (f"<br><b>face choice</b>: {_e(display_name(r['person']))} is face "
+                         f"{other['rank']} of {other['of']} in this photo; the answer was for "
+                         "another face")
             cards.append(
                 f"<div class='card'>{img}<div><div class='true'>true: "
                 f"<b>{_e(display_name(r['person']))}</b> {pct(r['true_probability'])}</div>"
@@ -321,11 +246,7 @@ def write_report(result: dict, model: Any, out_dir: str | Path,
                 f"{pct(r['probability'])}</div>{none}<ol class='plain'>{ranking}</ol>"
                 f"<div class='path'>{_e(r['photo'])}</div></div></div>")
         parts.append("<div class='grid'>" + "".join(cards) + "</div>")
-    parts.append(_not_scored(result))
-    parts.append("<p class='muted'>Made by <code>lookalike evaluate --report</code>. "
-                 "Percentages are the model's calibrated probabilities over the people it "
-                 "knows.</p>")
-    return _write_text(out / "index.html", _page("lookalike evaluation", "\n".join(parts)))
+    return parts
 
 
 def _not_scored(result: dict) -> str:
@@ -426,7 +347,7 @@ def curves_png(history: Any, path: str | Path) -> Path | None:
         return save_png(fig, path, tight=True)
 
 
-def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
+def write_train_report(report: Any, model: Recognizer, out_dir: str | Path, *,
                        seconds: float | None = None, model_path: str | Path | None = None
                        ) -> Path:
     """Write the training report (``report`` is :class:`lookalike.train.TrainReport`): split
@@ -434,7 +355,7 @@ def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
     where the model trains in epochs (``report.history``), its curves. Returns index.html."""
     out = _out_dir(out_dir)
     people = list(report.people)
-    m = getattr(model, "manifest", {}) or {}
+    m = model.manifest
     met = dict(report.metrics or {})
     name = Path(str(model_path)).name if model_path else "model"
     parts = [f"<h1>Training report: {_e(name)}</h1>",
@@ -471,7 +392,7 @@ def write_train_report(report: Any, model: Any, out_dir: str | Path, *,
     if people:
         split_png(people, report.split, out / "split.png")
         parts.append("<img class='fig' src='split.png' alt='photos per person'>")
-    history = getattr(report, "history", None)
+    history = report.history
     if history and curves_png(history, out / "curves.png"):
         parts.append("<h2>Training curves</h2><img class='fig' src='curves.png' "
                      "alt='training curves'>")

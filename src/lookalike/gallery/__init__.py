@@ -7,7 +7,7 @@ nearest-neighbour search over the photos, ranked per person::
     from lookalike.gallery import Gallery
     g = Gallery.create("people.gallery")            # or "postgresql://…" (pgvector)
     g.add_folder("photos/")                          # photos/<person>/*.jpg, resumable
-    result = g.search("me.jpg", top=5)               # a PhotoResult, as Model.predict gives
+    result = g.predict("me.jpg", top=5)              # a PhotoResult, as Model.predict gives
     g.remove("Jane Doe")                             # every trace of Jane is gone
 
 Percentages: per person, the cosine similarity of their closest photo; a softmax of those
@@ -20,7 +20,8 @@ similarity is below the embedder's same-person threshold.
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import kinds
+from .._version import __version__
 from ..errors import ImageError, printable
 from ..images import PhotoSource
-from ..model import Recognizer
 from ..ranking import FaceResult, Match, PhotoResult
+from ..recognizer import Editable, EmbeddingRecognizer
 from .store_local import (
     FORMAT,
     FORMAT_VERSION,
@@ -92,9 +94,12 @@ class EnrolReport:
                 "ambiguous": self.ambiguous, "seconds": round(self.seconds, 2)}
 
 
-class Gallery(Recognizer):
+class Gallery(EmbeddingRecognizer):
     """A searchable set of people (see the module doc). Also a :class:`Recognizer`, so
-    ``lookalike predict``, evaluation and the web layer accept it where they take a model."""
+    ``lookalike predict``, evaluation and the web layer accept it where they take a model;
+    its :meth:`editable` part is itself."""
+
+    has_thumbnails = True  # thumbnail ids are enrolled photos' ids
 
     def __init__(self, store: Any, spec: str):
         self.store = store
@@ -108,9 +113,9 @@ class Gallery(Recognizer):
     @classmethod
     def create(cls, spec: str | Path, *, embedder: str = "sface", crops: bool = False
                ) -> Gallery:
+        from ..archive import new_manifest
         from ..embedders import get_embedder
         from ..heads import DEFAULT_SCALE
-        from ..model import new_manifest
 
         e = get_embedder(embedder)
         manifest = new_manifest(kind="gallery", embedder={"name": e.name, "version": e.version},
@@ -166,6 +171,9 @@ class Gallery(Recognizer):
     def scale(self) -> float:
         return float(self.store.meta("scale") or self.manifest.get("scale") or 24.0)
 
+    def editable(self) -> Editable:
+        return self
+
     def describe(self) -> dict:
         people = self.people()
         return {"kind": "gallery", "gallery": self.spec, "embedder": self.manifest["embedder"],
@@ -180,7 +188,8 @@ class Gallery(Recognizer):
 
     # -- enrolment -------------------------------------------------------------------------
     def add_folder(self, folder: str | Path, *, person: str | None = None,
-                   workers: int | None = None, progress: bool = True) -> EnrolReport:
+                   workers: int | None = None, progress: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol ``folder/<person>/*`` or, with ``person``, every photo below ``folder``."""
         from ..dataset import _walk_photos, check_folder, list_labelled
 
@@ -192,28 +201,82 @@ class Gallery(Recognizer):
                 raise GalleryError("no photos found", root, "give a folder with photos")
         else:
             items = [(ph.person, ph.path) for ph in list_labelled(root, ignored)]
-        report = self.add_photos(items, workers=workers, progress=progress)
+        report = self.add_photos(items, workers=workers, progress=progress, cluster=cluster,
+                                 ship=ship)
         report.skipped[:0] = [(p, "ignored: " + why) for p, why in ignored]
         return report
 
     def add_photos(self, items: Sequence[tuple], *, workers: int | None = None,
-                   progress: bool = True, cache: bool = True) -> EnrolReport:
+                   progress: bool = True, cache: bool = True, cluster: Any = None,
+                   ship: str = "auto") -> EnrolReport:
         """Enrol (person, photo path) pairs — or (person, path, source name to record) — on
         ``workers`` processes (default: all cores). ``cache=False``: the photos' analyses are
         not written to the embedding cache (web uploads stay off the disk).
 
+        ``cluster``/``ship``: the embeddings made on a Dask cluster (:mod:`lookalike.cluster`);
+        what is stored is the same, and this process commits it.
+
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
         :data:`BATCH` photos, so an interrupted run keeps what was done."""
-        from ..choose import choose_faces
-        from ..images import content_hash, read_bytes
         from ..progress import bar
         from .enrol import analyse
 
         t0 = time.perf_counter()
+        # vectors from another embedder version (weights, precision) would not compare:
+        # refuse before enrolling, in one line (Recognizer.pipeline)
+        self.pipeline  # noqa: B018
         report = EnrolReport()
         known = self.store.known_digests()
-        tasks: list[tuple] = []
+        tasks, info = self._new_photos(items, known, report)
+        remaining: dict[str, int] = defaultdict(int)
+        for person, _, _ in info.values():
+            remaining[person] += 1
+        # A person's only photo (none enrolled before): only its most prominent face is used.
+        enrolled = set(known.values())
+        tasks = [(t, path, remaining[info[t][0]] == 1 and info[t][0] not in enrolled)
+                 for t, path in tasks]
+        done: dict[str, list] = defaultdict(list)
+        rows: list[PhotoRow] = []
+        skipped_rows: list[tuple[str, str, str, str]] = []
+        workers = workers or os.cpu_count() or 1
+
+        def commit() -> None:
+            report.added += self.store.add_batch(rows, skipped_rows)
+            rows.clear()
+            skipped_rows.clear()
+
+        try:
+            stream = analyse(tasks, embedder=self.manifest["embedder"]["name"],
+                             crops=bool(self.manifest.get("crops")),
+                             workers=min(workers, len(tasks)) or 1, cache=cache,
+                             cluster=cluster, ship=ship, digests=[info[t[0]][1] for t in tasks])
+            for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
+                person = info[r.task][0]
+                done[person].append(r)
+                remaining[person] -= 1
+                if remaining[person] == 0:
+                    self._finish_person(person, done.pop(person), info, report, rows,
+                                        skipped_rows)
+                    if len(rows) + len(skipped_rows) >= BATCH:
+                        commit()
+        finally:
+            commit()  # an interrupted run keeps every person fully analysed so far
+        self.store.refresh_index()
+        if report.added or self.store.meta("scale_count") != str(self.store.count()):
+            # also when a killed run committed photos but never got to calibrate them
+            self.calibrate()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    @staticmethod
+    def _new_photos(items: Sequence[tuple], known: dict[str, str], report: EnrolReport
+                    ) -> tuple[list[tuple[int, str]], dict[int, tuple[str, str, str]]]:
+        """The photos to analyse — (task, path) and task → (person, digest, source) — after
+        leaving out unreadable, empty and already enrolled ones (noted in ``report``)."""
+        from ..images import content_hash, read_bytes
+
+        tasks: list[tuple[int, str]] = []
         info: dict[int, tuple[str, str, str]] = {}
         seen: dict[str, str] = {}
         for item in items:
@@ -244,80 +307,70 @@ class Gallery(Recognizer):
             seen[digest] = person
             info[len(tasks)] = (person, digest, source)
             tasks.append((len(tasks), str(path)))
-        remaining: dict[str, int] = defaultdict(int)
-        for person, _, _ in info.values():
-            remaining[person] += 1
-        # A person's only photo (none enrolled before): only its most prominent face is used.
-        enrolled = set(known.values())
-        tasks = [(t, path, remaining[info[t][0]] == 1 and info[t][0] not in enrolled)
-                 for t, path in tasks]
-        done: dict[str, list] = defaultdict(list)
-        rows: list[PhotoRow] = []
-        skipped_rows: list[tuple[str, str, str, str]] = []
-        threshold = self.threshold
-        workers = workers or os.cpu_count() or 1
-        emb = self.manifest["embedder"]["name"]
-        crops = bool(self.manifest.get("crops"))
+        return tasks, info
 
-        def finish(person: str) -> None:
-            results = done.pop(person)
-            with_faces = [r for r in results if r.embeddings is not None and len(r.embeddings)]
-            for r in results:
-                _, digest, src = info[r.task]
-                if r.embeddings is None:
-                    report.skipped.append((src, r.error or "unreadable"))
-                elif not len(r.embeddings):
-                    report.skipped.append((src, "no face found"))
-                    skipped_rows.append((person, digest, src, "no face found"))
-            if not with_faces:
-                return
-            choice = [0] * len(with_faces)
-            ambiguous = [False] * len(with_faces)
-            if any(len(r.embeddings) > 1 for r in with_faces):
-                old = self.store.person_vectors(person)
-                ch = choose_faces([v[None] for v in old] + [r.embeddings for r in with_faces],
-                                  threshold)[len(old):]
-                choice = [c.index for c in ch]
-                ambiguous = [c.ambiguous for c in ch]
-            for r, c, amb in zip(with_faces, choice, ambiguous, strict=True):
-                _, digest, src = info[r.task]
-                if amb:
-                    report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
-                                                  f"{c + 1}"))
-                elif r.n_faces > len(r.embeddings):
-                    report.ambiguous.append((src, f"{r.n_faces} faces and no other photo of "
-                                                  f"{person} to compare with; chose the most "
-                                                  "prominent"))
-                rows.append(PhotoRow(person, digest, src, c, max(r.n_faces, len(r.embeddings)),
-                                     amb,
-                                     r.embeddings[c], r.thumbs[c] if c < len(r.thumbs) else
-                                     None))
-                report.people.add(person)
+    def _finish_person(self, person: str, results: list, info: dict[int, tuple[str, str, str]],
+                       report: EnrolReport, rows: list[PhotoRow],
+                       skipped_rows: list[tuple[str, str, str, str]]) -> None:
+        """All new photos of ``person`` are analysed: choose the face that is them in each
+        (against their photos already enrolled) and queue the rows."""
+        from ..choose import choose_faces
 
-        def commit() -> None:
-            report.added += self.store.add_batch(rows, skipped_rows)
-            rows.clear()
-            skipped_rows.clear()
+        with_faces = [r for r in results if r.embeddings is not None and len(r.embeddings)]
+        for r in results:
+            _, digest, src = info[r.task]
+            if r.embeddings is None:
+                report.skipped.append((src, r.error or "unreadable"))
+            elif not len(r.embeddings):
+                report.skipped.append((src, "no face found"))
+                skipped_rows.append((person, digest, src, "no face found"))
+        if not with_faces:
+            return
+        choice = [0] * len(with_faces)
+        ambiguous = [False] * len(with_faces)
+        if any(len(r.embeddings) > 1 for r in with_faces):
+            old = self.store.person_vectors(person)
+            ch = choose_faces([v[None] for v in old] + [r.embeddings for r in with_faces],
+                              self.threshold)[len(old):]
+            choice = [c.index for c in ch]
+            ambiguous = [c.ambiguous for c in ch]
+        for r, c, amb in zip(with_faces, choice, ambiguous, strict=True):
+            _, digest, src = info[r.task]
+            if amb:
+                report.ambiguous.append((src, f"{len(r.embeddings)} faces; chose face "
+                                              f"{c + 1}"))
+            elif r.n_faces > len(r.embeddings):
+                report.ambiguous.append((src, f"{r.n_faces} faces and no other photo of "
+                                              f"{person} to compare with; chose the most "
+                                              "prominent"))
+            rows.append(PhotoRow(person, digest, src, c, max(r.n_faces, len(r.embeddings)),
+                                 amb, r.embeddings[c],
+                                 r.thumbs[c] if c < len(r.thumbs) else None))
+            report.people.add(person)
 
+    def add_uploads(self, person: str, files: Sequence[tuple[str, bytes]]) -> EnrolReport:
+        """Enrol photos of ``person`` given as (name, bytes), e.g. web uploads: written to a
+        private temporary folder (in memory under /dev/shm where it exists) for the enrolling
+        processes, deleted right after, and kept out of the embedding cache."""
+        shm = Path("/dev/shm")
+        folder = Path(tempfile.mkdtemp(prefix="lookalike-enrol-", dir=shm if shm.is_dir()
+                                       and os.access(shm, os.W_OK) else None))
         try:
-            stream = analyse(tasks, embedder=emb, crops=crops, workers=min(workers, len(tasks))
-                             or 1, cache=cache)
-            for r in bar(stream, total=len(tasks), desc="enrolling", enabled=progress):
-                person = info[r.task][0]
-                done[person].append(r)
-                remaining[person] -= 1
-                if remaining[person] == 0:
-                    finish(person)
-                    if len(rows) + len(skipped_rows) >= BATCH:
-                        commit()
+            items = []
+            for i, (name, data) in enumerate(files):
+                # not the client's file name: one too long for the file system was a 500
+                path = folder / f"{i:02d}.photo"
+                path.write_bytes(data)
+                items.append((person, path, f"web upload {name}"))  # the source name recorded
+            report = self.add_photos(items, workers=1, progress=False, cache=False)
+            strip = str(folder) + os.sep
+            report.skipped = [(s.replace(strip, ""), w.replace(strip, ""))
+                              for s, w in report.skipped]
+            report.ambiguous = [(s.replace(strip, ""), w.replace(strip, ""))
+                                for s, w in report.ambiguous]
+            return report
         finally:
-            commit()  # an interrupted run keeps every person fully analysed so far
-        self.store.refresh_index()
-        if report.added or self.store.meta("scale_count") != str(self.store.count()):
-            # also when a killed run committed photos but never got to calibrate them
-            self.calibrate()
-        report.seconds = time.perf_counter() - t0
-        return report
+            shutil.rmtree(folder, ignore_errors=True)
 
     def remove(self, person: str, *, purge_cache: bool = True) -> int:
         """Forget a person: photos, embeddings, thumbnails, index entries and metadata (and,
@@ -333,7 +386,9 @@ class Gallery(Recognizer):
                                f"did you mean {close[0]!r}?" if close else
                                "see `lookalike gallery list`")
         if purge_cache and digests:
-            _purge_cache(digests)
+            from ..cache import purge_photos
+
+            purge_photos(digests)
         self._labels = None
         return len(digests)
 
@@ -424,41 +479,20 @@ class Gallery(Recognizer):
         return out
 
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
-                name: str | None = None) -> PhotoResult:
-        return self.search(photo, all_faces=all_faces, name=name)
-
-    def search(self, photo: PhotoSource, *, top: int | None = None, all_faces: bool = False,
-               name: str | None = None) -> PhotoResult:
-        """Whom the face in ``photo`` (every face with ``all_faces``) looks like."""
+                name: str | None = None, top: int | None = None) -> PhotoResult:
+        """Whom the face in ``photo`` (every face with ``all_faces``) looks like; ``top``:
+        rank at least this many people (more candidate photos are fetched)."""
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         analysis = self.pipeline.analyze(photo, name=label)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n], top)
         return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found")
 
+    #: The gallery's own word for :meth:`predict` (kept for existing callers).
+    search = predict
+
     def check(self, repair: bool = False) -> list[str]:
         return self.store.check(repair=repair)
 
 
-def _purge_cache(digests: list[str]) -> None:
-    """Delete the embedding cache's entries for these photos (keys start with the digest)."""
-    import sqlite3
-
-    from ..cache import default_cache_dir
-
-    db_path = default_cache_dir() / "analysis-v1.sqlite"
-    if not db_path.exists():
-        return
-    try:
-        db = sqlite3.connect(db_path, timeout=30)
-        try:
-            db.execute("PRAGMA secure_delete=ON")
-            with db:
-                for d in digests:
-                    db.execute("DELETE FROM cache WHERE key >= ? AND key < ?", (d + "|", d + "}"))
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            db.close()
-    except sqlite3.Error as err:
-        print(f"lookalike: warning: could not purge the embedding cache {db_path} ({err})",
-              file=sys.stderr)
+kinds.register("gallery", opener=lambda spec: Gallery.open(spec))

@@ -1,4 +1,5 @@
-"""The approximate index of large galleries: FAISS IVF-Flat over inner product.
+"""The approximate index of large galleries: FAISS IVF over inner product (IVF-Flat; past
+:data:`SQ8_FROM` vectors, IVF with 8-bit scalar-quantized lists).
 
 Chosen by measuring (bench/bench_gallery.py, BENCHMARKS.md) against FAISS HNSW, hnswlib and
 usearch: at equal recall it builds many times faster, its memory is the vectors plus ids,
@@ -19,6 +20,12 @@ from ..errors import require
 
 #: Lists probed per query: recall@10 ≥ 0.95 at 1 M synthetic face vectors (BENCHMARKS.md).
 DEFAULT_NPROBE = 64
+#: At least this fraction of the lists is probed (64 of ~2,000 at 1 M): lists grow as √n, so a
+#: fixed nprobe would see a shrinking share of the gallery and lose recall (BENCHMARKS.md, 10 M).
+NPROBE_FRACTION = 1 / 32
+#: From this many vectors the lists hold 8-bit codes (128 bytes a vector instead of 512: 10 M
+#: in 1.3 GB of memory instead of 5.1 GB) and a query scans 4x fewer bytes (BENCHMARKS.md).
+SQ8_FROM = 2_000_000
 
 
 def _faiss():
@@ -30,13 +37,18 @@ def choose_nlist(n: int) -> int:
     return int(min(65536, max(16, round(2 * math.sqrt(max(n, 1))))))
 
 
+def choose_nprobe(nlist: int) -> int:
+    """Lists probed per query: :data:`DEFAULT_NPROBE`, or :data:`NPROBE_FRACTION` of them."""
+    return max(DEFAULT_NPROBE, math.ceil(nlist * NPROBE_FRACTION))
+
+
 class IVFIndex:
     """Vectors with int64 ids; ``search`` gives (similarities, ids), best first, ids -1 when
     fewer than k were found."""
 
-    def __init__(self, index, nprobe: int = DEFAULT_NPROBE):
+    def __init__(self, index, nprobe: int | None = None):
         self.index = index
-        self.nprobe = nprobe
+        self.nprobe = nprobe or choose_nprobe(int(index.nlist))
 
     @property
     def nlist(self) -> int:
@@ -46,25 +58,46 @@ class IVFIndex:
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def codec(self) -> str:
+        return "sq8" if "ScalarQuantizer" in type(self.index).__name__ else "flat"
+
     @classmethod
     def build(cls, X: np.ndarray, ids: np.ndarray, *, nlist: int | None = None,
-              seed: int = 0) -> IVFIndex:
-        faiss = _faiss()
+              codec: str | None = None, seed: int = 0) -> IVFIndex:
         X = np.ascontiguousarray(X, np.float32)
-        n, dim = X.shape
+        n = len(X)
         nlist = nlist or choose_nlist(n)
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        index.cp.niter = 12
         # k-means on a sample: 50 points per list is plenty for a coarse quantizer.
         rng = np.random.default_rng(seed)
         sample = X if n <= 50 * nlist else X[np.sort(rng.choice(n, 50 * nlist, replace=False))]
-        index.cp.max_points_per_centroid = 50
-        index.train(sample)
+        index = cls.trained(sample, n, nlist=nlist, codec=codec, seed=seed)
         step = 200_000
         for s in range(0, n, step):
-            index.add_with_ids(X[s:s + step], np.ascontiguousarray(ids[s:s + step], np.int64))
+            index.add(X[s:s + step], ids[s:s + step])
+        return index
+
+    @classmethod
+    def trained(cls, sample: np.ndarray, n: int, *, nlist: int | None = None,
+                codec: str | None = None, seed: int = 0) -> IVFIndex:
+        """An empty index for about ``n`` vectors, its lists (and codes) trained on
+        ``sample``; ``codec`` "flat" or "sq8" (default: by ``n``, see :data:`SQ8_FROM`)."""
+        faiss = _faiss()
+        sample = np.ascontiguousarray(sample, np.float32)
+        dim = sample.shape[1]
+        nlist = nlist or choose_nlist(n)
+        codec = codec or ("sq8" if n >= SQ8_FROM else "flat")
+        quantizer = faiss.IndexFlatIP(dim)
+        if codec == "sq8":
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
+                                                  faiss.ScalarQuantizer.QT_8bit,
+                                                  faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.cp.niter = 12
+        index.cp.max_points_per_centroid = 50
+        index.train(sample)
         return cls(index)
 
     def add(self, X: np.ndarray, ids: np.ndarray) -> None:

@@ -8,8 +8,9 @@ completion order; the caller commits them in batches.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -58,10 +59,16 @@ def _work(item: tuple) -> Analysed:
 
 
 def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int,
-            cache: bool = True) -> Iterator[Analysed]:
+            cache: bool = True, cluster: Any = None, ship: str = "auto",
+            digests: Sequence[str] | None = None) -> Iterator[Analysed]:
     """Analyse photos — (task id, path) or (task id, path, first_only) — on ``workers``
     processes (1: in this process). ``cache=False``: nothing goes to the embedding cache
-    (web uploads)."""
+    (web uploads). ``cluster``: on a Dask cluster instead (:mod:`lookalike.cluster`; it needs
+    the photos' content hashes, ``digests``) — where the analyses are made, not what they are."""
+    if cluster is not None:
+        yield from _on_cluster(items, digests or [], embedder=embedder, crops=crops,
+                               cluster=cluster, ship=ship, cache=cache)
+        return
     if workers <= 1 or len(items) < 4:
         _init(embedder, crops, one_thread=False, cache=cache)
         for it in items:
@@ -82,3 +89,24 @@ def analyse(items: list[tuple], *, embedder: str, crops: bool, workers: int,
     finally:
         pool.terminate()
         pool.join()
+
+
+def _on_cluster(items: list[tuple], digests: Sequence[str], *, embedder: str, crops: bool,
+                cluster: Any, ship: str, cache: bool) -> Iterator[Analysed]:
+    """:func:`analyse` on a Dask cluster: the same :class:`Analysed` results."""
+    from ..cache import ArrayCache
+    from ..cluster import Job, analyse_jobs
+
+    store = None
+    if cache:
+        probe = ArrayCache()
+        store = probe if probe.enabled and probe.available() else None
+    jobs = [Job(t[0], str(t[1]), d, bool(t[2]) if len(t) > 2 else False)
+            for t, d in zip(items, digests, strict=True)]
+    for job, faces, err in analyse_jobs(jobs, embedder=embedder, crops=crops, cluster=cluster,
+                                        ship=ship, cache=store):
+        if faces is None:
+            yield Analysed(job.task, None, [], err)
+        else:
+            yield Analysed(job.task, np.asarray(faces.embeddings, np.float32),
+                           list(faces.thumbs), n_faces=faces.n_faces)

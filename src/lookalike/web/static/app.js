@@ -12,7 +12,15 @@
     verdictVotes: $("verdict-votes"), verdictNone: $("verdict-none"),
     verdictRanking: $("verdict-ranking"),
     camStart: $("cam-start"), camVideo: $("cam-video"), camSnap: $("cam-snap"),
-    camStop: $("cam-stop"),
+    camStop: $("cam-stop"), cardDownload: $("card-download"),
+    modePredict: $("mode-predict"), modeCompare: $("mode-compare"), input: $("input"),
+    compare: $("compare"), fileA: $("file-a"), fileB: $("file-b"), photoA: $("photo-a"),
+    photoB: $("photo-b"), boxA: $("box-a"), boxB: $("box-b"),
+    compareStatus: $("compare-status"), compareError: $("compare-error"),
+    compareResult: $("compare-result"), compareTitle: $("compare-title"),
+    compareDetail: $("compare-detail"), compareScale: $("compare-scale"),
+    scaleSame: $("scale-same"), scaleMark: $("scale-mark"), scaleThreshold: $("scale-threshold"),
+    compareDownload: $("compare-download"),
   };
   const state = { info: null, items: [], current: 0, face: 0, urls: [], stream: null, busy: false };
 
@@ -20,6 +28,16 @@
   function pct(p) {
     const v = 100 * p;
     return v >= 0.1 ? v.toFixed(1) + " %" : "<0.1 %";
+  }
+
+  // People's names as shown (the server's `name`; the same rule for vote keys): folder names
+  // underscores become spaces. `person` stays the key.
+  function shown(person) {
+    return String(person).replace(/_/g, " ").split(/\s+/).filter(Boolean).join(" ") || person;
+  }
+
+  function nameOf(m) {
+    return m.name || shown(m.person);
   }
 
   function mb(n) {
@@ -106,6 +124,7 @@
     setBusy(false);
     for (const u of state.urls) URL.revokeObjectURL(u);
     state.urls = files.map((f) => URL.createObjectURL(f));
+    state.files = files;
     if (files.length === 1) {
       state.items = [{ url: state.urls[0], result: body }];
       showVerdict(null, body.threshold);
@@ -130,7 +149,7 @@
       if (m.thumb) {
         const img = el("img", "thumb");
         img.src = m.thumb;
-        img.alt = `Closest photo of ${m.person}`;
+        img.alt = `Closest photo of ${nameOf(m)}`;
         img.loading = "lazy";
         img.width = 56;
         img.height = 56;
@@ -140,10 +159,10 @@
       }
       const text = el("div", "match-text");
       const head = el("div", "match-head");
-      head.append(el("span", "person", m.person), el("span", "pct", pct(m.probability)));
+      head.append(el("span", "person", nameOf(m)), el("span", "pct", pct(m.probability)));
       const track = el("div", "bar");
       track.setAttribute("role", "img");
-      track.setAttribute("aria-label", `${m.person}: ${pct(m.probability)}`);
+      track.setAttribute("aria-label", `${nameOf(m)}: ${pct(m.probability)}`);
       const fill = el("div", "fill");
       fill.style.width = Math.max(0.5, 100 * m.probability).toFixed(2) + "%";
       track.append(fill);
@@ -169,9 +188,9 @@
       return;
     }
     els.verdict.hidden = false;
-    els.verdictTitle.textContent = `Together (${v.photos_used} of ${v.photos} photos with a face): ${v.person}`;
+    els.verdictTitle.textContent = `Together (${v.photos_used} of ${v.photos} photos with a face): ${nameOf(v)}`;
     els.verdictVotes.textContent = Object.entries(v.votes)
-      .map(([p, n]) => `${n} of ${v.photos_used} say ${p}`).join(", ");
+      .map(([p, n]) => `${n} of ${v.photos_used} say ${shown(p)}`).join(", ");
     els.verdictNone.hidden = !v.unknown;
     els.verdictNone.textContent = v.unknown
       ? "None of these: most photos are not close enough to anyone's photos. The bars say whom they resemble most."
@@ -189,7 +208,7 @@
       img.src = it.url;
       img.alt = "";
       const r = it.result;
-      const label = r.error ? r.error : (r.faces.length ? r.faces[0].ranking[0].person : "no face");
+      const label = r.error ? r.error : (r.faces.length ? nameOf(r.faces[0].ranking[0]) : "no face");
       b.append(img, el("span", "photo-tab-label", `${i + 1}. ${label}`));
       b.setAttribute("aria-label", `Photo ${i + 1} (${r.photo}): ${label}`);
       b.addEventListener("click", () => showPhoto(i));
@@ -215,7 +234,7 @@
       b.style.width = (100 * w / W).toFixed(3) + "%";
       b.style.height = (100 * h / H).toFixed(3) + "%";
       b.append(el("span", "box-label", String(k + 1)));
-      b.setAttribute("aria-label", `Face ${k + 1} of ${r.faces.length}: looks most like ${f.ranking[0].person}`);
+      b.setAttribute("aria-label", `Face ${k + 1} of ${r.faces.length}: looks most like ${nameOf(f.ranking[0])}`);
       b.addEventListener("click", () => selectFace(k, true));
       b.addEventListener("keydown", (ev) => {
         if (ev.key === "ArrowRight" || ev.key === "ArrowDown") { selectFace((k + 1) % r.faces.length, true); ev.preventDefault(); }
@@ -245,7 +264,7 @@
       b.setAttribute("aria-pressed", String(j === k));
       if (j === k && focus) b.focus();
     });
-    const who = f.ranking[0].person;
+    const who = nameOf(f.ranking[0]);
     const prefix = r.faces.length > 1 ? `Face ${k + 1}: ` : "";
     els.answerTitle.textContent = f.unknown
       ? `${prefix}none of these (closest: ${who})`
@@ -254,6 +273,155 @@
     els.none.textContent = f.unknown ? noneText(f.best_similarity, state.threshold) : "";
     renderRanking(els.ranking, f.ranking);
   }
+
+  // -- pictures to download (drawn by the server: the same cards as the CLI's --card) -------
+  async function download(url, form, filename, onError) {
+    let r;
+    try {
+      r = await fetch(url, { method: "POST", body: form });
+    } catch (e) {
+      onError("The server could not be reached: " + e.message);
+      return;
+    }
+    if (!r.ok) {
+      let body = {};
+      try { body = await r.json(); } catch (e) { /* not JSON */ }
+      onError(body.detail || `The server answered ${r.status}.`);
+      return;
+    }
+    const blob = await r.blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = filename;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
+  els.cardDownload.addEventListener("click", async () => {
+    const file = (state.files || [])[state.current];
+    if (!file) return;
+    const form = new FormData();
+    form.append("photo", file, file.name || "photo.jpg");
+    const stem = (file.name || "photo").replace(/\.[^.]*$/, "");
+    els.cardDownload.disabled = true;
+    els.status.textContent = "Drawing the picture…";
+    await download(`/api/card?face=${state.face}&top=5`, form, `lookalike-${stem}.png`, showError);
+    els.status.textContent = "";
+    els.cardDownload.disabled = false;
+  });
+
+  // -- compare two photos -------------------------------------------------------------------
+  const pair = { a: null, b: null, urls: {}, answer: null };
+
+  function setMode(compare) {
+    els.modePredict.setAttribute("aria-selected", String(!compare));
+    els.modeCompare.setAttribute("aria-selected", String(compare));
+    els.input.hidden = compare;
+    els.result.hidden = compare || !state.items.length;
+    els.compare.hidden = !compare;
+  }
+  els.modePredict.addEventListener("click", () => setMode(false));
+  els.modeCompare.addEventListener("click", () => setMode(true));
+
+  function compareError(message) {
+    els.compareError.textContent = message;
+    els.compareError.hidden = !message;
+    if (message) els.compareStatus.textContent = "";
+  }
+
+  function drawBox(holder, img, face) {
+    holder.textContent = "";
+    if (!face || !face.image_size) return;
+    const [W, H] = face.image_size;
+    const [x, y, w, h] = face.box;
+    const b = el("div", "box selected");
+    b.style.left = (100 * x / W).toFixed(3) + "%";
+    b.style.top = (100 * y / H).toFixed(3) + "%";
+    b.style.width = (100 * w / W).toFixed(3) + "%";
+    b.style.height = (100 * h / H).toFixed(3) + "%";
+    holder.append(b);
+  }
+
+  function pick(side, file) {
+    if (!file) return;
+    pair[side] = file;
+    if (pair.urls[side]) URL.revokeObjectURL(pair.urls[side]);
+    pair.urls[side] = URL.createObjectURL(file);
+    const img = side === "a" ? els.photoA : els.photoB;
+    img.src = pair.urls[side];
+    img.alt = `Photo ${side.toUpperCase()}: ${file.name}`;
+    img.hidden = false;
+    (side === "a" ? els.boxA : els.boxB).textContent = "";
+    els.compareResult.hidden = true;
+    if (pair.a && pair.b) runCompare();
+  }
+
+  function pairForm() {
+    const form = new FormData();
+    form.append("photo", pair.a, pair.a.name || "a.jpg");
+    form.append("photo", pair.b, pair.b.name || "b.jpg");
+    return form;
+  }
+
+  async function runCompare() {
+    compareError("");
+    els.compareStatus.textContent = "Comparing the two faces…";
+    let r, body;
+    try {
+      r = await fetch("/api/compare", { method: "POST", body: pairForm() });
+      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
+    } catch (e) {
+      compareError("The server could not be reached: " + e.message);
+      return;
+    }
+    if (!r.ok) {
+      compareError(body.detail || `The server answered ${r.status}.`);
+      return;
+    }
+    els.compareStatus.textContent = "";
+    pair.answer = body;
+    drawBox(els.boxA, els.photoA, body.faces[0]);
+    drawBox(els.boxB, els.photoB, body.faces[1]);
+    els.compareTitle.textContent = body.same_person ? "Same person" : "Not the same person";
+    els.compareTitle.className = body.same_person ? "same" : "different";
+    const prob = typeof body.probability === "number"
+      ? ` · probability of the same person ${pct(body.probability)}` : "";
+    els.compareDetail.textContent = `Similarity ${body.similarity.toFixed(2)} ` +
+      `(the same person from ${body.threshold.toFixed(2)})${prob}.`;
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    els.scaleSame.style.left = (100 * clamp(body.threshold)).toFixed(2) + "%";
+    els.scaleThreshold.style.left = (100 * clamp(body.threshold)).toFixed(2) + "%";
+    els.scaleMark.style.left = (100 * clamp(body.similarity)).toFixed(2) + "%";
+    els.scaleMark.style.background = body.same_person ? "#2e8b57" : "#c44e52";
+    els.compareScale.setAttribute("aria-label",
+      `Similarity ${body.similarity.toFixed(2)} on a scale from 0 to 1; threshold ${body.threshold.toFixed(2)}`);
+    els.compareResult.hidden = false;
+  }
+
+  els.fileA.addEventListener("change", () => { pick("a", els.fileA.files[0]); els.fileA.value = ""; });
+  els.fileB.addEventListener("change", () => { pick("b", els.fileB.files[0]); els.fileB.value = ""; });
+  [["a", $("drop-a")], ["b", $("drop-b")]].forEach(([side, zone]) => {
+    ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (ev) => {
+      ev.preventDefault();
+      zone.classList.add("over");
+    }));
+    ["dragleave", "dragend"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
+    zone.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      zone.classList.remove("over");
+      pick(side, ev.dataTransfer && ev.dataTransfer.files[0]);
+    });
+  });
+  els.compareDownload.addEventListener("click", async () => {
+    if (!pair.a || !pair.b) return;
+    els.compareDownload.disabled = true;
+    els.compareStatus.textContent = "Drawing the picture…";
+    await download("/api/compare/card", pairForm(), "lookalike-compare.png", compareError);
+    els.compareStatus.textContent = "";
+    els.compareDownload.disabled = false;
+  });
 
   // -- input: file chooser, drag and drop, webcam -------------------------------------------
   els.file.addEventListener("change", () => {

@@ -11,7 +11,7 @@ import pytest
 from conftest import astronaut, encode, grace_hopper, group_shot, variants, write_people
 
 from lookalike.cli import main
-from lookalike.gallery import Gallery, GalleryError, GalleryMatch, is_gallery
+from lookalike.gallery import Gallery, GalleryError, GalleryMatch, is_gallery, store_index
 from lookalike.gallery import store_local as sl
 
 
@@ -259,7 +259,7 @@ def synthetic_rows(X, per):
 
 
 def test_ann_index_past_the_crossover(tmp_path, monkeypatch):
-    monkeypatch.setattr(sl, "EXACT_MAX", 500)
+    monkeypatch.setattr(store_index, "EXACT_MAX", 500)
     c, X = clustered(300, 5)
     g = Gallery.create(tmp_path / "big")
     g.store.add_batch(synthetic_rows(X[:1000], 5), [])

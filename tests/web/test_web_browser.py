@@ -95,7 +95,7 @@ def test_upload_a_photo_read_the_ranking_and_screenshot(page, server, tmp_path):
     expect(page.locator("#ranking li").first).to_be_visible(timeout=30_000)
     ranking = _ranking(page)
     assert ranking[0][0] == "astronaut"
-    assert {r[0] for r in ranking} == {"astronaut", "grace_hopper"}
+    assert {r[0] for r in ranking} == {"astronaut", "grace hopper"}
     pcts = [float(p.replace("<", "").replace("%", "").strip()) for _, p in ranking]
     assert pcts[0] > 50 and pcts == sorted(pcts, reverse=True)
     expect(page.locator("#answer-title")).to_have_text("Looks most like astronaut")
@@ -129,9 +129,10 @@ def test_a_bad_upload_shows_the_error_on_the_page(page, tmp_path):
 
 
 def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
-    # Tab reaches the file chooser first, then the webcam button
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.id") == "file"
+    # Tab reaches the two modes first, then the file chooser, then the webcam button
+    for expected in ("mode-predict", "mode-compare", "file"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == expected
     if page.locator("#cam-start").is_enabled():
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == "cam-start"
@@ -144,7 +145,7 @@ def test_group_shot_boxes_are_clickable_and_keyboard_usable(page, tmp_path):
     boxes.nth(1).click()
     expect(page.locator("#answer-title")).to_contain_text("Face 2 looks most like")
     second = _ranking(page)[0][0]
-    assert {first, second} == {"astronaut", "grace_hopper"}
+    assert {first, second} == {"astronaut", "grace hopper"}
     # keyboard: arrow keys move between faces, the selected box is announced as pressed
     boxes.nth(1).focus()
     page.keyboard.press("ArrowLeft")
@@ -160,8 +161,8 @@ def test_several_photos_show_a_combined_verdict(page, tmp_path):
     page.set_input_files("#file", photos)
     expect(page.locator("#verdict")).to_be_visible(timeout=30_000)
     expect(page.locator("#verdict-title")).to_contain_text(
-        "Together (3 of 3 photos with a face): grace_hopper")
-    assert _ranking(page, "#verdict-ranking")[0][0] == "grace_hopper"
+        "Together (3 of 3 photos with a face): grace hopper")
+    assert _ranking(page, "#verdict-ranking")[0][0] == "grace hopper"
     expect(page.locator("#photos .photo-tab")).to_have_count(3)
     page.screenshot(path=str(tmp_path / "page-verdict.png"), full_page=True)
 

@@ -5,6 +5,21 @@ from __future__ import annotations
 import sys
 
 from ..errors import LookalikeError, require
+from .options import add_backend_option
+
+
+def add_serve_parser(sub) -> None:
+    sv = sub.add_parser("serve", help="the web page and REST API (needs lookalike[web])")
+    sv.add_argument("model", metavar="MODEL_OR_GALLERY")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--keep-uploads", nargs="?", const="lookalike-uploads", metavar="DIR",
+                    help="keep uploaded photos in DIR (default: nothing is written)")
+    sv.add_argument("--max-mb", type=float, default=10.0, help="upload size limit per photo")
+    sv.add_argument("--max-megapixels", type=float, default=50.0,
+                    help="pixel limit per photo (default 50; at most 120, the decoder's)")
+    add_backend_option(sv)
+    sv.set_defaults(func=cmd_serve)  # FastAPI is imported only when serving
 
 
 def cmd_serve(args) -> int:
@@ -13,7 +28,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from ..images import MAX_PIXELS
-    from .app import TOKEN_ENV, create_app
+    from ..web.app import TOKEN_ENV, create_app
 
     if not 0 < args.max_mb <= 1024:
         raise LookalikeError(f"--max-mb {args.max_mb:g} is not a size limit",
@@ -25,7 +40,7 @@ def cmd_serve(args) -> int:
     app = create_app(args.model, keep_uploads=args.keep_uploads,
                      max_bytes=int(args.max_mb * 1024 * 1024),
                      max_pixels=int(args.max_megapixels * 1e6))
-    people = len(app.state.calls.now(getattr, app.state.recognizer, "labels"))
+    people = len(app.state.calls.now(lambda: app.state.recognizer.labels))
     print(f"lookalike: {people} people from {args.model} — open "
           f"http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)", file=sys.stderr)
     if args.keep_uploads:

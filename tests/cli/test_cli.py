@@ -27,8 +27,8 @@ def test_train_predict_evaluate_in_new_processes(people_dir, tmp_path):
         photos.append(tmp_path / f"me{i}.jpg")
         photos[-1].write_bytes(encode(v))
     text = run("predict", model, *photos, "--together").stdout
-    assert "grace_hopper" in text and "%" in text
-    assert "3 of 3 say grace_hopper" in text
+    assert "grace hopper" in text and "grace_hopper" not in text and "%" in text
+    assert "3 of 3 say grace hopper" in text
     doc = json.loads(run("predict", model, photos[0], "--json", "--top", "1").stdout)
     face = doc["photos"][0]["faces"][0]
     assert set(face) >= {"box", "landmarks", "ranking", "unknown"}

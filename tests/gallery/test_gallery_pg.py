@@ -16,22 +16,6 @@ from lookalike.gallery import Gallery, GalleryError
 
 
 @pytest.fixture(scope="module")
-def pg_uri(tmp_path_factory):
-    try:
-        import psycopg  # noqa: F401
-
-        from lookalike.gallery.store_pg import start_local_server
-    except ImportError as err:
-        pytest.skip(f"psycopg / pgserver not installed ({err})")
-    try:
-        srv, uri = start_local_server(tmp_path_factory.mktemp("pgdata") / "pg")
-    except Exception as err:  # any failure to start: skip with the reason
-        pytest.skip(f"cannot start a local PostgreSQL with pgvector: {err}")
-    yield uri
-    srv.cleanup()
-
-
-@pytest.fixture(scope="module")
 def people(tmp_path_factory) -> Path:
     return write_people(tmp_path_factory.mktemp("galpg") / "DATA", per_person=4)
 

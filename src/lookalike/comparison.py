@@ -1,0 +1,196 @@
+"""Compare two faces: how alike are they, and is it the same person?
+
+``lookalike.compare(a, b)`` takes two photos (paths, bytes or ``H×W×3`` RGB ``uint8`` arrays),
+finds the face each photo is about (the same choice ``predict`` makes: the most prominent
+plausible face), embeds both and answers with
+
+- ``similarity``: the cosine of the two embeddings (-1…1; the number every surface shows);
+- ``same_person``: ``similarity >= threshold``, the verdict;
+- ``probability``: a calibrated probability that the two faces are the same person — a 1-D
+  logistic (Platt scaling) of the similarity, fitted on LFW's 6,000 ``pairs.txt`` pairs (half
+  same-person, so it is the probability at even prior odds) by ``bench/bench_compare.py``,
+  which also measures its reliability on held-out folds (BENCHMARKS.md). The coefficients are
+  constants in :mod:`lookalike.verification`: nothing is fitted or read at run time;
+- ``threshold`` and the two faces in the answer shape every surface uses.
+
+A photo without a face raises :class:`~lookalike.errors.NoFaceError` naming it; a file that is
+not a readable photo raises :class:`~lookalike.errors.ImageError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageError, NoFaceError, printable
+from .faces import Face
+
+#: What ``compare`` takes for a photo.
+CompareSource = str | Path | bytes | np.ndarray
+
+
+@dataclass
+class Comparison:
+    """The answer of :func:`compare`."""
+
+    similarity: float
+    same_person: bool
+    probability: float | None
+    threshold: float
+    faces: tuple[Face, Face]
+    photos: tuple[str, str] = ("a", "b")
+    image_sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
+    #: Faces found in each photo (the answer uses the most prominent one of each).
+    n_faces: tuple[int, int] = (1, 1)
+    embedder: str = "sface"
+    #: The two aligned face crops SFace-style (JPEG bytes, 96 px), for cards and pages.
+    thumbs: tuple[bytes, bytes] = field(default=(b"", b""), repr=False)
+
+    def to_dict(self) -> dict:
+        faces = []
+        for k in range(2):
+            d = self.faces[k].to_dict()
+            d["photo"] = self.photos[k]
+            d["image_size"] = list(self.image_sizes[k]) if self.image_sizes else None
+            d["faces_in_photo"] = int(self.n_faces[k])
+            faces.append(d)
+        return {
+            "similarity": round(float(self.similarity), 4),
+            "same_person": bool(self.same_person),
+            # 4 decimals, never rounded to a certainty the logistic does not give
+            "probability": None if self.probability is None
+            else min(max(round(float(self.probability), 4), 0.0001), 0.9999),
+            "threshold": round(float(self.threshold), 4),
+            "embedder": self.embedder,
+            "faces": faces,
+        }
+
+
+def same_person_probability(similarity: float, embedder: str = "sface") -> float | None:
+    """The calibrated probability that two faces with this cosine similarity are one person
+    (even prior odds), or None when no calibration was fitted for ``embedder``."""
+    from .verification import PLATT
+
+    fit = PLATT.get(embedder)
+    if fit is None:
+        return None
+    z = fit["a"] * float(similarity) + fit["b"]
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def verdict_threshold(embedder: str) -> float | None:
+    """The threshold of ``compare``'s verdict for ``embedder`` (None: the embedder's own)."""
+    from .verification import PLATT
+
+    fit = PLATT.get(embedder)
+    return None if fit is None else fit.get("threshold")
+
+
+class Comparer:
+    """Compares photos with one face pipeline (detector + embedder + cache), loaded once.
+
+    ``pipeline``: a :class:`~lookalike.pipeline.FacePipeline` to use (a served model's, say);
+    else one is made for ``embedder``. ``threshold``: the verdict's threshold (default: the
+    one fitted for the embedder in :mod:`lookalike.verification`, else the embedder's own
+    same-person threshold)."""
+
+    def __init__(self, embedder: str = "sface", *, pipeline: Any = None,
+                 threshold: float | None = None, cache: bool = True):
+        if pipeline is None:
+            from .pipeline import FacePipeline
+
+            pipeline = FacePipeline(embedder, cache=cache)
+        self.pipeline = pipeline
+        self.embedder = pipeline.embedder.name
+        self.threshold = float(threshold if threshold is not None
+                               else verdict_threshold(self.embedder)
+                               or pipeline.embedder.threshold)
+
+    def analyze(self, source: CompareSource, name: str | None = None):
+        """The face path's answer for one photo (only its chosen face embedded)."""
+        if isinstance(source, np.ndarray):
+            rgb = _as_rgb(source, name)
+            return self.pipeline.analyze_array(rgb, first_only=True)
+        label = name if name is not None else (
+            "<bytes>" if isinstance(source, bytes | bytearray | memoryview) else str(source))
+        return self.pipeline.analyze(bytes(source) if isinstance(source, bytearray | memoryview)
+                                     else source, name=label, first_only=True)
+
+    def compare(self, a: CompareSource, b: CompareSource, *,
+                names: tuple[str, str] | None = None) -> Comparison:
+        labels = names or (_label(a, "a"), _label(b, "b"))
+        found = []
+        for src, label in zip((a, b), labels, strict=True):
+            res = self.analyze(src, label)
+            if not res.faces:
+                raise NoFaceError("no face found", label, "try a photo where the face is "
+                                  "visible, upright and not too small")
+            found.append(res)
+        ea, eb = found[0].embeddings[0], found[1].embeddings[0]
+        sim = float(np.clip(np.dot(ea, eb), -1.0, 1.0))
+        return Comparison(
+            similarity=sim,
+            same_person=sim >= self.threshold,
+            probability=same_person_probability(sim, self.embedder),
+            threshold=self.threshold,
+            faces=(found[0].faces[0], found[1].faces[0]),
+            photos=(labels[0], labels[1]),
+            image_sizes=(found[0].image_size, found[1].image_size),
+            n_faces=(found[0].n_faces, found[1].n_faces),
+            embedder=self.embedder,
+            thumbs=(found[0].thumbs[0] if found[0].thumbs else b"",
+                    found[1].thumbs[0] if found[1].thumbs else b""),
+        )
+
+
+_COMPARERS: dict[str, Comparer] = {}
+_LOCK = threading.Lock()
+
+
+def comparer(embedder: str = "sface") -> Comparer:
+    """One :class:`Comparer` per embedder for this process (models load once, on first use)."""
+    with _LOCK:
+        if embedder not in _COMPARERS:
+            _COMPARERS[embedder] = Comparer(embedder)
+        return _COMPARERS[embedder]
+
+
+def compare(a: CompareSource, b: CompareSource, *, embedder: str = "sface",
+            threshold: float | None = None, names: tuple[str, str] | None = None
+            ) -> Comparison:
+    """How alike are the faces in photos ``a`` and ``b``, and are they the same person?
+
+    ``a``/``b``: paths, bytes, or ``H×W×3`` RGB ``uint8`` arrays. ``embedder``: ``sface``
+    (default), ``dlib`` or ``sface+dlib``. ``threshold``: override the verdict's threshold.
+    ``names``: labels of the two photos in the answer and in errors."""
+    c = comparer(embedder)
+    if threshold is not None:
+        c = Comparer(pipeline=c.pipeline, threshold=threshold)
+    return c.compare(a, b, names=names)
+
+
+def _label(source: CompareSource, default: str) -> str:
+    if isinstance(source, str | Path):
+        return printable(source)
+    return default
+
+
+def _as_rgb(array: np.ndarray, name: str | None) -> np.ndarray:
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or min(a.shape[:2]) < 16:
+        raise ImageError(f"is an array of shape {a.shape}, not a photo", name or "array",
+                         "pass an H×W×3 RGB uint8 array at least 16 pixels a side")
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and float(np.nanmax(a)) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.nan_to_num(a.astype(np.float32)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a[:, :, :3])
+
+
+__all__ = ["Comparer", "Comparison", "compare", "comparer", "same_person_probability"]

@@ -1,0 +1,62 @@
+"""The recipe's settings: every option, the presets and the backbones (no TensorFlow, no
+NumPy: the command line reads them for every command)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+BACKBONES = ("efficientnet-lite0", "mobilenetv2")
+HEAD_LAYERS = ("gap", "fc512", "predictions")
+#: The last convolutional activation of each backbone (Grad-CAM reads it).
+LAST_CONV = {"efficientnet-lite0": "head_relu", "mobilenetv2": "out_relu"}
+
+
+@dataclass
+class ArticleConfig:
+    """Every setting of the recipe. The defaults are the article's network and
+    hyper-parameters plus the measured improvements (see ``PRESETS`` and BENCHMARKS.md)."""
+
+    backbone: str = "efficientnet-lite0"
+    weights: str = "imagenet"  # "imagenet", a local weights file, or "none"
+    image_size: int = 197
+    batch_size: int = 64
+    epochs: int = 15
+    steps_per_epoch: int = 10
+    learning_rate: float = 9e-5
+    dense: int = 512
+    freeze_backbone: bool = False
+    #: "frozen": BatchNorm layers run in inference mode while fine-tuning (their ImageNet
+    #: statistics and scales are kept); "train": Keras' default, as in the article.
+    batchnorm: str = "frozen"
+    #: Epochs (of the total) that train the new head only, before the backbone is unfrozen.
+    warmup_epochs: int = 2
+    warmup_learning_rate: float = 1e-3
+    augment: bool = True
+    crops: bool = False
+    margin: float = 0.25
+    early_stopping: int = 0  # patience in epochs (0: off); restores the best weights
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ArticleConfig:
+        cfg = cls(**PRESETS[name])
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        return cfg
+
+
+#: "article": the article exactly (BatchNorm in training mode, no warm-up, whole network
+#: trained from the first step; augmentation as asked — the article had none).
+#: "improved": the defaults measured best on lfw7 (bench/bench_article.py).
+PRESETS: dict[str, dict[str, Any]] = {
+    "article": {"batchnorm": "train", "warmup_epochs": 0},
+    "improved": {},
+}
+
+
+
+def config_fields() -> list[str]:
+    """The names of the settings (the command line's options map onto them)."""
+    return [f.name for f in fields(ArticleConfig)]

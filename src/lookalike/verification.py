@@ -1,0 +1,18 @@
+"""Calibration constants of ``lookalike.compare`` (written by ``bench/bench_compare.py --write``).
+
+Per embedder: ``a``, ``b`` of the Platt logistic ``P(same) = 1 / (1 + exp(-(a·s + b)))`` of the
+cosine similarity ``s`` (fitted on LFW pairs.txt, even prior odds), and ``threshold``, the
+verdict's similarity threshold. See BENCHMARKS.md ("Compare two faces").
+"""
+
+PLATT: dict[str, dict] = {
+    'sface': {
+        'a': 31.6802,
+        'b': -10.4876,
+        'threshold': 0.34,
+        'provenance': (
+            'bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, '
+            'lfw_funneled 150 px), 2026-12-05 19:27 UTC, commit b02586b'
+        ),
+    },
+}

