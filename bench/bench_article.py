@@ -51,6 +51,7 @@ from common import (  # noqa: E402
     lookalike_cli,
     machine,
     save,
+    write_benchmarks_section,
 )
 
 CONFIGS = {
@@ -303,17 +304,7 @@ def current_notes() -> str:
 
 
 def write_markdown(text: str) -> None:
-    path = REPO / "BENCHMARKS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_benchmarks_section(START, END, text)
 
 
 def load_results() -> dict[str, dict]:

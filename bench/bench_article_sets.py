@@ -42,7 +42,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import article_sets  # noqa: E402
-from common import REPO, RESULTS, lookalike_cli, machine, save  # noqa: E402
+from common import (  # noqa: E402
+    REPO,
+    RESULTS,
+    lookalike_cli,
+    machine,
+    save,
+    write_benchmarks_section,
+)
 
 #: name → (what, flags of ``lookalike train``). ``embedding`` is the face-embedding model;
 #: the others add ``--recipe article``. Candidates for the default come from issue 16's list
@@ -245,18 +252,8 @@ def rows_table(result: dict) -> list[str]:
 def write_markdown(result: dict) -> None:
     """Replace the generated tables between the markers in BENCHMARKS.md (the prose around them
     is kept)."""
-    path = REPO / "BENCHMARKS.md"
-    old = path.read_text()
     text = "\n".join([START, *table(result), "", "Every row:", "", *rows_table(result), END])
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_benchmarks_section(START, END, text)
 
 
 def save_to(path: Path, result: dict) -> None:

@@ -99,6 +99,22 @@ def save(name: str, result: dict) -> Path:
     return path
 
 
+def write_benchmarks_section(start: str, end: str, text: str) -> None:
+    """Replace what lies between the markers ``start`` and ``end`` in BENCHMARKS.md with
+    ``text`` (which carries the markers), or append it; the prose around it is kept. Atomic."""
+    path = REPO / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + text + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
 def lookalike_cli() -> list[str]:
     """The ``lookalike`` console script of this interpreter's environment."""
     exe = Path(sys.executable).with_name("lookalike")
