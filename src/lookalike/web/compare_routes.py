@@ -21,13 +21,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from ..errors import LookalikeError, NoFaceError
-
-
-def _multipart(name: str, n: int) -> dict:
-    item = {"type": "string", "format": "binary"}
-    schema = {"type": "array", "items": item, "minItems": n, "maxItems": n} if n > 1 else item
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": [name], "properties": {name: schema}}}}}}
+from .uploads import multipart_body
 
 
 def _draw(render: Callable[[Path], Any]) -> bytes:
@@ -90,7 +84,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
     pipeline (None for one without), whose embedder compares."""
     pair = _Pair(served, pipeline)
 
-    @app.post("/api/compare", tags=["compare"], openapi_extra=_multipart("photo", 2),
+    @app.post("/api/compare", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
               summary="Two photos: how alike are the faces, and is it the same person?",
               description="Two multipart fields `photo`. The answer: `similarity` (cosine), "
               "`same_person` (similarity ≥ `threshold`), `probability` (calibrated on LFW "
@@ -99,7 +93,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
     async def compare(request: Request) -> dict:
         return (await pair.compare(await pair.read(request))).to_dict()
 
-    @app.post("/api/compare/card", tags=["compare"], openapi_extra=_multipart("photo", 2),
+    @app.post("/api/compare/card", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
               response_class=Response, summary="The compare card of two photos (PNG)",
               description="The same picture as `lookalike compare --card`.")
     async def compare_card(request: Request) -> Response:
@@ -121,7 +115,7 @@ def add_card_route(app: FastAPI, served: Any) -> None:
 
     rec = served.rec
 
-    @app.post("/api/card", tags=["predict"], openapi_extra=_multipart("photo", 1),
+    @app.post("/api/card", tags=["predict"], openapi_extra=multipart_body("photo"),
               response_class=Response, summary="The look-alike card of one face (PNG)",
               description="Multipart field `photo`; `face`: which face (0 = the first of "
               "/api/predict's answer). The same card as `lookalike predict --card`.")

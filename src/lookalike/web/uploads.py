@@ -64,11 +64,15 @@ class _InMemoryParser(MultiPartParser):
     spool_max_size = sys.maxsize
 
 
-def multipart_body(name: str, required: bool = True, many: bool = False) -> dict:
-    """The OpenAPI request body of a multipart upload in the field ``name``."""
+def multipart_body(name: str, required: bool = True, many: bool = False,
+                   count: int | None = None) -> dict:
+    """The OpenAPI request body of a multipart upload in the field ``name`` (``many``: any
+    number of files; ``count``: exactly that many)."""
     schema: dict[str, Any] = {"type": "string", "format": "binary"}
-    if many:
+    if many or (count or 1) > 1:
         schema = {"type": "array", "items": schema}
+        if count:
+            schema |= {"minItems": count, "maxItems": count}
     return {"requestBody": {"required": required, "content": {"multipart/form-data": {
         "schema": {"type": "object", "required": [name], "properties": {name: schema}}}}}}
 
