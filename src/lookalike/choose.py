@@ -8,7 +8,7 @@ merely the largest (a celebrity beside a fan, a team photo)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -154,24 +154,31 @@ def measure_quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
     return embedder.feature_norms(np.ascontiguousarray(rgb), faces)
 
 
-def choose_indices(rgb: np.ndarray, faces: Sequence[Face]) -> tuple[list[int], list[Face]]:
+Quality = Callable[[np.ndarray, Sequence[Face]], list[float]]
+
+
+def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None
+                   ) -> tuple[list[int], list[Face]]:
     """The order of the face choice (indices into ``faces``), measuring the quality of
     contenders, and the faces with it (``extra["quality"]``, so that a cached analysis
-    orders the same)."""
+    orders the same). ``quality``: what measures it (default :func:`measure_quality`; a
+    pipeline that embeds with SFace passes its own network's, loaded already)."""
     h, w = rgb.shape[:2]
     faces = list(faces)
     near = contenders(faces, (w, h))
     if near:
-        for i, q in zip(near, measure_quality(rgb, [faces[i].unclipped() for i in near]),
+        measure = quality or measure_quality
+        for i, q in zip(near, measure(rgb, [faces[i].unclipped() for i in near]),
                         strict=True):
             faces[i] = Face(faces[i].box, faces[i].landmarks, faces[i].score,
                             faces[i].synthetic, dict(faces[i].extra, quality=q))
     return order_indices(faces, (w, h)), faces
 
 
-def choose_order(rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
+def choose_order(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None
+                 ) -> list[Face]:
     """``faces`` in the order of the face choice (see :func:`choose_indices`)."""
-    order, faces = choose_indices(rgb, faces)
+    order, faces = choose_indices(rgb, faces, quality)
     return [faces[i] for i in order]
 
 

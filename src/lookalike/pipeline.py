@@ -9,7 +9,7 @@ import numpy as np
 
 from .cache import ArrayCache
 from .choose import choose_order, order_indices
-from .embedders import Embedder, get_embedder
+from .embedders import ComboEmbedder, Embedder, SFaceEmbedder, get_embedder
 from .faces import Face, FaceDetector, align, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
@@ -77,6 +77,14 @@ class FacePipeline:
         self.cache: ArrayCache | None = cache or None
 
     @property
+    def _quality(self):
+        """The face-quality measure for the face choice from this pipeline's own SFace (alone
+        or in a combination), so a second copy is not loaded; None: choose's shared one."""
+        parts = self.embedder.parts if isinstance(self.embedder, ComboEmbedder) else [
+            self.embedder]
+        return next((p.feature_norms for p in parts if isinstance(p, SFaceEmbedder)), None)
+
+    @property
     def key(self) -> str:
         return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
                 f"|crops={int(self.crops)}|max={self.max_faces}"
@@ -118,7 +126,7 @@ class FacePipeline:
         # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
         # order of the face choice (choose.order_faces: the answer is the first)
         faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
-                                   if box_in_image(f, rgb.shape)])
+                                   if box_in_image(f, rgb.shape)], self._quality)
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
