@@ -68,6 +68,10 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "margin0.1": ("improved, face margin 0.1", ["--margin", "0.1"]),
     "size160e23": ("improved, 160 px for 23 epochs (about the same compute as 197 px x 15)",
                    ["--image-size", "160", "--epochs", "23"]),
+    "cosine": ("improved, cosine learning-rate decay over the fine-tuning updates",
+               ["--lr-schedule", "cosine"]),
+    "cosine_ls": ("improved, cosine decay and label smoothing 0.1",
+                  ["--lr-schedule", "cosine", "--label-smoothing", "0.1"]),
     "warmup4": ("improved, 4 head warm-up epochs", ["--warmup-epochs", "4"]),
     "size128e35": ("improved, 128 px for 35 epochs (about the same compute as 197 px x 15)",
                    ["--image-size", "128", "--epochs", "35"]),
@@ -164,6 +168,8 @@ def run_one(config: str, set_name: str, seed: int, data: Path, work: Path,
                final_val_accuracy=m.get("final_val_accuracy"),
                best_val_accuracy=m.get("best_val_accuracy"), best_epoch=m.get("best_epoch"),
                updates=m.get("updates"), train_s=m.get("train_seconds"),
+               accuracy_without_flip=m.get("accuracy_without_flip"),
+               accuracy_with_flip=m.get("accuracy_with_flip"),
                skipped=len(doc.get("skipped") or []))
     if doc.get("history"):
         row["history"] = [{k: (round(v, 4) if isinstance(v, float) else v)

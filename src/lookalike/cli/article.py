@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 
 from ..errors import LookalikeError, stop_reason
-from ..recipes.article.config import BACKBONES, PRESETS, ArticleConfig, config_fields
+from ..recipes.article.config import (
+    BACKBONES,
+    LR_SCHEDULES,
+    PRESETS,
+    ArticleConfig,
+    config_fields,
+)
 from .output import info, print_article_summary
 
 
@@ -28,6 +34,14 @@ def add_train_arguments(t) -> None:
     g.add_argument("--epochs", type=int, default=None, help="default 15")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="default 10")
     g.add_argument("--learning-rate", type=float, default=None, help="default 9e-5")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="fine-tuning learning rate: constant (the article) or cosine "
+                   "(falls to zero by the last update)")
+    g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
+                   help="smooth the one-hot targets by EPS (the article: 0)")
+    g.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
+                   help="answer with the mean of the face crop and its mirror image")
+    g.add_argument("--no-tta-flip", dest="tta_flip", action="store_false")
     g.add_argument("--freeze-backbone", action="store_true", default=None,
                    help="train the new head only")
     g.add_argument("--batchnorm", choices=("frozen", "train"), default=None,

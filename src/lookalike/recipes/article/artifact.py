@@ -81,7 +81,7 @@ class ArticleModel(Recognizer):
         return face_crop(rgb, face, int(pre["image_size"]), float(pre["margin"]))
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
-        return _predict(self.network, np.asarray(crops))
+        return _predict(self.network, np.asarray(crops), flip=self.config.tta_flip)
 
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None) -> PhotoResult:

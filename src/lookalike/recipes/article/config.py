@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 BACKBONES = ("efficientnet-lite0", "mobilenetv2")
+LR_SCHEDULES = ("constant", "cosine")
 HEAD_LAYERS = ("gap", "fc512", "predictions")
 #: The last convolutional activation of each backbone (Grad-CAM reads it).
 LAST_CONV = {"efficientnet-lite0": "head_relu", "mobilenetv2": "out_relu"}
@@ -24,6 +25,11 @@ class ArticleConfig:
     epochs: int = 15
     steps_per_epoch: int = 10
     learning_rate: float = 9e-5
+    #: "constant": the article's fixed rate; "cosine": the fine-tuning phase's rate falls
+    #: along a half cosine from ``learning_rate`` to zero by the last update.
+    lr_schedule: str = "constant"
+    #: Cross-entropy against targets smoothed by this much (0: the article's one-hot).
+    label_smoothing: float = 0.0
     dense: int = 512
     freeze_backbone: bool = False
     #: "frozen": BatchNorm layers run in inference mode while fine-tuning (their ImageNet
@@ -35,6 +41,8 @@ class ArticleConfig:
     augment: bool = True
     crops: bool = False
     margin: float = 0.25
+    #: Test-time flip: a face's answer is the mean of the crop's and its mirror's.
+    tta_flip: bool = False
     early_stopping: int = 0  # patience in epochs (0: off); restores the best weights
     seed: int = 0
 
@@ -51,7 +59,8 @@ class ArticleConfig:
 #: trained from the first step; augmentation as asked — the article had none).
 #: "improved": the defaults measured best on lfw7 (bench/bench_article.py).
 PRESETS: dict[str, dict[str, Any]] = {
-    "article": {"batchnorm": "train", "warmup_epochs": 0},
+    "article": {"batchnorm": "train", "warmup_epochs": 0, "lr_schedule": "constant",
+                "label_smoothing": 0.0, "tta_flip": False},
     "improved": {},
 }
 

@@ -205,9 +205,13 @@ def available_memory() -> int | None:
 
 
 
-def _predict(model, X: np.ndarray, batch: int = 32) -> np.ndarray:
+def _predict(model, X: np.ndarray, batch: int = 32, *, flip: bool = False) -> np.ndarray:
+    """Class probabilities of crops ``X`` (N, H, W, 3); with ``flip``, the mean of each
+    crop's and its mirror image's (test-time flip)."""
     from keras import ops
 
+    if flip:
+        return (_predict(model, X, batch) + _predict(model, X[:, :, ::-1], batch)) / 2
     out = [ops.convert_to_numpy(model(X[i:i + batch].astype(np.float32), training=False))
            for i in range(0, len(X), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
