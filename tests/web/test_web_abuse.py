@@ -90,10 +90,11 @@ def test_bad_requests_get_json_4xx_and_good_answers_do_not_change(server):
     assert health["requests"] >= 1 and set(health["status"]) == {"200"}
     assert proc.poll() is None
     assert httpx.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
-    # memory: no leak. OpenVINO's dynamic-shape YuNet keeps buffers and kernels for the input
-    # sizes it has met, up to a plateau (bench/results/web_abuse_openvino.json and BENCHMARKS
-    # "Memory under varied sizes": +125 MB over 300 random sizes <= 640 px, +230 MB <= 1280 px,
-    # flat after), which the odd sizes of this abuse reach: so growth is bounded in MB too
+    # memory: no leak. The abuse's odd sizes run YuNet's dynamic-shape model, up to 1280 px
+    # (its second look at a big photo without a face); runtime.Network releases that model's
+    # buffers after a big input (they stayed: +19-23 % here; BENCHMARKS "Memory under varied
+    # sizes")
     rss = res["rss_mb"]
-    assert res["rss_growth_pct"] < 25 or rss["end"] - rss["after_warm_up"] < 200, rss
+    print(f"RSS {rss} MB, growth {res['rss_growth_pct']:+.1f} %")
+    assert res["rss_growth_pct"] < 25, rss
     assert bw.log_problems(log.read_text(errors="replace")) == []
