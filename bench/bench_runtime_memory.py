@@ -16,8 +16,6 @@ web/app.py) is applied first. Candidate causes and fixes, one option each:
   arenas).
 - ``--trim``: ``malloc_trim(0)`` after each report, and RSS again after it (free heap
   memory glibc holds but does not give back).
-- ``--net-trim``: the product's own remedy (``Network.trim_every``) switched on at the given
-  interval of runs (0 = off, the default here so the other options are measured without it).
 """
 
 from __future__ import annotations
@@ -59,15 +57,13 @@ def heap_mb() -> dict:
     return {}
 
 
-def make_network(mode: str, trim_every: int) -> Network:
+def make_network(mode: str) -> Network:
     if mode == "product":
         net = Network(yunet_path(), dynamic=True, max_shapes=4)
     elif mode == "dynamic":
         net = Network(yunet_path(), dynamic=True, max_shapes=0)
     else:  # every size compiled and kept
         net = Network(yunet_path(), dynamic=False, max_shapes=10_000)
-    if hasattr(net, "trim_every"):
-        net.trim_every = trim_every
     return net
 
 
@@ -80,7 +76,6 @@ def main() -> None:
     ap.add_argument("--mode", choices=("product", "dynamic", "static"), default="product")
     ap.add_argument("--arena-max", type=int, default=0)
     ap.add_argument("--trim", action="store_true")
-    ap.add_argument("--net-trim", type=int, default=0, metavar="RUNS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the rows to this file")
     args = ap.parse_args()
@@ -90,7 +85,7 @@ def main() -> None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, as web/app.py
         if args.arena_max:
             libc.mallopt(-8, args.arena_max)  # M_ARENA_MAX
-    net = make_network(args.mode, args.net_trim)
+    net = make_network(args.mode)
     net.run(np.zeros((1, 3, 160, 160), np.float32))
     rows = [{"runs": 0, "rss": round(rss_mb()), **heap_mb(), "compiled": net.compiles}]
     print(f"warm: RSS {rows[0]['rss']} MB, heap {heap_mb()}", flush=True)

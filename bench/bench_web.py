@@ -820,11 +820,17 @@ def abuse_main(argv: list[str]) -> int:
                     help="side of the blank PNG under the pixel limit (0: leave that kind out)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="web_abuse")
+    ap.add_argument("--vary-sizes", type=int, default=0, metavar="N",
+                    help="good photos: N copies of each validation photo, each resized to its "
+                         "own random size (0.8x to 10x, aspect 0.8 to 1.25), so YuNet meets "
+                         "many sizes")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-abuse-"))
     source, train_dir, val_dir = _abuse_data(tmp)
     photos = [(p.name, p.read_bytes(), p.parent.name) for p in sorted(val_dir.glob("*/*.jpg"))]
+    if args.vary_sizes:
+        photos = varied_sizes(photos, args.vary_sizes, args.seed)
     info = machine()
     model = args.model
     if not model:
@@ -878,6 +884,28 @@ def abuse_main(argv: list[str]) -> int:
                           == {"200"}}}
     save(args.name, result)
     return 0 if all(result["targets"].values()) else 1
+
+
+def varied_sizes(photos: list[tuple[str, bytes, str]], copies: int, seed: int
+                 ) -> list[tuple[str, bytes, str]]:
+    """``copies`` JPEGs of each photo, each resized to its own random size (0.8x to 10x, the
+    aspect ratio changed by up to 1.25x), in a shuffled order."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    out = []
+    for name, data, person in photos:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = im.convert("RGB")
+            for k in range(copies):
+                scale, aspect = rng.uniform(0.8, 10), rng.uniform(0.8, 1.25)
+                size = (round(rgb.width * scale * aspect), round(rgb.height * scale / aspect))
+                buf = io.BytesIO()
+                rgb.resize(size, Image.BILINEAR).save(buf, "JPEG", quality=90)
+                out.append((f"{Path(name).stem}_{size[0]}x{size[1]}_{k}.jpg", buf.getvalue(),
+                            person))
+    rng.shuffle(out)
+    return out
 
 
 def main() -> int:
