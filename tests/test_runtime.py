@@ -200,6 +200,18 @@ def test_a_big_input_does_not_leave_its_buffers_behind():
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_a_dynamic_network_gives_free_heap_pages_back_now_and_then(monkeypatch):
+    trims = []
+    monkeypatch.setattr(runtime, "_malloc_trim", lambda: trims.append(1))
+    net = runtime.Network(yunet_path(), backend="openvino", dynamic=True, max_shapes=1)
+    net.trim_every = 4
+    for k in range(8):
+        net.run(np.zeros((1, 3, 64 + 32 * (k % 3), 96), np.float32))
+    assert len(trims) == 2  # every 4 runs, no more (each costs ~1-2 ms)
+    net.run(np.zeros((1, 3, 1280, 736), np.float32))
+    assert len(trims) == 3  # and after a big input's buffers are released
+
+
 def test_big_and_small_inputs_from_many_threads_answer_as_one_thread_does():
     net = runtime.Network(yunet_path(), backend="openvino", dynamic=True, max_shapes=1)
     blobs = [np.random.default_rng(i).random((1, 3, h, w), np.float32) * 255
