@@ -24,6 +24,7 @@ and a 3 KB thumbnail each) into the embedded gallery and into PostgreSQL (pgserv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# LOOKALIKE_BENCH_SRC: another checkout's src/ (the code before a change, in the same session)
+sys.path.insert(0, os.environ.get("LOOKALIKE_BENCH_SRC") or str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import lfw_funneled, machine, save  # noqa: E402
@@ -87,8 +89,8 @@ def parallel_capacity(seconds: float = 1.5) -> dict:
 
 def cmd_enrol(args) -> None:
     import cv2
-    import distributed
 
+    from lookalike.cluster import connect
     from lookalike.gallery import Gallery
 
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
@@ -98,15 +100,14 @@ def cmd_enrol(args) -> None:
     info = machine()
     print(f"# {len(items)} photos; load {os.getloadavg()}", flush=True)
 
+    # The clusters as `--cluster local:N` makes them (lookalike.cluster.connect: its Dask
+    # settings), kept open across the rounds.
+    stack = contextlib.ExitStack()
     t = time.perf_counter()
-    c1 = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40)
-    k1 = distributed.Client(c1)
+    k1 = stack.enter_context(connect("local:1"))
     started_1 = time.perf_counter() - t
     t = time.perf_counter()
-    c2 = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40)
-    k2 = distributed.Client(c2)
+    k2 = stack.enter_context(connect("local:2"))
     started_2 = time.perf_counter() - t
 
     def worker_cpu(client) -> float:
@@ -141,8 +142,9 @@ def cmd_enrol(args) -> None:
         finally:
             cv2.setNumThreads(threads)
         wall = time.perf_counter() - t0
-        cpu = cpu_self() - s0 + cpu_children() - ch0 + ((worker_cpu(client) - w0) if client
-                                                        else 0.0)
+        client_cpu = cpu_self() - s0  # with a LocalCluster: also its scheduler and nannies
+        workers_cpu = cpu_children() - ch0 + ((worker_cpu(client) - w0) if client else 0.0)
+        cpu = client_cpu + workers_cpu
         g.close()
         shutil.rmtree(path)
         row = {"mode": mode, "round": r, "photos": rep.added + len(rep.skipped),
@@ -150,6 +152,10 @@ def cmd_enrol(args) -> None:
                "photos_per_s": round((rep.added + len(rep.skipped)) / wall, 2),
                "cpu_s": round(cpu, 2),
                "cpu_ms_per_photo": round(1e3 * cpu / (rep.added + len(rep.skipped)), 1),
+               "client_cpu_ms_per_photo": round(1e3 * client_cpu / (rep.added
+                                                                    + len(rep.skipped)), 2),
+               "workers_cpu_ms_per_photo": round(1e3 * workers_cpu / (rep.added
+                                                                      + len(rep.skipped)), 2),
                "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
         print(json.dumps(row), flush=True)
         return row
@@ -164,7 +170,7 @@ def cmd_enrol(args) -> None:
             rows.append(run(mode, r))
     capacity.append(parallel_capacity())
     print(f"# 2 CPU-burners vs 1: {capacity[1]}", flush=True)
-    k1.close(), c1.close(), k2.close(), c2.close()
+    stack.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
     summary = {}
@@ -172,7 +178,9 @@ def cmd_enrol(args) -> None:
         rs = [x for x in rows if x["mode"] == mode]
         summary[mode] = {"photos_per_s_median": float(np.median([x["photos_per_s"] for x in rs])),
                          "cpu_ms_per_photo_median": float(np.median([x["cpu_ms_per_photo"]
-                                                                     for x in rs]))}
+                                                                     for x in rs])),
+                         "client_cpu_ms_per_photo_median": float(np.median(
+                             [x["client_cpu_ms_per_photo"] for x in rs]))}
     # per round ratios (same round = the same load), then their median
     def ratio(a: str, b: str, key: str = "photos_per_s") -> float | None:
         if a not in modes or b not in modes:
