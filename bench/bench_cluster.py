@@ -9,6 +9,9 @@ the embedding cache off, once per mode per round, the modes interleaved (rotated
 so that the other jobs on this shared machine load them alike:
 
 * ``plain-1``: the in-process path on one process, OpenCV on one thread (like one worker);
+  it loads its models in every run, as a ``gallery add`` command does;
+* ``plain-1-warm``: the same with the models kept loaded between runs (as a cluster's workers
+  keep theirs), so cluster-1 against it is the cluster path's steady-state overhead;
 * ``plain-2``: the in-process path as ``gallery add`` runs it by default here (a pool of 2);
 * ``cluster-1`` / ``cluster-2``: ``Gallery.add_photos(cluster=client)`` on a local Dask cluster
   of 1 / 2 worker processes (1 thread each), started before the rounds and warmed up (models
@@ -87,6 +90,33 @@ def parallel_capacity(seconds: float = 1.5) -> dict:
             "two_processes_speedup": round(2 * one / two, 3)}
 
 
+_WARM: dict = {}
+
+
+@contextlib.contextmanager
+def warm_models(on: bool):
+    """The in-process path with its models loaded once and kept (``plain-1-warm``)."""
+    from lookalike.gallery import enrol
+
+    if not on:
+        yield
+        return
+    real = enrol._init
+
+    def init(embedder, crops, one_thread=True, cache=True):
+        key = (embedder, crops, cache)
+        if key not in _WARM:
+            real(embedder, crops, one_thread, cache)
+            _WARM[key] = enrol._PIPELINE
+        enrol._PIPELINE = _WARM[key]
+
+    enrol._init = init
+    try:
+        yield
+    finally:
+        enrol._init = real
+
+
 def cmd_enrol(args) -> None:
     import cv2
 
@@ -113,7 +143,7 @@ def cmd_enrol(args) -> None:
     def worker_cpu(client) -> float:
         return sum(client.run(cpu_self).values())
 
-    warm = items[:4]
+    warm = items[:16]  # several batches: every worker loads its models before the rounds
     for name, client in (("cluster-1", k1), ("cluster-2", k2)):
         t = time.perf_counter()
         g = Gallery.create(tmp / f"warm-{name}")
@@ -122,6 +152,11 @@ def cmd_enrol(args) -> None:
         start = started_1 if name == "cluster-1" else started_2
         print(f"# {name}: cluster start + first photos (model load) "
               f"{start + time.perf_counter() - t:.1f} s", flush=True)
+    if "plain-1-warm" in args.modes.split(","):
+        g = Gallery.create(tmp / "warm-plain")
+        with warm_models(True):
+            g.add_photos(warm, workers=1, progress=False)
+        g.close()
 
     def run(mode: str, r: int) -> dict:
         path = tmp / f"{mode}-{r}"
@@ -130,13 +165,15 @@ def cmd_enrol(args) -> None:
         w0 = worker_cpu(client) if client else 0.0
         s0, ch0 = cpu_self(), cpu_children()
         threads = cv2.getNumThreads()
-        if mode == "plain-1":
+        if mode.startswith("plain-1"):
             cv2.setNumThreads(1)
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         try:
             if client is None:
-                rep = g.add_photos(items, workers=int(mode[-1]), progress=False)
+                with warm_models(mode == "plain-1-warm"):
+                    rep = g.add_photos(items, workers=1 if mode.startswith("plain-1") else 2,
+                                       progress=False)
             else:
                 rep = g.add_photos(items, progress=False, cluster=client)
         finally:
@@ -194,6 +231,9 @@ def cmd_enrol(args) -> None:
 
     summary["speedup_cluster2_over_cluster1"] = ratio("cluster-2", "cluster-1")
     summary["cluster1_over_plain1"] = ratio("cluster-1", "plain-1")
+    summary["cluster1_over_plain1_warm"] = ratio("cluster-1", "plain-1-warm")
+    summary["cluster1_cpu_over_plain1_warm_cpu"] = ratio("cluster-1", "plain-1-warm",
+                                                         "cpu_ms_per_photo")
     summary["cluster1_cpu_over_plain1_cpu"] = ratio("cluster-1", "plain-1", "cpu_ms_per_photo")
     summary["cluster2_over_plain2"] = ratio("cluster-2", "plain-2")
     summary["machine_two_process_speedup"] = [c["two_processes_speedup"] for c in capacity]
