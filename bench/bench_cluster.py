@@ -14,11 +14,15 @@ so that the other jobs on this shared machine load them alike:
   keep theirs), so cluster-1 against it is the cluster path's steady-state overhead;
 * ``plain-2``: the in-process path as ``gallery add`` runs it by default here (a pool of 2);
 * ``cluster-1`` / ``cluster-2``: ``Gallery.add_photos(cluster=client)`` on a local Dask cluster
-  of 1 / 2 worker processes (1 thread each), started before the rounds and warmed up (models
-  loaded), so the rows are steady-state throughput; the start-up is measured on its own.
+  of 1 / 2 worker processes (1 thread each) made as ``--cluster local:N`` makes it
+  (``lookalike.cluster.connect``), started before the rounds and warmed up (models loaded), so
+  the rows are steady-state throughput; the start-up is measured on its own.
 
 CPU seconds are summed over the client and its workers (``getrusage`` in each), so the
-cluster path's overhead shows both as wall time and as CPU per photo.
+cluster path's overhead shows both as wall time and as CPU per photo; the client's own share
+(with a local cluster: also its scheduler and nannies) is reported apart, since with 2 workers
+on 2 cores it is taken from the workers. ``LOOKALIKE_BENCH_SRC=/other/checkout/src`` runs
+another version of the code (a before/after in one session).
 
 ``commit`` measures what the client can commit: ``store.add_batch`` of 64 rows (a 128-d vector
 and a 3 KB thumbnail each) into the embedded gallery and into PostgreSQL (pgserver).
