@@ -72,6 +72,8 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
                ["--lr-schedule", "cosine"]),
     "cosine_ls": ("improved, cosine decay and label smoothing 0.1",
                   ["--lr-schedule", "cosine", "--label-smoothing", "0.1"]),
+    "ema": ("improved, weights averaged over the fine-tuning updates (EMA 0.98)",
+            ["--ema", "0.98"]),
     "warmup4": ("improved, 4 head warm-up epochs", ["--warmup-epochs", "4"]),
     "size128e35": ("improved, 128 px for 35 epochs (about the same compute as 197 px x 15)",
                    ["--image-size", "128", "--epochs", "35"]),
