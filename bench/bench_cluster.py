@@ -9,13 +9,20 @@ the embedding cache off, once per mode per round, the modes interleaved (rotated
 so that the other jobs on this shared machine load them alike:
 
 * ``plain-1``: the in-process path on one process, OpenCV on one thread (like one worker);
+  it loads its models in every run, as a ``gallery add`` command does;
+* ``plain-1-warm``: the same with the models kept loaded between runs (as a cluster's workers
+  keep theirs), so cluster-1 against it is the cluster path's steady-state overhead;
 * ``plain-2``: the in-process path as ``gallery add`` runs it by default here (a pool of 2);
 * ``cluster-1`` / ``cluster-2``: ``Gallery.add_photos(cluster=client)`` on a local Dask cluster
-  of 1 / 2 worker processes (1 thread each), started before the rounds and warmed up (models
-  loaded), so the rows are steady-state throughput; the start-up is measured on its own.
+  of 1 / 2 worker processes (1 thread each) made as ``--cluster local:N`` makes it
+  (``lookalike.cluster.connect``), started before the rounds and warmed up (models loaded), so
+  the rows are steady-state throughput; the start-up is measured on its own.
 
 CPU seconds are summed over the client and its workers (``getrusage`` in each), so the
-cluster path's overhead shows both as wall time and as CPU per photo.
+cluster path's overhead shows both as wall time and as CPU per photo; the client's own share
+(with a local cluster: also its scheduler and nannies) is reported apart, since with 2 workers
+on 2 cores it is taken from the workers. ``LOOKALIKE_BENCH_SRC=/other/checkout/src`` runs
+another version of the code (a before/after in one session).
 
 ``commit`` measures what the client can commit: ``store.add_batch`` of 64 rows (a 128-d vector
 and a 3 KB thumbnail each) into the embedded gallery and into PostgreSQL (pgserver).
@@ -24,6 +31,7 @@ and a 3 KB thumbnail each) into the embedded gallery and into PostgreSQL (pgserv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# LOOKALIKE_BENCH_SRC: another checkout's src/ (the code before a change, in the same session)
+sys.path.insert(0, os.environ.get("LOOKALIKE_BENCH_SRC") or str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import lfw_funneled, machine, save  # noqa: E402
@@ -85,10 +94,37 @@ def parallel_capacity(seconds: float = 1.5) -> dict:
             "two_processes_speedup": round(2 * one / two, 3)}
 
 
+_WARM: dict = {}
+
+
+@contextlib.contextmanager
+def warm_models(on: bool):
+    """The in-process path with its models loaded once and kept (``plain-1-warm``)."""
+    from lookalike.gallery import enrol
+
+    if not on:
+        yield
+        return
+    real = enrol._init
+
+    def init(embedder, crops, one_thread=True, cache=True):
+        key = (embedder, crops, cache)
+        if key not in _WARM:
+            real(embedder, crops, one_thread, cache)
+            _WARM[key] = enrol._PIPELINE
+        enrol._PIPELINE = _WARM[key]
+
+    enrol._init = init
+    try:
+        yield
+    finally:
+        enrol._init = real
+
+
 def cmd_enrol(args) -> None:
     import cv2
-    import distributed
 
+    from lookalike.cluster import connect
     from lookalike.gallery import Gallery
 
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
@@ -98,21 +134,20 @@ def cmd_enrol(args) -> None:
     info = machine()
     print(f"# {len(items)} photos; load {os.getloadavg()}", flush=True)
 
+    # The clusters as `--cluster local:N` makes them (lookalike.cluster.connect: its Dask
+    # settings), kept open across the rounds.
+    stack = contextlib.ExitStack()
     t = time.perf_counter()
-    c1 = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40)
-    k1 = distributed.Client(c1)
+    k1 = stack.enter_context(connect("local:1"))
     started_1 = time.perf_counter() - t
     t = time.perf_counter()
-    c2 = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40)
-    k2 = distributed.Client(c2)
+    k2 = stack.enter_context(connect("local:2"))
     started_2 = time.perf_counter() - t
 
     def worker_cpu(client) -> float:
         return sum(client.run(cpu_self).values())
 
-    warm = items[:4]
+    warm = items[:16]  # several batches: every worker loads its models before the rounds
     for name, client in (("cluster-1", k1), ("cluster-2", k2)):
         t = time.perf_counter()
         g = Gallery.create(tmp / f"warm-{name}")
@@ -121,6 +156,11 @@ def cmd_enrol(args) -> None:
         start = started_1 if name == "cluster-1" else started_2
         print(f"# {name}: cluster start + first photos (model load) "
               f"{start + time.perf_counter() - t:.1f} s", flush=True)
+    if "plain-1-warm" in args.modes.split(","):
+        g = Gallery.create(tmp / "warm-plain")
+        with warm_models(True):
+            g.add_photos(warm, workers=1, progress=False)
+        g.close()
 
     def run(mode: str, r: int) -> dict:
         path = tmp / f"{mode}-{r}"
@@ -129,20 +169,23 @@ def cmd_enrol(args) -> None:
         w0 = worker_cpu(client) if client else 0.0
         s0, ch0 = cpu_self(), cpu_children()
         threads = cv2.getNumThreads()
-        if mode == "plain-1":
+        if mode.startswith("plain-1"):
             cv2.setNumThreads(1)
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         try:
             if client is None:
-                rep = g.add_photos(items, workers=int(mode[-1]), progress=False)
+                with warm_models(mode == "plain-1-warm"):
+                    rep = g.add_photos(items, workers=1 if mode.startswith("plain-1") else 2,
+                                       progress=False)
             else:
                 rep = g.add_photos(items, progress=False, cluster=client)
         finally:
             cv2.setNumThreads(threads)
         wall = time.perf_counter() - t0
-        cpu = cpu_self() - s0 + cpu_children() - ch0 + ((worker_cpu(client) - w0) if client
-                                                        else 0.0)
+        client_cpu = cpu_self() - s0  # with a LocalCluster: also its scheduler and nannies
+        workers_cpu = cpu_children() - ch0 + ((worker_cpu(client) - w0) if client else 0.0)
+        cpu = client_cpu + workers_cpu
         g.close()
         shutil.rmtree(path)
         row = {"mode": mode, "round": r, "photos": rep.added + len(rep.skipped),
@@ -150,6 +193,10 @@ def cmd_enrol(args) -> None:
                "photos_per_s": round((rep.added + len(rep.skipped)) / wall, 2),
                "cpu_s": round(cpu, 2),
                "cpu_ms_per_photo": round(1e3 * cpu / (rep.added + len(rep.skipped)), 1),
+               "client_cpu_ms_per_photo": round(1e3 * client_cpu / (rep.added
+                                                                    + len(rep.skipped)), 2),
+               "workers_cpu_ms_per_photo": round(1e3 * workers_cpu / (rep.added
+                                                                      + len(rep.skipped)), 2),
                "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
         print(json.dumps(row), flush=True)
         return row
@@ -164,7 +211,7 @@ def cmd_enrol(args) -> None:
             rows.append(run(mode, r))
     capacity.append(parallel_capacity())
     print(f"# 2 CPU-burners vs 1: {capacity[1]}", flush=True)
-    k1.close(), c1.close(), k2.close(), c2.close()
+    stack.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
     summary = {}
@@ -172,7 +219,9 @@ def cmd_enrol(args) -> None:
         rs = [x for x in rows if x["mode"] == mode]
         summary[mode] = {"photos_per_s_median": float(np.median([x["photos_per_s"] for x in rs])),
                          "cpu_ms_per_photo_median": float(np.median([x["cpu_ms_per_photo"]
-                                                                     for x in rs]))}
+                                                                     for x in rs])),
+                         "client_cpu_ms_per_photo_median": float(np.median(
+                             [x["client_cpu_ms_per_photo"] for x in rs]))}
     # per round ratios (same round = the same load), then their median
     def ratio(a: str, b: str, key: str = "photos_per_s") -> float | None:
         if a not in modes or b not in modes:
@@ -186,6 +235,9 @@ def cmd_enrol(args) -> None:
 
     summary["speedup_cluster2_over_cluster1"] = ratio("cluster-2", "cluster-1")
     summary["cluster1_over_plain1"] = ratio("cluster-1", "plain-1")
+    summary["cluster1_over_plain1_warm"] = ratio("cluster-1", "plain-1-warm")
+    summary["cluster1_cpu_over_plain1_warm_cpu"] = ratio("cluster-1", "plain-1-warm",
+                                                         "cpu_ms_per_photo")
     summary["cluster1_cpu_over_plain1_cpu"] = ratio("cluster-1", "plain-1", "cpu_ms_per_photo")
     summary["cluster2_over_plain2"] = ratio("cluster-2", "plain-2")
     summary["machine_two_process_speedup"] = [c["two_processes_speedup"] for c in capacity]

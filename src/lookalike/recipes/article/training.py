@@ -273,13 +273,17 @@ def _fit(model, cfg: ArticleConfig, data: _Crops, report: ArticleReport,
         else:
             report.warnings.append("TensorBoard logs need the TensorFlow backend; not written")
 
-    def fit(first: int, last: int, lr: float, schedule: str = "constant") -> None:
+    def fit(first: int, last: int, lr: float, schedule: str = "constant",
+            ema: float = 0.0) -> None:
         if last <= first or model.stop_training:
             return
         rate = (keras.optimizers.schedules.CosineDecay(lr, (last - first) * cfg.steps_per_epoch)
                 if schedule == "cosine" else lr)
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
+        # with ema, fit() ends by putting the averaged weights in the model
+        opt = (keras.optimizers.Adam(rate, use_ema=True, ema_momentum=ema) if ema
+               else keras.optimizers.Adam(rate))
+        model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         model.fit(train_ds, epochs=last, initial_epoch=first, steps_per_epoch=cfg.steps_per_epoch,
                   validation_data=val_ds, validation_batch_size=64, callbacks=callbacks,
                   verbose=0, shuffle=False)
@@ -289,11 +293,11 @@ def _fit(model, cfg: ArticleConfig, data: _Crops, report: ArticleReport,
     try:
         set_trainable(model, cfg, backbone=False)
         if cfg.freeze_backbone:
-            fit(0, cfg.epochs, cfg.learning_rate, cfg.lr_schedule)
+            fit(0, cfg.epochs, cfg.learning_rate, cfg.lr_schedule, cfg.ema)
         else:
             fit(0, warm, cfg.warmup_learning_rate)
             set_trainable(model, cfg, backbone=True)
-            fit(warm, cfg.epochs, cfg.learning_rate, cfg.lr_schedule)
+            fit(warm, cfg.epochs, cfg.learning_rate, cfg.lr_schedule, cfg.ema)
     except KeyboardInterrupt as err:
         raise TrainingInterrupted(len(epochs.history), cfg.epochs,
                                   checkpoint if epochs.saved else None,
@@ -368,6 +372,9 @@ def _check_config(cfg: ArticleConfig) -> None:
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise LookalikeError(f"--lr-schedule {cfg.lr_schedule!r}",
                              fix=f"use {' or '.join(LR_SCHEDULES)}")
+    if not 0 <= cfg.ema < 1:
+        raise LookalikeError(f"--ema {cfg.ema} is out of range",
+                             fix="use 0 (off) to below 1, e.g. 0.98")
     if not 0 <= cfg.label_smoothing < 1:
         raise LookalikeError(f"--label-smoothing {cfg.label_smoothing} is out of range",
                              fix="use 0 (none) to below 1, e.g. 0.1")
