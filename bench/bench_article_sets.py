@@ -231,19 +231,56 @@ def summary(result: dict) -> list[dict]:
                     "worst_set": worst, "worst": set_means[worst],
                     "wall_s": sum(r["wall_s"] for r in rows) / len(rows),
                     "cpu_s": sum(r["cpu_s"] for r in rows) / len(rows),
-                    "peak_rss_mb": max(r.get("peak_rss_mb") or 0 for r in rows)})
+                    "peak_rss_mb": max(r.get("peak_rss_mb") or 0 for r in rows)}
+                   | _flip(rows) | _paired(result, config, rows))
     return out
+
+
+def _flip(rows: list[dict]) -> dict:
+    """Mean and worst set with test-time flip, over the runs that measured it."""
+    flips = [r for r in rows if r.get("accuracy_with_flip") is not None]
+    if not flips:
+        return {}
+    per_set: dict[str, list[float]] = {}
+    for r in flips:
+        per_set.setdefault(r["set"], []).append(r["accuracy_with_flip"])
+    means = {k: sum(v) / len(v) for k, v in per_set.items()}
+    worst = min(means, key=means.__getitem__)
+    return {"flip_runs": len(flips), "flip_mean": mean_std([r["accuracy_with_flip"]
+                                                           for r in flips])[0],
+            "flip_worst_set": worst, "flip_worst": means[worst]}
+
+
+def _paired(result: dict, config: str, rows: list[dict], base: str = "improved") -> dict:
+    """The mean difference to ``base`` over the (set, seed) runs both have: candidates are
+    compared on the same draws, which removes most of the sets' spread."""
+    if config in (base, "embedding"):
+        return {}
+    runs = result["runs"]
+    diffs = [r["accuracy"] - runs[row_key(r["set"], base, r["seed"])]["accuracy"]
+             for r in rows if runs.get(row_key(r["set"], base, r["seed"]), {}).get("accuracy")
+             is not None]
+    if not diffs:
+        return {}
+    m, sd = mean_std(diffs)
+    return {"paired_runs": len(diffs), "paired_delta": m,
+            "paired_se": sd / math.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")}
 
 
 def table(result: dict) -> list[str]:
     lines = ["| configuration | runs (sets × seeds) | mean top-1 | std (runs) | worst set "
-             "(its mean) | mean wall s | mean CPU s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(its mean) | with test-time flip: mean, worst set | vs improved, same runs: "
+             "Δ ± s.e. (runs) | mean wall s | mean CPU s | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary(result):
+        flip = (f"{s['flip_mean']:.1%}, {s['flip_worst_set']} ({s['flip_worst']:.1%})"
+                if "flip_mean" in s else "—")
+        paired = (f"{s['paired_delta']:+.1%} ± {s['paired_se']:.1%} ({s['paired_runs']})"
+                  if "paired_delta" in s else "—")
         lines.append(f"| {s['config']} | {s['runs']} ({s['sets']} × seeds "
                      f"{','.join(map(str, s['seeds']))}) | {s['mean']:.1%} | {s['std']:.1%} | "
-                     f"{s['worst_set']} ({s['worst']:.1%}) | {s['wall_s']:.0f} | "
-                     f"{s['cpu_s']:.0f} | {s['peak_rss_mb']:.0f} |")
+                     f"{s['worst_set']} ({s['worst']:.1%}) | {flip} | {paired} | "
+                     f"{s['wall_s']:.0f} | {s['cpu_s']:.0f} | {s['peak_rss_mb']:.0f} |")
     return lines
 
 

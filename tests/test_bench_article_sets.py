@@ -101,3 +101,21 @@ def test_summary_mean_std_and_worst_set():
     assert s["std"] == pytest.approx(0.08165, abs=1e-4)
     assert s["worst_set"] == "s2" and s["worst"] == pytest.approx(0.85)
     assert "| c | 4 (2 × seeds 0,1) | 90.0% |" in "\n".join(bas.table({"runs": runs}))
+
+
+def test_candidates_are_compared_on_the_same_runs_and_with_flip():
+    def row(s, config, seed, acc, flip=None):
+        return {"set": s, "config": config, "seed": seed, "accuracy": acc, "wall_s": 1.0,
+                "cpu_s": 1.0, "peak_rss_mb": 1.0, "accuracy_with_flip": flip}
+
+    rows = [row("s1", "improved", 0, 0.90), row("s2", "improved", 0, 0.80),
+            row("s1", "cand", 0, 0.95, 1.0), row("s2", "cand", 0, 0.80, 0.85),
+            row("s3", "cand", 0, 0.10, 0.70)]  # no improved run on s3: not paired
+    runs = {bas.row_key(r["set"], r["config"], r["seed"]): r for r in rows}
+    by = {s["config"]: s for s in bas.summary({"runs": runs})}
+    cand = by["cand"]
+    assert cand["paired_runs"] == 2 and cand["paired_delta"] == pytest.approx(0.025)
+    assert cand["flip_runs"] == 3 and cand["flip_mean"] == pytest.approx(2.55 / 3)
+    assert cand["flip_worst_set"] == "s3"
+    assert "paired_delta" not in by["improved"] and "flip_mean" not in by["improved"]
+    assert "+2.5% ± 2.5% (2)" in "\n".join(bas.table({"runs": runs}))
