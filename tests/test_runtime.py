@@ -389,8 +389,12 @@ def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(m
     assert runtime.threads() == 6  # one photo at a time: every core
     runtime.set_default_threads(1)  # the --workers pool and Dask workers
     assert runtime.threads() == 1
+    assert not runtime.pin_threads()  # side-by-side workers would share one core
     monkeypatch.setenv("LOOKALIKE_THREADS", "3")  # the user's word wins
-    assert runtime.threads() == 3
+    assert runtime.threads() == 3 and not runtime.pin_threads()  # fewer than the cores
+    monkeypatch.setenv("LOOKALIKE_THREADS", "6")
+    assert runtime.pin_threads()  # spanning every core: pinned
+    monkeypatch.setenv("LOOKALIKE_THREADS", "3")
     assert runtime.describe()["threads"] == 3
 
 

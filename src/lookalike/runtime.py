@@ -132,12 +132,22 @@ def threads() -> int:
                              fix="set it to a whole number such as 1 or 2") from None
 
 
+def pin_threads() -> bool:
+    """Whether OpenVINO pins its inference threads to cores: only when they span every usable
+    core (a one-photo process: lfw7 p50 12.3-13.5 ms against 14.9-16.0 unpinned, ~12 % less
+    CPU, BENCHMARKS "Inference threads"). One-thread processes side by side must not pin:
+    OpenVINO put them all on the same core (2 Dask workers ran 1.01x one)."""
+    n = threads()
+    return n > 1 and n >= usable_cores()
+
+
 def describe() -> dict:
     """What this process runs networks with (for ``lookalike info`` and manifests)."""
     backend = backend_name()
     out = {"backend": backend, "precision": precision_name(backend), "threads": threads()}
     if backend == "openvino":
         out["version"] = import_openvino().__version__.split("-")[0]
+        out["pinned"] = pin_threads()
     else:
         import cv2
 
@@ -344,10 +354,7 @@ class Network:
                 "NUM_STREAMS": 1,
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": self.precision,
-                # OpenVINO pins its inference threads to cores by default: two processes
-                # (Dask workers, `gallery add --workers 2`) then share one core (2 workers:
-                # 1.01x one, idle machine; BENCHMARKS "Scaling out")
-                "ENABLE_CPU_PINNING": False,
+                "ENABLE_CPU_PINNING": pin_threads(),
             }
             if key == ("dynamic",):
                 # the CPU plugin caches kernels for every input size a dynamic model meets
