@@ -117,9 +117,10 @@ def usable_cores() -> int:
 
 def set_default_threads(n: int | None) -> None:
     """Threads per inference when ``LOOKALIKE_THREADS`` is unset: ``None`` = every usable
-    core (one photo at a time: 2 threads ran an lfw7 predict in 10.1 ms against 18.3 ms on
-    this 2-core machine, for the same CPU per photo); 1 where photos run side by side in
-    several processes (N processes, N cores). Call it before the first network compiles."""
+    core (one photo at a time: 2 threads ran an lfw7 predict in 12.9 ms against 17.3 ms on
+    this 2-core machine, for ~45 % more CPU per photo); 1 where photos run side by side in
+    several processes (N processes, N cores: the least CPU per photo). Call it before the
+    first network compiles."""
     _DEFAULT_THREADS[0] = n
 
 
