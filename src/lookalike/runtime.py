@@ -116,11 +116,9 @@ def usable_cores() -> int:
 
 
 def set_default_threads(n: int | None) -> None:
-    """Threads per inference when ``LOOKALIKE_THREADS`` is unset: ``None`` = every usable
-    core (one photo at a time: 2 threads ran an lfw7 predict in 12.9 ms against 17.3 ms on
-    this 2-core machine, for ~45 % more CPU per photo); 1 where photos run side by side in
-    several processes (N processes, N cores: the least CPU per photo). Call it before the
-    first network compiles. A number also sets OpenCV's own threads (resizing, warping)."""
+    """Threads per inference (and OpenCV's) when ``LOOKALIKE_THREADS`` is unset: ``None`` =
+    every usable core (one photo at a time: lfw7 predict 12.9 vs 17.3 ms on 2 cores, ~45 %
+    more CPU); 1 where photos run side by side in N processes on N cores. Call it first."""
     _DEFAULT_THREADS[0] = n
     if n is not None:
         import cv2
