@@ -178,6 +178,12 @@ def test_cli_cluster_options(folder, tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert ("not a cluster address" if bad[1] == "local:0"
                 else "cannot reach the Dask scheduler") in r.stderr
+    # a mistyped address is refused even when there is nothing to enrol
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("gallery", "add", tmp_path / "g", empty, "--cluster", "local:x", "-q")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "'local:x' is not a cluster address" in r.stderr
 
 
 def test_worker_killed_mid_batch(tmp_path):

@@ -95,6 +95,8 @@ def test_every_surface_answers(kind, model_of, photo, people_dir, tmp_path, caps
     with TestClient(served["app"]) as client:
         info = client.get("/api/info").json()
         assert info["people"] == 2 and info["editable"] == bool(gallery_args)
+        assert info["runtime"]["backend"] in ("openvino", "opencv")
+        assert info["runtime"]["threads"] >= 1
         r = client.post("/api/predict", files={"photo": ("p.jpg", photo.read_bytes(),
                                                          "image/jpeg")})
         assert r.status_code == 200, r.text

@@ -313,6 +313,10 @@ def _main(argv: list[str] | None) -> int:
             from ..runtime import backend_name
 
             os.environ["LOOKALIKE_BACKEND"] = backend_name(args.backend)
+        if getattr(args, "cluster", None):  # refused at once, even with nothing to send
+            from ..cluster import parse_address  # no Dask import
+
+            parse_address(args.cluster)
         return args.func(args)
     except LookalikeError as err:
         print(f"lookalike: error: {' '.join(str(err).splitlines())}", file=sys.stderr)

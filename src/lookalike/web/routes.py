@@ -148,10 +148,13 @@ def add_service_routes(app: FastAPI, s: Served) -> None:
 
     @app.get("/api/info", tags=["service"], summary="What is served and the upload limits")
     async def info() -> dict:
+        from .. import runtime
+
         return {"kind": s.rec.kind, "people": len(await s.labels()), "threshold": s.threshold,
                 "editable": s.editable is not None, "max_bytes": s.max_bytes,
                 "max_pixels": s.max_pixels, "max_photos": MAX_PHOTOS,
-                "default_top": DEFAULT_TOP, "version": __version__}
+                "default_top": DEFAULT_TOP, "version": __version__,
+                "runtime": runtime.describe()}
 
     @app.get("/api/people", tags=["people"], summary="The people the recognizer knows")
     async def people() -> dict:
