@@ -74,6 +74,11 @@ def test_probability_is_calibrated_shape():
     assert ps == sorted(ps) and ps[0] < 0.01 and ps[-1] > 0.99
     t = Comparer(cache=False).threshold
     assert 0.2 < same_person_probability(t) < 0.8
+    # dlib's fit (its cosines of different people sit near 0.83, of one person near 0.95)
+    ps = [same_person_probability(s, "dlib") for s in (0.7, 0.85, 0.9, 0.95, 0.99)]
+    assert all(p is not None for p in ps) and ps == sorted(ps)
+    assert ps[0] < 0.01 and ps[-1] > 0.99
+    assert same_person_probability(0.5, "no-such-embedder") is None
 
 
 def test_threshold_override(photos):

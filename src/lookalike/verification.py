@@ -6,6 +6,17 @@ verdict's similarity threshold. See BENCHMARKS.md ("Compare two faces").
 """
 
 PLATT: dict[str, dict] = {
+    'dlib': {
+        'a': 146.7171,
+        'b': -132.6529,
+        'threshold': 0.92,
+        'provenance': (
+            'bench/bench_compare.py --embedder dlib on LFW pairs.txt (6,000 pairs, '
+            'lfw_funneled 150 px), 2026-12-06 00:25 UTC, commit b966424 '
+            '(platt_all_pairs of bench/results/compare_dlib.json); threshold: the '
+            "embedder's own"
+        ),
+    },
     'sface': {
         'a': 31.6802,
         'b': -10.4876,
