@@ -23,8 +23,8 @@ def add_train_arguments(t) -> None:
     """The article recipe's options of ``lookalike train`` (used with ``--recipe article``)."""
     g = t.add_argument_group("article recipe (--recipe article)")
     g.add_argument("--preset", choices=sorted(PRESETS), default="improved",
-                   help="improved (default): BatchNorm frozen + head warm-up; article: the "
-                   "article exactly (use with --no-augment)")
+                   help="improved (default): BatchNorm frozen, head warm-up, cosine decay, "
+                   "test-time flip; article: the article exactly (use with --no-augment)")
     g.add_argument("--backbone", choices=BACKBONES, default=None,
                    help="efficientnet-lite0 (offline, default) or mobilenetv2 (the article's)")
     g.add_argument("--weights", default=None,
@@ -35,16 +35,18 @@ def add_train_arguments(t) -> None:
     g.add_argument("--steps-per-epoch", type=int, default=None, help="default 10")
     g.add_argument("--learning-rate", type=float, default=None, help="default 9e-5")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
-                   help="fine-tuning learning rate: constant (the article) or cosine "
-                   "(falls to zero by the last update)")
+                   help="fine-tuning learning rate: cosine (default: falls to zero by the "
+                   "last update) or constant (the article)")
     g.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
                    help="keep a moving average of the fine-tuned weights (e.g. 0.98; the "
                    "article: 0, the last update's)")
     g.add_argument("--label-smoothing", type=float, default=None, metavar="EPS",
                    help="smooth the one-hot targets by EPS (the article: 0)")
     g.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
-                   help="answer with the mean of the face crop and its mirror image")
-    g.add_argument("--no-tta-flip", dest="tta_flip", action="store_false")
+                   help="answer with the mean of the face crop and its mirror image "
+                   "(default; the article preset: off)")
+    g.add_argument("--no-tta-flip", dest="tta_flip", action="store_false",
+                   help="answer with the face crop alone")
     g.add_argument("--freeze-backbone", action="store_true", default=None,
                    help="train the new head only")
     g.add_argument("--batchnorm", choices=("frozen", "train"), default=None,

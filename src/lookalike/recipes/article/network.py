@@ -210,12 +210,12 @@ def _predict(model, X: np.ndarray, batch: int = 32, *, flip: bool = False) -> np
     crop's and its mirror image's (test-time flip)."""
     from keras import ops
 
-    if flip:
-        return (_predict(model, X, batch) + _predict(model, X[:, :, ::-1], batch)) / 2
+    if flip:  # crops and mirrors in one pass: one call for a single face, not two
+        both = _predict(model, np.concatenate([X, X[:, :, ::-1]]), batch)
+        return (both[:len(X)] + both[len(X):]) / 2
     out = [ops.convert_to_numpy(model(X[i:i + batch].astype(np.float32), training=False))
            for i in range(0, len(X), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
-
 
 
 
