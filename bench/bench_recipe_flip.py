@@ -1,0 +1,57 @@
+"""Test-time flip's cost at prediction in the article recipe: one face through the CNN, flip
+off and on, alternated.
+
+    .venv/bin/python bench/bench_recipe_flip.py [DATA] [--calls 60]
+
+Trains a one-update model on DATA (default ../shared/data/lfw7; the weights do not matter for
+the time, the network's shape does: the default backbone and input size), then times
+``network._predict`` on one face crop: wall p50 and process CPU per face, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import data_home  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", nargs="?", default=str(data_home() / "lfw7"))
+    ap.add_argument("--calls", type=int, default=60)
+    args = ap.parse_args()
+    from lookalike.recipes.article.config import ArticleConfig
+    from lookalike.recipes.article.network import _predict
+    from lookalike.recipes.article.training import train_article
+
+    cfg = ArticleConfig(epochs=1, steps_per_epoch=1, warmup_epochs=0)
+    model, _ = train_article(args.data, cfg, progress=False)
+    net = model.network
+    crop = np.random.default_rng(0).integers(0, 255, (1, cfg.image_size, cfg.image_size, 3))
+    crop = crop.astype(np.float32)
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    cpu = {False: 0.0, True: 0.0}
+    for flip in (False, True):  # warm-up
+        _predict(net, crop, flip=flip)
+    for i in range(args.calls):
+        for flip in ((False, True) if i % 2 else (True, False)):
+            c0, t0 = time.process_time(), time.perf_counter()
+            _predict(net, crop, flip=flip)
+            walls[flip].append(time.perf_counter() - t0)
+            cpu[flip] += time.process_time() - c0
+    for flip in (False, True):
+        print(f"flip {'on ' if flip else 'off'}: p50 {1000 * np.median(walls[flip]):.1f} ms "
+              f"wall, {1000 * cpu[flip] / args.calls:.1f} ms CPU per face")
+    print(f"on / off: wall p50 ×{np.median(walls[True]) / np.median(walls[False]):.2f}, "
+          f"CPU ×{cpu[True] / cpu[False]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
