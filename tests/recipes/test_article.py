@@ -373,3 +373,14 @@ def test_article_preset_pins_the_new_options_off_and_bad_values_are_one_line(peo
         assert out.returncode != 0
         assert option in out.stderr and "Traceback" not in out.stderr
         assert not (tmp_path / "x.lookalike").exists()
+
+
+def test_a_model_file_from_before_a_setting_keeps_what_it_was_trained_with():
+    """A default that changes (issue 16: cosine decay, test-time flip) must not change the
+    answers of a model file written before the setting existed."""
+    from lookalike.recipes.article.artifact import ArticleModel
+
+    old = ArticleModel({"recipe": {"image_size": 197, "batchnorm": "frozen"}})
+    assert (old.config.tta_flip, old.config.lr_schedule) == (False, "constant")
+    new = ArticleModel({"recipe": {"image_size": 197, "tta_flip": True, "lr_schedule": "cosine"}})
+    assert (new.config.tta_flip, new.config.lr_schedule) == (True, "cosine")
