@@ -78,6 +78,9 @@ def test_probability_is_calibrated_shape():
     ps = [same_person_probability(s, "dlib") for s in (0.7, 0.85, 0.9, 0.95, 0.99)]
     assert all(p is not None for p in ps) and ps == sorted(ps)
     assert ps[0] < 0.01 and ps[-1] > 0.99
+    ps = [same_person_probability(s, "sface+dlib") for s in (0.3, 0.5, 0.61, 0.7, 0.9)]
+    assert all(p is not None for p in ps) and ps == sorted(ps)
+    assert ps[0] < 0.01 and 0.3 < ps[2] < 0.7 and ps[-1] > 0.99
     assert same_person_probability(0.5, "no-such-embedder") is None
 
 

@@ -26,4 +26,15 @@ PLATT: dict[str, dict] = {
             'lfw_funneled 150 px), 2026-12-05 19:27 UTC, commit b02586b'
         ),
     },
+    'sface+dlib': {
+        'a': 54.4969,
+        'b': -33.2235,
+        'threshold': 0.63,
+        'provenance': (
+            'bench/bench_compare.py --embedder sface+dlib --variants-per-fold 0 on '
+            'LFW pairs.txt (6,000 pairs, lfw_funneled 150 px), 2026-12-06 01:55 '
+            'UTC, commit 6bb14c0 (platt_all_pairs of '
+            "bench/results/compare_sface_dlib.json); threshold: the embedder's own"
+        ),
+    },
 }
