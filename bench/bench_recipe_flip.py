@@ -5,7 +5,9 @@ off and on, alternated.
 
 Trains a one-update model on DATA (default ../shared/data/lfw7; the weights do not matter for
 the time, the network's shape does: the default backbone and input size), then times
-``network._predict`` on one face crop: wall p50 and process CPU per face, and their ratio.
+``network._predict`` on one face crop: wall p50 and process CPU per face, and their ratio;
+then, for reference, one eager ``net(x, training=False)`` call per face (what ``_predict``
+did before it used ``predict_on_batch``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def main() -> int:
               f"wall, {1000 * cpu[flip] / args.calls:.1f} ms CPU per face")
     print(f"on / off: wall p50 ×{np.median(walls[True]) / np.median(walls[False]):.2f}, "
           f"CPU ×{cpu[True] / cpu[False]:.2f}")
+    eager = []
+    for _ in range(max(args.calls // 3, 5)):
+        t0 = time.perf_counter()
+        net(crop, training=False)
+        eager.append(time.perf_counter() - t0)
+    print(f"eager net(x) call, flip off: p50 {1000 * np.median(eager):.1f} ms wall per face")
     return 0
 
 

@@ -213,7 +213,9 @@ def _predict(model, X: np.ndarray, batch: int = 32, *, flip: bool = False) -> np
     if flip:  # crops and mirrors in one pass: one call for a single face, not two
         both = _predict(model, np.concatenate([X, X[:, :, ::-1]]), batch)
         return (both[:len(X)] + both[len(X):]) / 2
-    out = [ops.convert_to_numpy(model(X[i:i + batch].astype(np.float32), training=False))
+    # predict_on_batch runs a compiled predict function: one face 13.7 ms against 116.6 ms for
+    # an eager model(x) call on TensorFlow (same outputs to 1e-7; BENCHMARKS "issue 16")
+    out = [ops.convert_to_numpy(model.predict_on_batch(X[i:i + batch].astype(np.float32)))
            for i in range(0, len(X), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
