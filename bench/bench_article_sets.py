@@ -223,16 +223,11 @@ def summary(result: dict) -> list[dict]:
             by.setdefault(r["config"], []).append(r)
     out = []
     for config, rows in by.items():
-        accs = [r["accuracy"] for r in rows]
-        per_set: dict[str, list[float]] = {}
-        for r in rows:
-            per_set.setdefault(r["set"], []).append(r["accuracy"])
-        set_means = {s: sum(v) / len(v) for s, v in per_set.items()}
-        worst = min(set_means, key=set_means.__getitem__)
-        m, sd = mean_std(accs)
-        out.append({"config": config, "runs": len(rows), "sets": len(per_set),
+        m, sd = mean_std([r["accuracy"] for r in rows])
+        worst, worst_mean = worst_set(rows, "accuracy")
+        out.append({"config": config, "runs": len(rows), "sets": len({r["set"] for r in rows}),
                     "seeds": sorted({r["seed"] for r in rows}), "mean": m, "std": sd,
-                    "worst_set": worst, "worst": set_means[worst],
+                    "worst_set": worst, "worst": worst_mean,
                     "wall_s": sum(r["wall_s"] for r in rows) / len(rows),
                     "cpu_s": sum(r["cpu_s"] for r in rows) / len(rows),
                     "peak_rss_mb": max(r.get("peak_rss_mb") or 0 for r in rows)}
@@ -240,19 +235,25 @@ def summary(result: dict) -> list[dict]:
     return out
 
 
+def worst_set(rows: list[dict], key: str) -> tuple[str, float]:
+    """The set whose mean of ``key`` over its seeds is lowest, and that mean."""
+    per_set: dict[str, list[float]] = {}
+    for r in rows:
+        per_set.setdefault(r["set"], []).append(r[key])
+    means = {k: sum(v) / len(v) for k, v in per_set.items()}
+    worst = min(means, key=means.__getitem__)
+    return worst, means[worst]
+
+
 def _flip(rows: list[dict]) -> dict:
     """Mean and worst set with test-time flip, over the runs that measured it."""
     flips = [r for r in rows if r.get("accuracy_with_flip") is not None]
     if not flips:
         return {}
-    per_set: dict[str, list[float]] = {}
-    for r in flips:
-        per_set.setdefault(r["set"], []).append(r["accuracy_with_flip"])
-    means = {k: sum(v) / len(v) for k, v in per_set.items()}
-    worst = min(means, key=means.__getitem__)
-    return {"flip_runs": len(flips), "flip_mean": mean_std([r["accuracy_with_flip"]
-                                                           for r in flips])[0],
-            "flip_worst_set": worst, "flip_worst": means[worst]}
+    worst, worst_mean = worst_set(flips, "accuracy_with_flip")
+    return {"flip_runs": len(flips),
+            "flip_mean": mean_std([r["accuracy_with_flip"] for r in flips])[0],
+            "flip_worst_set": worst, "flip_worst": worst_mean}
 
 
 def _paired(result: dict, config: str, rows: list[dict], base: str = "improved") -> dict:

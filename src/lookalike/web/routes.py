@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import runtime
 from .._version import __version__
 from ..errors import LookalikeError
 from ..recognizer import Editable, Recognizer
@@ -148,8 +149,6 @@ def add_service_routes(app: FastAPI, s: Served) -> None:
 
     @app.get("/api/info", tags=["service"], summary="What is served and the upload limits")
     async def info() -> dict:
-        from .. import runtime
-
         return {"kind": s.rec.kind, "people": len(await s.labels()), "threshold": s.threshold,
                 "editable": s.editable is not None, "max_bytes": s.max_bytes,
                 "max_pixels": s.max_pixels, "max_photos": MAX_PHOTOS,

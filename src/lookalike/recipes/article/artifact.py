@@ -19,7 +19,7 @@ from ...images import PhotoSource, read_bytes
 from ...pipeline import decode_for_faces
 from ...ranking import FaceResult, PhotoResult, rank
 from ...recognizer import Recognizer
-from .config import HEAD_LAYERS, LAST_CONV, UNNAMED_IN_OLD_FILES, ArticleConfig
+from .config import ADDED_LATER, HEAD_LAYERS, LAST_CONV, ArticleConfig
 from .data import face_crop, find_faces
 from .network import _gradient, _keras, _predict
 
@@ -53,7 +53,7 @@ class ArticleModel(Recognizer):
     def config(self) -> ArticleConfig:
         known = {f.name for f in fields(ArticleConfig)}
         named = {k: v for k, v in self.manifest["recipe"].items() if k in known}
-        return ArticleConfig(**{**UNNAMED_IN_OLD_FILES, **named})
+        return ArticleConfig(**{**ADDED_LATER, **named})
 
     @property
     def network(self):

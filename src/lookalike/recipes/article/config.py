@@ -60,20 +60,19 @@ class ArticleConfig:
         return cfg
 
 
+#: The settings added after model files were first written, at the article's values — which
+#: is also what a file that does not name them was trained with (loading fills them from here:
+#: a default that changes must not change the answers of a model trained before it).
+ADDED_LATER: dict[str, Any] = {"lr_schedule": "constant", "ema": 0.0, "label_smoothing": 0.0,
+                               "tta_flip": False}
+
 #: "article": the article exactly (BatchNorm in training mode, no warm-up, whole network
 #: trained from the first step; augmentation as asked — the article had none).
 #: "improved": the defaults — BatchNorm frozen and head warm-up, measured on lfw7
 #: (bench/bench_article.py); cosine decay and test-time flip, chosen across 6 other LFW sets
 #: (bench/bench_article_sets.py, issue 16).
-#: What a model file that does not name a setting was trained with: the settings added after
-#: model files were first written, at the values they had before (a default that changes must
-#: not change the answers of a model trained before it).
-UNNAMED_IN_OLD_FILES: dict[str, Any] = {"lr_schedule": "constant", "ema": 0.0,
-                                        "label_smoothing": 0.0, "tta_flip": False}
-
 PRESETS: dict[str, dict[str, Any]] = {
-    "article": {"batchnorm": "train", "warmup_epochs": 0, "lr_schedule": "constant",
-                "ema": 0.0, "label_smoothing": 0.0, "tta_flip": False},
+    "article": {"batchnorm": "train", "warmup_epochs": 0, **ADDED_LATER},
     "improved": {},
 }
 
