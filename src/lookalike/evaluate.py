@@ -9,16 +9,23 @@ import numpy as np
 from .dataset import list_labelled
 from .errors import ImageError
 from .progress import bar
+from .ranking import PhotoResult
 from .recognizer import Recognizer
 from .scoring import score
+from .subject import KNOWN
 
 
-def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) -> dict:
+def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
+             subject: str = KNOWN) -> dict:
     """Accuracy, top-3, per-person precision / recall / F1, confusion matrix, calibration.
 
-    Each photo is answered exactly as ``predict`` would (its most prominent face). People not
-    known to the model are counted apart (``unknown_people``) and left out of accuracy; photos
-    without a face or unreadable are counted in ``no_face`` / ``unreadable``."""
+    Each photo is filed under a person, so its answer is for the face it is about
+    (``subject="known"``, :mod:`lookalike.subject`: the face most confidently one of the
+    model's people, else the most prominent one; ``"prominent"``: what ``predict`` answers
+    for a look-alike query). People not known to the model are counted apart
+    (``unknown_people``) and left out of accuracy; photos without a face or unreadable are
+    counted in ``no_face`` / ``unreadable``. Each misclassified photo says whether it is a
+    face-choice error (its person is another face of the photo) or an identity error."""
     root = Path(data_dir)
     photos = list_labelled(root)
     labels = model.labels
@@ -32,7 +39,7 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
             outsiders[ph.person] = outsiders.get(ph.person, 0) + 1
             continue
         try:
-            res = model.predict(ph.path, name=rel)
+            res = model.predict_subject(ph.path, name=rel, subject=subject, all_faces=True)
         except ImageError as err:
             unreadable.append([rel, str(err)])
             continue
@@ -47,7 +54,10 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
                      "true_probability": round(float(face.proba[index[ph.person]]), 4),
                      "unknown": bool(face.unknown),
                      "ranking": [m.to_dict() for m in face.ranking[:5]],
-                     "box": [round(v, 1) for v in face.face.box]})
+                     "box": [round(v, 1) for v in face.face.box],
+                     "face_index": (face.index or 0) + 1, "faces_in_photo": res.n_faces,
+                     "chosen_by": face.chosen_by,
+                     "other_face": _other_face(res, ph.person)})
     n = len(y_true)
     out: dict = {"n": n, "photos": len(photos), "no_face": len(no_face),
                  "unreadable": len(unreadable), "unknown_people": outsiders}
@@ -77,8 +87,10 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
         per_person=per_person,
         labels=labels,
         confusion=cm.tolist(),
-        misclassified=[_face_choice(model, root, r) for r in rows
-                       if r["predicted"] != r["person"]],
+        misclassified=[_error(r) for r in rows if r["predicted"] != r["person"]],
+        chosen_against_prominence=[r["photo"] for r in rows
+                                   if r["chosen_by"] and r["face_index"] != 1],
+        subject=subject,
         no_face_photos=no_face,
         unreadable_photos=unreadable,
     )
@@ -88,24 +100,25 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True) 
     return out
 
 
-def _face_choice(model: Recognizer, root: Path, row: dict) -> dict:
-    """A misclassified photo's row, saying whether its labelled person is another face in it:
-    ``other_face`` = that face's rank in the photo's face order (2 = the runner-up) with its
-    box, so that a face-choice error reads apart from an identity error; None when no other
-    face is the labelled person (or the photo has one face)."""
-    row = dict(row, other_face=None)
-    try:
-        res = model.predict(root / row["photo"], all_faces=True, name=row["photo"])
-    except ImageError:
-        return row
-    for rank, fr in enumerate(res.faces[1:], 2):
-        if fr.top.person == row["person"]:
-            row["other_face"] = {"rank": rank, "of": len(res.faces),
-                                 "box": [round(v, 1) for v in fr.face.box],
-                                 "probability": round(float(fr.top.probability), 4),
-                                 "unknown": bool(fr.unknown)}
-            break
-    return row
+def _other_face(res: PhotoResult, person: str) -> dict | None:
+    """Another face of the photo whose answer is ``person`` (when the chosen one's is not):
+    which face it is (its ``rank`` in the photo's face order, 1 = the most prominent) with its
+    box, so that a face-choice error reads apart from an identity error."""
+    if not res.faces or res.faces[0].top.person == person:
+        return None
+    for fr in res.faces[1:]:
+        if fr.top.person == person:
+            return {"rank": (fr.index or 0) + 1, "of": res.n_faces,
+                    "box": [round(v, 1) for v in fr.face.box],
+                    "probability": round(float(fr.top.probability), 4),
+                    "unknown": bool(fr.unknown)}
+    return None
+
+
+def _error(row: dict) -> dict:
+    """A misclassified photo's row with its kind of error: "face choice" when another face of
+    the photo is the labelled person, else "identity"."""
+    return dict(row, error="face choice" if row["other_face"] else "identity")
 
 
 def public(result: dict) -> dict:

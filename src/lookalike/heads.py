@@ -92,33 +92,45 @@ class Head:
 
 
 class CentroidHead(Head):
-    """Cosine similarity to each person's mean face, softmax with a fitted temperature.
+    """Cosine similarity to each person's centre face, softmax with a fitted temperature.
 
     Works from one photo per person, adds a person without touching the others, and agrees
-    with a gallery search; the temperature is fitted on leave-one-out predictions."""
+    with a gallery search; the temperature is fitted on leave-one-out predictions.
+
+    ``radius`` (the embedder's same-person similarity) makes the centre robust: it starts at
+    the person's medoid (the photo most like the others) and is the mean of the photos within
+    ``radius`` of it, refined three times, so a person's wrong faces (a bystander, a poster,
+    a mislabelled photo) do not pull it away; ``members_`` says which photos made it. Without
+    ``radius``: the plain mean of every photo."""
 
     kind = "centroid"
     centroids = _Alias("centroids_")
 
-    def __init__(self) -> None:
+    def __init__(self, radius: float | None = None) -> None:
+        self.radius = radius
         self.centroids_ = np.zeros((0, 0), np.float32)
+        self.members_ = np.zeros(0, bool)
         self.scale_ = DEFAULT_SCALE
         self.calibrated_ = False
 
     def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int) -> CentroidHead:
         X = l2_normalize(X)
         self.n_classes_ = n_classes
+        members = robust_members(X, y, n_classes, self.radius)
         sums = np.zeros((n_classes, X.shape[1]), np.float64)
-        np.add.at(sums, y, X)
-        counts = np.bincount(y, minlength=n_classes)
+        np.add.at(sums, y[members], X[members])
+        counts = np.bincount(y[members], minlength=n_classes)
         self.centroids_ = l2_normalize(sums)
-        # Leave-one-out logits for samples whose class has at least 2 samples.
-        keep = counts[y] >= 2
-        if keep.sum() >= 2 and n_classes >= 2:
-            Xk, yk = X[keep], y[keep]
+        self.members_ = members
+        # Leave-one-out logits for members whose class has at least 2 members (a photo that
+        # is not a member did not make its centre: its logits are already held out).
+        keep = members & (counts[y] >= 2) | ~members
+        if keep.sum() >= 2 and n_classes >= 2 and (counts >= 2).any():
+            Xk, yk, mk = X[keep], y[keep], members[keep]
             logits = Xk @ self.centroids_.T
-            loo = sums[yk] - Xk
-            logits[np.arange(len(yk)), yk] = np.sum(Xk * l2_normalize(loo), axis=1)
+            loo = sums[yk[mk]] - Xk[mk]
+            rows = np.flatnonzero(mk)
+            logits[rows, yk[mk]] = np.sum(Xk[mk] * l2_normalize(loo), axis=1)
             self.scale_ = fit_scale(logits, yk, prior=DEFAULT_SCALE)
             self.calibrated_ = True
         return self
@@ -141,6 +153,33 @@ class CentroidHead(Head):
         h.scale_ = float(arrays["scale"])
         h.calibrated_ = bool(arrays["calibrated"])
         return h
+
+
+def robust_members(X: np.ndarray, y: np.ndarray, n_classes: int, radius: float | None,
+                   rounds: int = 3) -> np.ndarray:
+    """Which rows of ``X`` (unit vectors, labels ``y``) make their person's centre: those
+    within ``radius`` (cosine) of a centre that starts at the person's medoid and moves to the
+    mean of its members ``rounds`` times. Everyone when ``radius`` is None; a person with
+    fewer than 3 photos, or whose medoid has no photo within ``radius``, keeps them all."""
+    members = np.ones(len(X), bool)
+    if radius is None:
+        return members
+    for k in range(n_classes):
+        rows = np.flatnonzero(y == k)
+        if len(rows) < 3:
+            continue
+        Xk = X[rows]
+        S = Xk @ Xk.T
+        centre = Xk[int(np.argmax(np.median(S, axis=1)))]
+        inside = np.ones(len(rows), bool)
+        for _ in range(rounds):
+            near = Xk @ centre >= radius
+            if near.sum() < 2:
+                break
+            inside = near
+            centre = l2_normalize(Xk[inside].mean(axis=0, keepdims=True))[0]
+        members[rows] = inside
+    return members
 
 
 class LogisticHead(Head):
@@ -225,9 +264,11 @@ class LogisticHead(Head):
 HEADS: dict[str, type[Head]] = {"centroid": CentroidHead, "logistic": LogisticHead}
 
 
-def make_head(kind: str) -> Head:
+def make_head(kind: str, radius: float | None = None) -> Head:
+    """A new head of ``kind``; ``radius`` (the embedder's same-person similarity) makes the
+    centroid head's centres robust to a person's wrong photos (see :class:`CentroidHead`)."""
     from .errors import LookalikeError
 
     if kind not in HEADS:
         raise LookalikeError(f"unknown head {kind!r}", fix=f"choose one of {', '.join(HEADS)}")
-    return HEADS[kind]()
+    return CentroidHead(radius) if kind == "centroid" else HEADS[kind]()

@@ -90,7 +90,7 @@ class Model(EmbeddingRecognizer):
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n])
         error = None if faces else "no face found"
-        return PhotoResult(label, faces, analysis.image_size, error)
+        return PhotoResult(label, faces, analysis.image_size, error, analysis.n_faces)
 
     # -- thumbnails of training faces ------------------------------------------------------
     def thumbnail(self, index: int) -> bytes | None:

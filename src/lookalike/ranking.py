@@ -2,7 +2,10 @@
 
 Per face: ``{"box": [x, y, w, h], "landmarks": [[x, y]×5], "detection_score": s,
 "ranking": [{"person": p, "name": shown, "probability": q, "similarity": c}, …], "unknown": bool,
-"best_similarity": c}``. Probabilities are over the known people and sum to 1; ``unknown``
+"best_similarity": c, "face_index": k, "faces_in_photo": n, "chosen_by": how}``: which face
+of the photo's ``n`` it is (1 = the most prominent) and why the answer is for it
+("prominence" or "known person", :mod:`lookalike.subject`; null on the other faces).
+Probabilities are over the known people and sum to 1; ``unknown``
 says the face is not close enough to anyone's photos to be called the same person (the
 ranking still says whom it resembles most). This module computes; it never prints.
 """
@@ -41,17 +44,26 @@ class FaceResult:
     proba: np.ndarray | None = field(default=None, repr=False)
     #: Index (into the model's training photos) of the closest photo per ranked person.
     nearest: list[int | None] = field(default_factory=list, repr=False)
+    #: Which face of the photo this is (0 = the most prominent); set by :class:`PhotoResult`.
+    index: int | None = None
+    #: Why the answer is for this face ("prominence" / "known person"); None: not chosen.
+    chosen_by: str | None = None
 
     @property
     def top(self) -> Match:
         return self.ranking[0]
 
-    def to_dict(self, top: int | None = None) -> dict:
+    def to_dict(self, top: int | None = None, n_faces: int | None = None) -> dict:
         d = self.face.to_dict()
         d["ranking"] = [m.to_dict() for m in self.ranking[:top]]
         d["unknown"] = bool(self.unknown)
         if self.best_similarity is not None:
             d["best_similarity"] = round(float(self.best_similarity), 4)
+        if self.index is not None:
+            d["face_index"] = self.index + 1
+        if n_faces is not None:
+            d["faces_in_photo"] = n_faces
+        d["chosen_by"] = self.chosen_by
         return d
 
 
@@ -61,6 +73,17 @@ class PhotoResult:
     faces: list[FaceResult]
     image_size: tuple[int, int] | None = None
     error: str | None = None
+    #: Faces detected in the photo (more than ``len(faces)`` when only one was answered).
+    n_faces: int | None = None
+
+    def __post_init__(self) -> None:
+        for i, f in enumerate(self.faces):  # answers made in the photo's face order
+            if f.index is None:
+                f.index = i
+        if self.n_faces is None:
+            self.n_faces = len(self.faces)
+        if self.faces and self.faces[0].chosen_by is None:  # the photo's answer
+            self.faces[0].chosen_by = "prominence"
 
     @property
     def ok(self) -> bool:
@@ -70,7 +93,7 @@ class PhotoResult:
         return {
             "photo": self.photo,
             "image_size": list(self.image_size) if self.image_size else None,
-            "faces": [f.to_dict(top) for f in self.faces],
+            "faces": [f.to_dict(top, self.n_faces) for f in self.faces],
             "error": self.error,
         }
 

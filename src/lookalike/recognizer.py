@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -94,21 +95,46 @@ class Recognizer(ABC):
                 name: str | None = None) -> PhotoResult:
         """The ranking for the most prominent face (every face with ``all_faces``)."""
 
+    def predict_subject(self, photo: PhotoSource, *, name: str | None = None,
+                        subject: str = "known", all_faces: bool = False) -> PhotoResult:
+        """The answer for the face ``photo`` is about (see :mod:`lookalike.subject`): with
+        ``subject="known"`` the face most confidently one of the known people, if any, else
+        the most prominent. Every face is answered to decide; the chosen one comes first
+        (``chosen_by`` says why), followed by the others with ``all_faces``."""
+        from .subject import KNOWN, check_subject, choose_subject
+
+        if check_subject(subject) != KNOWN or self.threshold is None:
+            return self.predict(photo, all_faces=all_faces, name=name)
+        return choose_subject(self.predict(photo, all_faces=True, name=name), KNOWN, all_faces)
+
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
-                     together: bool = False, names: Sequence[str] | None = None
-                     ) -> tuple[list[PhotoResult], Verdict | None]:
-        """Answer several photos; ``together`` also combines their most prominent faces
-        into one verdict. ``names`` label bytes inputs in results and errors."""
+                     together: bool = False, names: Sequence[str] | None = None,
+                     subject: str | None = None) -> tuple[list[PhotoResult], Verdict | None]:
+        """Answer several photos; ``together`` also combines their subjects' faces into one
+        verdict. ``subject``: which face each photo's answer is for ("prominent" or
+        "known", :mod:`lookalike.subject`); default "known" with ``together`` (the photos
+        are of one person), else "prominent". ``names`` label bytes inputs in results and
+        errors."""
+        from .subject import KNOWN, PROMINENT
+
+        subject = subject or (KNOWN if together else PROMINENT)
         results = []
         for k, p in enumerate(photos):
             name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
             try:
-                results.append(self.predict(p, all_faces=all_faces, name=name))
+                results.append(self.predict_subject(p, all_faces=all_faces or together,
+                                                    name=name, subject=subject))
             except ImageError as err:
                 results.append(PhotoResult(name, [], None, str(err)))
         verdict = None
         if together:
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
+            if verdict is not None and subject == KNOWN:
+                results = [_agree(r, verdict.person) for r in results]
+                verdict = combine(self.labels, [r.faces[0] for r in results if r.ok],
+                                  len(photos))
+            if not all_faces:
+                results = [replace(r, faces=r.faces[:1]) for r in results]
         return results, verdict
 
     def describe(self) -> dict:
@@ -138,3 +164,16 @@ class EmbeddingRecognizer(Recognizer):
 
     def _mismatch(self, what: str) -> LookalikeError:
         return LookalikeError(f"was built with {what}")
+
+
+def _agree(result: PhotoResult, person: str) -> PhotoResult:
+    """A photo of several known faces whose chosen face is not the verdict's person but
+    another known face is: that face is the photo's subject (the photos are of one person)."""
+    if not result.ok or result.faces[0].top.person == person:
+        return result
+    for i, fr in enumerate(result.faces[1:], 1):
+        if fr.top.person == person and not fr.unknown:
+            chosen = replace(fr, chosen_by="known person (agrees with the other photos)")
+            rest = [replace(f, chosen_by=None) for j, f in enumerate(result.faces) if j != i]
+            return replace(result, faces=[chosen, *rest])
+    return result

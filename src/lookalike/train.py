@@ -13,12 +13,15 @@ import numpy as np
 from .archive import new_manifest
 from .choose import choose_faces
 from .dataset import Dataset, Photo, discover, fingerprint, split_person
+from .embedders import l2_normalize
 from .errors import DatasetError, ImageError, printable
-from .heads import Head, make_head
+from .heads import Head, make_head, robust_members
 from .model import Model
 from .pipeline import FacePipeline, PhotoFaces
 from .progress import bar
+from .ranking import FaceResult, PhotoResult
 from .scoring import score
+from .subject import KNOWN, choose_subject
 
 
 @dataclass
@@ -29,6 +32,11 @@ class TrainReport:
     split: dict[str, dict[str, int]]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (photo, why)
     ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (photo, detail)
+    #: Training photos the model distrusts (photo, why): left out, or kept out of the
+    #: person's centre face (see :func:`distrust`).
+    distrusted: list[tuple[str, str]] = field(default_factory=list)
+    #: Training photos whose chosen face is not the most prominent one (photo, which face).
+    chosen_against_prominence: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     #: Per-epoch rows (the article recipe's); a head fitted at once has none.
@@ -138,19 +146,23 @@ def train(
     def fit(idx: list[int]) -> tuple[Head, np.ndarray, np.ndarray]:
         X = np.stack([found[i].embeddings[chosen[i]] for i in idx])
         y = np.array([label_of[ds.photos[i].person] for i in idx])
-        return make_head(head).fit(X, y, len(people)), X, y
+        return make_head(head, radius=threshold).fit(X, y, len(people)), X, y
 
     tr = sorted(chosen)
+    tr = distrust(ds, found, chosen, tr, people, label_of, threshold, report)
     the_head, X, y = fit(tr)
     metrics: dict = {"train_photos": len(tr), "validation_photos": len(val_idx)}
     if val_idx:
-        Xv = np.stack([found[i].embeddings[0] for i in val_idx])
+        probe = Model({"labels": people, "threshold": {"similarity": threshold}}, the_head, X, y)
+        answers = [_subject_answer(probe, found[i]) for i in val_idx]
         yv = np.array([label_of[ds.photos[i].person] for i in val_idx])
-        metrics.update(score(the_head.predict_proba(Xv), yv))
+        metrics.update(score(np.stack([a.proba for a in answers]), yv))
+        metrics["validation_subject"] = "known"
     metrics["train_accuracy"] = float(np.mean(the_head.predict_proba(X).argmax(1) == y))
     if refit and val_idx:
+        for i in val_idx:
+            chosen[i] = _subject_answer(probe, found[i]).index or 0
         tr = sorted(set(tr) | set(val_idx))
-        chosen.update({i: 0 for i in val_idx})
         the_head, X, y = fit(tr)
     report.people = people
     report.metrics = metrics
@@ -187,6 +199,8 @@ def _manifest(ds: Dataset, found: dict[int, PhotoFaces], pipeline: FacePipeline,
                                        found[i].digest) for i in sorted(found)]),
         skipped=[list(s) for s in report.skipped],
         ambiguous=[list(a) for a in report.ambiguous],
+        distrusted=[list(a) for a in report.distrusted],
+        chosen_against_prominence=[list(a) for a in report.chosen_against_prominence],
         warnings=report.warnings,
     )
 
@@ -278,6 +292,10 @@ def _choose_faces(ds: Dataset, found: dict[int, PhotoFaces], train_idx: dict[str
                                [found[i].faces for i in idxs])
         for i, c in zip(idxs, choices, strict=True):
             chosen[i] = c.index
+            if c.index != 0:
+                report.chosen_against_prominence.append(
+                    (ds.relpath(ds.photos[i]), f"face {c.index + 1} of "
+                     f"{len(found[i].faces)} (agrees with {person}'s other photos)"))
             if c.ambiguous:
                 detail = (f"{len(found[i].faces)} faces; chose face {c.index + 1} "
                           f"(agreement {c.agreement:.2f}, margin {c.margin:.2f})"
@@ -289,6 +307,59 @@ def _choose_faces(ds: Dataset, found: dict[int, PhotoFaces], train_idx: dict[str
             report.warnings.append(f"{person}: only {len(idxs)} usable training photo; "
                                    "add more for reliable answers")
     return chosen
+
+
+def _subject_answer(model: Model, analysis: PhotoFaces) -> FaceResult:
+    """The answer ``evaluate`` gives for an analysed photo: for the face it is about."""
+    result = PhotoResult("", model.face_results(analysis.faces, analysis.embeddings),
+                         analysis.image_size)
+    return choose_subject(result, KNOWN).faces[0]
+
+
+#: How much more like another person's centre face than its own a training face must be to
+#: be left out (below it, a hard photo of the right person stays: on the wild set a profile
+#: photo of an actress was 0.38 like an actor's centre and 0.32 like her own).
+LEFT_OUT_MARGIN = 0.10
+
+
+def distrust(ds: Dataset, found: dict[int, PhotoFaces], chosen: dict[int, int], tr: list[int],
+             people: list[str], label_of: dict[str, int], threshold: float,
+             report: TrainReport) -> list[int]:
+    """The training photos to learn from, and why the others are distrusted.
+
+    A photo whose chosen face is at least ``threshold`` like another person's centre face,
+    and clearly more than like its own person's (by :data:`LEFT_OUT_MARGIN`: a mislabelled
+    photo, or a co-star's face chosen for lack of a better one), is left out. A photo not within ``threshold`` of its
+    person's robust centre (:func:`lookalike.heads.robust_members`: a stranger, a poster, a
+    face the detector got wrong, or just a hard photo of them) stays, as a photo the answers'
+    similarity can find, but does not make the centre face; both are listed."""
+    if not tr:
+        return tr
+    X = l2_normalize(np.stack([found[i].embeddings[chosen[i]] for i in tr]))
+    y = np.array([label_of[ds.photos[i].person] for i in tr])
+    members = robust_members(X, y, len(people), threshold)
+    sums = np.zeros((len(people), X.shape[1]))
+    np.add.at(sums, y[members], X[members])
+    S = X @ l2_normalize(sums).T
+    other = np.where(np.arange(len(people))[None, :] == y[:, None], -np.inf, S)
+    best_other = other.argmax(axis=1)
+    own = S[np.arange(len(tr)), y]
+    out = (other.max(axis=1) >= threshold) & (other.max(axis=1) >= own + LEFT_OUT_MARGIN)
+    for k in range(len(people)):  # never a whole person
+        if out[y == k].all():
+            out[y == k] = False
+    for row, i in enumerate(tr):
+        name, k = ds.relpath(ds.photos[i]), y[row]
+        if out[row]:
+            j = best_other[row]
+            report.distrusted.append((name, f"left out: face {chosen[i] + 1} looks like "
+                                      f"{people[j]} (similarity {S[row, j]:.2f} to their "
+                                      f"centre face, {own[row]:.2f} to {people[k]}'s)"))
+        elif not members[row]:
+            report.distrusted.append((name, f"not used for {people[k]}'s centre face "
+                                      f"(similarity {own[row]:.2f} to it, under "
+                                      f"{threshold:.2f})"))
+    return [i for row, i in enumerate(tr) if not out[row]]
 
 
 def _validation_photos(ds: Dataset, found: dict[int, PhotoFaces], subset_of: dict[int, str],

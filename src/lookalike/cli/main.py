@@ -61,6 +61,7 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps({"model": str(out), "seconds": round(seconds, 2), **{
             k: getattr(report, k) for k in ("people", "split", "skipped", "ambiguous",
+                                            "distrusted", "chosen_against_prominence",
                                             "warnings", "metrics")}}, ensure_ascii=False))
         return 0
     print_train_summary(model, report, out, seconds)
@@ -74,7 +75,7 @@ def cmd_predict(args) -> int:
     photos, empty = expand_folders(args.photos)
     # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
     results, verdict = model.predict_many(photos, all_faces=args.all_faces,
-                                          together=args.together,
+                                          together=args.together, subject=args.subject,
                                           names=[printable(p) for p in photos])
     if empty:  # folders without photos: answered like unreadable photos, one line each
         from ..ranking import PhotoResult
@@ -222,6 +223,10 @@ def _add_predict(sub) -> None:
                     help="rank every face (default: the most prominent face)")
     pr.add_argument("--together", action="store_true",
                     help="photos of one person: also print one combined verdict")
+    pr.add_argument("--subject", choices=["prominent", "known"], default=None,
+                    help="which face each photo's answer is for: the most prominent (default: "
+                    "a look-alike query) or the face most confidently one of the known people "
+                    "(default with --together; what evaluate uses)")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--card", metavar="OUT.png",
                     help="also draw one look-alike card (PNG) for all photos and faces")

@@ -65,10 +65,13 @@ def print_photo(result, top, threshold, out=None) -> None:
     photo = printable(result.photo)
     if result.error or not result.faces:
         return  # said once, on stderr, by report_failed
-    many = len(result.faces) > 1
+    n = max(result.n_faces or 0, len(result.faces))
     for k, fr in enumerate(result.faces, 1):
         x, y, w, h = (round(v) for v in fr.face.box)
-        where = f" — face {k} of {len(result.faces)} at ({x}, {y}), {w}×{h}" if many else ""
+        index = k if fr.index is None else fr.index + 1
+        where = f" — face {index} of {n} at ({x}, {y}), {w}×{h}" if n > 1 else ""
+        if n > 1 and fr.chosen_by:
+            where += f"; the answer, by {fr.chosen_by}"
         print(f"{photo}{where}", file=out)
         for line in ranking_table(fr.ranking, top):
             print(line, file=out)
@@ -104,15 +107,18 @@ def print_train_summary(model, report, out: Path, seconds: float) -> None:
               f"{m['validation_photos']} photos; calibration error (ECE) {m['ece']:.3f}")
     else:
         print("Validation: no validation photos (add more photos per person to measure).")
-    print_problems(report.skipped, report.ambiguous, report.warnings, "see `lookalike info`")
+    print_problems(report.skipped, report.ambiguous, report.warnings, "see `lookalike info`",
+                   distrusted=getattr(report, "distrusted", ()))
     print(f"Saved {out}")
 
 
 def print_problems(skipped, ambiguous=(), warnings_=(), more: str = "--json lists all",
-                   limit: int = 50) -> None:
-    """The photos that were skipped (and why), ambiguous face choices, and warnings."""
+                   limit: int = 50, distrusted=()) -> None:
+    """The photos that were skipped (and why), ambiguous face choices, the training photos
+    the model distrusts, and warnings."""
     for title, rows in ((f"Skipped {len(skipped)} file(s):", skipped),
-                        (f"Ambiguous face choice in {len(ambiguous)} photo(s):", ambiguous)):
+                        (f"Ambiguous face choice in {len(ambiguous)} photo(s):", ambiguous),
+                        (f"Distrusted {len(distrusted)} training photo(s):", distrusted)):
         if rows:
             print(title)
             for path, why in rows[:limit]:

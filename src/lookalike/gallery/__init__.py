@@ -486,7 +486,8 @@ class Gallery(EmbeddingRecognizer):
         analysis = self.pipeline.analyze(photo, name=label)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n], top)
-        return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found")
+        return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found",
+                           analysis.n_faces)
 
     #: The gallery's own word for :meth:`predict` (kept for existing callers).
     search = predict

@@ -209,8 +209,10 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
               openapi_extra=multipart_body("photo", many=True),
               summary="Several photos of one person: one combined verdict",
               description=f"Repeat the multipart field `photo` (up to {MAX_PHOTOS}). Each photo "
-              "is ranked as in /api/predict; the verdict combines the most prominent face of "
-              "every photo (geometric mean of the probabilities).")
+              "is ranked as in /api/predict; the verdict combines the face each photo is about "
+              "(the face most confidently one of the known people, else the most prominent; "
+              "the first face of each photo, `chosen_by` says why) by the geometric mean of "
+              "the probabilities.")
     async def verdict(request: Request, top: int = Query(DEFAULT_TOP, ge=1, le=1000)) -> dict:
         files = await read_files(request, MAX_PHOTOS * s.max_bytes // 2 + FORM_OVERHEAD,
                                  MAX_PHOTOS)

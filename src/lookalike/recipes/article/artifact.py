@@ -89,6 +89,7 @@ class ArticleModel(Recognizer):
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         rgb, full = decode_for_faces(read_bytes(photo), label)
         faces = self._faces(rgb)
+        n_faces = len(faces)
         faces = faces if all_faces else faces[:1]
         if not faces:
             return PhotoResult(label, [], full, "no face found")
@@ -96,7 +97,7 @@ class ArticleModel(Recognizer):
         k = full[0] / rgb.shape[1]  # boxes in the photo's pixels, as on the face path
         results = [FaceResult(f.scaled(k), rank(self.labels, p), False, None, p)
                    for f, p in zip(faces, P, strict=True)]
-        return PhotoResult(label, results, full, None)
+        return PhotoResult(label, results, full, None, n_faces)
 
     def gradcam(self, rgb: np.ndarray, face: Face, person: str | None = None) -> np.ndarray:
         """Grad-CAM heat map (image_size × image_size, float in [0, 1]) over the face crop that
