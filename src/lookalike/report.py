@@ -169,6 +169,7 @@ def write_report(result: dict, model: Recognizer, out_dir: str | Path,
     parts.append(_per_person(result, labels))
     parts += _pictures(result, labels, P, y, out)
     parts += _misclassified(result, out, data_root)
+    parts += _chosen(result, out, data_root)
     parts.append(_not_scored(result))
     parts.append("<p class='muted'>Made by <code>lookalike evaluate --report</code>. "
                  "Percentages are the model's calibrated probabilities over the people it "
@@ -212,7 +213,9 @@ def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
     """The wrongly answered photos: the face, the true and the predicted person."""
     parts = []
     wrong = list(result.get("misclassified") or [])
-    parts.append(f"<h2>Misclassified photos ({len(wrong)})</h2>")
+    kinds = [r.get("error") for r in wrong]
+    parts.append(f"<h2>Misclassified photos ({len(wrong)}: {kinds.count('face choice')} "
+                 f"face-choice, {kinds.count('identity')} identity errors)</h2>")
     thumbs = out / "misclassified"
     for old in thumbs.glob("[0-9][0-9][0-9][0-9].jpg"):  # a previous report's
         old.unlink()
@@ -239,6 +242,9 @@ def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
                 none += (f"<br><b>face choice</b>: {_e(display_name(r['person']))} is face "
                          f"{other['rank']} of {other['of']} in this photo; the answer was for "
                          "another face")
+            else:
+                none += ("<br><b>identity</b>: no other face of the photo is answered as "
+                         f"{_e(display_name(r['person']))}")
             cards.append(
                 f"<div class='card'>{img}<div><div class='true'>true: "
                 f"<b>{_e(display_name(r['person']))}</b> {pct(r['true_probability'])}</div>"
@@ -247,6 +253,20 @@ def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
                 f"<div class='path'>{_e(r['photo'])}</div></div></div>")
         parts.append("<div class='grid'>" + "".join(cards) + "</div>")
     return parts
+
+
+def _chosen(result: dict, out: Path, data_root: Path) -> list[str]:
+    """The photos answered for another face than the most prominent, per person."""
+    from .report_faces import faces_by_person
+
+    rows = [{"photo": r["photo"], "person": r["person"], "box": r.get("box"),
+             "why": f"face {r['face_index']} of {r['faces_in_photo']}: {r['chosen_by']}; "
+                    f"answer {display_name(r['predicted'])} {100 * r['probability']:.0f} %"}
+            for r in result.get("_rows", []) if r.get("face_index", 1) != 1]
+    return faces_by_person("Answered for another face than the most prominent", rows,
+                           data_root, out, "chosen",
+                           "The face most confidently one of the known people was taken as "
+                           "whom the photo is about (evaluate's rule).")
 
 
 def _not_scored(result: dict) -> str:
@@ -405,6 +425,21 @@ def write_train_report(report: Any, model: Recognizer, out_dir: str | Path, *,
         parts.append("<table><tr><th class='name'>photo</th><th class='name'>why</th></tr>"
                      + "".join(f"<tr><td class='name'>{_e(p)}</td><td class='name'>{_e(w)}"
                                f"</td></tr>" for p, w in items) + "</table>")
+    root = getattr(report, "root", None)
+    if root is not None:
+        from .report_faces import faces_by_person, train_rows
+
+        faces = getattr(report, "faces", {})
+        for title, items, folder, explain in (
+                ("Distrusted training photos", getattr(report, "distrusted", []), "distrusted",
+                 "Left out, or not used for the person's centre face: a stranger, a poster, "
+                 "another person, a mislabelled photo — or a hard photo of them."),
+                ("Face chosen against prominence", getattr(report, "chosen_against_prominence",
+                                                           []), "chosen",
+                 "Training photos whose face used is not the most prominent one: it agrees "
+                 "with the person's other photos.")):
+            parts += faces_by_person(title, train_rows(items, faces, people), Path(root), out,
+                                     folder, explain)
     parts.append(f"<h2>Warnings ({len(report.warnings)})</h2>")
     parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in report.warnings) + "</ul>"
                  if report.warnings else "<p>None.</p>")

@@ -37,6 +37,10 @@ class TrainReport:
     distrusted: list[tuple[str, str]] = field(default_factory=list)
     #: Training photos whose chosen face is not the most prominent one (photo, which face).
     chosen_against_prominence: list[tuple[str, str]] = field(default_factory=list)
+    #: The box of the face used, for the photos in those two lists (for the report).
+    faces: dict[str, list[float]] = field(default_factory=dict)
+    #: The data folder (photo names are relative to it).
+    root: Path | None = None
     warnings: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     #: Per-epoch rows (the article recipe's); a head fitted at once has none.
@@ -132,7 +136,7 @@ def train(
     found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress,
                                     cluster=cluster, ship=ship)
     skipped = [(_rel(Path(p), ds.root), "ignored: " + why) for p, why in ds.ignored] + skipped
-    report = TrainReport([], {}, skipped)
+    report = TrainReport([], {}, skipped, root=ds.root)
     by_digest = _drop_duplicates(ds, found, report)
     subset_of = _split(ds, found, seed, validation_fraction)
     _drop_leakage(ds, found, by_digest, subset_of, report)
@@ -293,6 +297,7 @@ def _choose_faces(ds: Dataset, found: dict[int, PhotoFaces], train_idx: dict[str
         for i, c in zip(idxs, choices, strict=True):
             chosen[i] = c.index
             if c.index != 0:
+                report.faces[ds.relpath(ds.photos[i])] = list(found[i].faces[c.index].box)
                 report.chosen_against_prominence.append(
                     (ds.relpath(ds.photos[i]), f"face {c.index + 1} of "
                      f"{len(found[i].faces)} (agrees with {person}'s other photos)"))
@@ -329,10 +334,11 @@ def distrust(ds: Dataset, found: dict[int, PhotoFaces], chosen: dict[int, int], 
 
     A photo whose chosen face is at least ``threshold`` like another person's centre face,
     and clearly more than like its own person's (by :data:`LEFT_OUT_MARGIN`: a mislabelled
-    photo, or a co-star's face chosen for lack of a better one), is left out. A photo not within ``threshold`` of its
-    person's robust centre (:func:`lookalike.heads.robust_members`: a stranger, a poster, a
-    face the detector got wrong, or just a hard photo of them) stays, as a photo the answers'
-    similarity can find, but does not make the centre face; both are listed."""
+    photo, or a co-star's face chosen for lack of a better one), is left out. A photo not
+    within ``threshold`` of its person's robust centre (:func:`~lookalike.heads.robust_members`:
+    a stranger, a poster, a face the detector got wrong, or just a hard photo of them) stays,
+    as a photo the answers' similarity can find, but does not make the centre face; both are
+    listed."""
     if not tr:
         return tr
     X = l2_normalize(np.stack([found[i].embeddings[chosen[i]] for i in tr]))
@@ -350,6 +356,8 @@ def distrust(ds: Dataset, found: dict[int, PhotoFaces], chosen: dict[int, int], 
             out[y == k] = False
     for row, i in enumerate(tr):
         name, k = ds.relpath(ds.photos[i]), y[row]
+        if out[row] or not members[row]:
+            report.faces[name] = list(found[i].faces[chosen[i]].box)
         if out[row]:
             j = best_other[row]
             report.distrusted.append((name, f"left out: face {chosen[i] + 1} looks like "
