@@ -185,15 +185,21 @@ def split_shots(people: dict[str, list[Path]], shots: int, min_photos: int
 
 
 def few_shot_top1(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray,
-                  heads: Sequence[str] = ("centroid", "logistic")) -> dict[str, float]:
-    """Top-1 accuracy of each head trained on (X, y), tested on (Xt, yt)."""
+                  heads: Sequence[str] = ("centroid", "logistic"),
+                  radius: float | None = None) -> dict[str, float]:
+    """Top-1 accuracy of each head trained on (X, y), tested on (Xt, yt); ``radius``: the
+    centroid head's robust centre, as training makes it (with it, ``centroid_mean`` is the
+    plain mean's figure too)."""
     from .heads import make_head
 
     n = int(max(y.max(), yt.max())) + 1
     out = {}
     for name in heads:
-        proba = make_head(name).fit(X, y, n).predict_proba(Xt)
+        proba = make_head(name, radius=radius).fit(X, y, n).predict_proba(Xt)
         out[name] = float(np.mean(proba.argmax(1) == yt))
+    if radius is not None and "centroid" in heads:
+        proba = make_head("centroid").fit(X, y, n).predict_proba(Xt)
+        out["centroid_mean"] = float(np.mean(proba.argmax(1) == yt))
     return out
 
 
@@ -296,12 +302,13 @@ def verification(emb: Embedded, pairs: Pairs, default_threshold: float | None) -
     return res
 
 
-def identification(emb: Embedded, people: dict[str, list[Path]]) -> dict:
+def identification(emb: Embedded, people: dict[str, list[Path]],
+                   radius: float | None = None) -> dict:
     names, train, test = split_shots(people, shots=5, min_photos=10)
     X, y = emb.of([p for p, _ in train]), np.array([k for _, k in train])
     Xt, yt = emb.of([p for p, _ in test]), np.array([k for _, k in test])
     five = {"people": len(names), "train_photos": len(train), "test_photos": len(test),
-            "top1": few_shot_top1(X, y, Xt, yt)}
+            "top1": few_shot_top1(X, y, Xt, yt, radius=radius)}
     five["top1"]["nearest_photo"] = nearest_top1(X, y, Xt, yt)
     names1, g, q = split_shots(people, shots=1, min_photos=2)
     G, gy = emb.of([p for p, _ in g]), np.array([k for _, k in g])
@@ -357,7 +364,8 @@ def run_lfw(data_home: str | Path | None = None, *,
                        "embed_seconds": round(emb.seconds, 1)}
         entry["verification"] = verification(emb, pairs, float(get_embedder(name).threshold))
         if identify:
-            entry["identification"] = identification(emb, people)
+            entry["identification"] = identification(
+                emb, people, radius=float(get_embedder(name).threshold))
         entry["seconds"] = round(time.perf_counter() - t0, 1)
         results["backends"][name] = entry
         v = entry["verification"]
