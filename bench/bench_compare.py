@@ -108,11 +108,17 @@ def calibration_folds(s: np.ndarray, y: np.ndarray, fold: np.ndarray) -> dict:
 
 def write_constants(embedder: str, a: float, b: float, threshold: float, provenance: str
                     ) -> Path:
+    return write_entry(embedder, {"a": round(a, 4), "b": round(b, 4), "threshold": threshold,
+                                  "provenance": provenance})
+
+
+def write_entry(embedder: str, entry: dict) -> Path:
+    """Replace ``embedder``'s constants in ``src/lookalike/verification.py`` with ``entry``."""
     path = REPO / "src" / "lookalike" / "verification.py"
     mod = importlib.import_module("lookalike.verification")
     table = dict(mod.PLATT)
-    table[embedder] = {"a": round(a, 4), "b": round(b, 4), "threshold": threshold,
-                       "provenance": provenance}
+    table[embedder] = entry
+
     def value(v) -> str:
         if isinstance(v, str) and len(v) > 70:  # long text: implicit concatenation, < 100 cols
             import textwrap
@@ -124,14 +130,9 @@ def write_constants(embedder: str, a: float, b: float, threshold: float, provena
     body = "".join(f"    {k!r}: {{\n" + "".join(f"        {kk!r}: {value(vv)},\n"
                                                   for kk, vv in v.items()) + "    },\n"
                    for k, v in sorted(table.items()))
-    text = ('"""Calibration constants of ``lookalike.compare`` (written by '
-            '``bench/bench_compare.py --write``).\n\n'
-            'Per embedder: ``a``, ``b`` of the Platt logistic '
-            '``P(same) = 1 / (1 + exp(-(a·s + b)))`` of the\n'
-            'cosine similarity ``s`` (fitted on LFW pairs.txt, even prior odds), and '
-            '``threshold``, the\nverdict\'s similarity threshold. See BENCHMARKS.md '
-            '("Compare two faces").\n"""\n\n'
-            f"PLATT: dict[str, dict] = {{\n{body}}}\n")
+    old = path.read_text()
+    doc = old[:old.index("\nPLATT: dict")]  # the module's docstring stays as written
+    text = doc + f"\nPLATT: dict[str, dict] = {{\n{body}}}\n"
     path.write_text(text)
     importlib.reload(mod)
     compare_mod._COMPARERS.clear()

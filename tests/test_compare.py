@@ -140,3 +140,35 @@ def test_box_of_a_face_cut_by_the_border_is_inside_the_photo(tmp_path):
     cached.analyze(data)
     again = cached.analyze(data).faces[0].box
     assert again[0] >= 0 and again[1] >= 0 and again[0] + again[2] <= w
+
+
+def test_verdict_and_probability_depend_on_the_faces_size():
+    """Large faces of one person are more alike: the verdict's threshold rises from 0.34
+    (LFW-sized faces, up to 80 px) to 0.40 (from 160 px), and a given similarity is less
+    likely the same person (issue 21: fitted on LFW and the wild set's pairs)."""
+    from lookalike.comparison import same_person_probability, verdict_threshold
+
+    assert verdict_threshold("sface", 58) == pytest.approx(0.34)
+    assert verdict_threshold("sface", 400) == pytest.approx(0.40)
+    assert 0.34 < verdict_threshold("sface", 113) < 0.40
+    assert verdict_threshold("sface") == pytest.approx(0.34)  # size unknown: LFW's
+    p = [same_person_probability(0.384, "sface", w) for w in (58, 100, 300)]
+    assert p[0] > p[1] > p[2] and p[2] < 0.7
+    assert same_person_probability(0.384, "sface", 300) == same_person_probability(
+        0.384, "sface", 3000)  # clipped to the sizes it was fitted on
+    # embedders fitted on LFW alone have no size terms
+    assert same_person_probability(0.93, "dlib", 58) == same_person_probability(
+        0.93, "dlib", 300)
+
+
+def test_compare_answers_the_threshold_of_its_faces(tmp_path):
+    import lookalike
+
+    img = astronaut()
+    c = lookalike.compare(img, img[:, ::-1].copy())
+    w = min(f.box[2] for f in c.faces)
+    from lookalike.comparison import verdict_threshold
+
+    assert c.threshold == pytest.approx(verdict_threshold("sface", w))
+    fixed = lookalike.compare(img, img[:, ::-1].copy(), threshold=0.5)
+    assert fixed.threshold == 0.5

@@ -5,12 +5,17 @@ finds the face each photo is about (the same choice ``predict`` makes: the most 
 plausible face), embeds both and answers with
 
 - ``similarity``: the cosine of the two embeddings (-1…1; the number every surface shows);
-- ``same_person``: ``similarity >= threshold``, the verdict;
-- ``probability``: a calibrated probability that the two faces are the same person — a 1-D
-  logistic (Platt scaling) of the similarity, fitted on LFW's 6,000 ``pairs.txt`` pairs (half
-  same-person, so it is the probability at even prior odds) by ``bench/bench_compare.py``,
-  which also measures its reliability on held-out folds (BENCHMARKS.md). The coefficients are
-  constants in :mod:`lookalike.verification`: nothing is fitted or read at run time;
+- ``same_person``: ``similarity >= threshold``, the verdict; SFace's threshold depends on the
+  faces' size (the smaller face's width): 0.34 up to 80 px (LFW's faces), 0.40 from 160 px
+  (press and phone photos), in between interpolated — large faces of the same person are more
+  alike, so the stricter threshold costs them little and turns away 5× fewer strangers of the
+  same looks (BENCHMARKS.md, "Compare on real photos");
+- ``probability``: a calibrated probability that the two faces are the same person — a
+  logistic of the similarity and the faces' size (Platt scaling with a size term), fitted on
+  LFW's 6,000 ``pairs.txt`` pairs and the wild development set's pairs (even prior odds, each
+  set weighing half) by ``bench/bench_compare_wild.py``, which also measures its reliability
+  on held-out folds (BENCHMARKS.md). The coefficients are constants in
+  :mod:`lookalike.verification`: nothing is fitted or read at run time;
 - ``threshold`` and the two faces in the answer shape every surface uses.
 
 A photo without a face raises :class:`~lookalike.errors.NoFaceError` naming it; a file that is
@@ -70,24 +75,56 @@ class Comparison:
         }
 
 
-def same_person_probability(similarity: float, embedder: str = "sface") -> float | None:
+#: Face sizes (the smaller face's box width, in its photo's pixels) between which the size
+#: terms of the calibration are measured; outside, the nearest end is used.
+SIZE_RANGE = (40.0, 300.0)
+#: The face width at which the size terms are zero.
+SIZE_REF = 100.0
+
+
+def size_term(face_width: float | None) -> float:
+    """``log2(w / 100)`` of the smaller face's width ``w``, clipped to :data:`SIZE_RANGE`; 0
+    when unknown."""
+    if face_width is None or not np.isfinite(face_width):
+        return 0.0
+    return float(np.log2(np.clip(float(face_width), *SIZE_RANGE) / SIZE_REF))
+
+
+def same_person_probability(similarity: float, embedder: str = "sface",
+                            face_width: float | None = None) -> float | None:
     """The calibrated probability that two faces with this cosine similarity are one person
-    (even prior odds), or None when no calibration was fitted for ``embedder``."""
+    (even prior odds), or None when no calibration was fitted for ``embedder``.
+    ``face_width``: the smaller face's width in pixels; where the fit has size terms (SFace:
+    fitted on LFW's and the wild set's pairs), a larger face needs a higher similarity for
+    the same probability, since the same person's larger faces are more alike."""
     from .verification import PLATT
 
     fit = PLATT.get(embedder)
     if fit is None:
         return None
-    z = fit["a"] * float(similarity) + fit["b"]
+    s = float(similarity)
+    z = fit["a"] * s + fit["b"] + (fit.get("c", 0.0) + fit.get("d", 0.0) * s) * size_term(
+        face_width)
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
-def verdict_threshold(embedder: str) -> float | None:
-    """The threshold of ``compare``'s verdict for ``embedder`` (None: the embedder's own)."""
+def verdict_threshold(embedder: str, face_width: float | None = None) -> float | None:
+    """The threshold of ``compare``'s verdict for ``embedder`` (None: the embedder's own).
+    Where the fit has a large-face threshold (SFace), it applies from the larger of
+    ``size_px`` on and ``threshold`` up to the smaller, in between it is interpolated in
+    log2 of the smaller face's width (see README, "Compare two faces")."""
     from .verification import PLATT
 
     fit = PLATT.get(embedder)
-    return None if fit is None else fit.get("threshold")
+    if fit is None:
+        return None
+    small = fit.get("threshold")
+    large = fit.get("threshold_large")
+    if small is None or large is None or face_width is None:
+        return small
+    lo, hi = fit["size_px"]
+    f = (np.log2(max(float(face_width), 1.0)) - np.log2(lo)) / (np.log2(hi) - np.log2(lo))
+    return float(small + float(np.clip(f, 0.0, 1.0)) * (large - small))
 
 
 class Comparer:
@@ -106,9 +143,18 @@ class Comparer:
             pipeline = FacePipeline(embedder, cache=cache)
         self.pipeline = pipeline
         self.embedder = pipeline.embedder.name
+        #: A fixed threshold given by the caller (None: the fitted one for the faces' size).
+        self.fixed_threshold = None if threshold is None else float(threshold)
+        #: The verdict's threshold for faces of LFW's size (the fixed one when given).
         self.threshold = float(threshold if threshold is not None
                                else verdict_threshold(self.embedder)
                                or pipeline.embedder.threshold)
+
+    def threshold_for(self, face_width: float | None) -> float:
+        """The verdict's threshold for a pair whose smaller face is ``face_width`` wide."""
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        return float(verdict_threshold(self.embedder, face_width) or self.threshold)
 
     def analyze(self, source: CompareSource, name: str | None = None):
         """The face path's answer for one photo (only its chosen face embedded)."""
@@ -132,11 +178,13 @@ class Comparer:
             found.append(res)
         ea, eb = found[0].embeddings[0], found[1].embeddings[0]
         sim = float(np.clip(np.dot(ea, eb), -1.0, 1.0))
+        width = min(found[0].faces[0].box[2], found[1].faces[0].box[2])
+        threshold = self.threshold_for(width)
         return Comparison(
             similarity=sim,
-            same_person=sim >= self.threshold,
-            probability=same_person_probability(sim, self.embedder),
-            threshold=self.threshold,
+            same_person=sim >= threshold,
+            probability=same_person_probability(sim, self.embedder, width),
+            threshold=threshold,
             faces=(found[0].faces[0], found[1].faces[0]),
             photos=(labels[0], labels[1]),
             image_sizes=(found[0].image_size, found[1].image_size),

@@ -1,8 +1,12 @@
-"""Calibration constants of ``lookalike.compare`` (written by ``bench/bench_compare.py --write``).
+"""Calibration constants of ``lookalike.compare`` (written by ``bench/bench_compare.py
+--write`` and ``bench/bench_compare_wild.py --write``).
 
-Per embedder: ``a``, ``b`` of the Platt logistic ``P(same) = 1 / (1 + exp(-(a·s + b)))`` of the
-cosine similarity ``s`` (fitted on LFW pairs.txt, even prior odds), and ``threshold``, the
-verdict's similarity threshold. See BENCHMARKS.md ("Compare two faces").
+Per embedder: ``a``, ``b`` of the logistic ``P(same) = 1 / (1 + exp(-(a·s + b + (c + d·s)·z)))``
+of the cosine similarity ``s`` and the size term ``z`` of the smaller face (``c``, ``d``: 0
+where the fit has none; :func:`lookalike.comparison.size_term`), at even prior odds;
+``threshold``, the verdict's similarity threshold, and where given ``threshold_large`` from
+``size_px[1]`` pixels on (interpolated from ``size_px[0]``). See BENCHMARKS.md ("Compare two
+faces", "Compare on real photos").
 """
 
 PLATT: dict[str, dict] = {
@@ -18,12 +22,17 @@ PLATT: dict[str, dict] = {
         ),
     },
     'sface': {
-        'a': 31.6802,
-        'b': -10.4876,
+        'a': 35.1731,
+        'b': -12.2594,
+        'c': -1.0707,
+        'd': 1.3761,
         'threshold': 0.34,
+        'threshold_large': 0.4,
+        'size_px': [80.0, 160.0],
         'provenance': (
-            'bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, '
-            'lfw_funneled 150 px), 2026-12-05 19:27 UTC, commit b02586b'
+            'bench/bench_compare_wild.py --write on LFW pairs.txt (6000 pairs) and '
+            "the wild set's pairs (424581), 2026-12-07 02:07 UTC, commit b22f987; "
+            "size term z = log2(clip(w, 40, 300) / 100) of the smaller face's width"
         ),
     },
     'sface+dlib': {

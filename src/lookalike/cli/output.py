@@ -217,7 +217,8 @@ def print_comparison(result) -> None:
     if result.probability is not None:
         p = result.probability
         shown = ">99.99 %" if p > 0.9999 else _pct(p)  # never a false certainty
-        print(f"  probability of the same person: {shown} (calibrated on LFW pairs)")
+        source = "LFW and web-photo pairs" if result.embedder == "sface" else "LFW pairs"
+        print(f"  probability of the same person: {shown} (calibrated on {source})")
     for name, n in zip(result.photos, result.n_faces, strict=True):
         if n > 1:
             print(f"  {name}: {n} faces; compared the most prominent (`lookalike predict "

@@ -87,8 +87,8 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
     @app.post("/api/compare", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
               summary="Two photos: how alike are the faces, and is it the same person?",
               description="Two multipart fields `photo`. The answer: `similarity` (cosine), "
-              "`same_person` (similarity ≥ `threshold`), `probability` (calibrated on LFW "
-              "pairs) and the two `faces` compared (each photo's most prominent face: box, "
+              "`same_person` (similarity ≥ `threshold`, which rises with the faces' size), "
+              "`probability` (calibrated on LFW and web-photo pairs) and the two `faces` compared (each photo's most prominent face: box, "
               "landmarks, detection score). 422 `no_face` names the photo without a face.")
     async def compare(request: Request) -> dict:
         return (await pair.compare(await pair.read(request))).to_dict()
