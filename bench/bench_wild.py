@@ -100,13 +100,50 @@ def run_today(train_items, val_items) -> dict:
             "distrusted": len(getattr(report, "distrusted", []))}
 
 
+def predict_cpu(train_items, photos, rounds: int = 3) -> dict:
+    """CPU seconds per photo of ``predict`` (the default answer, embedding cache off) on
+    ``photos``, after one warm-up pass; the best of ``rounds`` passes."""
+    from lookalike.dataset import Dataset, Photo
+    from lookalike.pipeline import FacePipeline
+    from lookalike.train import train
+
+    ph = [Photo(Path(p), person, "train") for person, p in train_items]
+    root = Path(os.path.commonpath([str(x.path) for x in ph]))
+    model, _ = train(Dataset(root, "split-folders", ph, sorted({x.person for x in ph})),
+                     progress=False, validation_fraction=0.0)
+    model._pipeline = FacePipeline(model.manifest["embedder"]["name"], cache=False)
+    for p in photos:
+        model.predict(p)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for p in photos:
+            model.predict(p)
+        best = min(best, (time.process_time() - t0) / len(photos))
+    return {"cpu_ms_per_photo": round(1000 * best, 2), "photos": len(photos)}
+
+
 BEFORE_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import bench_wild
 job = json.load(open(sys.argv[2]))
-print(json.dumps(bench_wild.run_today(job["train"], job["val"])))
+if job.get("cpu"):
+    print(json.dumps(bench_wild.predict_cpu(job["train"], job["photos"])))
+else:
+    print(json.dumps(bench_wild.run_today(job["train"], job["val"])))
 """
+
+
+def cpu_in_subprocess(train_items, photos, src: Path) -> dict:
+    """:func:`predict_cpu` in a fresh process whose ``lookalike`` comes from ``src``."""
+    job = Path(tempfile.mkdtemp()) / "job.json"
+    job.write_text(json.dumps({"cpu": True, "train": [[a, str(b)] for a, b in train_items],
+                               "photos": [str(p) for p in photos]}))
+    env = dict(os.environ, PYTHONPATH=str(src), LOOKALIKE_PROGRESS="0")
+    out = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(Path(__file__).parent),
+                          str(job)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class Before:
@@ -220,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", metavar="REF", help="also run this git ref's code")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--lfw", action="store_true", help="also LFW 10-fold and few-shot")
+    ap.add_argument("--cpu", type=int, default=0, metavar="N",
+                    help="also predict's CPU per photo, today and --before alternately, N "
+                    "times each (fresh processes, embedding cache off)")
     ap.add_argument("--name", default="wild")
     args = ap.parse_args(argv)
     os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
@@ -242,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         if roots and args.folds > 1:
             name = f"wild pooled, {args.folds} folds"
             results[name] = pooled_folds(roots, args.folds, methods)
+        if args.cpu:
+            results["_cpu"] = cpu_runs(args.cpu, before)
     finally:
         if before:
             before.close()
@@ -254,10 +296,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cpu_runs(n: int, before: Before | None) -> dict:
+    """predict's CPU per photo on lfw7's and the wild set's validation photos (small and
+    640 px photos), today's and REF's code alternately in fresh processes."""
+    out: dict = {}
+    for s in ("lfw7", "wild/actors6"):
+        items = photos_of(data_home() / s)
+        tr = [(p, path) for sub, p, path in items if sub == "train"]
+        va = [path for sub, _, path in items if sub == "validation"]
+        runs: dict = {"today": []}
+        if before:
+            runs["before"] = []
+        for _ in range(n):
+            runs["today"].append(cpu_in_subprocess(tr, va, REPO / "src")["cpu_ms_per_photo"])
+            if before:
+                runs["before"].append(cpu_in_subprocess(tr, va, before.dir / "wt" / "src")[
+                    "cpu_ms_per_photo"])
+        out[s] = {k: {"runs": v, "median": float(np.median(v))} for k, v in runs.items()}
+        if before:
+            out[s]["ratio_today_to_before"] = round(out[s]["today"]["median"]
+                                                    / out[s]["before"]["median"], 3)
+        print(s, out[s], file=sys.stderr)
+    return out
+
+
 def table_lines(results: dict, methods: list[str]) -> list[str]:
     head = "| set | " + " | ".join(methods) + " | today's errors: face choice / identity |"
     lines = [head, "|" + "---|" * (len(methods) + 2)]
     for s, by in results.items():
+        if s.startswith("_"):
+            continue
         cells = [f"{100 * by[m]['right'] / max(by[m]['n'], 1):.2f} % ({by[m]['right']}/"
                  f"{by[m]['n']})" for m in methods]
         errs = by["today"]["errors"]
