@@ -141,3 +141,16 @@ def test_training_leaves_out_a_photo_of_another_known_person(tmp_path):
     assert "astronaut/wrong.jpg" not in model.manifest["train_photos"]
     assert model.manifest["distrusted"][0][0] == "astronaut/wrong.jpg"
     assert "astronaut/wrong.jpg" in report.faces  # its face box, for the report
+
+
+def test_together_answers_each_photo_for_its_known_face(astronaut_model, tmp_path):
+    model, shot = astronaut_model
+    solo = tmp_path / "solo.jpg"
+    solo.write_bytes(encode(variants(astronaut(), 1, seed=7)[0]))
+    r = run("predict", model, shot, solo, "--together", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    first = doc["photos"][0]["faces"]
+    assert len(first) == 1 and first[0]["face_index"] == 2
+    assert first[0]["chosen_by"].startswith("known person")
+    assert doc["verdict"]["person"] == "astronaut" and not doc["verdict"]["unknown"]

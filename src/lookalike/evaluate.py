@@ -46,18 +46,9 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
         if not res.faces:
             no_face.append(rel)
             continue
-        face = res.faces[0]
         y_true.append(index[ph.person])
-        probas.append(face.proba)
-        rows.append({"photo": rel, "person": ph.person, "predicted": face.top.person,
-                     "probability": round(float(face.top.probability), 4),
-                     "true_probability": round(float(face.proba[index[ph.person]]), 4),
-                     "unknown": bool(face.unknown),
-                     "ranking": [m.to_dict() for m in face.ranking[:5]],
-                     "box": [round(v, 1) for v in face.face.box],
-                     "face_index": (face.index or 0) + 1, "faces_in_photo": res.n_faces,
-                     "chosen_by": face.chosen_by,
-                     "other_face": _other_face(res, ph.person)})
+        probas.append(res.faces[0].proba)
+        rows.append(_row(res, rel, ph.person, index[ph.person]))
     n = len(y_true)
     out: dict = {"n": n, "photos": len(photos), "no_face": len(no_face),
                  "unreadable": len(unreadable), "unknown_people": outsiders}
@@ -71,20 +62,10 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
     k = len(labels)
     cm = np.zeros((k, k), dtype=int)
     np.add.at(cm, (y, pred), 1)
-    per_person = {}
-    for i, name in enumerate(labels):
-        tp = cm[i, i]
-        support = int(cm[i].sum())
-        predicted = int(cm[:, i].sum())
-        prec = tp / predicted if predicted else 0.0
-        rec = tp / support if support else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_person[name] = {"precision": round(prec, 4), "recall": round(rec, 4),
-                            "f1": round(f1, 4), "n": support}
     out.update(
         **{k: round(v, 4) for k, v in score(P, y).items()},
         unknown_rate=round(float(np.mean([r["unknown"] for r in rows])), 4),
-        per_person=per_person,
+        per_person=_per_person(cm, labels),
         labels=labels,
         confusion=cm.tolist(),
         misclassified=[_error(r) for r in rows if r["predicted"] != r["person"]],
@@ -98,6 +79,34 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
     out["_proba"] = P
     out["_y"] = y
     return out
+
+
+def _row(res: PhotoResult, rel: str, person: str, label: int) -> dict:
+    """One scored photo: its answer (for the face chosen), which face that is and why."""
+    face = res.faces[0]
+    return {"photo": rel, "person": person, "predicted": face.top.person,
+            "probability": round(float(face.top.probability), 4),
+            "true_probability": round(float(face.proba[label]), 4),
+            "unknown": bool(face.unknown),
+            "ranking": [m.to_dict() for m in face.ranking[:5]],
+            "box": [round(v, 1) for v in face.face.box],
+            "face_index": (face.index or 0) + 1, "faces_in_photo": res.n_faces,
+            "chosen_by": face.chosen_by, "other_face": _other_face(res, person)}
+
+
+def _per_person(cm: np.ndarray, labels: list[str]) -> dict:
+    """Precision, recall, F1 and support of each person, from the confusion matrix."""
+    per_person = {}
+    for i, name in enumerate(labels):
+        tp = cm[i, i]
+        support = int(cm[i].sum())
+        predicted = int(cm[:, i].sum())
+        prec = tp / predicted if predicted else 0.0
+        rec = tp / support if support else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_person[name] = {"precision": round(prec, 4), "recall": round(rec, 4),
+                            "f1": round(f1, 4), "n": support}
+    return per_person
 
 
 def _other_face(res: PhotoResult, person: str) -> dict | None:
