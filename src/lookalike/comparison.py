@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import ImageError, NoFaceError, printable
 from .faces import Face
+from .schema import stamp
 
 #: What ``compare`` takes for a photo.
 CompareSource = str | Path | bytes | np.ndarray
@@ -58,7 +59,7 @@ class Comparison:
             d["image_size"] = list(self.image_sizes[k]) if self.image_sizes else None
             d["faces_in_photo"] = int(self.n_faces[k])
             faces.append(d)
-        return {
+        return stamp("compare", {
             "similarity": round(float(self.similarity), 4),
             "same_person": bool(self.same_person),
             # 4 decimals, never rounded to a certainty the logistic does not give
@@ -67,7 +68,7 @@ class Comparison:
             "threshold": round(float(self.threshold), 4),
             "embedder": self.embedder,
             "faces": faces,
-        }
+        })
 
 
 def same_person_probability(similarity: float, embedder: str = "sface") -> float | None:

@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..names import display_name
+from ..schema import stamp
 from .output import print_photo, print_problems, report_failed
 
 
@@ -127,9 +128,9 @@ def cmd_search(args) -> int:
     finally:
         g.close()
     if args.json:
-        print(json.dumps({"model": g.spec, "gallery": g.spec,
-                          "photos": [r.to_dict(args.top) for r in results]},
-                         ensure_ascii=False, indent=1))
+        print(json.dumps(stamp("gallery-search", {
+            "model": g.spec, "gallery": g.spec,
+            "photos": [r.to_dict(args.top) for r in results]}), ensure_ascii=False, indent=1))
     else:
         for r in results:
             print_photo(r, args.top, g.threshold, out=sys.stdout)

@@ -20,6 +20,8 @@ from .. import runtime
 from .._version import __version__
 from ..errors import LookalikeError
 from ..recognizer import Editable, Recognizer
+from ..schema import stamp
+from .openapi import answer_responses
 from .uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, check_photo, multipart_body, read_files
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -190,6 +192,7 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
     """Whom one photo's faces look like; one verdict over several photos."""
 
     @app.post("/api/predict", tags=["predict"], openapi_extra=multipart_body("photo"),
+              response_model=None, responses=answer_responses("photo"),
               summary="Whom does each face in a photo look like?",
               description="Multipart field `photo`. For every face (most prominent first): "
               "box [x, y, w, h], 5 landmarks, the ranking of known people (probability, "
@@ -207,6 +210,7 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
 
     @app.post("/api/verdict", tags=["predict"],
               openapi_extra=multipart_body("photo", many=True),
+              response_model=None, responses=answer_responses("predict"),
               summary="Several photos of one person: one combined verdict",
               description=f"Repeat the multipart field `photo` (up to {MAX_PHOTOS}). Each photo "
               "is ranked as in /api/predict; the verdict combines the face each photo is about "
@@ -224,7 +228,8 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
             raise ApiError(422, "no_face", "no face found in any of the photos")
         verdict_doc = v.to_dict(top)
         _closest_thumbs(photos, verdict_doc)
-        return {"photos": photos, "verdict": verdict_doc, "threshold": s.threshold}
+        return stamp("predict", {"photos": photos, "verdict": verdict_doc,
+                                 "threshold": s.threshold})
 
 
 def add_change_routes(app: FastAPI, s: Served) -> None:
