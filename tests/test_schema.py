@@ -198,8 +198,17 @@ def test_cli_json_answers_hold_to_the_schemas(trained, people_dir, photos, tmp_p
     assert set(valid(_json(capsys, ["info"]))) == {"schema", "runtime"}
 
 
-def test_gallery_cli_answers_hold_to_the_schemas(gallery, photos, capsys):
+def test_gallery_cli_answers_hold_to_the_schemas(gallery, people_dir, photos, tmp_path,
+                                                 capsys):
     a, none = str(photos["a"]), str(photos["none"])
+    spec = str(tmp_path / "g.gallery")
+    assert main(["gallery", "create", spec]) == 0
+    capsys.readouterr()
+    doc = valid(_json(capsys, ["gallery", "add", spec, str(people_dir), "--workers", "1", "-q",
+                               "--json"]))
+    assert doc["schema"] == "lookalike/enrolment/1" and doc["added"] > 0
+    doc = valid(_json(capsys, ["gallery", "list", spec, "--json"]))
+    assert doc["schema"] == "lookalike/gallery-list/1" and len(doc["list"]) == 2
     doc = valid(_json(capsys, ["gallery", "search", gallery, a, none, "--json", "--top", "2"],
                       3))
     assert doc["schema"] == "lookalike/gallery-search/1"
@@ -254,12 +263,35 @@ def test_http_answers_and_errors_hold_to_the_schemas(kind, trained, request, pho
         r = c.post("/api/compare", files=_files(a, b))
         assert r.status_code == 200, r.text
         assert valid(r.json())["schema"] == "lookalike/compare/1"
+        for path, name in (("/healthz", "health"), ("/api/info", "server"),
+                           ("/api/people", "people")):
+            r = c.get(path)
+            assert r.status_code == 200 and valid(r.json())["schema"] == f"lookalike/{name}/1"
         for r in (c.post("/api/predict", files=_files(none)),          # no face
                   c.post("/api/compare", files=_files(a)),              # one photo
                   c.post("/api/predict?top=0", files=_files(a)),        # invalid request
                   c.get("/api/nothing"), c.delete("/api/people/x")):    # no route, no token
             assert r.status_code >= 400
             valid(r.json(), "error")
+
+
+def test_http_gallery_changes_hold_to_the_schema(gallery, photos):
+    auth = {"Authorization": "Bearer t0ken"}
+    from lookalike.web.app import create_app
+
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(gallery, warm_up=False, token="t0ken")) as c:
+        r = c.post("/api/people/newcomer/photos", files=_files(photos["a"]), headers=auth)
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["result"]["added"] == 1
+        r = c.delete("/api/people/newcomer", headers=auth)
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["removed"] is True and r.json()["result"] == 1
+        r = c.delete("/api/people/newcomer", headers=auth)
+        assert r.status_code == 404
+        valid(r.json(), "error")
 
 
 def test_openapi_declares_the_answer_schemas(trained):
@@ -270,13 +302,25 @@ def test_openapi_declares_the_answer_schemas(trained):
     for name in schema.VERSIONS:
         body = components[schema.component_name(name, schema.VERSIONS[name])]
         assert body["x-lookalike-schema"] == schema.uri(name)
-    for path, name in (("/api/predict", "photo"), ("/api/verdict", "predict"),
-                       ("/api/compare", "compare")):
-        responses = doc["paths"][path]["post"]["responses"]
-        assert responses["200"]["content"]["application/json"]["schema"] == {
-            "$ref": f"#/components/schemas/lookalike.{name}.1"}
-        assert responses["422"]["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/lookalike.error.1"}
+    declared = {}
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            ok = op["responses"].get("200", {}).get("content", {}).get("application/json")
+            if ok:
+                declared[(method, path)] = ok["schema"]
+            for status, response in op["responses"].items():
+                if status.startswith(("4", "5")):  # every error is {"error", "detail"}
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/lookalike.error.1"}, (path, status)
+    # every JSON answer of the API is declared by its schema
+    assert declared == {
+        (method, path): {"$ref": f"#/components/schemas/lookalike.{name}.1"}
+        for method, path, name in (
+            ("post", "/api/predict", "photo"), ("post", "/api/verdict", "predict"),
+            ("post", "/api/compare", "compare"), ("get", "/healthz", "health"),
+            ("get", "/api/info", "server"), ("get", "/api/people", "people"),
+            ("post", "/api/people/{name}/photos", "people-change"),
+            ("delete", "/api/people/{name}", "people-change"))}
     # every reference in the document points at a component that is there
     for ref in _refs(doc, []):
         assert ref.startswith("#/components/schemas/"), ref

@@ -40,6 +40,12 @@ VERSIONS: dict[str, int] = {
     "evaluate": 1,        # evaluate --json
     "train": 1,           # train --json (both recipes)
     "info": 1,            # info --json
+    "enrolment": 1,       # gallery add / create --from --json
+    "gallery-list": 1,    # gallery list --json
+    "health": 1,          # HTTP /healthz
+    "server": 1,          # HTTP /api/info
+    "people": 1,          # HTTP /api/people
+    "people-change": 1,   # HTTP POST /api/people/{name}/photos, DELETE /api/people/{name}
     "error": 1,           # every HTTP error body {"error", "detail"} (no "schema" field)
 }
 #: The shared definitions' file (not an answer, never stamped).

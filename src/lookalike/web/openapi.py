@@ -10,6 +10,7 @@ filters their answer nor declares a second, generic schema for it).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -42,7 +43,10 @@ def answer_responses(name: str, errors: tuple[int, ...] = (400, 413, 415, 422)
 
 
 def declare_schemas(app: FastAPI) -> None:
-    """Make ``app.openapi()`` carry every answer schema as a component."""
+    """Make ``app.openapi()`` carry every answer schema as a component, and declare every
+    JSON error response as ``lookalike.error.1`` (FastAPI's own 422 model,
+    ``HTTPValidationError``, is not what this app answers: its handler gives
+    ``{"error": "invalid_request", "detail": ...}``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -50,8 +54,17 @@ def declare_schemas(app: FastAPI) -> None:
             from ..schema import openapi_components
 
             doc = build()
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(
-                openapi_components())
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(openapi_components())
+            for operations in doc.get("paths", {}).values():
+                for op in operations.values():
+                    for status, response in op.get("responses", {}).items():
+                        body = response.get("content", {}).get("application/json")
+                        if str(status).startswith(("4", "5")) and body is not None:
+                            body["schema"] = ref("error")
+            if "HTTPValidationError" not in json.dumps(doc.get("paths", {})):
+                schemas.pop("HTTPValidationError", None)
+                schemas.pop("ValidationError", None)
             app.openapi_schema = doc
         return app.openapi_schema
 
