@@ -33,6 +33,7 @@ import numpy as np
 
 from .errors import ImageError, NoFaceError, printable
 from .faces import Face
+from .schema import stamp
 
 #: What ``compare`` takes for a photo.
 CompareSource = str | Path | bytes | np.ndarray
@@ -63,7 +64,7 @@ class Comparison:
             d["image_size"] = list(self.image_sizes[k]) if self.image_sizes else None
             d["faces_in_photo"] = int(self.n_faces[k])
             faces.append(d)
-        return {
+        return stamp("compare", {
             "similarity": round(float(self.similarity), 4),
             "same_person": bool(self.same_person),
             # 4 decimals, never rounded to a certainty the logistic does not give
@@ -72,7 +73,7 @@ class Comparison:
             "threshold": round(float(self.threshold), 4),
             "embedder": self.embedder,
             "faces": faces,
-        }
+        })
 
 
 #: Face sizes (the smaller face's box width, in its photo's pixels) between which the size

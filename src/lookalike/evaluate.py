@@ -11,6 +11,7 @@ from .errors import ImageError
 from .progress import bar
 from .ranking import PhotoResult
 from .recognizer import Recognizer
+from .schema import stamp
 from .scoring import score
 from .subject import KNOWN
 
@@ -131,5 +132,5 @@ def _error(row: dict) -> dict:
 
 
 def public(result: dict) -> dict:
-    """The JSON-safe part of an evaluation result."""
-    return {k: v for k, v in result.items() if not k.startswith("_")}
+    """The JSON-safe part of an evaluation result: the ``evaluate`` answer."""
+    return stamp("evaluate", {k: v for k, v in result.items() if not k.startswith("_")})

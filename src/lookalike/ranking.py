@@ -18,6 +18,7 @@ import numpy as np
 
 from .faces import Face
 from .names import display_name
+from .schema import stamp
 
 
 @dataclass
@@ -90,12 +91,12 @@ class PhotoResult:
         return self.error is None and bool(self.faces)
 
     def to_dict(self, top: int | None = None) -> dict:
-        return {
+        return stamp("photo", {
             "photo": self.photo,
             "image_size": list(self.image_size) if self.image_size else None,
             "faces": [f.to_dict(top, self.n_faces) for f in self.faces],
             "error": self.error,
-        }
+        })
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Verdict:
         return self.ranking[0].person
 
     def to_dict(self, top: int | None = None) -> dict:
-        return {
+        return stamp("verdict", {
             "person": self.person,
             "name": display_name(self.person),
             "ranking": [m.to_dict() for m in self.ranking[:top]],
@@ -122,7 +123,7 @@ class Verdict:
             "photos_used": self.n_used,
             "unknown": self.unknown,
             "method": "geometric mean of per-photo probabilities, renormalised",
-        }
+        })
 
 
 def rank(labels: list[str], proba: np.ndarray, similarity: np.ndarray | None = None

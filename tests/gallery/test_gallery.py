@@ -47,7 +47,7 @@ def test_search_ranks_people_in_predict_shape(gallery, tmp_path):
     assert face.best_similarity == pytest.approx(face.top.similarity)
     d = res.to_dict(5)
     m = d["faces"][0]["ranking"][0]
-    assert set(d) == {"photo", "image_size", "faces", "error"}
+    assert set(d) == {"schema", "photo", "image_size", "faces", "error"}
     assert {"person", "probability", "similarity", "best_photo"} <= set(m)
     assert m["best_photo"]["similarity"] == m["similarity"]
     thumb = gallery.thumbnail(m["best_photo"]["id"])

@@ -262,7 +262,8 @@ def test_a_gallery_is_served_and_changed_with_the_token(gallery_path, monkeypatc
     auth = {"Authorization": "Bearer t0ken"}
     cameraman = np.stack([data.camera()] * 3, axis=-1)
     with TestClient(create_app(gallery_path, warm_up=False)) as c:
-        assert c.get("/api/people").json() == {"people": ["astronaut", "grace_hopper"],
+        assert c.get("/api/people").json() == {"schema": "lookalike/people/1",
+                                              "people": ["astronaut", "grace_hopper"],
                                               "count": 2, "editable": True}
         r = c.post("/api/predict", files=_photo(variants(grace_hopper(), 1, seed=5)[0]))
         assert r.status_code == 200, r.text
@@ -327,7 +328,8 @@ def test_lookalike_serve_starts_answers_and_reports_a_missing_model(model_path, 
             except httpx.HTTPError:
                 assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
-        assert r.json() == {"status": "ok", "people": 2, "version": r.json()["version"]}
+        assert r.json() == {"schema": "lookalike/health/1", "status": "ok", "people": 2,
+                            "version": r.json()["version"]}
         r = httpx.post(f"http://127.0.0.1:{port}/api/predict",
                        files={"photo": ("a.jpg", encode(astronaut()), "image/jpeg")}, timeout=60)
         assert r.json()["faces"][0]["ranking"][0]["person"] == "astronaut"  # 0.26 MP

@@ -16,6 +16,7 @@ from ..recipes.article.config import (
     ArticleConfig,
     config_fields,
 )
+from ..schema import stamp
 from .output import info, print_article_summary
 
 
@@ -127,11 +128,11 @@ def cmd_train_article(args) -> int:
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         info(f"Training report: {page}")
     if args.json:
-        print(json.dumps({"model": str(out), "seconds": round(seconds, 2),
-                          "curves": str(curves) if curves else None, "people": report.people,
-                          "split": report.split, "skipped": report.skipped,
-                          "warnings": report.warnings, "metrics": report.metrics,
-                          "history": report.history}, ensure_ascii=False))
+        print(json.dumps(stamp("train", {
+            "model": str(out), "seconds": round(seconds, 2),
+            "curves": str(curves) if curves else None, "people": report.people,
+            "split": report.split, "skipped": report.skipped, "warnings": report.warnings,
+            "metrics": report.metrics, "history": report.history}), ensure_ascii=False))
         return 0
     print_article_summary(report, cfg, args.preset, seconds, curves, out)
     return 0

@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..names import display_name
+from ..schema import stamp
 from .output import print_photo, print_problems, report_failed
 
 
@@ -48,7 +49,8 @@ def cmd_add(args) -> int:
 def _print_enrolment(args, spec: str, rep, people, source: str | None = None) -> int:
     """What `gallery add` and `gallery create --from` print: JSON, or the summary lines."""
     if args.json:
-        print(json.dumps(rep.to_dict() | {"gallery": spec}, ensure_ascii=False))
+        print(json.dumps(stamp("enrolment", rep.to_dict() | {"gallery": spec}),
+                         ensure_ascii=False))
         return 0
     rate = rep.added / rep.seconds if rep.seconds > 0 else 0.0
     print(f"Enrolled {rep.added} photo(s) of {len(rep.people)} people"
@@ -100,8 +102,9 @@ def cmd_list(args) -> int:
     finally:
         g.close()
     if args.json:
-        print(json.dumps(desc | {"list": [{"person": p, "photos": n} for p, n in people]},
-                         ensure_ascii=False, indent=1))
+        print(json.dumps(stamp("gallery-list", desc | {
+            "list": [{"person": p, "photos": n} for p, n in people]}), ensure_ascii=False,
+            indent=1))
         return 0
     print(f"{desc['gallery']}: {desc['people']} people, {desc['photos']} photos "
           f"(embedder {desc['embedder']['name']}, index {desc['index']})")
@@ -127,9 +130,9 @@ def cmd_search(args) -> int:
     finally:
         g.close()
     if args.json:
-        print(json.dumps({"model": g.spec, "gallery": g.spec,
-                          "photos": [r.to_dict(args.top) for r in results]},
-                         ensure_ascii=False, indent=1))
+        print(json.dumps(stamp("gallery-search", {
+            "model": g.spec, "gallery": g.spec,
+            "photos": [r.to_dict(args.top) for r in results]}), ensure_ascii=False, indent=1))
     else:
         for r in results:
             print_photo(r, args.top, g.threshold, out=sys.stdout)

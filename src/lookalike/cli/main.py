@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
+from ..schema import stamp
 from .article import add_train_arguments
 from .benchmark import add_benchmark_parser
 from .compare import add_compare_parser
@@ -59,10 +60,10 @@ def cmd_train(args) -> int:
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         print(f"Training report: {page}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": str(out), "seconds": round(seconds, 2), **{
+        print(json.dumps(stamp("train", {"model": str(out), "seconds": round(seconds, 2), **{
             k: getattr(report, k) for k in ("people", "split", "skipped", "ambiguous",
                                             "distrusted", "chosen_against_prominence",
-                                            "warnings", "metrics")}}, ensure_ascii=False))
+                                            "warnings", "metrics")}}), ensure_ascii=False))
         return 0
     print_train_summary(model, report, out, seconds)
     return 0
@@ -92,7 +93,8 @@ def cmd_predict(args) -> int:
                            verdict=verdict if args.together else None, top=args.top)
         print(f"Card: {card.path}", file=sys.stderr)
     if args.json:
-        doc = {"model": str(args.model), "photos": [r.to_dict(args.top) for r in results]}
+        doc = stamp("predict", {"model": str(args.model),
+                                "photos": [r.to_dict(args.top) for r in results]})
         if args.together:
             doc["verdict"] = verdict.to_dict(args.top) if verdict else None
         print(json.dumps(doc, ensure_ascii=False, indent=1))
@@ -148,16 +150,15 @@ def cmd_info(args) -> int:
     from ..runtime import describe
 
     if not args.model:  # this installation: which runtime and precision networks run with
-        print(json.dumps({"runtime": describe()}, indent=1))
+        print(json.dumps(stamp("info", {"runtime": describe()}), indent=1))
         return 0
     from ..kinds import load
 
     model = load(args.model)
-    print(json.dumps(model.describe() | {"split": model.manifest.get("split", {}).get("layout"),
-                                         "skipped": model.manifest.get("skipped"),
-                                         "warnings": model.manifest.get("warnings"),
-                                         "runtime_here": describe()},
-                     ensure_ascii=False, indent=1))
+    print(json.dumps(stamp("info", model.describe() | {
+        "split": model.manifest.get("split", {}).get("layout"),
+        "skipped": model.manifest.get("skipped"), "warnings": model.manifest.get("warnings"),
+        "runtime_here": describe()}), ensure_ascii=False, indent=1))
     return 0
 
 

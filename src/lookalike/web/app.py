@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from .._version import __version__
 from ..errors import LookalikeError
 from ..recognizer import Recognizer
+from .openapi import declare_schemas
 from .routes import (
     DEFAULT_TOP,
     STATIC,
@@ -125,6 +126,7 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
         "landmarks and a ranking of the known people with calibrated probabilities. Errors are "
         '`{"error": code, "detail": message}` with a 4xx status.')
     app.state.recognizer = rec
+    declare_schemas(app)
     app.state.calls = calls
     add_error_handlers(app)
     add_service_routes(app, served)

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from ..errors import LookalikeError, NoFaceError
+from .openapi import answer_responses
 from .uploads import multipart_body
 
 
@@ -85,6 +86,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
     pair = _Pair(served, pipeline)
 
     @app.post("/api/compare", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
+              response_model=None, responses=answer_responses("compare"),
               summary="Two photos: how alike are the faces, and is it the same person?",
               description="Two multipart fields `photo`. The answer: `similarity` (cosine), "
               "`same_person` (similarity ≥ `threshold`, which rises with the faces' size), "

@@ -20,11 +20,15 @@ from .. import runtime
 from .._version import __version__
 from ..errors import LookalikeError
 from ..recognizer import Editable, Recognizer
+from ..schema import stamp
+from .openapi import answer_responses
 from .uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, check_photo, multipart_body, read_files
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_ENV = "LOOKALIKE_API_TOKEN"
 DEFAULT_TOP = 5
+#: The error statuses of gallery changes.
+CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 #: The page may only talk to this server (and show local blobs / the webcam).
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
@@ -143,22 +147,27 @@ def add_service_routes(app: FastAPI, s: Served) -> None:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/healthz", tags=["service"], summary="Liveness: the recognizer is loaded")
+    @app.get("/healthz", tags=["service"], summary="Liveness: the recognizer is loaded",
+             response_model=None, responses=answer_responses("health", ()))
     async def healthz() -> dict:
-        return {"status": "ok", "people": len(await s.labels()), "version": __version__}
+        return stamp("health", {"status": "ok", "people": len(await s.labels()),
+                                "version": __version__})
 
-    @app.get("/api/info", tags=["service"], summary="What is served and the upload limits")
+    @app.get("/api/info", tags=["service"], summary="What is served and the upload limits",
+             response_model=None, responses=answer_responses("server", ()))
     async def info() -> dict:
-        return {"kind": s.rec.kind, "people": len(await s.labels()), "threshold": s.threshold,
-                "editable": s.editable is not None, "max_bytes": s.max_bytes,
-                "max_pixels": s.max_pixels, "max_photos": MAX_PHOTOS,
-                "default_top": DEFAULT_TOP, "version": __version__,
-                "runtime": runtime.describe()}
+        return stamp("server", {
+            "kind": s.rec.kind, "people": len(await s.labels()), "threshold": s.threshold,
+            "editable": s.editable is not None, "max_bytes": s.max_bytes,
+            "max_pixels": s.max_pixels, "max_photos": MAX_PHOTOS, "default_top": DEFAULT_TOP,
+            "version": __version__, "runtime": runtime.describe()})
 
-    @app.get("/api/people", tags=["people"], summary="The people the recognizer knows")
+    @app.get("/api/people", tags=["people"], summary="The people the recognizer knows",
+             response_model=None, responses=answer_responses("people", ()))
     async def people() -> dict:
         names = await s.labels()
-        return {"people": names, "count": len(names), "editable": s.editable is not None}
+        return stamp("people", {"people": names, "count": len(names),
+                                "editable": s.editable is not None})
 
     @app.get("/api/thumbs/{index}", tags=["people"], response_class=Response,
              summary="A training photo's face (JPEG), as linked from a ranking's `thumb`")
@@ -190,6 +199,7 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
     """Whom one photo's faces look like; one verdict over several photos."""
 
     @app.post("/api/predict", tags=["predict"], openapi_extra=multipart_body("photo"),
+              response_model=None, responses=answer_responses("photo"),
               summary="Whom does each face in a photo look like?",
               description="Multipart field `photo`. For every face (most prominent first): "
               "box [x, y, w, h], 5 landmarks, the ranking of known people (probability, "
@@ -207,6 +217,7 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
 
     @app.post("/api/verdict", tags=["predict"],
               openapi_extra=multipart_body("photo", many=True),
+              response_model=None, responses=answer_responses("predict"),
               summary="Several photos of one person: one combined verdict",
               description=f"Repeat the multipart field `photo` (up to {MAX_PHOTOS}). Each photo "
               "is ranked as in /api/predict; the verdict combines the face each photo is about "
@@ -224,14 +235,16 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
             raise ApiError(422, "no_face", "no face found in any of the photos")
         verdict_doc = v.to_dict(top)
         _closest_thumbs(photos, verdict_doc)
-        return {"photos": photos, "verdict": verdict_doc, "threshold": s.threshold}
+        return stamp("predict", {"photos": photos, "verdict": verdict_doc,
+                                 "threshold": s.threshold})
 
 
 def add_change_routes(app: FastAPI, s: Served) -> None:
     """Adding and removing people (an editable recognizer, with the bearer token)."""
 
     @app.post("/api/people/{name}/photos", tags=["people"],
-              openapi_extra=multipart_body("photo", many=True),
+              openapi_extra=multipart_body("photo", many=True), response_model=None,
+              responses=answer_responses("people-change", CHANGE_ERRORS),
               summary="Add photos of a person to the gallery (bearer token)")
     async def add_photos(name: str, request: Request) -> dict:
         editable = s.authorize(request)
@@ -252,10 +265,11 @@ def add_change_routes(app: FastAPI, s: Served) -> None:
                             for src, reason in out.get("skipped") or [])
             raise ApiError(422, "not_added", f"no photo was added ({why or 'nothing to add'}); "
                            "send photos in which the person's face is visible")
-        return {"person": name, "photos": len(files), "result": out,
-                "people": len(await s.labels())}
+        return stamp("people-change", {"person": name, "photos": len(files), "result": out,
+                                       "people": len(await s.labels())})
 
-    @app.delete("/api/people/{name}", tags=["people"],
+    @app.delete("/api/people/{name}", tags=["people"], response_model=None,
+                responses=answer_responses("people-change", CHANGE_ERRORS),
                 summary="Remove every trace of a person from the gallery (bearer token)")
     async def remove_person(name: str, request: Request) -> dict:
         editable = s.authorize(request)
@@ -265,8 +279,8 @@ def add_change_routes(app: FastAPI, s: Served) -> None:
             out = await s.calls(editable.remove, name)
         except LookalikeError as err:
             raise ApiError(422, "not_removed", str(err)) from None
-        return {"person": name, "removed": True, "result": jsonable(out),
-                "people": len(await s.labels())}
+        return stamp("people-change", {"person": name, "removed": True,
+                                       "result": jsonable(out), "people": len(await s.labels())})
 
 
 def jsonable(value: Any) -> Any:
