@@ -75,7 +75,7 @@ def part_masks(size: int = 112, margin: float = 0.0, parts: tuple[str, ...] | No
             inside = (((xx - (cx * k + off)) / (rx * k)) ** 2
                       + ((yy - (cy * k + off)) / (ry * k)) ** 2) <= 1.0
             out[i] = np.maximum(out[i], inside)
-        out[i] = cv2.GaussianBlur(out[i], (0, 0), FEATHER * k)
+        out[i] = np.clip(cv2.GaussianBlur(out[i], (0, 0), FEATHER * k), 0.0, 1.0)
     out.flags.writeable = False
     return out
 

@@ -173,15 +173,18 @@ class ManyComparison:
 
 
 def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
-                 names: Sequence[str] | None = None, why: bool = False) -> ManyComparison:
+                 names: Sequence[str] | None = None, why: bool = False,
+                 comparer: Any = None) -> ManyComparison:
     """Which of ``others`` the face in ``photo`` resembles most ("mom or dad?"): each pair's
     similarity and calibrated same-person probability, and how the resemblance divides among
     the candidates (a softmax at the ranking temperature :data:`lookalike.heads.DEFAULT_SCALE`,
-    the one a gallery or a one-photo-per-person model ranks people with)."""
-    from .comparison import _label, comparer, same_person_probability
+    the one a gallery or a one-photo-per-person model ranks people with). ``comparer``: a
+    :class:`~lookalike.comparison.Comparer` to use (default: the shared one of ``embedder``)."""
+    from .comparison import _label, same_person_probability
+    from .comparison import comparer as shared
     from .heads import DEFAULT_SCALE, softmax
 
-    c = comparer(embedder)
+    c = comparer if comparer is not None else shared(embedder)
     sources = [photo, *others]
     labels = list(names) if names else [_label(s, f"photo {k + 1}")
                                         for k, s in enumerate(sources)]

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 
 from ..errors import LookalikeError, NoFaceError
 from .uploads import multipart_body
+from .why_routes import add_compare_many_route, add_why_json
 
 
 def _draw(render: Callable[[Path], Any]) -> bytes:
@@ -63,14 +64,23 @@ class _Pair:
         self.served.check(files)
         return files
 
-    async def compare(self, files: list[tuple[str, bytes]]):
+    async def compare(self, files: list[tuple[str, bytes]], why: bool = False):
         from ..errors import ImageError
         from .uploads import ApiError
 
         names = (files[0][0], files[1][0])
+
+        def run():
+            result = self.comparer().compare(files[0][1], files[1][1], names=names)
+            if why:
+                from ..why_answers import explain_comparison
+
+                result.why = explain_comparison(self.comparer(), result,
+                                                (files[0][1], files[1][1]))
+            return result
+
         try:
-            return await self.served.calls(lambda: self.comparer().compare(
-                files[0][1], files[1][1], names=names))
+            return await self.served.calls(run)
         except NoFaceError as err:
             raise ApiError(422, "no_face", f"no face found in {err.path}; try a photo where "
                            "the face is visible, upright and not too small") from None
@@ -89,9 +99,13 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
               description="Two multipart fields `photo`. The answer: `similarity` (cosine), "
               "`same_person` (similarity ≥ `threshold`), `probability` (calibrated on LFW "
               "pairs) and the two `faces` compared (each photo's most prominent face: box, "
-              "landmarks, detection score). 422 `no_face` names the photo without a face.")
-    async def compare(request: Request) -> dict:
-        return (await pair.compare(await pair.read(request))).to_dict()
+              "landmarks, detection score); with `why=1`, `why`: which parts of the faces make "
+              "the likeness. 422 `no_face` names the photo without a face.")
+    async def compare(request: Request, why: int = Query(0, ge=0, le=1)) -> dict:
+        result = await pair.compare(await pair.read(request), why=bool(why))
+        doc = result.to_dict()
+        add_why_json(doc, result.why)
+        return doc
 
     @app.post("/api/compare/card", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
               response_class=Response, summary="The compare card of two photos (PNG)",
@@ -106,6 +120,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
         return _png(png, "lookalike-compare.png")
 
     add_card_route(app, served)
+    add_compare_many_route(app, served, pair.comparer)
 
 
 def add_card_route(app: FastAPI, served: Any) -> None:
