@@ -83,11 +83,18 @@ def lookalike_pairs(pipe: FacePipeline, pairs, n: int, quiet: bool
     return out
 
 
-def mean_fill_mask(view: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """The deletion test's masking: hard-edged regions filled with the view's mean colour."""
+def deletion_mask(view: np.ndarray, masks: np.ndarray, fill: str) -> np.ndarray:
+    """The deletion test's masking: hard-edged regions filled with the view's mean colour
+    (``fill="mean"``) or a strongly blurred copy (``"blur"``): the fill the explanation does
+    not use."""
+    import cv2
+
     hard = (masks >= 0.5)[:, :, :, None]
-    mean = view.reshape(-1, 3).mean(axis=0)
-    return np.where(hard, mean[None, None, None, :], view[None]).astype(np.uint8)
+    if fill == "mean":
+        f = view.reshape(-1, 3).mean(axis=0)[None, None, None, :]
+    else:
+        f = cv2.GaussianBlur(view.astype(np.float32), (0, 0), 12.0)[None]
+    return np.where(hard, f, view[None]).astype(np.uint8)
 
 
 def shift(view: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -111,7 +118,9 @@ def run(ex: Explainer, items, rng: np.random.Generator, quiet: bool, label: str)
         firsts[rank[0]] = firsts.get(rank[0], 0) + 1
         first, last = ex.parts.index(rank[0]), ex.parts.index(rank[-1])
         sel = masks[[first, last]]
-        e = ex.embed_views(np.concatenate([mean_fill_mask(va, sel), mean_fill_mask(vb, sel)]))
+        fill = "mean" if ex.fill == "blur" else "blur"
+        e = ex.embed_views(np.concatenate([deletion_mask(va, sel, fill),
+                                           deletion_mask(vb, sel, fill)]))
         ea, eb = a[2], b[2]
         # one face at a time, as the explanation hides parts, but with another fill
         d_first = 2 * float(ea @ eb) - float(e[0] @ eb) - float(ea @ e[2])
@@ -167,7 +176,8 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
         ex.explain_views(ex.view(a[0], a[1]), ex.view(b[0], b[1]), (a[2], b[2]))
         why.append(time.perf_counter() - t)
     masks = part_masks(112, 0.0, ex.parts)
-    views = np.concatenate([np.stack([va] * len(masks)), np.stack([vb] * len(masks))])
+    n_crops = 2 * len(masks) * (2 if ex.mirror else 1) + (2 if ex.mirror else 0)
+    views = np.stack([va] * n_crops)
     for _ in range(max(3, repeat // 4)):
         t = time.perf_counter()
         for v in views:
@@ -178,7 +188,7 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
             "explained_pair_ms_p50": round(med(why), 1),
             "explained_pair_ms_p90": round(float(np.percentile(why, 90)) * 1000, 1),
             "explained_pair_in_bare_inferences": round(med(why) / med(bare), 2),
-            "crops_per_pair": 2 * len(masks),
+            "crops_per_pair": n_crops,
             "same_crops_one_by_one_ms_p50": round(med(loop), 1),
             "repeat": repeat}
 
@@ -188,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=150, help="pairs of each kind")
     ap.add_argument("--parts", default=",".join(DEFAULT_PARTS), help="comma-separated parts")
     ap.add_argument("--sigma", type=float, default=None, help="the fill's blur sigma")
+    ap.add_argument("--fill", choices=("blur", "mean"), default="blur")
+    ap.add_argument("--mirror", action="store_true", help="average with the mirrored pair")
+    ap.add_argument("--sets", default="same_person,lookalike")
     ap.add_argument("--repeat", type=int, default=40, help="timed explanations")
     ap.add_argument("--name", default="why", help="bench/results/<name>.json")
     ap.add_argument("--quiet", action="store_true")
@@ -195,14 +208,20 @@ def main(argv: list[str] | None = None) -> int:
     start = machine()
     pipe = FacePipeline("sface")
     kw = {} if args.sigma is None else {"sigma": args.sigma}
-    ex = Explainer(pipe.embedder, parts=args.parts.split(","), **kw)
+    ex = Explainer(pipe.embedder, parts=args.parts.split(","), fill=args.fill,
+                   mirror=args.mirror, **kw)
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
     rng = np.random.default_rng(0)
-    out: dict = {"machine": start, "parts": list(ex.parts), "sigma": ex.sigma}
-    sets = {"same_person": [(a, b) for a, b in same_pairs(pairs, args.pairs)],
-            "lookalike": [(a, b) for a, b, _ in lookalike_pairs(pipe, pairs, args.pairs,
-                                                                args.quiet)]}
+    out: dict = {"machine": start, "parts": list(ex.parts), "sigma": ex.sigma,
+                 "fill": ex.fill, "mirror_average": ex.mirror}
+    wanted = args.sets.split(",")
+    sets = {}
+    if "same_person" in wanted:
+        sets["same_person"] = same_pairs(pairs, args.pairs)
+    if "lookalike" in wanted:
+        sets["lookalike"] = [(a, b) for a, b, _ in lookalike_pairs(pipe, pairs, args.pairs,
+                                                                   args.quiet)]
     loaded = {}
     for name, pl in sets.items():
         items = []
@@ -215,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         sims = [float(x[0][2] @ x[1][2]) for x in items]
         out[name]["similarity_mean"] = round(float(np.mean(sims)), 3)
         print(name, out[name], flush=True)
-    out["cost"] = cost(ex, loaded["same_person"], args.repeat)
+    out["cost"] = cost(ex, next(iter(loaded.values())), args.repeat)
     out["load_average_at_end"] = [round(v, 2) for v in __import__("os").getloadavg()]
     print("cost", out["cost"])
     save(args.name, out)

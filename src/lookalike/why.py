@@ -80,12 +80,21 @@ def part_masks(size: int = 112, margin: float = 0.0, parts: tuple[str, ...] | No
     return out
 
 
-def occlude(view: np.ndarray, masks: np.ndarray, sigma: float) -> np.ndarray:
+def occlude(view: np.ndarray, masks: np.ndarray, sigma: float, fill: str = "blur"
+            ) -> np.ndarray:
     """``(len(masks), H, W, 3)`` uint8: ``view`` with each mask's region replaced by a blurred
-    copy of the view."""
+    copy of the view (``fill="mean"``: by the view's mean colour)."""
     import cv2
 
-    fill = cv2.GaussianBlur(view.astype(np.float32), (0, 0), sigma)
+    if fill == "mean":
+        fill_img = np.broadcast_to(view.reshape(-1, 3).mean(axis=0).astype(np.float32),
+                                   view.shape)
+    else:
+        fill_img = cv2.GaussianBlur(view.astype(np.float32), (0, 0), sigma)
+    return _blend(view, masks, fill_img)
+
+
+def _blend(view: np.ndarray, masks: np.ndarray, fill: np.ndarray) -> np.ndarray:
     m = masks[:, :, :, None]
     out = view.astype(np.float32)[None] * (1.0 - m) + fill[None] * m
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
@@ -170,12 +179,15 @@ class Explainer:
     their own ``embed`` (dlib fits its landmarks on it), one view at a time."""
 
     def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
-                 sigma: float = FILL_SIGMA):
+                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False):
         from .embedders import SFaceEmbedder
 
         self.embedder = embedder
         self.parts = tuple(parts) if parts is not None else DEFAULT_PARTS
         self.sigma = sigma
+        self.fill = fill
+        #: also explain the mirrored pair and average (twice the crops)
+        self.mirror = mirror
         self.sface = isinstance(embedder, SFaceEmbedder) and not embedder.flip_test
         # the view each embedder reads: SFace its 112 crop; others a wider aligned view
         self.size, self.margin = (112, 0.0) if self.sface else (224, 0.25)
@@ -213,14 +225,23 @@ class Explainer:
         """Explain two views (from :meth:`view`); ``base``: their embeddings when known."""
         masks = part_masks(self.size, self.margin, self.parts)
         n = len(masks)
-        batch = [occlude(va, masks, self.sigma), occlude(vb, masks, self.sigma)]
+        batch = [occlude(va, masks, self.sigma, self.fill),
+                 occlude(vb, masks, self.sigma, self.fill)]
         if base is None:
             batch.append(np.stack([va, vb]))
+        if self.mirror:  # the regions are symmetric: a mirrored occluded view hides the part
+            batch += [b[:, :, ::-1] for b in batch[:2]] + [np.stack([va, vb])[:, :, ::-1]]
         e = self.embed_views(np.concatenate(batch))
+        k = 2 * n + (2 if base is None else 0)
         ea, eb = (e[2 * n], e[2 * n + 1]) if base is None else base
         sim = float(_cos(ea, eb))
         drop_a = sim - _cos(e[:n], eb[None])  # part hidden in face a
         drop_b = sim - _cos(ea[None], e[n:2 * n])
+        if self.mirror:
+            ma, mb = e[k + 2 * n], e[k + 2 * n + 1]
+            msim = float(_cos(ma, mb))
+            drop_a = (drop_a + msim - _cos(e[k:k + n], mb[None])) / 2
+            drop_b = (drop_b + msim - _cos(ma[None], e[k + n:k + 2 * n])) / 2
         why = self._why(sim, drop_a, drop_b, masks)
         why.views = np.stack([self._crop112(va), self._crop112(vb)])
         return why

@@ -126,7 +126,7 @@ window.LookalikeWhy = (function () {
       li.addEventListener("focus", show);
       li.addEventListener("mouseleave", hide);
       li.addEventListener("blur", hide);
-      li.addEventListener("click", () => (li.classList.contains("active") ? hide() : show()));
+      li.addEventListener("click", show); // a tap shows it (hover and focus may come first)
       li.addEventListener("keydown", (ev) => {
         if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); li.click(); }
       });
