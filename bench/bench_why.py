@@ -16,8 +16,10 @@ them (the 112×112 aligned crop).
 2. Stability: the pair mirrored (both views flipped left-right), and shifted by 2 px (both views
    moved 2 px in one of 8 directions, the parts' regions staying on the template): how often is
    the ranking of parts the same (all of it, and its first part)?
-3. Cost: ms per explained pair (both faces' embeddings known, as in ``compare`` and
-   ``predict``), against one bare SFace inference (batch of 1) in the same run.
+   Also: the *photos* shifted by 2 px and their faces found and aligned again (what a user's
+   slightly different crop does; the alignment undoes most of the shift).
+3. Cost: ms per explained pair (both faces' embeddings known, as in ``compare``), wall and
+   CPU, against one bare SFace inference (batch of 1) in the same run.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def first_face(pipe: FacePipeline, path: Path):
         return None
     rgb, _ = decode_for_faces(read_bytes(path), path)
     return rgb, res.faces[0], res.embeddings[0]
+
+
+def shifted_photo(pipe: FacePipeline, rgb: np.ndarray, dx: int, dy: int):
+    """The photo moved by (dx, dy) px, its face found and embedded again (None: no face)."""
+    moved = shift(rgb, dx, dy)
+    res = pipe.analyze_array(moved, first_only=True)
+    return (moved, res.faces[0], res.embeddings[0]) if res.faces else None
 
 
 def same_pairs(pairs, n: int) -> list[tuple[Path, Path]]:
@@ -104,11 +113,14 @@ def shift(view: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return cv2.warpAffine(view, m, view.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
 
 
-def run(ex: Explainer, items, rng: np.random.Generator, quiet: bool, label: str) -> dict:
+def run(ex: Explainer, pipe: FacePipeline, items, rng: np.random.Generator, quiet: bool,
+        label: str) -> dict:
     masks = part_masks(112, 0.0, ex.parts)
     n_parts = len(ex.parts)
     deletion, deletion_both, mirror_all, mirror_top, shift_all, shift_top, tau_m, tau_s = (
         [] for _ in range(8))
+    said_m, said_s = [], []  # the sentence (the parts it names, in order) unchanged
+    photo_all, photo_top, said_p = [], [], []  # the photos shifted, faces found again
     firsts: dict[str, int] = {}
     dirs = [(2, 0), (-2, 0), (0, 2), (0, -2), (2, 2), (-2, -2), (2, -2), (-2, 2)]
     for a, b in bar(items, desc=label, enabled=not quiet):
@@ -131,6 +143,15 @@ def run(ex: Explainer, items, rng: np.random.Generator, quiet: bool, label: str)
         m = ex.explain_views(np.ascontiguousarray(va[:, ::-1]), np.ascontiguousarray(vb[:, ::-1]))
         dx, dy = dirs[int(rng.integers(len(dirs)))]
         s = ex.explain_views(shift(va, dx, dy), shift(vb, dx, dy))
+        said_m.append(m.sentence == why.sentence)
+        said_s.append(s.sentence == why.sentence)
+        dx, dy = dirs[int(rng.integers(len(dirs)))]
+        pa, pb = shifted_photo(pipe, a[0], dx, dy), shifted_photo(pipe, b[0], dx, dy)
+        if pa is not None and pb is not None:
+            p = ex.explain_views(ex.view(pa[0], pa[1]), ex.view(pb[0], pb[1]), (pa[2], pb[2]))
+            photo_all.append(p.ranking() == rank)
+            photo_top.append(p.ranking()[0] == rank[0])
+            said_p.append(p.sentence == why.sentence)
         for other, all_, top, tau in ((m, mirror_all, mirror_top, tau_m),
                                       (s, shift_all, shift_top, tau_s)):
             r2 = other.ranking()
@@ -143,6 +164,11 @@ def run(ex: Explainer, items, rng: np.random.Generator, quiet: bool, label: str)
             "deletion_both_faces_first_beats_last_pct": pct(deletion_both),
             "mirror_same_ranking_pct": pct(mirror_all), "mirror_same_first_pct": pct(mirror_top),
             "mirror_kendall_tau_mean": round(float(np.mean(tau_m)), 3),
+            "mirror_same_sentence_pct": pct(said_m), "shift2px_same_sentence_pct": pct(said_s),
+            "photo_shift2px_same_ranking_pct": pct(photo_all),
+            "photo_shift2px_same_first_pct": pct(photo_top),
+            "photo_shift2px_same_sentence_pct": pct(said_p),
+            "photo_shift2px_pairs": len(photo_all),
             "shift2px_same_ranking_pct": pct(shift_all),
             "shift2px_same_first_pct": pct(shift_top),
             "shift2px_kendall_tau_mean": round(float(np.mean(tau_s)), 3),
@@ -166,15 +192,17 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
     for _ in range(3):
         net.run(one)
         ex.explain_views(va, vb, base)
-    bare, why, loop = [], [], []
+    bare, why, loop, bare_cpu, why_cpu = [], [], [], [], []
     for _ in range(repeat):  # interleaved, so load changes hit both alike
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         net.run(one)
         bare.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        bare_cpu.append(time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
         a, b = items[_ % len(items)]
         ex.explain_views(ex.view(a[0], a[1]), ex.view(b[0], b[1]), (a[2], b[2]))
         why.append(time.perf_counter() - t)
+        why_cpu.append(time.process_time() - c)
     masks = part_masks(112, 0.0, ex.parts)
     n_crops = 2 * len(masks) * (2 if ex.mirror else 1) + (2 if ex.mirror else 0)
     views = np.stack([va] * n_crops)
@@ -188,6 +216,9 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
             "explained_pair_ms_p50": round(med(why), 1),
             "explained_pair_ms_p90": round(float(np.percentile(why, 90)) * 1000, 1),
             "explained_pair_in_bare_inferences": round(med(why) / med(bare), 2),
+            "bare_sface_cpu_ms_p50": round(med(bare_cpu), 2),
+            "explained_pair_cpu_ms_p50": round(med(why_cpu), 1),
+            "threads": __import__("lookalike.runtime", fromlist=["threads"]).threads(),
             "crops_per_pair": n_crops,
             "same_crops_one_by_one_ms_p50": round(med(loop), 1),
             "repeat": repeat}
@@ -230,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             if fa is not None and fb is not None:
                 items.append((fa, fb))
         loaded[name] = items
-        out[name] = run(ex, items, rng, args.quiet, name)
+        out[name] = run(ex, pipe, items, rng, args.quiet, name)
         sims = [float(x[0][2] @ x[1][2]) for x in items]
         out[name]["similarity_mean"] = round(float(np.mean(sims)), 3)
         print(name, out[name], flush=True)

@@ -61,14 +61,21 @@ def _compare_many(args) -> int:
     for c in result.candidates:
         bar = "█" * round(c.share * 20)
         same = "" if c.same_person_probability is None else (
-            f"  same person: {100 * c.same_person_probability:.1f} %")
-        print(f"  {c.photo:<{width}} {100 * c.share:6.2f} %  {bar:<20}  similarity "
+            f"  same person: {_pct(c.same_person_probability)}")
+        print(f"  {c.photo:<{width}} {_pct(c.share):>8}  {bar:<20}  similarity "
               f"{c.similarity:.2f}{same}")
         for line in why_lines(c.why, indent="    "):
             print(line)
     print("  (percentages: how the resemblance divides among these photos; same person: "
           "each pair's calibrated probability)")
     return 0
+
+
+def _pct(p: float) -> str:
+    """A percentage that never claims a certainty the numbers do not give."""
+    if p > 0.999:
+        return ">99.9 %"
+    return f"{100 * p:.1f} %" if p >= 0.001 else "<0.1 %"
 
 
 def add_compare_parser(sub, embedders) -> None:
