@@ -112,3 +112,34 @@ def test_every_surface_answers(kind, model_of, photo, people_dir, tmp_path, caps
                      *gallery_args[1:]]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["photos"][0]["faces"][0]["ranking"][0]["person"] == "grace_hopper"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_why_on_every_kind(kind, model_of, photo, capsys, monkeypatch):
+    """predict --why and /api/predict?why=1: embedding kinds explain their matches; the
+    article's CNN says plainly that it cannot (its card has Grad-CAM), never crashes."""
+    spec, _ = model_of(kind)
+    capsys.readouterr()
+    assert main(["predict", spec, str(photo), "--why", "--top", "2", "--json"]) == 0
+    ranking = json.loads(capsys.readouterr().out)["photos"][0]["faces"][0]["ranking"]
+    whys = [m["why"] for m in ranking[:2]]
+    if kind == "article":
+        assert all(w["available"] is False and "not available" in w["sentence"] for w in whys)
+    else:
+        assert all(w["available"] and w["parts"] for w in whys)
+    assert main(["predict", spec, str(photo), "--why"]) == 0
+    assert "why: " in capsys.readouterr().out
+
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.setdefault("app", app))
+    assert main(["serve", spec]) == 0
+    with TestClient(served["app"]) as client:
+        r = client.post("/api/predict?why=1", files={"photo": ("p.jpg", photo.read_bytes(),
+                                                               "image/jpeg")})
+        assert r.status_code == 200, r.text
+        why = r.json()["faces"][0]["ranking"][0]["why"]
+        assert why["available"] is (kind != "article")
+    served["app"].state.calls.now(lambda: None)

@@ -36,6 +36,7 @@ from .plots import (
     wrap_name,
 )
 from .ranking import FaceResult, PhotoResult, Verdict
+from .why_card import WHY_ROW_H, draw_why_row, shows
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
@@ -278,7 +279,9 @@ def render_card(model: Recognizer, results: Sequence[PhotoResult], out: str | Pa
     face_h = ROW_H + bars_h - (PANEL_H - 0.3)
     verdict_h = face_h if verdict is not None else 0.0
     header_h = 0.15
-    heights = [face_h if k is not None or images[i] is not None else 0.75 for i, k in plan]
+    whys = {(i, k): _top_why(results[i].faces[k]) for i, k in plan if k is not None}
+    heights = [(face_h + (WHY_ROW_H if whys.get((i, k)) is not None else 0.0))
+               if k is not None or images[i] is not None else 0.75 for i, k in plan]
     tops = [header_h + sum(heights[:n]) for n in range(len(plan))]
     H = header_h + sum(heights) + verdict_h + 0.1
     rows: list[CardRow] = []
@@ -293,11 +296,22 @@ def render_card(model: Recognizer, results: Sequence[PhotoResult], out: str | Pa
             else:
                 rows.append(_face_row(sheet, results[i], k, images[i], heats.get((i, k)),
                                       tops[n]))
+                why = whys.get((i, k))
+                if why is not None:  # why the face looks like its top match
+                    person = display_name(results[i].faces[k].top.person)
+                    draw_why_row(sheet.fig, sheet.axes, MARGIN, tops[n] + face_h, W - 2 * MARGIN,
+                                 why, ("this face", f"{person}'s closest photo"))
         if verdict is not None:
             rows.append(_verdict_row(sheet, verdict, header_h + sum(heights)))
         save_png(sheet.fig, out, dpi=DPI)
     size = (round(W * DPI), round(H * DPI))
     return Card(out, rows, size)
+
+
+def _top_why(fr: FaceResult) -> Any:
+    """The top match's explanation (``predict --why``), when there is one to draw."""
+    why = fr.ranking[0].why if fr.ranking else None
+    return why if shows(why) else None
 
 
 def _plan(results: Sequence[PhotoResult], sources: Sequence[PhotoSource | None] | None

@@ -56,7 +56,8 @@ PHOTO_W, FACE_W, GAP, TOP = 2.0, 1.85, 0.2, 1.05
 
 def _axes(fig, x: float, y: float, w: float, h: float):
     """Axes at (x, y) inches from the top-left corner, w×h inches."""
-    return fig.add_axes((x / W, 1 - (y + h) / H, w / W, h / H))
+    width, height = fig.get_size_inches()
+    return fig.add_axes((x / width, 1 - (y + h) / height, w / width, h / height))
 
 
 def _off(ax) -> None:
@@ -145,19 +146,26 @@ def render_compare_card(result: Comparison, out: str | Path, *,
              zip(sources, result.faces, sizes, strict=True)]
     color = SAME_COLOR if result.same_person else DIFFERENT_COLOR
     verdict = "Same person" if result.same_person else "Not the same person"
+    from .why_card import WHY_ROW_H, draw_why_row, shows
+
+    why = shows(result.why)
+    height = H + (WHY_ROW_H + 0.1 if why else 0.0)
     with style() as plt:
-        fig = plt.figure(figsize=(W, H), dpi=DPI)
-        fig.text(0.3 / W, 1 - 0.2 / H, verdict, fontsize=19, fontweight="bold", color=color,
-                 va="top", ha="left")
+        fig = plt.figure(figsize=(W, height), dpi=DPI)
+        fig.text(0.3 / W, 1 - 0.2 / height, verdict, fontsize=19, fontweight="bold",
+                 color=color, va="top", ha="left")
         sub = f"similarity {result.similarity:.2f}"
         if result.probability is not None:
             sub += f"  ·  probability of the same person {pct(result.probability)}"
-        fig.text(0.3 / W, 1 - 0.62 / H, sub, fontsize=11, va="top", ha="left")
+        fig.text(0.3 / W, 1 - 0.62 / height, sub, fontsize=11, va="top", ha="left")
+        if why:
+            draw_why_row(fig, lambda x, y, w, h: _axes(fig, x, y, w, h), 0.3, H + 0.05,
+                         W - 0.6, result.why, ("face A", "face B"))
         for k, (rgb, face) in enumerate(shown):
             _draw_side(fig, k, rgb, face, result, color)
         _draw_scale(fig, result, color)
         save_png(fig, out, dpi=DPI)
-    return CompareCard(out, (round(W * DPI), round(H * DPI)), verdict)
+    return CompareCard(out, (round(W * DPI), round(height * DPI)), verdict)
 
 
 __all__ = ["CompareCard", "render_compare_card"]

@@ -55,6 +55,8 @@ class Comparison:
     embedder: str = "sface"
     #: The two aligned face crops SFace-style (JPEG bytes, 96 px), for cards and pages.
     thumbs: tuple[bytes, bytes] = field(default=(b"", b""), repr=False)
+    #: Which parts of the faces make the likeness (:mod:`lookalike.why`), with ``why=True``.
+    why: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         faces = []
@@ -64,7 +66,7 @@ class Comparison:
             d["image_size"] = list(self.image_sizes[k]) if self.image_sizes else None
             d["faces_in_photo"] = int(self.n_faces[k])
             faces.append(d)
-        return stamp("compare", {
+        d = {
             "similarity": round(float(self.similarity), 4),
             "same_person": bool(self.same_person),
             # 4 decimals, never rounded to a certainty the logistic does not give
@@ -73,7 +75,10 @@ class Comparison:
             "threshold": round(float(self.threshold), 4),
             "embedder": self.embedder,
             "faces": faces,
-        })
+        }
+        if self.why is not None:
+            d["why"] = self.why.to_dict()
+        return stamp("compare", d)
 
 
 #: Face sizes (the smaller face's box width, in its photo's pixels) between which the size
@@ -209,17 +214,23 @@ def comparer(embedder: str = "sface") -> Comparer:
 
 
 def compare(a: CompareSource, b: CompareSource, *, embedder: str = "sface",
-            threshold: float | None = None, names: tuple[str, str] | None = None
-            ) -> Comparison:
+            threshold: float | None = None, names: tuple[str, str] | None = None,
+            why: bool = False) -> Comparison:
     """How alike are the faces in photos ``a`` and ``b``, and are they the same person?
 
     ``a``/``b``: paths, bytes, or ``H×W×3`` RGB ``uint8`` arrays. ``embedder``: ``sface``
     (default), ``dlib`` or ``sface+dlib``. ``threshold``: override the verdict's threshold.
-    ``names``: labels of the two photos in the answer and in errors."""
+    ``names``: labels of the two photos in the answer and in errors. ``why``: also say which
+    parts of the faces make the likeness (``.why``, :mod:`lookalike.why`)."""
     c = comparer(embedder)
     if threshold is not None:
         c = Comparer(pipeline=c.pipeline, threshold=threshold)
-    return c.compare(a, b, names=names)
+    result = c.compare(a, b, names=names)
+    if why:
+        from .why_answers import explain_comparison
+
+        result.why = explain_comparison(c, result, (a, b))
+    return result
 
 
 def _label(source: CompareSource, default: str) -> str:

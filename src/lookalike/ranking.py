@@ -26,12 +26,17 @@ class Match:
     person: str
     probability: float
     similarity: float | None = None  # cosine to that person's closest training photo
+    #: Why the face looks like this person's closest photo (a :class:`lookalike.why.Why`, set
+    #: by :func:`lookalike.why_answers.explain_result`; not a field: subclasses add positional ones)
+    why = None
 
     def to_dict(self) -> dict:
         d = {"person": self.person, "name": display_name(self.person),
              "probability": round(float(self.probability), 4)}
         if self.similarity is not None:
             d["similarity"] = round(float(self.similarity), 4)
+        if self.why is not None:
+            d["why"] = self.why.to_dict()
         return d
 
 

@@ -203,3 +203,52 @@ def test_a_stranger_is_shown_plainly_as_none_of_these(page, tmp_path):
     expect(page.locator("#answer-title")).to_contain_text("none of these (closest: ")
     assert len(_ranking(page)) == 2  # the bars still say whom the face resembles most
     page.screenshot(path=str(tmp_path / "page-none.png"), full_page=True)
+
+
+def test_why_the_face_looks_alike_parts_on_both_faces(page, tmp_path):
+    """The page asks for why=3: the top match's parts are listed; hovering or tapping a part
+    outlines it on both faces; compare mode with a third photo ranks the candidates."""
+    photo = _files(tmp_path, ("astronaut.jpg", variants(astronaut(), 1, seed=3)[0]))
+    page.set_input_files("#file", photo)
+    parts = page.locator("#why .why-part")
+    expect(parts.first).to_be_visible(timeout=30_000)
+    assert parts.count() == 4
+    expect(page.locator("#why .why-title")).to_contain_text("Why alike: mostly")
+    names = {parts.nth(i).get_attribute("data-part") for i in range(4)}
+    assert names == {"eyes", "nose", "mouth", "outline"}
+    shares = [float(parts.nth(i).locator(".why-part-pct").inner_text().rstrip(" %"))
+              for i in range(4)]
+    assert shares == sorted(shares, reverse=True) and 95 <= sum(shares) <= 105
+    canvases = page.locator("#why canvas.why-canvas")
+    assert canvases.count() == 2
+    page.wait_for_function("() => [...document.querySelectorAll('#why canvas')].every(c => "
+                           "c.getContext('2d').getImageData(75, 75, 1, 1).data[3] > 0)")
+    first = parts.first.get_attribute("data-part")
+    parts.first.hover()
+    for i in range(2):
+        expect(canvases.nth(i)).to_have_attribute("data-highlight", first)
+    page.mouse.move(5, 5)
+    expect(canvases.first).to_have_attribute("data-highlight", "")
+    parts.nth(2).click()  # a tap shows the part too
+    expect(canvases.nth(1)).to_have_attribute("data-highlight",
+                                              parts.nth(2).get_attribute("data-part"))
+    keep = os.environ.get("LOOKALIKE_SCREENSHOTS")
+    if keep:
+        page.screenshot(path=str(Path(keep) / "page-why.png"), full_page=True)
+    # another match: tap it to see why it is alike
+    page.locator("#ranking li.has-why").nth(1).click()
+    expect(page.locator("#why figcaption").nth(1)).to_contain_text("grace hopper")
+
+    page.click("#mode-compare")
+    a1, a2 = variants(astronaut(), 2, seed=8)
+    files = _files(tmp_path, ("me.jpg", a1), ("grace.jpg", grace_hopper()), ("astro.jpg", a2))
+    page.set_input_files("#file-a", files[0])
+    page.set_input_files("#file-b", files[1])
+    expect(page.locator("#compare-why .why-part").first).to_be_visible(timeout=30_000)
+    page.set_input_files("#file-more", files[2])
+    expect(page.locator("#many-title")).to_have_text("me.jpg looks most like astro.jpg",
+                                                     timeout=30_000)
+    assert page.locator("#many-ranking li").count() == 2
+    expect(page.locator("#many-why .why-part").first).to_be_visible()
+    if keep:
+        page.screenshot(path=str(Path(keep) / "page-compare-many.png"), full_page=True)

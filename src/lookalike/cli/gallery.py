@@ -10,6 +10,7 @@ import sys
 from ..names import display_name
 from ..schema import stamp
 from .output import print_photo, print_problems, report_failed
+from .why_text import print_result_whys
 
 
 def gallery_spec(args) -> str:
@@ -125,6 +126,10 @@ def cmd_search(args) -> int:
             try:
                 results.append(g.predict(p, top=args.top, all_faces=args.all_faces,
                                         name=printable(p)))
+                if args.why:
+                    from ..why_answers import explain_result
+
+                    explain_result(g, p, results[-1], top=args.top)
             except ImageError as err:
                 results.append(PhotoResult(printable(p), [], None, str(err)))
     finally:
@@ -141,6 +146,8 @@ def cmd_search(args) -> int:
                         for m in fr.ranking[:args.top] if m.photo]
                 if best:
                     print("  closest photos: " + "; ".join(best))
+            if args.why:
+                print_result_whys(r, args.top)
     return report_failed([r for r in results if not r.ok])
 
 
@@ -230,6 +237,8 @@ def add_gallery_parser(sub) -> None:
     q.add_argument("--top", type=int, default=5)
     q.add_argument("--all-faces", action="store_true")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--why", action="store_true", help="also say which parts of the face "
+                   "make the likeness to each match shown")
     add_backend_option(q)
     q.set_defaults(func=cmd_search)
 

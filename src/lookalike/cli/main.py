@@ -31,6 +31,7 @@ from .output import (
     report_failed,
 )
 from .serve import add_serve_parser
+from .why_text import print_result_whys
 
 # -- commands ------------------------------------------------------------------------------
 
@@ -84,6 +85,11 @@ def cmd_predict(args) -> int:
         results += [PhotoResult(printable(f), [], None, f"{printable(f)}: no photos in this "
                                 "folder — give photos (JPEG, PNG, …) or a folder holding some")
                     for f in empty]
+    if getattr(args, "why", False):
+        from ..why_answers import DEFAULT_TOP, explain_result
+
+        for photo, r in zip(photos, results, strict=False):
+            explain_result(model, photo, r, top=args.top or DEFAULT_TOP)
     threshold = model.threshold
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):
@@ -101,6 +107,8 @@ def cmd_predict(args) -> int:
     else:
         for r in results:
             print_photo(r, args.top, threshold)
+            if getattr(args, "why", False):
+                print_result_whys(r, args.top)
         if args.together:
             print_verdict(verdict, args.top)
     return report_failed(failed)
@@ -231,6 +239,8 @@ def _add_predict(sub) -> None:
     pr.add_argument("--json", action="store_true")
     pr.add_argument("--card", metavar="OUT.png",
                     help="also draw one look-alike card (PNG) for all photos and faces")
+    pr.add_argument("--why", action="store_true", help="also say which parts of the face "
+                    "make the likeness to each of the top matches (default 3)")
     add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)
 

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from ..errors import LookalikeError, NoFaceError
 from .openapi import answer_responses
 from .uploads import multipart_body
+from .why_routes import add_compare_many_route, add_why_json
 
 
 def _draw(render: Callable[[Path], Any]) -> bytes:
@@ -64,14 +65,23 @@ class _Pair:
         self.served.check(files)
         return files
 
-    async def compare(self, files: list[tuple[str, bytes]]):
+    async def compare(self, files: list[tuple[str, bytes]], why: bool = False):
         from ..errors import ImageError
         from .uploads import ApiError
 
         names = (files[0][0], files[1][0])
+
+        def run():
+            result = self.comparer().compare(files[0][1], files[1][1], names=names)
+            if why:
+                from ..why_answers import explain_comparison
+
+                result.why = explain_comparison(self.comparer(), result,
+                                                (files[0][1], files[1][1]))
+            return result
+
         try:
-            return await self.served.calls(lambda: self.comparer().compare(
-                files[0][1], files[1][1], names=names))
+            return await self.served.calls(run)
         except NoFaceError as err:
             raise ApiError(422, "no_face", f"no face found in {err.path}; try a photo where "
                            "the face is visible, upright and not too small") from None
@@ -90,10 +100,15 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
               summary="Two photos: how alike are the faces, and is it the same person?",
               description="Two multipart fields `photo`. The answer: `similarity` (cosine), "
               "`same_person` (similarity ≥ `threshold`, which rises with the faces' size), "
-              "`probability` (calibrated on LFW and web-photo pairs) and the two `faces` compared (each photo's most prominent face: box, "
-              "landmarks, detection score). 422 `no_face` names the photo without a face.")
-    async def compare(request: Request) -> dict:
-        return (await pair.compare(await pair.read(request))).to_dict()
+              "`probability` (calibrated on LFW and web-photo pairs) and the two `faces` "
+              "compared (each photo's most prominent face: box, landmarks, detection score); "
+              "with `why=1`, `why`: which parts of the faces make the likeness. 422 `no_face` "
+              "names the photo without a face.")
+    async def compare(request: Request, why: int = Query(0, ge=0, le=1)) -> dict:
+        result = await pair.compare(await pair.read(request), why=bool(why))
+        doc = result.to_dict()
+        add_why_json(doc, result.why)
+        return doc
 
     @app.post("/api/compare/card", tags=["compare"], openapi_extra=multipart_body("photo", count=2),
               response_class=Response, summary="The compare card of two photos (PNG)",
@@ -108,6 +123,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
         return _png(png, "lookalike-compare.png")
 
     add_card_route(app, served)
+    add_compare_many_route(app, served, pair.comparer)
 
 
 def add_card_route(app: FastAPI, served: Any) -> None:

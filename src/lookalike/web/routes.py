@@ -204,8 +204,11 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
               description="Multipart field `photo`. For every face (most prominent first): "
               "box [x, y, w, h], 5 landmarks, the ranking of known people (probability, "
               "similarity to their closest photo, and `thumb`, the URL of that photo), and "
-              "`unknown` (none of these). 422 `no_face` when no face is found.")
-    async def predict(request: Request, top: int = Query(DEFAULT_TOP, ge=1, le=1000)) -> dict:
+              "`unknown` (none of these); `why=K`: the first K matches of each face say which "
+              "parts of the face make the likeness (`why`). 422 `no_face` when no face is "
+              "found.")
+    async def predict(request: Request, top: int = Query(DEFAULT_TOP, ge=1, le=1000),
+                      why: int = Query(0, ge=0, le=10)) -> dict:
         files = await read_files(request, s.max_bytes + FORM_OVERHEAD, 1)
         s.check(files)
         (name, data), = files
@@ -213,7 +216,16 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
         if not result.ok:
             raise ApiError(422, "no_face", f"no face found in {name}; try a photo where the "
                            "face is visible, upright and not too small")
-        return s.photo_json(result, top) | {"threshold": s.threshold}
+        if why:  # which parts of the face make the likeness, for the first `why` matches
+            from ..why_answers import explain_result
+
+            await s.run(explain_result, s.rec, data, result, top=min(why, top), name=name)
+        doc = s.photo_json(result, top) | {"threshold": s.threshold}
+        if why:
+            from .why_routes import add_matches_why
+
+            add_matches_why(doc["faces"], result)
+        return doc
 
     @app.post("/api/verdict", tags=["predict"],
               openapi_extra=multipart_body("photo", many=True),

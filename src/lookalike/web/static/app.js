@@ -21,6 +21,9 @@
     compareDetail: $("compare-detail"), compareScale: $("compare-scale"),
     scaleSame: $("scale-same"), scaleMark: $("scale-mark"), scaleThreshold: $("scale-threshold"),
     compareDownload: $("compare-download"),
+    why: $("why"), compareWhy: $("compare-why"), fileMore: $("file-more"),
+    moreCount: $("more-count"), compareMany: $("compare-many"), manyTitle: $("many-title"),
+    manyRanking: $("many-ranking"), manyWhy: $("many-why"),
   };
   const state = { info: null, items: [], current: 0, face: 0, urls: [], stream: null, busy: false };
 
@@ -101,7 +104,7 @@
     }
     const form = new FormData();
     for (const f of files) form.append("photo", f, f.name || "photo.jpg");
-    const url = files.length === 1 ? "/api/predict?top=5" : "/api/verdict?top=5";
+    const url = files.length === 1 ? "/api/predict?top=5&why=3" : "/api/verdict?top=5";
     setBusy(true, files.length === 1 ? "Looking at the photo…" : `Looking at ${files.length} photos…`);
     let body;
     try {
@@ -171,8 +174,23 @@
         text.append(el("small", "muted sim", `similarity to closest photo ${m.similarity.toFixed(2)}`));
       }
       li.append(text);
+      if (m.why && ol === els.ranking) { // predict?why=K: tap a match to see why
+        li.classList.add("has-why");
+        li.tabIndex = 0;
+        li.title = "Why? Show which parts of the face make the likeness";
+        const showIt = () => showWhy(m);
+        li.addEventListener("click", showIt);
+        li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showIt(); });
+      }
       ol.append(li);
     });
+  }
+
+  function showWhy(m) {
+    Array.from(els.ranking.children).forEach((li) =>
+      li.classList.toggle("why-shown", !!m && li.dataset.person === m.person));
+    if (!m || !m.why) { els.why.hidden = true; els.why.textContent = ""; return; }
+    window.LookalikeWhy.render(els.why, m.why, ["This face", `${nameOf(m)} (closest photo)`]);
   }
 
   function noneText(bestSim, threshold) {
@@ -272,6 +290,7 @@
     els.none.hidden = !f.unknown;
     els.none.textContent = f.unknown ? noneText(f.best_similarity, state.threshold) : "";
     renderRanking(els.ranking, f.ranking);
+    showWhy(f.ranking[0]);
   }
 
   // -- pictures to download (drawn by the server: the same cards as the CLI's --card) -------
@@ -313,7 +332,7 @@
   });
 
   // -- compare two photos -------------------------------------------------------------------
-  const pair = { a: null, b: null, urls: {}, answer: null };
+  const pair = { a: null, b: null, more: [], urls: {}, answer: null };
 
   function setMode(compare) {
     els.modePredict.setAttribute("aria-selected", String(!compare));
@@ -355,6 +374,7 @@
     img.hidden = false;
     (side === "a" ? els.boxA : els.boxB).textContent = "";
     els.compareResult.hidden = true;
+    els.compareMany.hidden = true;
     if (pair.a && pair.b) runCompare();
   }
 
@@ -365,12 +385,70 @@
     return form;
   }
 
+  // -- one face against several photos ("mom or dad?") ----------------------------------------
+  async function runMany() {
+    compareError("");
+    els.compareResult.hidden = true;
+    els.compareStatus.textContent = `Comparing face A with ${1 + pair.more.length} photos…`;
+    const form = pairForm();
+    pair.more.forEach((f, i) => form.append("photo", f, f.name || `photo-${i + 3}.jpg`));
+    let r, body;
+    try {
+      r = await fetch("/api/compare/many?why=1", { method: "POST", body: form });
+      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
+    } catch (e) {
+      compareError("The server could not be reached: " + e.message);
+      return;
+    }
+    if (!r.ok) {
+      compareError(body.detail || `The server answered ${r.status}.`);
+      return;
+    }
+    els.compareStatus.textContent = "";
+    els.manyTitle.textContent = `${body.photo} looks most like ${body.most_alike}`;
+    els.manyRanking.textContent = "";
+    body.candidates.forEach((c, k) => {
+      const li = el("li", "match has-why" + (k === 0 ? " first" : ""));
+      li.dataset.photo = c.photo;
+      li.tabIndex = 0;
+      const text = el("div", "match-text");
+      const head = el("div", "match-head");
+      head.append(el("span", "person", c.photo), el("span", "pct", pct(c.probability)));
+      const track = el("div", "bar");
+      const fill = el("div", "fill");
+      fill.style.width = Math.max(0.5, 100 * c.probability).toFixed(2) + "%";
+      track.append(fill);
+      const same = typeof c.same_person_probability === "number"
+        ? ` · same person ${pct(c.same_person_probability)}` : "";
+      text.append(head, track, el("small", "muted sim", `similarity ${c.similarity.toFixed(2)}${same}`));
+      li.append(text);
+      const showIt = () => {
+        Array.from(els.manyRanking.children).forEach((x) => x.classList.toggle("why-shown", x === li));
+        window.LookalikeWhy.render(els.manyWhy, c.why, ["Face A", c.photo]);
+      };
+      li.addEventListener("click", showIt);
+      li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showIt(); });
+      els.manyRanking.append(li);
+      if (k === 0) showIt();
+    });
+    els.compareMany.hidden = false;
+  }
+
+  els.fileMore.addEventListener("change", () => {
+    pair.more = Array.from(els.fileMore.files || []).slice(0, 6);
+    els.fileMore.value = "";
+    els.moreCount.textContent = pair.more.length ? `${pair.more.length} more photo(s)` : "";
+    if (pair.a && pair.b) runCompare();
+  });
+
   async function runCompare() {
+    if (pair.more.length) return runMany();
+    els.compareMany.hidden = true;
     compareError("");
     els.compareStatus.textContent = "Comparing the two faces…";
     let r, body;
     try {
-      r = await fetch("/api/compare", { method: "POST", body: pairForm() });
+      r = await fetch("/api/compare?why=1", { method: "POST", body: pairForm() });
       try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
     } catch (e) {
       compareError("The server could not be reached: " + e.message);
@@ -398,6 +476,7 @@
     els.compareScale.setAttribute("aria-label",
       `Similarity ${body.similarity.toFixed(2)} on a scale from 0 to 1; threshold ${body.threshold.toFixed(2)}`);
     els.compareResult.hidden = false;
+    window.LookalikeWhy.render(els.compareWhy, body.why, ["Face A", "Face B"]);
   }
 
   els.fileA.addEventListener("change", () => { pick("a", els.fileA.files[0]); els.fileA.value = ""; });

@@ -1,0 +1,221 @@
+"""Why do two faces look alike (lookalike.why, lookalike.why_answers): the method, the Python
+API, compare A B C, every kind of model, the cards and the CLI's --why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import astronaut, encode, grace_hopper, variants, write_people
+
+import lookalike
+from lookalike.cli import main
+from lookalike.why import DEFAULT_PARTS, PARTS, Explainer, Why, part_masks, unavailable
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("why")
+    a1, a2 = variants(astronaut(), 2, seed=3)
+    out = {"a1": d / "a1.jpg", "a2": d / "a2.jpg", "g": d / "g.jpg"}
+    out["a1"].write_bytes(encode(a1, quality=92))
+    out["a2"].write_bytes(encode(a2, quality=92))
+    out["g"].write_bytes(encode(grace_hopper(), quality=92))
+    return out
+
+
+def test_regions_are_soft_symmetric_and_where_the_template_says():
+    m = part_masks()
+    assert m.shape == (len(DEFAULT_PARTS), 112, 112) and m.min() >= 0 and m.max() <= 1
+    # the template is symmetric about x = 56: so are the regions (mirror a pair, same parts)
+    assert np.abs(m - m[:, :, ::-1]).max() < 0.25
+    eyes, nose, mouth = (DEFAULT_PARTS.index(p) for p in ("eyes", "nose", "mouth"))
+    assert m[eyes, 51, 38] > 0.9 and m[eyes, 51, 74] > 0.9  # both eye landmarks
+    assert m[nose, 66, 56] > 0.9 and m[mouth, 92, 56] > 0.9
+    assert m[nose, 51, 38] < 0.1 and m[eyes, 92, 56] < 0.1
+    wide = part_masks(224, 0.25, tuple(PARTS))
+    assert wide.shape == (len(PARTS), 224, 224)
+
+
+def test_one_batched_call_gives_the_vectors_of_one_by_one_calls():
+    from lookalike.embedders import SFaceEmbedder, l2_normalize
+
+    emb = SFaceEmbedder()
+    rng = np.random.default_rng(0)
+    views = rng.integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    ex = Explainer(emb)
+    batched = ex.embed_views(views)
+    net = emb._network()
+    single = l2_normalize(np.stack([net.run(v.transpose(2, 0, 1)[None].astype(np.float32))[0][0]
+                                    for v in views]))
+    assert batched.shape == (5, 128)
+    assert np.abs(batched - single).max() < 1e-4
+
+
+def test_explain_a_pair(photos):
+    why = lookalike.explain(photos["a1"], photos["a2"])
+    assert isinstance(why, Why) and why.available
+    assert sorted(why.ranking()) == sorted(DEFAULT_PARTS)
+    shares = [p.share for p in why.parts]
+    assert shares == sorted(shares, reverse=True) and abs(sum(shares) - 1) < 1e-6
+    drops = [p.drop for p in why.parts]
+    assert drops == sorted(drops, reverse=True) and drops[0] > 0.01
+    assert why.sentence.startswith("mostly ")
+    assert why.heat.shape == (2, 112, 112) and why.heat.max() == pytest.approx(1.0)
+    assert why.views.shape == (2, 112, 112, 3) and why.views.dtype == np.uint8
+    # the heat map is hottest inside the part ranked first (in the face where it is hotter)
+    first = part_masks()[DEFAULT_PARTS.index(why.parts[0].part)]
+    k = int(np.argmax(why.heat.reshape(2, -1).max(axis=1)))
+    y, x = np.unravel_index(np.argmax(why.heat[k]), (112, 112))
+    assert first[y, x] > 0.3
+    d = why.to_dict()
+    json.dumps(d)
+    assert [p["part"] for p in d["parts"]] == why.ranking()
+    assert {"part", "name", "share", "drop"} <= set(d["parts"][0])
+    grid = d["heatmap"]["faces"]
+    assert len(grid) == 2 and len(grid[0]) == d["heatmap"]["grid"] == 16
+    assert set(d["regions"]) == set(DEFAULT_PARTS)
+
+
+def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
+    """The explanation's own claim, checked with another fill (mean colour, hard edges)."""
+    from lookalike.comparison import comparer
+    from lookalike.why_answers import photo_view
+
+    c = comparer("sface")
+    ex = Explainer(c.pipeline.embedder)
+    views, embs = [], []
+    for p in (photos["a1"], photos["a2"]):
+        res = c.analyze(p, str(p))
+        rgb, face = photo_view(p, res.faces[0], res.image_size)
+        views.append(ex.view(rgb, face))
+        embs.append(res.embeddings[0])
+    why = ex.explain_views(views[0], views[1], (embs[0], embs[1]))
+    base = float(embs[0] @ embs[1])
+    assert why.similarity == pytest.approx(base, abs=1e-5)
+    masks = part_masks()
+    drops = []
+    for part in (why.parts[0].part, why.parts[-1].part):
+        hard = masks[DEFAULT_PARTS.index(part)] >= 0.5
+        masked = views[0].copy()
+        masked[hard] = views[0].reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        drops.append(base - float(ex.embed_views(masked[None])[0] @ embs[1]))
+    assert drops[0] > drops[1]
+
+
+def test_compare_keeps_its_shape_and_adds_why_when_asked(photos):
+    plain = lookalike.compare(photos["a1"], photos["a2"]).to_dict()
+    assert "why" not in plain
+    d = lookalike.compare(photos["a1"], photos["a2"], why=True).to_dict()
+    assert {k: v for k, v in d.items() if k != "why"} == plain
+    assert d["why"]["available"] and d["why"]["sentence"].startswith("mostly")
+
+
+def test_compare_many_says_which_photo_resembles_most(photos):
+    from lookalike.why_answers import compare_many
+
+    m = compare_many(photos["a1"], [photos["g"], photos["a2"]], names=["me", "grace", "astro"],
+                     why=True)
+    d = m.to_dict()
+    json.dumps(d)
+    assert d["most_alike"] == "astro" and [c["photo"] for c in d["candidates"]] == ["astro",
+                                                                                   "grace"]
+    assert sum(c["probability"] for c in d["candidates"]) == pytest.approx(1.0, abs=1e-3)
+    sims = [c["similarity"] for c in d["candidates"]]
+    assert sims == sorted(sims, reverse=True)
+    pair = lookalike.compare(photos["a1"], photos["a2"])
+    assert sims[0] == pytest.approx(pair.similarity, abs=1e-4)
+    assert d["candidates"][0]["same_person"] is True and d["candidates"][1]["same_person"] is False
+    assert all(c["why"]["available"] for c in d["candidates"])
+    with pytest.raises(lookalike.errors.NoFaceError, match="blank"):
+        compare_many(photos["a1"], [np.full((100, 100, 3), 128, np.uint8)],
+                     names=["me", "blank"])
+
+
+def test_every_embedder_explains(photos):
+    pytest.importorskip("dlib")
+    for name in ("dlib", "sface+dlib"):
+        why = lookalike.explain(photos["a1"], photos["a2"], embedder=name)
+        assert why.available and sorted(why.ranking()) == sorted(DEFAULT_PARTS), name
+        assert why.heat.shape == (2, 112, 112) and why.views.shape == (2, 112, 112, 3)
+        assert why.similarity > 0.5  # the same face, read by that embedder
+
+
+def test_predict_matches_explained_and_a_kind_without_it_says_so(trained, photos):
+    from lookalike.ranking import FaceResult, Match, PhotoResult
+    from lookalike.why_answers import explain_result
+
+    model = trained[0]
+    res = model.predict(photos["a2"])
+    assert explain_result(model, photos["a2"], res, top=2) == 2
+    d = res.to_dict()
+    ranked = d["faces"][0]["ranking"]
+    assert ranked[0]["why"]["available"] and ranked[1]["why"]["available"]
+    assert "why" not in model.predict(photos["a2"]).to_dict()["faces"][0]["ranking"][0]
+
+    class NoPipeline:  # what the article's CNN offers: no shared pipeline, no thumbnails
+        kind = "article"
+        pipeline = None
+        has_thumbnails = False
+
+    fr = FaceResult(res.faces[0].face, [Match("x", 1.0)])
+    other = PhotoResult("p", [fr], res.image_size)
+    assert explain_result(NoPipeline(), photos["a2"], other) == 0
+    doc = other.to_dict()["faces"][0]["ranking"][0]["why"]
+    assert doc == {"available": False, "parts": [], "sentence": doc["sentence"]}
+    assert "not available for a article model" in doc["sentence"]
+    assert unavailable("x").sentence == "x"
+
+
+def test_cli_why_on_compare_predict_and_gallery(trained, photos, tmp_path, capsys):
+    assert main(["compare", str(photos["a1"]), str(photos["a2"]), "--why", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["why"]["parts"][0]["share"] > 0 and d["same_person"] is True
+    assert main(["compare", str(photos["a1"]), str(photos["a2"]), "--why"]) == 0
+    out = capsys.readouterr().out
+    assert "why: mostly" in out and "eyes" in out
+    assert main(["compare", str(photos["a1"]), str(photos["g"]), str(photos["a2"]),
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["most_alike"].endswith("a2.jpg") and "why" not in d["candidates"][0]
+    assert main(["compare", str(photos["a1"]), str(photos["g"]), str(photos["a2"])]) == 0
+    assert "looks most like" in capsys.readouterr().out
+    assert main(["predict", str(trained[2]), str(photos["a2"]), "--why", "--top", "2",
+                 "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)["photos"][0]["faces"][0]["ranking"]
+    assert len(ranked) == 2 and all(m["why"]["available"] for m in ranked)
+    assert main(["predict", str(trained[2]), str(photos["a2"]), "--why"]) == 0
+    assert "why: mostly" in capsys.readouterr().out
+    people = write_people(tmp_path / "DATA", per_person=3)
+    g = tmp_path / "p.gallery"
+    assert main(["gallery", "create", str(g)]) == 0
+    assert main(["gallery", "add", str(g), str(people), "--workers", "1", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["gallery", "search", str(g), str(photos["a2"]), "--why", "--top", "2",
+                 "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)["photos"][0]["faces"][0]["ranking"]
+    assert ranked[0]["person"] == "astronaut" and ranked[0]["why"]["available"]
+
+
+def test_cards_show_why(trained, photos, tmp_path):
+    from PIL import Image
+
+    from lookalike.cards import render_card
+    from lookalike.compare_card import render_compare_card
+    from lookalike.why_answers import explain_result
+
+    plain = lookalike.compare(photos["a1"], photos["a2"])
+    with_why = lookalike.compare(photos["a1"], photos["a2"], why=True)
+    c0 = render_compare_card(plain, tmp_path / "c0.png", sources=(photos["a1"], photos["a2"]))
+    c1 = render_compare_card(with_why, tmp_path / "c1.png",
+                             sources=(photos["a1"], photos["a2"]))
+    assert c1.size[1] > c0.size[1] + 200 and c1.size[0] == c0.size[0]
+    assert Image.open(c1.path).size == c1.size
+    model = trained[0]
+    res = model.predict(photos["a2"])
+    k0 = render_card(model, [res], tmp_path / "k0.png", sources=[photos["a2"]])
+    explain_result(model, photos["a2"], res)
+    k1 = render_card(model, [res], tmp_path / "k1.png", sources=[photos["a2"]])
+    assert k1.size[1] > k0.size[1] + 200
