@@ -192,6 +192,13 @@ def test_cli_json_answers_hold_to_the_schemas(trained, people_dir, photos, tmp_p
     assert doc["verdict"]["schema"] == "lookalike/verdict/1"
     valid(_json(capsys, ["predict", model, none, "--json", "--together"], 3))  # verdict null
     assert valid(_json(capsys, ["compare", a, b, "--json"]))["schema"] == "lookalike/compare/1"
+    # the why answers (issue 24): on compare, on predict's matches, and compare A B C
+    doc = valid(_json(capsys, ["compare", a, b, "--json", "--why"]))
+    assert doc["why"]["parts"]
+    doc = valid(_json(capsys, ["predict", model, a, "--json", "--why", "--top", "1"]))
+    assert doc["photos"][0]["faces"][0]["ranking"][0]["why"]["parts"]
+    doc = valid(_json(capsys, ["compare", a, b, a, "--json"]))
+    assert doc["schema"] == "lookalike/compare-many/1" and len(doc["candidates"]) == 2
     doc = valid(_json(capsys, ["evaluate", model, str(people_dir), "--json", "-q"]))
     assert doc["n"] > 0 and doc["schema"] == "lookalike/evaluate/1"
     assert valid(_json(capsys, ["info", model]))["kind"] == "embedding"
@@ -263,6 +270,13 @@ def test_http_answers_and_errors_hold_to_the_schemas(kind, trained, request, pho
         r = c.post("/api/compare", files=_files(a, b))
         assert r.status_code == 200, r.text
         assert valid(r.json())["schema"] == "lookalike/compare/1"
+        r = c.post("/api/compare?why=1", files=_files(a, b))
+        assert r.status_code == 200 and valid(r.json())["why"]["images"], r.text
+        r = c.post("/api/predict?top=2&why=1", files=_files(a))
+        assert r.status_code == 200 and valid(r.json()), r.text
+        r = c.post("/api/compare/many", files=_files(a, b, a))
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["schema"] == "lookalike/compare-many/1"
         for path, name in (("/healthz", "health"), ("/api/info", "server"),
                            ("/api/people", "people")):
             r = c.get(path)
@@ -318,6 +332,7 @@ def test_openapi_declares_the_answer_schemas(trained):
         for method, path, name in (
             ("post", "/api/predict", "photo"), ("post", "/api/verdict", "predict"),
             ("post", "/api/compare", "compare"), ("get", "/healthz", "health"),
+            ("post", "/api/compare/many", "compare-many"),
             ("get", "/api/info", "server"), ("get", "/api/people", "people"),
             ("post", "/api/people/{name}/photos", "people-change"),
             ("delete", "/api/people/{name}", "people-change"))}

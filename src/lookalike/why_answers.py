@@ -162,14 +162,17 @@ class ManyComparison:
         return self.candidates[0]
 
     def to_dict(self) -> dict:
-        return {"photo": self.photo, "face": self.face.to_dict(),
+        from .schema import stamp
+
+        return stamp("compare-many", {
+                "photo": self.photo, "face": self.face.to_dict(),
                 "most_alike": self.best.photo,
                 "candidates": [c.to_dict() for c in self.candidates],
                 "embedder": self.embedder, "threshold": round(float(self.threshold), 4),
                 "method": f"probability: softmax of {self.scale:g} × similarity over the "
                           "candidates (the temperature of a gallery's or one-photo-per-person "
                           "model's ranking); same_person_probability: compare's calibrated "
-                          "probability of each pair"}
+                          "probability of each pair"})
 
 
 def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",

@@ -37,6 +37,7 @@ VERSIONS: dict[str, int] = {
     "predict": 1,         # predict --json; HTTP /api/verdict
     "gallery-search": 1,  # gallery search --json
     "compare": 1,         # Comparison.to_dict(): compare --json, HTTP /api/compare
+    "compare-many": 1,    # ManyComparison.to_dict(): compare A B C --json, /api/compare/many
     "evaluate": 1,        # evaluate --json
     "train": 1,           # train --json (both recipes)
     "info": 1,            # info --json

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 
 from ..errors import LookalikeError, NoFaceError
+from .openapi import answer_responses
 from .uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, multipart_body, read_files
 
 
@@ -52,6 +53,7 @@ def add_compare_many_route(app: FastAPI, served: Any, comparer: Any) -> None:
 
     @app.post("/api/compare/many", tags=["compare"],
               openapi_extra=multipart_body("photo", many=True),
+              response_model=None, responses=answer_responses("compare-many"),
               summary="Which of several photos does the face in the first resemble most?",
               description=f"Repeat the multipart field `photo` (3 to {MAX_PHOTOS}): the first "
               "photo's face against each of the others ('mom or dad?'). The answer: "
