@@ -111,6 +111,13 @@ class Recognizer(ABC):
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
         return results, verdict
 
+    def predict_video(self, path: str | Path, **options: Any) -> Any:
+        """Who appears in a video file: a :class:`~lookalike.video.VideoResult` (tracks, each
+        answered once); ``options`` as :func:`lookalike.video.analyse_video` takes them."""
+        from .video.api import analyse_video
+
+        return analyse_video(self, path, **options)
+
     def describe(self) -> dict:
         m = self.manifest
         return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",
