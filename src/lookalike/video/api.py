@@ -29,6 +29,7 @@ from .tracker import (
     TrackPolicy,
     associate,
     change_outside,
+    difference,
     is_cut,
     mark_crowded,
     thumbnail,
@@ -89,12 +90,20 @@ class TrackSet:
         self.done: list[Track] = []
         self.next_id = 1
         self.embeddings = 0
+        self.last_step = -1.0
 
     def _new(self, face, t: float) -> Track:
         tr = Track(self.next_id, t, face)
         self.next_id += 1
         self.active.append(tr)
         return tr
+
+    def still(self, t: float) -> None:
+        """Nothing moved by time ``t``: the tracks seen at the last detection are seen now."""
+        for tr in self.active:
+            if tr.end == self.last_step:
+                tr.end, tr.velocity = t, (0.0, 0.0)
+        self.last_step = t
 
     def close_all(self) -> None:
         for tr in self.active:
@@ -138,6 +147,7 @@ class TrackSet:
                 q = tr.offer_view(rgb, tr.face, t, index)
             tr.embedded(q, t, ans, vec)
         mark_crowded(self.active)
+        self.last_step = t
         lost = [tr for tr in self.active if tr.closed or t - tr.end > self.policy.max_lost]
         if lost:
             self.done += lost
@@ -198,7 +208,6 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
         examined = detected = near = 0
         last_thumb: np.ndarray | None = None
         last_detect = -np.inf
-        last: tuple | None = None
         frames = _with_bar(reader.frames(sample_fps), reader, progress)
         mark = time.perf_counter()
         for index, t, rgb in frames:
@@ -223,16 +232,10 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
                 tracks.step(rgb, faces, t, index)
                 timing["track_and_answer"] += time.perf_counter() - t1
                 last_thumb, detected = thumb, detected + 1
-                last = None
-            else:
-                last = (rgb, t, index)
+            else:  # the picture did not change: the faces seen last time are still there
+                tracks.still(t)
             mark = time.perf_counter()
         timing["decode"] += time.perf_counter() - mark
-        if last is not None and tracks.active:  # the end of a still scene: seen till the end
-            t1 = time.perf_counter()
-            tracks.step(last[0], answerer.detect(last[0]), last[1], last[2])
-            timing["track_and_answer"] += time.perf_counter() - t1
-            detected += 1
         tracks.close_all()
         info = reader.info
         stats = {"frames_decoded": reader.decoded, "frames_examined": examined,
@@ -258,7 +261,7 @@ def _how_to_detect(policy: TrackPolicy, thumb: np.ndarray, last_thumb: np.ndarra
     changed: the tracks stay where they are)."""
     if last_thumb is None or cut or since_full >= policy.max_gap:
         return "full"
-    if float(np.abs(thumb - last_thumb).mean()) <= policy.change:
+    if float(difference(thumb, last_thumb).mean()) <= policy.change:
         return None
     if policy.near and active and change_outside(
             thumb, last_thumb, [tr.face.box for tr in active], (shape[1], shape[0])) == 0:
@@ -288,10 +291,9 @@ def _with_bar(frames, reader: VideoReader, progress: bool):
     from tqdm import tqdm
 
     total = reader.info.duration
-    with tqdm(total=round(total, 1) if total else None, desc=Path(reader.name).name,
+    with tqdm(total=int(round(total)) if total else None, desc=Path(reader.name).name,
               unit="s", file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
-        shown = 0.0
         for item in frames:
-            bar.update(round(item[1] - shown, 1))
-            shown = round(item[1], 1)
+            if int(item[1]) > bar.n:
+                bar.update(int(item[1]) - bar.n)
             yield item

@@ -89,8 +89,10 @@ def render_clip(path: str | Path, appearances: list[Appearance], *, duration: fl
 def scenario(people: dict[str, np.ndarray], duration: float = 60.0) -> tuple[
         list[Appearance], tuple[float, ...]]:
     """The benchmark's story for one or two people over ``duration`` seconds (the times scale
-    with it): the first person walks in and grows, leaves and comes back; the second crosses
-    the first; a cut; both stand still side by side. Returns (appearances, cuts)."""
+    with it; keep it at least 30 s so the gaps stay longer than the tracker's re-find window):
+    the first person walks in and grows, leaves and comes back; the second crosses in front
+    of the first; the second alone, then a cut to the first at the same place, joined by the
+    second. Returns (appearances, cuts)."""
     names = list(people)
     a, b = names[0], names[-1]
     d = duration / 60.0
@@ -98,9 +100,10 @@ def scenario(people: dict[str, np.ndarray], duration: float = 60.0) -> tuple[
         Appearance(a, people[a], 0.0, 14 * d, (0.25, 0.5), (0.5, 0.5), 0.35, 0.7),
         Appearance(a, people[a], 20 * d, 34 * d, (0.3, 0.5), (0.3, 0.5), 0.5, 0.5),
         Appearance(b, people[b], 22 * d, 32 * d, (0.95, 0.5), (-0.05, 0.5), 0.45, 0.45),
-        Appearance(a, people[a], 40 * d, 60 * d, (0.27, 0.5), (0.27, 0.5), 0.5, 0.5),
-        Appearance(b, people[b], 40 * d, 60 * d, (0.73, 0.5), (0.73, 0.5), 0.5, 0.5),
+        Appearance(b, people[b], 38 * d, 46 * d, (0.4, 0.5), (0.4, 0.5), 0.5, 0.5),
+        Appearance(a, people[a], 46 * d, 60 * d, (0.4, 0.5), (0.4, 0.5), 0.5, 0.5),
+        Appearance(b, people[b], 50 * d, 60 * d, (0.8, 0.5), (0.8, 0.5), 0.45, 0.45),
     ]
     if len(names) == 1:
         s = [x for x in s if x.person == a]
-    return s, (38 * d,)
+    return s, (46 * d,)

@@ -2,7 +2,7 @@
 track needs the embedder again. Pure geometry and bookkeeping: knows no network.
 
 - **Detection** runs on a sampled frame when the picture changed since the last detection
-  (mean absolute difference of a 64×36 grey thumbnail) or when ``max_gap`` passed; a still
+  (mean absolute difference of a 64×36 thumbnail) or when ``max_gap`` passed; a still
   scene is detected once a second, not ten times.
 - **Association**: each detection goes to the track whose box, moved on by its velocity, lies
   closest (centre distance relative to the face's size, similar size), by an optimal
@@ -30,8 +30,8 @@ class TrackPolicy:
 
     max_gap: float = 1.0  # detect at least this often (seconds)
     change: float = 2.0  # detect when the thumbnail changed this much (mean grey levels)
-    cut_correlation: float = 0.5  # histogram correlation under which a frame is a cut
-    cut_change: float = 25.0  # ... and mean change over which
+    cut_cells: float = 0.7  # a cut changes at least this fraction of the thumbnail
+    cut_correlation: float = 0.5  # ... and its colour histogram correlates less than this
     max_lost: float = 1.0  # a track unseen this long ends
     reid_window: float = 3.0  # ... but goes on when its face is found again within this
     max_distance: float = 1.0  # centre distance / face size for a match
@@ -50,11 +50,15 @@ class TrackPolicy:
 
 
 def thumbnail(rgb: np.ndarray) -> np.ndarray:
-    """A 64×36 grey thumbnail (float32) for change and cut detection."""
+    """A 64×36 colour thumbnail (float32) for change and cut detection."""
     import cv2
 
-    small = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-cell change between two thumbnails (mean over the colour channels)."""
+    return np.abs(a - b).mean(axis=2)
 
 
 def change_outside(a: np.ndarray, b: np.ndarray, boxes: list, size: tuple[int, int],
@@ -62,7 +66,7 @@ def change_outside(a: np.ndarray, b: np.ndarray, boxes: list, size: tuple[int, i
     """How many cells of the thumbnails changed by more than ``level`` outside the regions of
     the tracked people (each face box widened by ``BODY`` face sizes: left, top, right,
     bottom, since a moving head moves shoulders too): 0 when only they moved."""
-    changed = np.abs(a - b) > level
+    changed = difference(a, b) > level
     w, h = size
     sx, sy = a.shape[1] / w, a.shape[0] / h
     left, top, right, bottom = BODY
@@ -80,11 +84,13 @@ BODY = (1.5, 1.0, 1.5, 3.0)
 
 
 def is_cut(a: np.ndarray, b: np.ndarray, policy: TrackPolicy) -> bool:
-    """Whether thumbnails ``a`` and ``b`` are different shots (not a face moving)."""
-    if float(np.abs(a - b).mean()) < policy.cut_change:
+    """Whether thumbnails ``a`` and ``b`` are different shots, not people moving: most cells
+    changed (``policy.cut_cells``) and the colours changed (their histograms correlate under
+    ``policy.cut_correlation``)."""
+    if float((difference(a, b) > 16.0).mean()) < policy.cut_cells:
         return False
-    ha = np.histogram(a, 32, (0, 256))[0].astype(np.float64)
-    hb = np.histogram(b, 32, (0, 256))[0].astype(np.float64)
+    ha = np.concatenate([np.histogram(a[..., c], 16, (0, 256))[0] for c in range(3)])
+    hb = np.concatenate([np.histogram(b[..., c], 16, (0, 256))[0] for c in range(3)])
     ha, hb = ha - ha.mean(), hb - hb.mean()
     corr = float((ha * hb).sum() / max(np.sqrt((ha * ha).sum() * (hb * hb).sum()), 1e-9))
     return corr < policy.cut_correlation
