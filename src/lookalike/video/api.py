@@ -106,10 +106,11 @@ class TrackSet:
         self.last_step = t
 
     def close_all(self) -> None:
-        for tr in self.active:
-            tr.closed = True
+        """A cut (or the end): every track ends, and none lost before it is found again."""
         self.done += self.active
         self.active = []
+        for tr in self.done:
+            tr.closed = True
 
     def step(self, rgb: np.ndarray, faces: list, t: float, index: int) -> None:
         """One detected frame: match faces to tracks, start new tracks, embed where worth

@@ -107,3 +107,30 @@ def scenario(people: dict[str, np.ndarray], duration: float = 60.0) -> tuple[
     if len(names) == 1:
         s = [x for x in s if x.person == a]
     return s, (46 * d,)
+
+
+def score_tracks(tracks: list, appearances: list[Appearance]) -> dict:
+    """Tracks (``TrackResult`` or their dicts) against the truth. Each track belongs to the
+    appearance it overlaps best in time (intersection over union of the two spans); returns
+    counts of appearances found once, found several times (duplicates) and missed, tracks
+    answered right, wrong or belonging to no appearance, and each track's appearance."""
+    def span(t) -> tuple[float, float, str]:
+        if isinstance(t, dict):
+            return t["start"], t["end"], t["face"]["ranking"][0]["person"]
+        return t.start, t.end, t.face.top.person
+
+    owner: list[int | None] = []
+    for t in tracks:
+        s, e, _ = span(t)
+        iou = [(min(e, a.end) - max(s, a.start)) / max(max(e, a.end) - min(s, a.start), 1e-9)
+               for a in appearances]
+        k = int(np.argmax(iou)) if iou else -1
+        owner.append(k if k >= 0 and iou[k] > 0 else None)
+    counts = [owner.count(k) for k in range(len(appearances))]
+    right = sum(1 for t, k in zip(tracks, owner, strict=True)
+                if k is not None and span(t)[2] == appearances[k].person)
+    return {"appearances": len(appearances), "tracks": len(tracks),
+            "found_once": sum(c == 1 for c in counts),
+            "duplicated": sum(c > 1 for c in counts), "missed": sum(c == 0 for c in counts),
+            "right": right, "wrong": sum(k is not None for k in owner) - right,
+            "stray": owner.count(None), "owner": owner}
