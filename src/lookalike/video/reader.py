@@ -124,7 +124,12 @@ class VideoReader:
             raise ImageError("does not exist", self.name, "check the path")
         if self.path.stat().st_size == 0:
             raise ImageError("is an empty file (0 bytes)", self.name, "remove it")
-        self.cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our line says it
+        try:
+            self.cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self.cap.isOpened():
             self.cap.release()
             raise _damaged(self.name)
@@ -142,9 +147,8 @@ class VideoReader:
         n = get(cv2.CAP_PROP_FRAME_COUNT)
         frames = int(n) if 0 < n < 1e9 else None
         duration = round(frames / fps, 3) if frames and fps else None
+        # OpenCV turns the frames by the rotation metadata, and reports the turned size
         rotation = int(get(cv2.CAP_PROP_ORIENTATION_META)) % 360
-        if rotation in (90, 270):  # OpenCV turns the frames: report what it gives
-            w, h = h, w
         return VideoInfo(w, h, fps, frames, duration, rotation)
 
     def _check(self, max_duration: float | None) -> None:
