@@ -96,9 +96,14 @@ class VideoInfo:
 
 def _quiet_ffmpeg() -> None:
     # FFmpeg's own log lines ("moov atom not found") would reach the terminal; our one-line
-    # errors say it instead. Must be set before the first capture is opened.
+    # errors say it instead.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
+# FFmpeg reads its log level once, when OpenCV first uses it (a clip written or read):
+# set before that, on importing this package.
+_quiet_ffmpeg()
 
 
 def _damaged(name) -> ImageError:
