@@ -37,10 +37,14 @@ os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 
 
 def load_rgb(path: Path) -> np.ndarray:
+    """The photo cut to its subject (people in its background would be faces the clip's truth
+    does not name)."""
     from PIL import Image
 
+    from lookalike.video.synth import subject
+
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return subject(np.asarray(im.convert("RGB")))
 
 
 def people_photos(folder: Path) -> dict[str, list[Path]]:
