@@ -14,8 +14,11 @@ the same. The answer shape (``to_dict``, CLI ``--json``, ``POST /api/video``)::
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +33,10 @@ from .tracker import Track, TrackPolicy
 if TYPE_CHECKING:
     from ..ranking import FaceResult
     from ..recognizer import Recognizer
+
+
+#: Tracks begun over another face and shorter than this (seconds) are not reported.
+FRAGMENT = 1.0
 
 
 @dataclass
@@ -88,7 +95,7 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
     t0, cpu0 = time.perf_counter(), time.process_time()
     with VideoReader(path, name=label, max_duration=max_duration) as reader:
         follow = Follower(answerer, policy)
-        frames = _with_bar(reader.frames(sample_fps), reader, progress)
+        frames = _with_bar(prefetched(reader.frames(sample_fps)), reader, progress)
         mark = time.perf_counter()
         decode = 0.0
         for index, t, rgb in frames:
@@ -106,7 +113,7 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
                  "sample_fps": sample_fps}
         duration = info.duration if info.duration and not reader.truncated else round(
             reader.last_time + (1.0 / info.fps if info.fps else 0.0), 3)
-        timing = {"decode": decode, **follow.timing}
+        timing = {"waiting_for_frames": decode, **follow.timing}
     results = _results(tracks.done, answerer.labels, keep_frames, follow.examined)
     stats["tracks_dropped"] = len(tracks.done) - len(results)
     stats["seconds"] = {k: round(v, 3) for k, v in timing.items()}
@@ -118,9 +125,12 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
 
 def _results(done: list[Track], labels: list[str], keep_frames: bool, examined: int
              ) -> list[TrackResult]:
-    """Fused answers of the tracks, in order of appearance; a track detected once (a false
-    detection, or a face in view for a moment) is dropped unless the video had one frame."""
-    keep = [tr for tr in done if tr.answers and (tr.seen >= 2 or examined <= 1)]
+    """Fused answers of the tracks, in order of appearance. Dropped: a track detected once (a
+    false detection, or a face in view for a moment) unless the video had one frame, and a
+    fragment: shorter than ``FRAGMENT`` seconds and begun over another face (a face half
+    hidden while someone passes in front of it)."""
+    keep = [tr for tr in done if tr.answers and (tr.seen >= 2 or examined <= 1)
+            and not (tr.born_crowded and tr.end - tr.start < FRAGMENT)]
     keep.sort(key=lambda tr: (tr.start, tr.id))
     out = []
     for k, tr in enumerate(keep, 1):
@@ -128,6 +138,48 @@ def _results(done: list[Track], labels: list[str], keep_frames: bool, examined: 
         out.append(TrackResult(k, tr.start, tr.end, index, t, fuse(labels, tr.answers, face),
                                len(tr.answers), tr.best_rgb if keep_frames else None))
     return out
+
+
+_END = object()
+
+
+def prefetched(frames: Iterator, depth: int = 4) -> Iterator:
+    """``frames`` decoded on a thread of their own, ``depth`` ahead: FFmpeg decodes the next
+    frames (without the GIL) while this thread detects and embeds. Errors are raised here."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in frames:
+                if not offer(item):
+                    return
+            offer(_END)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            offer(err)
+
+    thread = threading.Thread(target=run, name="lookalike-video-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _with_bar(frames, reader: VideoReader, progress: bool):

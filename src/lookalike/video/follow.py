@@ -73,6 +73,10 @@ class TrackSet:
 
     def _new(self, face, t: float) -> Track:
         tr = Track(self.next_id, t, face)
+        # begun over a face in view or one just lost (hidden): maybe a half-hidden face
+        near = self.active + [o for o in self.done
+                              if not o.closed and t - o.end <= self.policy.reid_window]
+        tr.born_crowded = any(_touch(_grown(face.box), o.face.box) for o in near)
         self.next_id += 1
         self.active.append(tr)
         return tr
@@ -118,13 +122,11 @@ class TrackSet:
                     self.active.remove(tr)
                     self.done.append(tr)
                     tr = self._new(ans.face, t)
-                    tr = self._revive(tr, vec, t) or tr
                     q = tr.offer_view(rgb, ans.face, t, index)
                 elif own < self.answerer.same_person:
                     continue  # a doubtful view (half hidden): not part of the answer
-            elif not tr.answers and vec is not None:
+            if vec is not None and t - tr.start <= self.policy.reid_window:
                 tr = self._revive(tr, vec, t) or tr
-                q = tr.offer_view(rgb, tr.face, t, index)
             tr.embedded(q, t, ans, vec)
         mark_crowded(self.active)
         self.last_step = t
@@ -133,12 +135,14 @@ class TrackSet:
             self.done += lost
             self.active = [tr for tr in self.active if tr not in lost]
 
-    def _revive(self, new: Track, vec: np.ndarray, t: float) -> Track | None:
-        """A track lost less than ``policy.reid_window`` ago (hidden behind someone, turned
-        away; not ended by a cut) whose face this new track's is: it goes on instead."""
+    def _revive(self, young: Track, vec: np.ndarray, t: float) -> Track | None:
+        """A track lost shortly (``policy.reid_window``) before ``young`` began — hidden behind
+        someone, turned away; not ended by a cut — whose face ``young``'s is: it goes on,
+        with ``young``'s views (a first view half hidden may not match: later ones may)."""
         best, best_sim = None, self.answerer.same_person
         for old in self.done:
-            if old.closed or t - old.end > self.policy.reid_window or not old.vectors:
+            if (old.closed or not old.vectors or old.end > young.start
+                    or young.start - old.end > self.policy.reid_window):
                 continue
             sim = _similarity(old, vec)
             if sim >= best_sim:
@@ -146,9 +150,8 @@ class TrackSet:
         if best is None:
             return None
         self.done.remove(best)
-        self.active[self.active.index(new)] = best
-        best.velocity = (0.0, 0.0)
-        best.update(new.face, t)
+        self.active[self.active.index(young)] = best
+        best.absorb(young)
         return best
 
     def _identity(self, tr: Track, vec: np.ndarray, t: float) -> tuple[float, Track | None]:
@@ -161,6 +164,16 @@ class TrackSet:
         if best is None or _similarity(best, vec) < max(own, self.answerer.same_person):
             return own, None
         return own, best
+
+
+def _grown(box, k: float = 0.25) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return (x - k * w, y - k * h, w * (1 + 2 * k), h * (1 + 2 * k))
+
+
+def _touch(a, b) -> bool:
+    return (min(a[0] + a[2], b[0] + b[2]) > max(a[0], b[0])
+            and min(a[1] + a[3], b[1] + b[3]) > max(a[1], b[1]))
 
 
 def _similarity(tr: Track, vec: np.ndarray) -> float:

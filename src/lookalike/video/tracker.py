@@ -136,11 +136,27 @@ class Track:
     embedded_quality: float = 0.0
     last_embed: float = -1e9
     crowded: bool = False  # came close to another track since its last embedding
+    born_crowded: bool = False  # began over another track's face (a half-hidden face?)
     answers: list = field(default_factory=list, repr=False)  # FaceResult per embedding
     vectors: list = field(default_factory=list, repr=False)  # the embeddings (or None)
 
     def __post_init__(self) -> None:
         self.end = self.start
+
+    def absorb(self, young: Track) -> None:
+        """Go on as ``young`` (a track that began after this one was lost, found to be the
+        same face): its position, views and answers become this track's."""
+        self.face, self.end, self.velocity = young.face, young.end, young.velocity
+        self.seen += young.seen
+        self.answers += young.answers
+        self.vectors += young.vectors
+        if young.best_quality > self.best_quality:
+            self.best_quality, self.best, self.best_rgb = (young.best_quality, young.best,
+                                                           young.best_rgb)
+        self.embedded_area = max(self.embedded_area, young.embedded_area)
+        self.embedded_quality = max(self.embedded_quality, young.embedded_quality)
+        self.last_embed = max(self.last_embed, young.last_embed)
+        self.crowded = young.crowded
 
     def predicted(self, t: float) -> tuple[float, float]:
         x, y, w, h = self.face.box
