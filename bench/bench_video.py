@@ -202,7 +202,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--live-seconds", type=float, default=20.0)
     ap.add_argument("--no-live", action="store_true")
-    ap.add_argument("--accuracy-clips", type=int, default=4)
+    ap.add_argument("--accuracy-clips", type=int, default=8)
     args = ap.parse_args()
     root = args.people or data_home() / "lfw7"
     if not (root / "train").is_dir() or not (root / "validation").is_dir():
