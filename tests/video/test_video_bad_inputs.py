@@ -152,3 +152,60 @@ def test_reader_errors_are_image_errors(tmp_path):
         video_reader.VideoReader(tmp_path / "missing.mp4")
     with pytest.raises(ImageError, match="is a folder"):
         video_reader.VideoReader(tmp_path)
+
+
+def _boxes(data: bytes, start: int, end: int):
+    """(type, offset, size) of the ISO-BMFF boxes in data[start:end]."""
+    k = start
+    while k + 8 <= end:
+        size = struct.unpack(">I", data[k:k + 4])[0]
+        yield data[k + 4:k + 8], k, size
+        if size < 8:
+            return
+        k += size
+
+
+def _variable_rate(mp4: bytes) -> bytes:
+    """The clip with its second half shown at half the rate: its time-to-sample table (stts)
+    split in two entries, the second with twice the frame duration (a variable frame rate,
+    as phones record). The index (moov) follows the pictures (mdat), so no offset moves."""
+    data = bytearray(mp4)
+    path: list[int] = []
+    start, end = 0, len(data)
+    for name in (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stts"):
+        _, off, size = next(b for b in _boxes(data, start, end) if b[0] == name)
+        path.append(off)
+        start, end = off + 8, off + size
+    stts = path[-1]
+    count, delta = struct.unpack(">II", data[stts + 16:stts + 24])
+    first = count // 2
+    entries = struct.pack(">IIII", first, delta, count - first, 2 * delta)
+    new = data[:stts + 12] + struct.pack(">I", 2) + entries + data[stts + 24:]
+    for off in path:  # every box holding stts grows by 8 bytes
+        size = struct.unpack(">I", new[off:off + 4])[0]
+        new[off:off + 4] = struct.pack(">I", size + 8)
+    # the edit list's segment (movie time shown) grows by half too, else the demuxer stops
+    # showing frames after the old 4 s
+    k = new.find(b"elst") - 4
+    assert new[k + 8] == 0  # version 0: 32-bit durations
+    d = struct.unpack(">I", new[k + 16:k + 20])[0]
+    new[k + 16:k + 20] = struct.pack(">I", d * 3 // 2)
+    return bytes(new)
+
+
+def test_variable_frame_rate_follows_the_recorded_times(trained, tmp_path):
+    """20 frames at 10 fps then 20 at 5 fps: 6 s, not the 4 s that frames / fps would say."""
+    src = render_clip(tmp_path / "cfr.mp4", [Appearance("astronaut", astronaut(), 0.0, 4.0)],
+                      duration=4.0, fps=10, size=(480, 270))
+    data = src.read_bytes()
+    assert data.find(b"mdat") < data.find(b"moov")
+    path = tmp_path / "vfr.mp4"
+    path.write_bytes(_variable_rate(data))
+    reader = video_reader.VideoReader(path)
+    times = [t for _, t, _ in reader.frames(sample_fps=None)]
+    reader.close()
+    assert len(times) == 40
+    steps = np.diff(times)
+    assert np.allclose(steps[:19], 0.1, atol=0.01) and np.allclose(steps[20:], 0.2, atol=0.01)
+    r = analyse_video(trained[0], path)
+    assert len(r.tracks) == 1 and r.tracks[0].end == pytest.approx(5.8, abs=0.25)
