@@ -4,6 +4,8 @@ the recognizer's own answer per face, and the fusion of a track's answers into o
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,8 +35,8 @@ class FrameAnswerer:
     that a track still follows the same person."""
 
     def __init__(self, recognizer: Recognizer):
-        self.recognizer = recognizer
-        self.labels = recognizer.labels
+        # a weak reference: the answerer is cached per recognizer (answerer_for)
+        self.recognizer = weakref.proxy(recognizer)
         pipe = recognizer.pipeline
         if pipe is not None and hasattr(recognizer, "face_results"):
             self.embedder = pipe.embedder
@@ -53,6 +55,11 @@ class FrameAnswerer:
             raise LookalikeError(f"a {recognizer.kind} model cannot answer video frames",
                                  recognizer.path, "use an embedding model or a gallery")
         self.detector = FaceDetector(try_harder=False)
+
+    @property
+    def labels(self) -> list[str]:
+        """The recognizer's people now (a gallery's change while a live session runs)."""
+        return list(self.recognizer.labels)
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces in a frame, largest first (no retries: turned copies, borders)."""
@@ -118,17 +125,35 @@ class FrameAnswerer:
                 for f, p in zip(faces, P, strict=True)]
 
 
+_ANSWERERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ANSWERERS_LOCK = threading.Lock()
+
+
+def answerer_for(recognizer: Recognizer) -> FrameAnswerer:
+    """The recognizer's :class:`FrameAnswerer`, made once (its detector network is compiled
+    once for every clip and live session of a served model)."""
+    with _ANSWERERS_LOCK:
+        answerer = _ANSWERERS.get(recognizer)
+        if answerer is None:
+            answerer = _ANSWERERS[recognizer] = FrameAnswerer(recognizer)
+        return answerer
+
+
 def fuse(labels: list[str], answers: list[FaceResult], face: Face) -> FaceResult:
     """One answer for a track: its answers combined as ``--together`` combines photos
     (geometric mean of the probabilities), shown at ``face`` (the best view); "none of these"
     when most answers were; ``best_similarity``: the best similarity to the top person."""
-    verdict = combine(labels, answers, len(answers))
+    same = [a for a in answers if a.proba is not None and len(a.proba) == len(labels)]
+    if not same:  # the people changed since (a gallery edited during a live session)
+        last = answers[-1]
+        return FaceResult(face, last.ranking, last.unknown, last.best_similarity, last.proba)
+    verdict = combine(labels, same, len(same))
     assert verdict is not None
     where = {p: i for i, p in enumerate(labels)}
     proba = np.zeros(len(labels))
     for m in verdict.ranking:
         proba[where[m.person]] = m.probability
     # people none of the answers ranked (a gallery ranks its candidates only) are left out
-    ranked = {m.person for a in answers for m in a.ranking}
+    ranked = {m.person for a in same for m in a.ranking}
     ranking = [m for m in verdict.ranking if m.person in ranked]
     return FaceResult(face, ranking, verdict.unknown, ranking[0].similarity, proba)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .answer import FrameAnswerer, fuse
+from .answer import answerer_for, fuse
 from .follow import Follower
 from .reader import MAX_DURATION, SAMPLE_FPS, VideoReader
 from .tracker import Track, TrackPolicy
@@ -90,7 +90,7 @@ def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None 
     model that cannot answer video frames. ``keep_frames``: each track keeps its best frame
     (``best_rgb``, for cards)."""
     policy = policy or TrackPolicy()
-    answerer = FrameAnswerer(recognizer)
+    answerer = answerer_for(recognizer)
     label = name or str(path)
     t0, cpu0 = time.perf_counter(), time.process_time()
     with VideoReader(path, name=label, max_duration=max_duration) as reader:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import LookalikeError
-from .answer import FrameAnswerer, fuse
+from .answer import answerer_for, fuse
 from .follow import Follower
 from .tracker import TrackPolicy
 
@@ -63,7 +63,7 @@ class LiveSessions:
 
     def __init__(self, recognizer, policy: TrackPolicy = LIVE_POLICY,
                  max_sessions: int = MAX_SESSIONS, idle: float = IDLE_SECONDS):
-        self.answerer = FrameAnswerer(recognizer)
+        self.answerer = answerer_for(recognizer)
         self.policy, self.max_sessions, self.idle = policy, max_sessions, idle
         self._sessions: OrderedDict[str, LiveSession] = OrderedDict()
         self._lock = threading.Lock()
