@@ -49,6 +49,7 @@ def test_every_appearance_is_one_track_answered_right(trained, clip):
         assert abs(t.start - apps[k].start) <= 0.5 and abs(t.end - apps[k].end) <= 1.1
         assert not t.face.unknown
         assert t.start <= t.best_time <= t.end
+        assert model.thumbnail(t.face.nearest[0])  # the closest training photo (for cards)
     d = result.to_dict(top=2)
     assert set(d) >= {"video", "duration", "fps", "tracks"}
     assert d["fps"] == 15 and abs(d["duration"] - 16.0) < 0.1

@@ -123,7 +123,8 @@ def video_card(model, clips: list, out: str | Path, top: int | None,
                 continue
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(t.best_rgb, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, 90])
-            name = f"{Path(c.video).name} · track {t.id}, {_clock(t.start)}–{_clock(t.end)}"
+            name = (f"{Path(c.video).name} · track {t.id}, {_clock(t.start)}–{_clock(t.end)}"
+                    f" (best view {_clock(t.best_time)})")
             rows.append(PhotoResult(name, [t.face], (t.best_rgb.shape[1], t.best_rgb.shape[0])))
             srcs.append(buf.tobytes())
     if not rows:

@@ -156,4 +156,12 @@ def fuse(labels: list[str], answers: list[FaceResult], face: Face) -> FaceResult
     # people none of the answers ranked (a gallery ranks its candidates only) are left out
     ranked = {m.person for a in same for m in a.ranking}
     ranking = [m for m in verdict.ranking if m.person in ranked]
-    return FaceResult(face, ranking, verdict.unknown, ranking[0].similarity, proba)
+    # each person's closest training photo: from the view most similar to it (for cards)
+    closest: dict[str, tuple[float, int | None]] = {}
+    for a in same:
+        for m, idx in zip(a.ranking, a.nearest or [None] * len(a.ranking), strict=False):
+            sim = -2.0 if m.similarity is None else m.similarity
+            if m.person not in closest or sim > closest[m.person][0]:
+                closest[m.person] = (sim, idx)
+    nearest = [closest.get(m.person, (0.0, None))[1] for m in ranking]
+    return FaceResult(face, ranking, verdict.unknown, ranking[0].similarity, proba, nearest)

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from ..recognizer import Recognizer
 
 
-#: Tracks begun over another face and shorter than this (seconds) are not reported.
+#: Tracks begun over another face (or cut by the border) and shorter than this (seconds)
+#: are not reported.
 FRAGMENT = 1.0
 
 
@@ -127,8 +128,8 @@ def _results(done: list[Track], labels: list[str], keep_frames: bool, examined: 
              ) -> list[TrackResult]:
     """Fused answers of the tracks, in order of appearance. Dropped: a track detected once (a
     false detection, or a face in view for a moment) unless the video had one frame, and a
-    fragment: shorter than ``FRAGMENT`` seconds and begun over another face (a face half
-    hidden while someone passes in front of it)."""
+    fragment: shorter than ``FRAGMENT`` seconds and begun over another face or cut by the
+    frame's border (a face half hidden while someone passes in front of it, or coming in)."""
     keep = [tr for tr in done if tr.answers and (tr.seen >= 2 or examined <= 1)
             and not (tr.born_crowded and tr.end - tr.start < FRAGMENT)]
     keep.sort(key=lambda tr: (tr.start, tr.id))

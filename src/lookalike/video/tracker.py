@@ -141,7 +141,7 @@ class Track:
     embedded_quality: float = 0.0
     last_embed: float = -1e9
     crowded: bool = False  # came close to another track since its last embedding
-    born_crowded: bool = False  # began over another track's face (a half-hidden face?)
+    born_crowded: bool = False  # began over another face or cut by the border (a part?)
     answers: list = field(default_factory=list, repr=False)  # FaceResult per embedding
     vectors: list = field(default_factory=list, repr=False)  # the embeddings (or None)
 
