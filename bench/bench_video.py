@@ -13,7 +13,9 @@
   person), on that clip and on ``--accuracy-clips`` shorter 640×360 clips of other pairs.
 * **Live**: ``lookalike serve`` on loopback; 640×480 JPEG frames (a face moving, a second one
   coming in) POSTed to /api/live one at a time as the page does: answers per second, delay
-  (request sent → answer read), and how often a track's top answer changed.
+  (request sent → answer read), and how often a track's top answer changed; then the page
+  itself in headless Chromium with a fake camera (when /usr/bin/chromium is there): the
+  answers per second and delay it shows.
 
 ``--people DIR``: DIR/train/<person>/* trains the model and DIR/validation/<person>/* makes the
 clips (default: ../shared/data/lfw7). Writes bench/results/video.json.
@@ -196,6 +198,59 @@ def live(model_path: Path, faces: dict[str, np.ndarray], seconds: float, tmp: Pa
     return out
 
 
+def y4m_camera(path: Path, face: np.ndarray, seconds: float = 6.0, fps: int = 15) -> Path:
+    """A Y4M file for Chromium's fake camera: ``face`` swaying at 640×480."""
+    import cv2
+
+    from lookalike.video.synth import _paste, background
+
+    back = background((640, 480), 7)
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(int(seconds * fps)):
+            frame = back.copy()
+            _paste(frame, face, 0.45 + 0.1 * np.sin(i / fps), 0.5, 0.6)
+            fh.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def page_live(model_path: Path, face: np.ndarray, seconds: float, tmp: Path) -> dict:
+    """The page's live mode in headless Chromium (its fake camera playing ``face``): the
+    answers per second and delay the page itself shows, and what it names."""
+    from bench_web import start_server, stop_server
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium")
+    cam = y4m_camera(tmp / "cam.y4m", face)
+    server, base, _ = start_server(model_path, tmp / "serve-page.log")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={cam}"])
+            page = browser.new_page()
+            page.goto(base + "/")
+            page.click("#cam-start")
+            page.wait_for_selector("#live-start", state="visible", timeout=20_000)
+            page.click("#live-start")
+            page.wait_for_function("() => /answers\\/s/.test("
+                                   "document.querySelector('#live-stats').textContent)",
+                                   timeout=30_000)
+            page.wait_for_timeout(int(seconds * 1000))
+            stats = page.locator("#live-stats").inner_text()
+            named = page.locator("#live-boxes").get_attribute("aria-label")
+            browser.close()
+    finally:
+        stop_server(server)
+    rate = float(stats.split("Live: ")[1].split(" answers/s")[0])
+    delay = float(stats.split("delay ")[1].split(" ms")[0])
+    out = {"answers_per_s": rate, "delay_ms_median_last_30": delay, "named": named,
+           "how": "headless Chromium, fake camera 640×480, page's own figures"}
+    print(f"page live: {rate} answers/s, delay {delay} ms (median of the last 30); {named}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=Path, default=None)
@@ -224,6 +279,8 @@ def main() -> None:
         result["accuracy"] = accuracy_clips(model, val, tmp, args.accuracy_clips)
         if not args.no_live:
             result["live"] = live(model_path, faces, args.live_seconds, tmp)
+            if Path(os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium")).exists():
+                result["page_live"] = page_live(model_path, faces[names[0]], 10.0, tmp)
     save("video", result)
 
 

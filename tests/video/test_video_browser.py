@@ -77,6 +77,9 @@ def test_live_mode_names_the_face_and_downloads_the_moment(server, tmp_path):
         expect(page.locator("#live-stats")).to_contain_text("answers/s", timeout=10_000)
         page.wait_for_timeout(1500)
         stats = page.locator("#live-stats").inner_text()
+        keep = os.environ.get("LOOKALIKE_SCREENSHOTS")
+        if keep:
+            page.locator(".camera").screenshot(path=str(Path(keep) / "page-live.png"))
         with page.expect_download() as dl:
             page.click("#live-download")
         saved = tmp_path / "moment.png"
