@@ -123,6 +123,10 @@ def test_cli_folder_with_a_video_and_a_photo(trained, clip, people_dir, tmp_path
     doc = json.loads(capsys.readouterr().out)
     assert doc["photos"][0]["faces"][0]["ranking"][0]["person"] == B
     assert len(doc["videos"][0]["tracks"]) == 4
+    (folder / "photo.jpg").unlink()  # a folder of videos only
+    assert main(["predict", str(trained[2]), str(folder), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "photos" not in doc and len(doc["videos"][0]["tracks"]) == 4
 
 
 def test_a_gallery_answers_video(people_dir, clip, tmp_path):

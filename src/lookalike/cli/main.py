@@ -120,14 +120,11 @@ def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
             out.append(p)
             continue
         found, ignored = photos_in(p)
-        if not found:
+        videos = [path for path, why in ignored if "not a photo" in why and is_video_name(path)]
+        if not found and not videos:
             empty.append(p)
             continue
-        videos = [path for path, why in ignored if "not a photo" in why and is_video_name(path)]
         others = [path for path, why in ignored if "not a photo" in why and path not in videos]
-        if not found and videos:
-            out += videos
-            continue
         if others:
             print(f"lookalike: {printable(p)}: passed over {len(others)} file(s) that are not "
                   f"photos by name (e.g. {Path(others[0]).name})", file=sys.stderr)

@@ -137,12 +137,13 @@ def score_tracks(tracks: list, appearances: list[Appearance]) -> dict:
 
 
 def subject(rgb: np.ndarray, margin: float = 0.3) -> np.ndarray:
-    """The photo cut to its most prominent face with ``margin`` face sizes around it (other
-    people in the photo's background would be real faces in the clip that its truth does not
-    name). The whole photo when no face is found."""
-    from ..faces import FaceDetector
+    """The photo cut to the face a photo's answer is about (the face path's choice, as
+    ``predict`` makes it) with ``margin`` face sizes around it: other people in the photo would
+    be real faces in the clip that its truth does not name. The whole photo when no face is
+    found."""
+    from ..pipeline import FacePipeline
 
-    faces = FaceDetector().detect(rgb)
+    faces = FacePipeline(cache=False).analyze_array(rgb, first_only=True).faces
     if not faces:
         return rgb
     x, y, w, h = faces[0].box
