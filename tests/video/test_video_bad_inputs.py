@@ -147,6 +147,21 @@ def test_rotation_metadata_is_applied(trained, tmp_path):
     assert not r.tracks[0].face.unknown
 
 
+def test_a_named_pipe_named_mp4_is_refused_without_waiting(trained, tmp_path, capfd):
+    import os
+
+    fifo = tmp_path / "stream.mp4"
+    os.mkfifo(fifo)
+    assert not is_video(fifo)  # not opened: nobody writes to it
+    t0 = time.perf_counter()
+    assert main(["predict", str(trained[2]), str(fifo)]) == 2
+    assert time.perf_counter() - t0 < 30
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stream.mp4" in err[0]
+    with pytest.raises(ImageError, match="not a regular file"):
+        video_reader.VideoReader(fifo)
+
+
 def test_reader_errors_are_image_errors(tmp_path):
     with pytest.raises(ImageError, match="does not exist"):
         video_reader.VideoReader(tmp_path / "missing.mp4")

@@ -10,6 +10,7 @@ and reported. Knows nothing about faces.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,13 @@ def is_video(source: str | Path | bytes) -> bool:
     if isinstance(source, bytes):
         return sniff(source[:16]) is not None
     try:
+        # only regular files are opened here: a named pipe would block, a device never end
+        # (the photo path refuses them with its own line)
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return False
         with open(source, "rb") as fh:
             head = fh.read(16)
-    except OSError:
+    except (OSError, ValueError):
         return False
     if sniff(head) is not None:
         return True
@@ -125,8 +130,11 @@ class VideoReader:
         self.name = name or str(path)
         if self.path.is_dir():
             raise ImageError("is a folder, not a video", self.name, "give a video file")
-        if not self.path.is_file():
+        if not self.path.exists():
             raise ImageError("does not exist", self.name, "check the path")
+        if not self.path.is_file():
+            raise ImageError("is not a regular file (a pipe or a device)", self.name,
+                             "save the video to a file first")
         if self.path.stat().st_size == 0:
             raise ImageError("is an empty file (0 bytes)", self.name, "remove it")
         level = cv2.utils.logging.getLogLevel()
