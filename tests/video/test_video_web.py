@@ -102,3 +102,12 @@ def test_live_bad_frames_are_4xx(client):
     r = client.post("/api/live?session=t2", content=encode(background((640, 480), 3)),
                     headers={"content-type": "image/jpeg"})
     assert r.status_code == 200 and r.json()["tracks"] == []
+
+
+def test_videos_beyond_the_limit_at_once_are_told_to_wait(client, two_people_clip, monkeypatch):
+    from lookalike.web import video_routes
+
+    monkeypatch.setattr(video_routes, "VIDEOS_AT_ONCE", 0)  # as if every place were taken
+    r = client.post("/api/video", files={"video": ("two.mp4", two_people_clip.read_bytes(),
+                                                   "video/mp4")})
+    assert r.status_code == 429 and r.json()["error"] == "busy"

@@ -27,6 +27,8 @@ from .uploads import FORM_OVERHEAD, ApiError, mb, multipart_body, read_files
 VIDEO_MAX_BYTES = 100 * 1024 * 1024
 VIDEO_MAX_SECONDS = 600.0
 LIVE_MAX_BYTES = 2 * 1024 * 1024
+#: Clips analysed at once (more get 429 "busy").
+VIDEOS_AT_ONCE = 2
 
 
 def _memory_folder() -> Path:
@@ -92,6 +94,7 @@ def _decode_frame(data: bytes):
 def add_video_routes(app: FastAPI, s) -> None:
     """``s``: the app's :class:`~lookalike.web.routes.Served`."""
     live: dict = {}
+    busy = {"videos": 0}
 
     def sessions():
         if "sessions" not in live:
@@ -105,6 +108,7 @@ def add_video_routes(app: FastAPI, s) -> None:
         from ..video.live import MAX_LIVE_PIXELS
 
         return {"max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
+                "at_once": VIDEOS_AT_ONCE,
                 "live_max_pixels": MAX_LIVE_PIXELS, "live_max_bytes": LIVE_MAX_BYTES}
 
     @app.post("/api/video", tags=["video"], openapi_extra=multipart_body("video"),
@@ -114,9 +118,19 @@ def add_video_routes(app: FastAPI, s) -> None:
               "tracks; each track: id, start, end (seconds), best_frame, and `face`, the "
               "answer shape of a face in /api/predict, fused over the track's views.")
     async def video(request: Request, top: int = Query(5, ge=1, le=1000)) -> dict:
+        _too_large(request, VIDEO_MAX_BYTES + FORM_OVERHEAD, "video")
+        if busy["videos"] >= VIDEOS_AT_ONCE:  # each holds up to 2 × 100 MB while it runs
+            raise ApiError(429, "busy", f"{VIDEOS_AT_ONCE} videos are being analysed; "
+                           "send it again in a minute")
+        busy["videos"] += 1
+        try:
+            return await _video(request, top)
+        finally:
+            busy["videos"] -= 1
+
+    async def _video(request: Request, top: int) -> dict:
         from ..video.reader import sniff
 
-        _too_large(request, VIDEO_MAX_BYTES + FORM_OVERHEAD, "video")
         files = await read_files(request, VIDEO_MAX_BYTES + FORM_OVERHEAD, 1)
         (name, data), = files
         if not data:
