@@ -137,6 +137,13 @@ class Recognizer(ABC):
                 results = [replace(r, faces=r.faces[:1]) for r in results]
         return results, verdict
 
+    def predict_video(self, path: str | Path, **options: Any) -> Any:
+        """Who appears in a video file: a :class:`~lookalike.video.VideoResult` (tracks, each
+        answered once); ``options`` as :func:`lookalike.video.analyse_video` takes them."""
+        from .video.api import analyse_video
+
+        return analyse_video(self, path, **options)
+
     def describe(self) -> dict:
         m = self.manifest
         return {k: m.get(k) for k in ("kind", "labels", "embedder", "head", "threshold",

@@ -31,6 +31,7 @@ from .output import (
     report_failed,
 )
 from .serve import add_serve_parser
+from .video import add_video_arguments, cmd_predict_mixed, split_videos
 from .why_text import print_result_whys
 
 # -- commands ------------------------------------------------------------------------------
@@ -75,6 +76,9 @@ def cmd_predict(args) -> int:
 
     model = load(args.model)
     photos, empty = expand_folders(args.photos)
+    photos, videos = split_videos(photos)
+    if videos:  # clips answer with tracks; photos (if any) as before
+        return cmd_predict_mixed(model, photos, videos, empty, args)
     # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
     results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                           together=args.together, subject=args.subject,
@@ -118,6 +122,7 @@ def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
     """Photo paths with each folder replaced by the photos in it (and its sub-folders), as
     face_recognition's CLI takes a folder; and the folders that hold no photo."""
     from ..dataset import photos_in
+    from ..video.reader import is_video_name
 
     out: list[str] = []
     empty: list[str] = []
@@ -126,14 +131,15 @@ def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
             out.append(p)
             continue
         found, ignored = photos_in(p)
-        if not found:
+        videos = [path for path, why in ignored if "not a photo" in why and is_video_name(path)]
+        if not found and not videos:
             empty.append(p)
             continue
-        others = [path for path, why in ignored if "not a photo" in why]
+        others = [path for path, why in ignored if "not a photo" in why and path not in videos]
         if others:
             print(f"lookalike: {printable(p)}: passed over {len(others)} file(s) that are not "
                   f"photos by name (e.g. {Path(others[0]).name})", file=sys.stderr)
-        out += [str(f) for f in found]
+        out += [str(f) for f in found] + videos
     return out, empty
 
 
@@ -224,7 +230,7 @@ def _add_train(sub, embedders, heads) -> None:
 
 
 def _add_predict(sub) -> None:
-    pr = sub.add_parser("predict", help="rank whom the faces in photos look like")
+    pr = sub.add_parser("predict", help="rank whom the faces in photos (and videos) look like")
     pr.add_argument("model")
     pr.add_argument("photos", nargs="+")
     pr.add_argument("--top", type=int, default=None, help="show the K most alike people")
@@ -241,6 +247,7 @@ def _add_predict(sub) -> None:
                     help="also draw one look-alike card (PNG) for all photos and faces")
     pr.add_argument("--why", action="store_true", help="also say which parts of the face "
                     "make the likeness to each of the top matches (default 3)")
+    add_video_arguments(pr)
     add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)
 

@@ -135,6 +135,9 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
     from .compare_routes import add_compare_and_card_routes
 
     add_compare_and_card_routes(app, served, pipeline)
+    from .video_routes import add_video_routes
+
+    add_video_routes(app, served)
     return app
 
 
