@@ -333,6 +333,8 @@ def test_openapi_declares_the_answer_schemas(trained):
             ("post", "/api/predict", "photo"), ("post", "/api/verdict", "predict"),
             ("post", "/api/compare", "compare"), ("get", "/healthz", "health"),
             ("post", "/api/compare/many", "compare-many"),
+            ("post", "/api/video", "video"), ("post", "/api/live", "live"),
+            ("delete", "/api/live", "live-end"), ("get", "/api/video/limits", "video-limits"),
             ("get", "/api/info", "server"), ("get", "/api/people", "people"),
             ("post", "/api/people/{name}/photos", "people-change"),
             ("delete", "/api/people/{name}", "people-change"))}
@@ -348,3 +350,27 @@ def test_openapi_declares_the_answer_schemas(trained):
                    "$ref": "#/components/schemas/lookalike.photo.1"}
     assert not list(jsonschema.Draft202012Validator(openapi_doc).iter_errors(photo))
     assert list(jsonschema.Draft202012Validator(openapi_doc).iter_errors(photo | {"x": 1}))
+
+
+def test_video_answers_hold_to_the_schemas(trained, photos, tmp_path, capsys):
+    """Video (issue 25): predict CLIP --json, /api/video, /api/live and its end and limits."""
+    from lookalike.video.synth import Appearance, render_clip
+
+    clip = render_clip(tmp_path / "one.mp4", [
+        Appearance("astronaut", astronaut(), 0.0, 3.0, (0.3, 0.5), (0.3, 0.5), 0.5, 0.5)],
+        duration=3.0, fps=10, size=(640, 360))
+    model = str(trained[2])
+    doc = valid(_json(capsys, ["predict", model, str(clip), str(photos["a"]), "--json"]))
+    assert doc["videos"][0]["schema"] == "lookalike/video/1" and doc["videos"][0]["tracks"]
+    with _client(model) as c:
+        r = c.post("/api/video?top=1",
+                   files={"video": ("one.mp4", clip.read_bytes(), "video/mp4")})
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["schema"] == "lookalike/video/1"
+        assert valid(c.get("/api/video/limits").json())["max_bytes"] > 0
+        frame = encode(variants(astronaut(), 1, seed=2)[0])
+        r = c.post("/api/live?session=s1", content=frame,
+                   headers={"content-type": "image/jpeg"})
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["schema"] == "lookalike/live/1"
+        assert valid(c.delete("/api/live?session=s1").json())["ended"] is True

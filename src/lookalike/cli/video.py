@@ -50,7 +50,9 @@ def cmd_predict_mixed(model, photos: list[str], videos: list[str], empty: list[s
         doc["videos"] = [c.to_dict(args.top) for c in clips]
         if args.together and photos:
             doc["verdict"] = verdict.to_dict(args.top) if verdict else None
-        print(json.dumps(doc, ensure_ascii=False, indent=1))
+        from ..schema import stamp
+
+        print(json.dumps(stamp("predict", doc), ensure_ascii=False, indent=1))
     else:
         for r in results:
             print_photo(r, args.top, model.threshold)

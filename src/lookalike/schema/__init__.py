@@ -38,6 +38,10 @@ VERSIONS: dict[str, int] = {
     "gallery-search": 1,  # gallery search --json
     "compare": 1,         # Comparison.to_dict(): compare --json, HTTP /api/compare
     "compare-many": 1,    # ManyComparison.to_dict(): compare A B C --json, /api/compare/many
+    "video": 1,           # VideoResult.to_dict(): predict CLIP --json's videos, /api/video
+    "live": 1,            # HTTP POST /api/live (one camera frame)
+    "live-end": 1,        # HTTP DELETE /api/live
+    "video-limits": 1,    # HTTP GET /api/video/limits
     "evaluate": 1,        # evaluate --json
     "train": 1,           # train --json (both recipes)
     "info": 1,            # info --json

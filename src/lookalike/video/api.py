@@ -75,10 +75,13 @@ class VideoResult:
         return self.error is None and bool(self.tracks)
 
     def to_dict(self, top: int | None = None) -> dict:
-        return {"video": self.video, "duration": self.duration, "fps": self.fps,
-                "size": list(self.size), "rotation": self.rotation,
-                "tracks": [t.to_dict(top) for t in self.tracks], "stats": self.stats,
-                "error": self.error}
+        from ..schema import stamp
+
+        return stamp("video", {
+            "video": self.video, "duration": self.duration, "fps": self.fps,
+            "size": list(self.size), "rotation": self.rotation,
+            "tracks": [t.to_dict(top) for t in self.tracks], "stats": self.stats,
+            "error": self.error})
 
 
 def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None = None,

@@ -53,9 +53,12 @@ class LiveSession:
                 face = fuse(labels, tr.answers, tr.face)
                 tracks.append({"id": tr.id, "start": round(tr.start, 3),
                                "face": face.to_dict(top), "answers": len(tr.answers)})
-        return {"time": round(t, 3), "frame": self.frames - 1, "detected": how or "unchanged",
-                "size": [int(rgb.shape[1]), int(rgb.shape[0])], "tracks": tracks,
-                "seconds": round(time.perf_counter() - t0, 4)}
+        from ..schema import stamp
+
+        return stamp("live", {
+            "time": round(t, 3), "frame": self.frames - 1, "detected": how or "unchanged",
+            "size": [int(rgb.shape[1]), int(rgb.shape[0])], "tracks": tracks,
+            "seconds": round(time.perf_counter() - t0, 4)})
 
 
 class LiveSessions:

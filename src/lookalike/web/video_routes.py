@@ -21,6 +21,8 @@ from pathlib import Path
 from fastapi import FastAPI, Query, Request
 
 from ..errors import LookalikeError
+from ..schema import stamp
+from .openapi import answer_responses
 from .uploads import FORM_OVERHEAD, ApiError, mb, multipart_body, read_files
 
 #: Clips sent to /api/video: at most this many bytes and seconds.
@@ -103,15 +105,18 @@ def add_video_routes(app: FastAPI, s) -> None:
             live["sessions"] = LiveSessions(s.rec)
         return live["sessions"]
 
-    @app.get("/api/video/limits", tags=["video"], summary="The limits of /api/video and live")
+    @app.get("/api/video/limits", tags=["video"], summary="The limits of /api/video and live",
+             response_model=None, responses=answer_responses("video-limits"))
     async def limits() -> dict:
         from ..video.live import MAX_LIVE_PIXELS
 
-        return {"max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
-                "at_once": VIDEOS_AT_ONCE,
-                "live_max_pixels": MAX_LIVE_PIXELS, "live_max_bytes": LIVE_MAX_BYTES}
+        return stamp("video-limits", {
+            "max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
+            "at_once": VIDEOS_AT_ONCE,
+            "live_max_pixels": MAX_LIVE_PIXELS, "live_max_bytes": LIVE_MAX_BYTES})
 
     @app.post("/api/video", tags=["video"], openapi_extra=multipart_body("video"),
+              response_model=None, responses=answer_responses("video"),
               summary="Who appears in a video clip?",
               description=f"Multipart field `video` (mp4, mov, webm, mkv, avi; at most "
               f"{mb(VIDEO_MAX_BYTES)} and {VIDEO_MAX_SECONDS:g} s). Faces are followed as "
@@ -146,7 +151,8 @@ def add_video_routes(app: FastAPI, s) -> None:
             raise ApiError(422, "no_face", f"no face found in {name}")
         return doc
 
-    @app.post("/api/live", tags=["video"],
+    @app.post("/api/live", tags=["video"], response_model=None,
+              responses=answer_responses("live"),
               openapi_extra={"requestBody": {"required": True, "content": {
                   "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}},
               summary="One camera frame: the faces followed in this session",
@@ -164,6 +170,8 @@ def add_video_routes(app: FastAPI, s) -> None:
             raise ApiError(429 if "sessions" in str(err) else 422, "live_refused",
                            str(err)) from None
 
-    @app.delete("/api/live", tags=["video"], summary="End a live session")
+    @app.delete("/api/live", tags=["video"], summary="End a live session",
+                response_model=None, responses=answer_responses("live-end"))
     async def live_end(session: str = Query(..., min_length=1, max_length=64)) -> dict:
-        return {"ended": sessions().end(session) if "sessions" in live else False}
+        return stamp("live-end", {"ended": sessions().end(session) if "sessions" in live
+                                  else False})
