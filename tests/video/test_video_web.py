@@ -87,7 +87,8 @@ def test_live_follows_one_face_with_a_steady_answer(client):
         assert abs((x + w / 2) / 640 - (0.35 + 0.02 * k)) < 0.08  # the box follows the face
     assert ids == {1} and set(people) == {"astronaut"}
     assert answers[-1] <= 4  # embedded when it started and when worth it, not every frame
-    assert client.delete("/api/live?session=t1").json() == {"ended": True}
+    assert client.delete("/api/live?session=t1").json() == {"schema": "lookalike/live-end/1",
+                                                            "ended": True}
 
 
 def test_live_bad_frames_are_4xx(client):

@@ -93,6 +93,20 @@ def _decode_frame(data: bytes):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def add_limits_route(app: FastAPI) -> None:
+    """``GET /api/video/limits``: what /api/video and /api/live take."""
+
+    @app.get("/api/video/limits", tags=["video"], summary="The limits of /api/video and live",
+             response_model=None, responses=answer_responses("video-limits"))
+    async def limits() -> dict:
+        from ..video.live import MAX_LIVE_PIXELS
+
+        return stamp("video-limits", {
+            "max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
+            "at_once": VIDEOS_AT_ONCE,
+            "live_max_pixels": MAX_LIVE_PIXELS, "live_max_bytes": LIVE_MAX_BYTES})
+
+
 def add_video_routes(app: FastAPI, s) -> None:
     """``s``: the app's :class:`~lookalike.web.routes.Served`."""
     live: dict = {}
@@ -105,15 +119,7 @@ def add_video_routes(app: FastAPI, s) -> None:
             live["sessions"] = LiveSessions(s.rec)
         return live["sessions"]
 
-    @app.get("/api/video/limits", tags=["video"], summary="The limits of /api/video and live",
-             response_model=None, responses=answer_responses("video-limits"))
-    async def limits() -> dict:
-        from ..video.live import MAX_LIVE_PIXELS
-
-        return stamp("video-limits", {
-            "max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
-            "at_once": VIDEOS_AT_ONCE,
-            "live_max_pixels": MAX_LIVE_PIXELS, "live_max_bytes": LIVE_MAX_BYTES})
+    add_limits_route(app)
 
     @app.post("/api/video", tags=["video"], openapi_extra=multipart_body("video"),
               response_model=None, responses=answer_responses("video"),
