@@ -12,13 +12,14 @@ until it is used::
         print(m.person, f"{m.probability:.1%}")
     answer = lookalike.compare("a.jpg", "b.jpg")   # two photos: the same person?
     print(answer.similarity, answer.same_person, answer.probability)
+    people = lookalike.group(["camera-roll/"], out="people/")  # unlabelled photos → people
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 
-__all__ = ["__version__", "compare", "evaluate", "load", "train"]
+__all__ = ["__version__", "compare", "evaluate", "group", "load", "train"]
 
 
 def __getattr__(name: str):
@@ -34,6 +35,10 @@ def __getattr__(name: str):
         from .comparison import compare
 
         return compare
+    if name == "group":
+        from .grouping.api import group
+
+        return group
     if name == "evaluate":
         from .evaluate import evaluate
 
