@@ -63,14 +63,12 @@ def expand(photos: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, st
     return [p.absolute() for p in dict.fromkeys(out)], skipped
 
 
-def _analyze(faces: _Faces, photos: Sequence[PhotoInput], *, embedder: str, cluster_: Any,
-             ship: str, progress: bool, cache: bool) -> dict:
+def _analyze(faces: _Faces, photos: Sequence[PhotoInput], *, pipe: Any, cluster_: Any,
+             ship: str, progress: bool) -> dict:
     """Detect and embed every face of every photo into ``faces``; the embedder's description."""
-    from ..pipeline import FacePipeline
     from ..progress import bar
     from ..train import NO_FACE, analyze_photos
 
-    pipe = FacePipeline(embedder, cache=cache)
     desc = {"name": pipe.embedder.name, "version": pipe.embedder.version,
             "threshold": float(pipe.embedder.threshold)}
     uploads = [p for p in photos if isinstance(p, tuple)]
@@ -139,12 +137,19 @@ def _regroup(faces: _Faces, old: Grouping | None, threshold: float, algorithm: s
 def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
           embedder: str = "sface", threshold: float | None = None,
           algorithm: str = DEFAULT_ALGORITHM, cluster: Any = None, ship: str = "auto",
-          copy: bool = False, progress: bool = True, cache: bool = True) -> Grouping:
+          copy: bool = False, progress: bool = True, cache: bool = True,
+          pipeline: Any = None) -> Grouping:
     """Group the faces of ``photos`` (files, folders, or ``(name, bytes)`` uploads) into
     people. ``out``: an OUT/ folder to write (or, holding a grouping already, to add these
     photos to: earlier groups keep their ids and names, new faces join them or make new groups).
     ``threshold``: the cosine similarity that counts as the same person (default: the
-    embedder's). Raises :class:`LookalikeError` when no photo has a face."""
+    embedder's). ``pipeline``: a :class:`~lookalike.pipeline.FacePipeline` to use (the
+    server's), instead of a new one. Raises :class:`LookalikeError` when no photo has a face."""
+    if pipeline is None:
+        from ..pipeline import FacePipeline
+
+        pipeline = FacePipeline(embedder, cache=cache)
+    embedder = pipeline.embedder.name
     old, faces = None, _Faces()
     if out is not None:
         store.check_out(out)
@@ -157,8 +162,8 @@ def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
                 faces.items[f.key] = f
             faces.skipped = list(old.skipped)
     n_before = len(faces.items)
-    desc = _analyze(faces, photos, embedder=embedder, cluster_=cluster, ship=ship,
-                    progress=progress, cache=cache)
+    desc = _analyze(faces, photos, pipe=pipeline, cluster_=cluster, ship=ship,
+                    progress=progress)
     if not faces.items:
         why = "; ".join(f"{p}: {w}" for p, w in faces.skipped[:2])
         raise LookalikeError(f"no face found in the {len(photos)} photo(s) given"

@@ -133,6 +133,9 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
     from .compare_routes import add_compare_and_card_routes
 
     add_compare_and_card_routes(app, served, pipeline)
+    from .group_routes import add_group_route
+
+    add_group_route(app, served, pipeline)
     return app
 
 
