@@ -58,13 +58,7 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         sums[g] = X[mem].sum(axis=0)
         if photo is not None:
             photos[g] = {int(photo[i]) for i in mem}
-    # neighbours of each group: the groups it shares a candidate edge with
-    nbrs: dict[int, set[int]] = {g: set() for g in members}
-    for i, j in zip(a.tolist(), b.tolist(), strict=True):
-        gi, gj = int(group[i]), int(group[j])
-        if gi != gj:
-            nbrs[gi].add(gj)
-            nbrs[gj].add(gi)
+    nbrs = _neighbours(group, members, a, b)
 
     def mean_sim(g: int, h: int) -> float:
         return float(sums[g] @ sums[h]) / (len(members[g]) * len(members[h]))
@@ -103,6 +97,18 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
     for lab, mem in enumerate(members.values()):
         labels[mem] = lab
     return relabel(labels)
+
+
+def _neighbours(group: np.ndarray, members: dict[int, list[int]], a: np.ndarray,
+                b: np.ndarray) -> dict[int, set[int]]:
+    """The groups each group shares a candidate edge with."""
+    nbrs: dict[int, set[int]] = {g: set() for g in members}
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        gi, gj = int(group[i]), int(group[j])
+        if gi != gj:
+            nbrs[gi].add(gj)
+            nbrs[gj].add(gi)
+    return nbrs
 
 
 def chinese_whispers(X: np.ndarray, threshold: float, *, photo: np.ndarray | None = None,
