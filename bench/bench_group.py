@@ -37,13 +37,15 @@ from group_data import load, photos_of  # noqa: E402
 from lookalike.grouping.algorithms import average_linkage, chinese_whispers, hdbscan  # noqa
 from lookalike.grouping.graph import knn  # noqa: E402
 from lookalike.grouping.metrics import purity_of_largest, scores  # noqa: E402
+from lookalike.grouping.model import PENALTY  # noqa: E402
 
 SETS = {  # name: (folder below the data home, glob, which face is the folder's person)
     "lfw": ("lfw_home/lfw_funneled", "*/*.jpg", "first"),
     "wild": ("wild", "*/*/*/*.jpg", "agree"),
     "lfw7": ("lfw7", "*/*/*.jpg", "first"),
 }
-THRESHOLDS = (0.30, 0.33, 0.363, 0.40, 0.45)
+THRESHOLDS = (0.30, 0.363, 0.40, 0.45)
+PENALTIES = (0.1, 0.15, 0.2)
 NAIVE_THRESHOLD = 0.363
 
 
@@ -72,6 +74,12 @@ def quality(name: str) -> dict:
             t0 = time.perf_counter()
             lab = fn(X, thr, graph=graph)
             out["runs"][f"{algo}@{thr}"] = _row(lab, truth, time.perf_counter() - t0)
+    for pen in PENALTIES:
+        t0 = time.perf_counter()
+        lab = average_linkage(X, NAIVE_THRESHOLD, graph=graph, penalty=pen)
+        tag = " (the default)" if pen == PENALTY else ""
+        out["runs"][f"average@0.363+{pen}/sqrt(|A||B|){tag}"] = _row(
+            lab, truth, time.perf_counter() - t0)
     for mcs in (2, 3):
         t0 = time.perf_counter()
         lab = hdbscan(X, min_cluster_size=mcs)
@@ -107,14 +115,18 @@ def scale_one(n: int, algorithm: str) -> dict:
     base = np.load(SCALE_BASE)["X"] if SCALE_BASE.exists() else np.zeros((0, 128), np.float32)
     X = synthetic(n, base)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     graph = knn(X)
-    t1 = time.perf_counter()
-    fn = {"whispers": chinese_whispers, "average": average_linkage}[algorithm]
-    lab = fn(X, NAIVE_THRESHOLD, graph=graph)
-    t2 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
+    if algorithm == "average":
+        lab = average_linkage(X, NAIVE_THRESHOLD, graph=graph, penalty=PENALTY)
+    else:
+        lab = chinese_whispers(X, NAIVE_THRESHOLD, graph=graph)
+    t2, c2 = time.perf_counter(), time.process_time()
     return {"n": n, "algorithm": algorithm, "knn_seconds": round(t1 - t0, 1),
             "group_seconds": round(t2 - t1, 1), "total_seconds": round(t2 - t0, 1),
+            "knn_cpu_seconds": round(c1 - c0, 1), "group_cpu_seconds": round(c2 - c1, 1),
+            "load_average": round(__import__("os").getloadavg()[0], 2),
             "groups": int(len(np.unique(lab))),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "rss_before_mb": round(rss0)}

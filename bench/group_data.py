@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.choose import choose_faces
+from lookalike.choose import choose_faces, eligible
 from lookalike.errors import ImageError
 from lookalike.pipeline import FacePipeline
 from lookalike.progress import bar
@@ -57,13 +57,16 @@ def load(photos: list[tuple[Path, str]], *, choose: str = "first", embedder: str
             for i, c in zip(idxs, choose_faces([found[i][2].embeddings for i in idxs], thr,
                                                [found[i][2].faces for i in idxs]), strict=True):
                 chosen[i] = c.index
-    X, photo, truth, first = [], [], [], []
+    X, photo, truth, first, ok, side = [], [], [], [], [], []
     for i, (_, person, res) in enumerate(found):
-        for f in range(len(res.faces)):
+        for f, face in enumerate(res.faces):
             X.append(res.embeddings[f])
             photo.append(i)
             truth.append(pid[person] if f == chosen[i] else -1)
             first.append(f == 0)
+            ok.append(eligible(face))
+            side.append(min(face.box[2], face.box[3]))
     return {"X": np.asarray(X, np.float32), "photo": np.asarray(photo),
             "truth": np.asarray(truth), "first": np.asarray(first, bool),
+            "eligible": np.asarray(ok, bool), "side": np.asarray(side, np.float32),
             "people": np.asarray(people), "photos": np.asarray([str(p) for p, _, _ in found])}

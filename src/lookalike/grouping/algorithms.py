@@ -23,9 +23,13 @@ def relabel(labels: np.ndarray) -> np.ndarray:
 
 def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None = None,
                     k: int = K, graph: tuple[np.ndarray, np.ndarray] | None = None,
-                    fixed: np.ndarray | None = None) -> np.ndarray:
+                    fixed: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
     """Agglomerative clustering with average linkage, cut where the mean cosine similarity
-    between two groups falls below ``threshold``.
+    between two groups falls below ``threshold`` + ``penalty`` / sqrt(|A| |B|).
+
+    ``penalty`` asks more of small groups: the mean of |A| |B| similarities between two
+    different people scatters less around its expectation the more pairs it averages, so two
+    faces alone must be ``threshold + penalty`` alike, two large groups about ``threshold``.
 
     Exact average linkage needs no N x N matrix: with L2-normalised faces the mean similarity of
     all pairs across groups A and B is ``sum(A) . sum(B) / (|A| |B|)``, so each group keeps the
@@ -61,7 +65,8 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
     nbrs = _neighbours(group, members, a, b)
 
     def mean_sim(g: int, h: int) -> float:
-        return float(sums[g] @ sums[h]) / (len(members[g]) * len(members[h]))
+        ab = len(members[g]) * len(members[h])
+        return float(sums[g] @ sums[h]) / ab - penalty / ab ** 0.5
 
     heap = [(-mean_sim(g, h), g, h) for g in nbrs for h in nbrs[g] if g < h]
     heapq.heapify(heap)
@@ -70,8 +75,7 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         if g not in members or h not in members or h not in nbrs[g]:
             continue  # stale: one of them was merged since
         sim = mean_sim(g, h)
-        if sim < -neg - 1e-9:  # an entry from before one of them grew: queue today's value
-            heapq.heappush(heap, (-sim, g, h))
+        if abs(sim + neg) > 1e-9:  # from before one of them grew: a fresh entry is queued
             continue
         if sim < threshold:
             break
