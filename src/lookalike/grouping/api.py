@@ -175,6 +175,9 @@ def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
     if faces.copies:
         warnings.append(f"{faces.copies} photo(s) are byte-identical copies of others: each "
                         "face is grouped once (its copies are listed with it)")
+    if not groups:
+        warnings.append(f"no face matched another: all {len(unsorted)} are unsorted (one "
+                        "photo, or photos of different people)")
     if len(faces.items) - n_before == 0 and old is not None:
         warnings.append("no new faces: these photos are grouped already")
     result = Grouping(groups, unsorted, _dedupe(faces.skipped), desc, thr, algorithm, warnings,
