@@ -207,3 +207,12 @@ def test_the_dask_path_gives_the_same_groups(roll, tmp_path):
     plain = lookalike.group([roll], progress=False, cache=False)
     dist = lookalike.group([roll], progress=False, cache=False, cluster="local:1")
     assert dist.to_dict()["groups"] == plain.to_dict()["groups"]
+
+
+def test_crops_take_the_whole_image_when_no_face_is_detected(tmp_path, roll):
+    blank = tmp_path / "blank.jpg"
+    blank.write_bytes(encode(np.full((112, 112, 3), 128, np.uint8)))
+    plain = lookalike.group([blank, roll / "a_0_00.jpg"], progress=False)
+    assert [p for p, _ in plain.skipped] == [str(blank)]
+    crops = lookalike.group([blank, roll / "a_0_00.jpg"], progress=False, crops=True)
+    assert not crops.skipped and str(blank) in {f.photo for f in crops.unsorted}

@@ -26,7 +26,7 @@ def cmd_group(args) -> int:
     t0 = time.perf_counter()
     result = group(args.photos, args.output, embedder=args.embedder, threshold=args.threshold,
                    algorithm=args.algorithm, cluster=args.cluster, ship=args.ship,
-                   copy=args.copy, progress=not args.quiet)
+                   copy=args.copy, progress=not args.quiet, crops=args.crops)
     seconds = time.perf_counter() - t0
     page = None
     if args.report:
@@ -121,6 +121,8 @@ def add_group_parser(sub) -> None:
                    "counts as the same person (default: the embedder's)")
     g.add_argument("--algorithm", choices=ALGORITHM_NAMES, default=DEFAULT_ALGORITHM)
     g.add_argument("--embedder", default="sface", choices=EMBEDDERS)
+    g.add_argument("--crops", action="store_true",
+                   help="photos are face crops: use the whole image when no face is detected")
     g.add_argument("--json", action="store_true", help="print groups.json's content")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_backend_option(g)

@@ -138,17 +138,18 @@ def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
           embedder: str = "sface", threshold: float | None = None,
           algorithm: str = DEFAULT_ALGORITHM, cluster: Any = None, ship: str = "auto",
           copy: bool = False, progress: bool = True, cache: bool = True,
-          pipeline: Any = None) -> Grouping:
+          crops: bool = False, pipeline: Any = None) -> Grouping:
     """Group the faces of ``photos`` (files, folders, or ``(name, bytes)`` uploads) into
     people. ``out``: an OUT/ folder to write (or, holding a grouping already, to add these
     photos to: earlier groups keep their ids and names, new faces join them or make new groups).
     ``threshold``: the cosine similarity that counts as the same person (default: the
-    embedder's). ``pipeline``: a :class:`~lookalike.pipeline.FacePipeline` to use (the
+    embedder's). ``crops``: the photos are face crops (the whole image is the face when none
+    is detected). ``pipeline``: a :class:`~lookalike.pipeline.FacePipeline` to use (the
     server's), instead of a new one. Raises :class:`LookalikeError` when no photo has a face."""
     if pipeline is None:
         from ..pipeline import FacePipeline
 
-        pipeline = FacePipeline(embedder, cache=cache)
+        pipeline = FacePipeline(embedder, cache=cache, crops=crops)
     embedder = pipeline.embedder.name
     old, faces = None, _Faces()
     if out is not None:
