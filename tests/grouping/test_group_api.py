@@ -114,7 +114,8 @@ def test_name_merge_split_survive_a_rerun(roll, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["..", ".", "a/b", "../../etc", "", "  ", "tab\there",
-                                 "new\nline", "unsorted", "group-004", ".hidden", "x" * 200])
+                                 "new\nline", "unsorted", "groups.json", "group-004", ".hidden",
+                                 "x" * 200])
 def test_unsafe_names_are_refused_and_nothing_changes(roll, tmp_path, bad):
     out = tmp_path / "OUT"
     lookalike.group([roll], out=out, progress=False)

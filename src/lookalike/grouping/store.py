@@ -68,7 +68,7 @@ def check_name(name: str, grouping: Grouping, gid: int) -> str:
         raise GroupError(f"{name!r} starts with '.', a hidden folder", fix=fix)
     if len(name.encode()) > MAX_NAME:
         raise GroupError(f"the name is longer than {MAX_NAME} bytes", fix="shorten it")
-    if name.casefold() == UNSORTED or _generated(name):
+    if name.casefold() in (UNSORTED, GROUPS_JSON) or _generated(name):
         raise GroupError(f"{name!r} is a folder name lookalike uses itself", fix=fix)
     for g in grouping.groups:
         if g.id != gid and g.name and g.name.casefold() == name.casefold():
