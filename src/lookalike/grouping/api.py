@@ -20,7 +20,7 @@ PhotoInput = str | Path | tuple[str, bytes]
 
 @dataclass
 class _Faces:
-    """The faces of a run, old and new, keyed by ``digest:index``."""
+    """The faces of a run, old and new, keyed by ``digest:x,y,w,h``."""
 
     items: dict[str, FaceItem] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
@@ -30,7 +30,8 @@ class _Faces:
 
     def add(self, photo: str, res: Any) -> None:
         for i, face in enumerate(res.faces):
-            key = f"{res.digest}:{i}"
+            # the photo's content and the face's box: stable whatever order faces come in
+            key = f"{res.digest}:" + ",".join(str(round(float(v))) for v in face.box)
             if key in self.items:  # the same photo content again
                 item = self.items[key]
                 if photo != item.photo and photo not in item.copies:

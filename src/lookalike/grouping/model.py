@@ -24,7 +24,7 @@ PENALTY = 0.15
 @dataclass
 class FaceItem:
     """One face: where it is (the photo as given, the box in the photo's pixels), its key
-    (``content digest:face index``) and, in a group, its cosine similarity to the group's
+    (``content digest:x,y,w,h``) and, in a group, its cosine similarity to the group's
     centre; ``unsure``: below the same-person threshold (it joined through other faces)."""
 
     photo: str
