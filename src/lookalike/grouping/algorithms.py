@@ -44,10 +44,9 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         return np.zeros(0, np.int64)
     idx, sims = graph if graph is not None else knn(X, k)
     a, b, s = edges(idx, sims, threshold)
-    # union-find-free bookkeeping: each live group has an id (a face index) and members
+    # each live group has an id (a face index), its members, the sum of its vectors (row of S)
     group = np.arange(n)
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    sums: dict[int, np.ndarray] = {}
     photos: dict[int, set] = {}
     anchor: dict[int, int] = {}  # group -> the fixed label it carries
     if fixed is not None:
@@ -58,27 +57,33 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
                 members[root] += members.pop(int(i))
                 group[i] = root
             anchor[root] = int(lab)
+    S = np.zeros_like(X)
+    size = np.zeros(n)
     for g, mem in members.items():
-        sums[g] = X[mem].sum(axis=0)
+        S[g] = X[mem].sum(axis=0)
+        size[g] = len(mem)
         if photo is not None:
             photos[g] = {int(photo[i]) for i in mem}
     nbrs = _neighbours(group, members, a, b)
 
-    def mean_sim(g: int, h: int) -> float:
-        ab = len(members[g]) * len(members[h])
-        return float(sums[g] @ sums[h]) / ab - penalty / ab ** 0.5
+    def score(g: np.ndarray | int, h: np.ndarray) -> np.ndarray:
+        """Mean similarity of g to each h, less the penalty (vectorised over h)."""
+        ab = size[g] * size[h]
+        dots = S[h] @ S[g] if isinstance(g, int) else np.einsum("ij,ij->i", S[g], S[h])
+        return dots / ab - penalty / np.sqrt(ab)
 
-    heap = [(-mean_sim(g, h), g, h) for g in nbrs for h in nbrs[g] if g < h]
+    pairs = np.array([(g, h) for g in nbrs for h in nbrs[g] if g < h], np.int64).reshape(-1, 2)
+    first = score(pairs[:, 0], pairs[:, 1]) if len(pairs) else np.zeros(0)
+    ok = first >= threshold  # a pair below it changes only when one side grows (then re-queued)
+    version = [0] * n  # a group's version grows when it merges: older entries are stale
+    heap = [(v, g, h, 0, 0) for v, g, h in zip((-first[ok]).tolist(), pairs[ok, 0].tolist(),
+                                                pairs[ok, 1].tolist(), strict=True)]
     heapq.heapify(heap)
     while heap:
-        neg, g, h = heapq.heappop(heap)
-        if g not in members or h not in members or h not in nbrs[g]:
-            continue  # stale: one of them was merged since
-        sim = mean_sim(g, h)
-        if abs(sim + neg) > 1e-9:  # from before one of them grew: a fresh entry is queued
-            continue
-        if sim < threshold:
-            break
+        _neg, g, h, vg, vh = heapq.heappop(heap)
+        if version[g] != vg or version[h] != vh or g not in members or h not in members \
+                or h not in nbrs[g]:
+            continue  # stale: one of them grew since (a fresh entry is queued) or is gone
         if g in anchor and h in anchor or (photo is not None and photos[g] & photos[h]):
             nbrs[g].discard(h)
             nbrs[h].discard(g)
@@ -86,7 +91,10 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         if len(members[g]) < len(members[h]):
             g, h = h, g
         members[g] += members.pop(h)
-        sums[g] = sums[g] + sums.pop(h)
+        version[g] += 1
+        version[h] += 1
+        S[g] += S[h]
+        size[g] += size[h]
         if photo is not None:
             photos[g] |= photos.pop(h)
         if h in anchor:
@@ -96,7 +104,13 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         for o in merged:
             nbrs[o].discard(h)
             nbrs[o].add(g)
-            heapq.heappush(heap, (-mean_sim(g, o), min(g, o), max(g, o)))
+        if merged:
+            others = np.fromiter(merged, np.int64, len(merged))
+            fresh = score(g, others)
+            for o, v in zip(others[fresh >= threshold].tolist(),
+                            fresh[fresh >= threshold].tolist(), strict=True):
+                a_, b_ = min(g, o), max(g, o)
+                heapq.heappush(heap, (-v, a_, b_, version[a_], version[b_]))
     labels = np.empty(n, np.int64)
     for lab, mem in enumerate(members.values()):
         labels[mem] = lab
