@@ -44,26 +44,7 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         return np.zeros(0, np.int64)
     idx, sims = graph if graph is not None else knn(X, k)
     a, b, s = edges(idx, sims, threshold)
-    # each live group has an id (a face index), its members, the sum of its vectors (row of S)
-    group = np.arange(n)
-    members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    photos: dict[int, set] = {}
-    anchor: dict[int, int] = {}  # group -> the fixed label it carries
-    if fixed is not None:
-        for lab in np.unique(fixed[fixed >= 0]):
-            who = np.flatnonzero(fixed == lab)
-            root = int(who[0])
-            for i in who[1:]:
-                members[root] += members.pop(int(i))
-                group[i] = root
-            anchor[root] = int(lab)
-    S = np.zeros_like(X)
-    size = np.zeros(n)
-    for g, mem in members.items():
-        S[g] = X[mem].sum(axis=0)
-        size[g] = len(mem)
-        if photo is not None:
-            photos[g] = {int(photo[i]) for i in mem}
+    group, members, anchor, photos, S, size = _start(X, fixed, photo)
     nbrs = _neighbours(group, members, a, b)
 
     def score(g: np.ndarray | int, h: np.ndarray) -> np.ndarray:
@@ -115,6 +96,32 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
     for lab, mem in enumerate(members.values()):
         labels[mem] = lab
     return relabel(labels)
+
+
+def _start(X: np.ndarray, fixed: np.ndarray | None, photo: np.ndarray | None) -> tuple:
+    """The starting groups: each live group has an id (a face index), its members, the fixed
+    label it carries (anchor), its photos, and the sum of its vectors (row of S) and size."""
+    n = len(X)
+    group = np.arange(n)
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    photos: dict[int, set] = {}
+    anchor: dict[int, int] = {}
+    if fixed is not None:
+        for lab in np.unique(fixed[fixed >= 0]):
+            who = np.flatnonzero(fixed == lab)
+            root = int(who[0])
+            for i in who[1:]:
+                members[root] += members.pop(int(i))
+                group[i] = root
+            anchor[root] = int(lab)
+    S = np.zeros_like(X)
+    size = np.zeros(n)
+    for g, mem in members.items():
+        S[g] = X[mem].sum(axis=0)
+        size[g] = len(mem)
+        if photo is not None:
+            photos[g] = {int(photo[i]) for i in mem}
+    return group, members, anchor, photos, S, size
 
 
 def _neighbours(group: np.ndarray, members: dict[int, list[int]], a: np.ndarray,
