@@ -54,7 +54,9 @@ def average_linkage(X: np.ndarray, threshold: float, *, photo: np.ndarray | None
         return dots / ab - penalty / np.sqrt(ab)
 
     pairs = np.array([(g, h) for g in nbrs for h in nbrs[g] if g < h], np.int64).reshape(-1, 2)
-    first = score(pairs[:, 0], pairs[:, 1]) if len(pairs) else np.zeros(0)
+    # in blocks: S[g] for millions of pairs at once would be gigabytes
+    first = np.concatenate([score(pairs[i:i + 65536, 0], pairs[i:i + 65536, 1])
+                            for i in range(0, len(pairs), 65536)]) if len(pairs) else np.zeros(0)
     ok = first >= threshold  # a pair below it changes only when one side grows (then re-queued)
     version = [0] * n  # a group's version grows when it merges: older entries are stale
     heap = [(v, g, h, 0, 0) for v, g, h in zip((-first[ok]).tolist(), pairs[ok, 0].tolist(),
