@@ -13,13 +13,14 @@ until it is used::
     answer = lookalike.compare("a.jpg", "b.jpg")   # two photos: the same person?
     print(answer.similarity, answer.same_person, answer.probability)
     print(lookalike.explain("a.jpg", "b.jpg").sentence)   # why alike: "mostly the eyes ..."
+    people = lookalike.group(["camera-roll/"], out="people/")  # unlabelled photos → people
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 
-__all__ = ["__version__", "compare", "evaluate", "explain", "load", "train"]
+__all__ = ["__version__", "compare", "evaluate", "explain", "group", "load", "train"]
 
 
 def __getattr__(name: str):
@@ -39,6 +40,10 @@ def __getattr__(name: str):
         from .why_answers import explain
 
         return explain
+    if name == "group":
+        from .grouping.api import group
+
+        return group
     if name == "evaluate":
         from .evaluate import evaluate
 

@@ -112,11 +112,21 @@ def _points_up(link: Path, top: Path) -> bool:
         return True
 
 
-def _person_folders(folder: Path) -> list[Path]:
+def _person_folders(folder: Path, ignored: list[tuple[str, str]] | None = None) -> list[Path]:
+    """The sub-folders of ``folder``; in an OUT/ of ``lookalike group``, its named groups only
+    (the rest are appended to ``ignored``)."""
+    from .grouping.folders import named_folders
+
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     except PermissionError:
         raise DatasetError("permission denied", folder, "make the folder readable") from None
+    named = named_folders(folder)
+    if named is None:
+        return found
+    if ignored is not None:
+        ignored += named[1]
+    return [p for p in found if p.name in named[0]]
 
 
 def check_folder(data_dir: str | Path) -> Path:
@@ -160,7 +170,7 @@ def discover(data_dir: str | Path, *, seed: int = 0, validation_fraction: float 
                     photos.append(Photo(f, person_name(pdir), subset))
     else:
         layout = "person-folders"
-        for pdir in _person_folders(root):
+        for pdir in _person_folders(root, ignored):
             files = _walk_photos(pdir, ignored)
             val = split_person(files, person_name(pdir), seed, validation_fraction)
             photos += [Photo(f, person_name(pdir), "validation" if f in val else "train")
@@ -187,7 +197,7 @@ def list_labelled(data_dir: str | Path, ignored: list[tuple[str, str]] | None = 
     root = check_folder(data_dir)
     ignored = [] if ignored is None else ignored
     photos = [Photo(f, person_name(pdir), "validation")
-              for pdir in _person_folders(root) for f in _walk_photos(pdir, ignored)]
+              for pdir in _person_folders(root, ignored) for f in _walk_photos(pdir, ignored)]
     if not photos:
         raise DatasetError("no photos found", root, "give a folder with DIR/<person>/*.jpg")
     return photos

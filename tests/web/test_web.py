@@ -216,7 +216,7 @@ def test_the_page_makes_no_third_party_requests(client):
             r = client.get(ref)
             assert r.status_code == 200
             texts.append(r.text)
-    assert len(texts) == 5  # the page, why.js, app.js, live.js (the live camera), app.css
+    assert len(texts) == 7  # the page, why.js, app.js, live.js, app.css, group.js, group.css
     for text in texts:
         assert not re.search(r"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), \
             "the page must not load anything from another site"

@@ -21,6 +21,7 @@ from .article import add_train_arguments
 from .benchmark import add_benchmark_parser
 from .compare import add_compare_parser
 from .gallery import add_gallery_parser
+from .group import add_group_parser
 from .options import add_backend_option, add_cluster_arguments
 from .output import (
     info,
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_benchmark_parser(sub, EMBEDDERS)
     add_serve_parser(sub)
     add_gallery_parser(sub)
+    add_group_parser(sub)
     return p
 
 

@@ -138,6 +138,9 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
     from .video_routes import add_video_routes
 
     add_video_routes(app, served)
+    from .group_routes import add_group_route
+
+    add_group_route(app, served, pipeline)
     return app
 
 
