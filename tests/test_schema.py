@@ -333,7 +333,8 @@ def test_openapi_declares_the_answer_schemas(trained):
             ("post", "/api/predict", "photo"), ("post", "/api/verdict", "predict"),
             ("post", "/api/compare", "compare"), ("get", "/healthz", "health"),
             ("post", "/api/compare/many", "compare-many"),
-            ("post", "/api/video", "video"), ("post", "/api/live", "live"),
+            ("post", "/api/group", "group"), ("post", "/api/video", "video"),
+            ("post", "/api/live", "live"),
             ("delete", "/api/live", "live-end"), ("get", "/api/video/limits", "video-limits"),
             ("get", "/api/info", "server"), ("get", "/api/people", "people"),
             ("post", "/api/people/{name}/photos", "people-change"),
@@ -374,3 +375,15 @@ def test_video_answers_hold_to_the_schemas(trained, photos, tmp_path, capsys):
         assert r.status_code == 200, r.text
         assert valid(r.json())["schema"] == "lookalike/live/1"
         assert valid(c.delete("/api/live?session=s1").json())["ended"] is True
+
+
+def test_group_answers_hold_to_the_schema(trained, people_dir, photos, tmp_path, capsys):
+    """Grouping (issue 23): groups.json, lookalike group --json and POST /api/group."""
+    out = tmp_path / "people"
+    doc = valid(_json(capsys, ["group", str(people_dir), "-o", str(out), "--json"]))
+    assert doc["schema"] == "lookalike/group/1" and doc["groups"]
+    valid(json.loads((out / "groups.json").read_text()))
+    with _client(str(trained[2])) as c:
+        r = c.post("/api/group?thumbs=1", files=_files(photos["a"], photos["b"], photos["a"]))
+        assert r.status_code == 200, r.text
+        assert valid(r.json())["schema"] == "lookalike/group/1"

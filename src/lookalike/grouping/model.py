@@ -95,12 +95,15 @@ class Grouping:
         raise KeyError(gid)
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "embedder": self.embedder, "threshold": self.threshold,
-                "algorithm": self.algorithm,
-                "groups": [g.to_dict() for g in self.groups],
-                "unsorted": [f.to_dict(in_group=False) for f in self.unsorted],
-                "skipped": [{"photo": p, "why": w} for p, w in self.skipped],
-                "warnings": list(self.warnings)}
+        from ..schema import stamp
+
+        return stamp("group", {
+            "format": FORMAT, "embedder": self.embedder, "threshold": self.threshold,
+            "algorithm": self.algorithm,
+            "groups": [g.to_dict() for g in self.groups],
+            "unsorted": [f.to_dict(in_group=False) for f in self.unsorted],
+            "skipped": [{"photo": p, "why": w} for p, w in self.skipped],
+            "warnings": list(self.warnings)})
 
     @classmethod
     def from_dict(cls, d: dict) -> Grouping:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 
+from .openapi import answer_responses
 from .uploads import FORM_OVERHEAD, multipart_body
 
 #: Photos in one grouping request, and their bytes together.
@@ -34,6 +35,7 @@ def add_group_route(app: FastAPI, served: Any, pipeline: Any) -> None:
         return group(files, progress=False, pipeline=state["pipeline"])
 
     @app.post("/api/group", tags=["group"], openapi_extra=multipart_body("photo", many=True),
+              response_model=None, responses=answer_responses("group"),
               summary="Who is in these photos? Group the faces of several photos into people",
               description="Several multipart fields `photo` (at most "
               f"{MAX_GROUP_PHOTOS}). The answer has the shape of `lookalike group`'s "
