@@ -97,7 +97,7 @@ def instrument() -> Stages:
 
 
 def make_big(folder: Path, n: int) -> list[Path]:
-    """``n`` 12-megapixel JPEGs (q90): wild photos upscaled (4000 px on the longer side)."""
+    """``n`` 12-megapixel JPEGs (q90): wild photos upscaled to 4000×3000 (or 3000×4000)."""
     from PIL import Image
 
     wild = data_home() / "wild" / "actors6" / "validation"
@@ -107,8 +107,12 @@ def make_big(folder: Path, n: int) -> list[Path]:
     out = []
     for i, f in enumerate(files):
         im = Image.open(f).convert("RGB")
-        k = (12e6 / (im.width * im.height)) ** 0.5
-        im = im.resize((round(im.width * k), round(im.height * k)), Image.Resampling.BICUBIC)
+        # a camera's frame: 4:3 (or 3:4), cut from the middle, 4000×3000
+        w, h = im.size
+        tw, th = (4, 3) if w >= h else (3, 4)
+        cw, ch = min(w, h * tw // th), min(h, w * th // tw)
+        im = im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
+        im = im.resize((1000 * tw, 1000 * th), Image.Resampling.BICUBIC)
         p = folder / f"big{i:02d}.jpg"
         im.save(p, "JPEG", quality=90)
         out.append(p)

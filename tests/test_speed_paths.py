@@ -123,6 +123,32 @@ def test_the_order_computed_once_is_the_order_of_the_plain_rules():
     assert seen_contest > 10  # the contest path was exercised
 
 
+def test_the_first_face_alone_is_the_first_of_the_full_order_with_fewer_measured():
+    rng = np.random.default_rng(1)
+    rgb = np.zeros((400, 400, 3), np.uint8)
+    saved = 0
+    for _ in range(400):
+        faces = _random_faces(rng, int(rng.integers(2, 12)))
+        for f in faces:
+            f.extra.pop("quality", None)
+        qualities = {id(f.landmarks): float(rng.uniform(4, 15)) for f in faces}
+        counts = []
+
+        def quality(img, fs, counts=counts, qualities=qualities):
+            counts.append(len(fs))
+            return [qualities[id(f.landmarks)] for f in fs]
+
+        order, scored = choose_indices(rgb, faces, quality)
+        full = sum(counts)
+        counts.clear()
+        first, scored1 = choose_indices(rgb, faces, quality, first_only=True)
+        assert first[0] == order[0]
+        assert scored1[first[0]].extra.get("quality") == scored[order[0]].extra.get("quality")
+        assert sum(counts) <= full and all(c <= choose.MEASURE_CHUNK for c in counts)
+        saved += full - sum(counts)
+    assert saved > 0
+
+
 def test_a_measured_contender_is_not_run_again_for_its_embedding(monkeypatch):
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [200, 230])

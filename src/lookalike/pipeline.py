@@ -129,7 +129,8 @@ class FacePipeline:
         # order of the face choice (choose.order_faces: the answer is the first)
         raw: dict[bytes, np.ndarray] = {}  # SFace's raw vectors of the measured contenders
         faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
-                                   if box_in_image(f, rgb.shape)], self._measure(raw))
+                                   if box_in_image(f, rgb.shape)], self._measure(raw),
+                             first_only)
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
