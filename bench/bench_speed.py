@@ -16,7 +16,8 @@ One command, one run, references interleaved with ours (the machine is shared; q
 
 Usage: ``python bench/bench_speed.py [--model lfw7.lookalike] [--name speed] [--rounds 3]``
 (trains a model on lfw7/train into a temp folder when none is given). Writes
-``bench/results/<name>.json``.
+``bench/results/<name>.json``. The sources measured are those ``lookalike`` imports from
+(``PYTHONPATH=<an earlier checkout>/src`` measures that one, CLI included).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, RESULTS, data_home, lfw7, machine  # noqa: E402
+from common import RESULTS, data_home, lfw7, machine  # noqa: E402
 
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 
@@ -151,7 +152,10 @@ def per_photo(fn, paths: list[Path]) -> tuple[list[float], list[float]]:
 
 
 def cli_run(model: Path, paths: list[Path]) -> tuple[float, float]:
-    env = dict(os.environ, LOOKALIKE_NO_CACHE="1", PYTHONPATH=str(REPO / "src"))
+    import lookalike  # the CLI runs the sources this script imported (a baseline's, say)
+
+    env = dict(os.environ, LOOKALIKE_NO_CACHE="1",
+               PYTHONPATH=str(Path(lookalike.__file__).parents[1]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lookalike", "predict", str(model), *map(str, paths),
@@ -187,7 +191,7 @@ def main() -> None:
         model_path = tmp / "lfw7.lookalike"
         subprocess.run([sys.executable, "-m", "lookalike", "train", str(lfw7() / "train"),
                         "-o", str(model_path), "-q"], check=True,
-                       env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+                       env=dict(os.environ, PYTHONPATH=str(Path(lookalike.__file__).parents[1])))
     small = sorted((lfw7() / "validation").glob("*/*.jpg"))
     big = make_big(tmp, args.big)
     mach = machine()
@@ -204,7 +208,8 @@ def main() -> None:
 
     for p in small[:3] + big[:2]:  # compile the shapes, warm the caches
         api(p)
-    res: dict = {"machine": mach, "photos": {"small": len(small), "big": len(big)}}
+    res: dict = {"machine": mach, "sources": lookalike.__file__,
+                 "photos": {"small": len(small), "big": len(big)}}
     runs: dict[str, list] = defaultdict(lambda: [[], []])
     split: dict[str, dict[str, dict[str, float]]] = {}
     for _ in range(args.rounds):  # interleaved: reference, ours, reference, ...
