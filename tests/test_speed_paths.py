@@ -206,6 +206,13 @@ def test_thumbnails_of_a_first_face_answer_are_made_only_when_read(monkeypatch):
     thumb = first.thumbs[0]
     assert made == [1] and thumb[:2] == b"\xff\xd8"
     assert list(first.thumbs) == [thumb] and made == [1]  # made once
+    import pickle
+
+    lazy = pipe.analyze(data, first_only=True)
+    sent = pickle.loads(pickle.dumps(lazy))  # a worker's answer carries JPEGs, not the photo
+    assert len(pickle.dumps(lazy.thumbs)) < 2 * len(thumb) + 200 and sent.thumbs == [thumb]
+    made.clear()
+    made.append(1)
     full = pipe.analyze(data)  # every face: made at once (they are cached and kept)
     assert made == [1, 1] and full.thumbs == [thumb] and first.thumbs == full.thumbs
     rgb, _ = pipeline.decode_for_faces(data)

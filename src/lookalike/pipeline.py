@@ -206,6 +206,9 @@ class Thumbnails(Sequence[bytes]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self):  # sent to another process (a Dask worker's answer): the JPEGs only
+        return list, (self._all(),)
+
 
 def box_in_image(face: Face, shape: tuple[int, ...]) -> bool:
     """A detection whose centre lies in the image and whose box is not many times its size.
