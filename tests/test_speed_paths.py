@@ -59,6 +59,9 @@ def test_flip_test_adds_the_mirrored_crop_in_the_same_inference():
     want = np.stack([emb.feature(c) + emb.feature(np.ascontiguousarray(c[:, ::-1]))
                      for c in crops])
     np.testing.assert_allclose(emb.features(rgb, faces), want, atol=1e-4)
+    # the quality signal stays the plain crop's norm
+    plain = np.linalg.norm(_one_by_one(emb, rgb, faces), axis=1)
+    assert emb.feature_norms(rgb, faces) == pytest.approx(plain.tolist(), abs=1e-4)
 
 
 def test_batches_larger_than_the_limit_are_split(monkeypatch):

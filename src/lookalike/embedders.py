@@ -92,17 +92,19 @@ class SFaceEmbedder:
         blob = np.ascontiguousarray(crop_bgr[:, :, ::-1].transpose(2, 0, 1))[None]
         return self._network().run(blob.astype(np.float32))[0].reshape(-1)
 
-    def features(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+    def features(self, rgb: np.ndarray, faces: Sequence[Face], flip: bool | None = None
+                 ) -> np.ndarray:
         """The raw (unnormalised) ``(len(faces), 128)`` vectors, all faces in one inference
         (in batches of at most :data:`BATCH`): the same numbers as one face at a time, with
-        ~10-15 % less CPU per face from 4 faces on (bench/NOTES-speed.md)."""
+        ~10-15 % less CPU per face from 4 faces on (bench/NOTES-speed.md). ``flip``: add the
+        mirrored crop's vector (default: ``flip_test``)."""
         if not faces:
             return np.zeros((0, self.dim), np.float32)
         blob = np.stack(self._rgb_crops(rgb, faces)).transpose(0, 3, 1, 2).astype(np.float32)
-        if self.flip_test:
+        if self.flip_test if flip is None else flip:
             blob = np.concatenate([blob, blob[:, :, :, ::-1]])
         out = self._run(blob)
-        return out[: len(faces)] + out[len(faces):] if self.flip_test else out
+        return out[: len(faces)] + out[len(faces):] if len(out) > len(faces) else out
 
     def _run(self, blob: np.ndarray) -> np.ndarray:
         net = self._network()
@@ -112,7 +114,7 @@ class SFaceEmbedder:
     def feature_norms(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
         """The norm of each face's raw (unnormalised) vector: a face-quality signal (see
         :func:`lookalike.choose.measure_quality`)."""
-        return [float(v) for v in np.linalg.norm(self.features(rgb, faces), axis=1)]
+        return [float(v) for v in np.linalg.norm(self.features(rgb, faces, flip=False), axis=1)]
 
     def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         if not faces:
