@@ -71,19 +71,21 @@ def sharpness(rgb: np.ndarray, face: Face) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=3)[4:-4, 4:-4].std())
 
 
-def face_likeness(face: Face) -> float:
+def face_likeness(face: Face, geom: float | None = None) -> float:
     """How much a detection looks like a face (0–1): the detector's score weighed steeply
-    (0.95 and up count fully, 0.8 half, 0.69 a tenth) times its landmark geometry squared."""
+    (0.95 and up count fully, 0.8 half, 0.69 a tenth) times its landmark geometry squared
+    (``geom``: :func:`geometry` of the face, when known already)."""
     if face.synthetic:
         return 1.0
     s = float(np.clip((float(face.score) - 0.55) / 0.4, 0.0, 1.0))
-    return s ** 2.5 * geometry(face) ** 2
+    return s ** 2.5 * (geometry(face) if geom is None else geom) ** 2
 
 
-def eligible(face: Face) -> bool:
+def eligible(face: Face, geom: float | None = None) -> bool:
     """A detection that may be the answer while another one qualifies: scores at least
     :data:`FACE_SCORE` and has a face's landmark geometry."""
-    return face.synthetic or (float(face.score) >= FACE_SCORE and geometry(face) >= 0.85)
+    return face.synthetic or (float(face.score) >= FACE_SCORE
+                              and (geometry(face) if geom is None else geom) >= 0.85)
 
 
 #: SFace's raw feature norm of a sharp, frontal face (LFW-like): ~12; out of focus ~8; false
@@ -100,15 +102,37 @@ def quality_factor(face: Face) -> float:
     q = face.extra.get("quality")
     if q is None or not np.isfinite(q):
         return 1.0
-    return float(np.clip(q / QUALITY_NORM, 0.25, 1.25)) ** 3
+    return float(np.clip(q / QUALITY_NORM, *QUALITY_CLIP)) ** 3
 
 
-def subject_score(face: Face, image_size: tuple[int, int]) -> float:
+#: The measured quality's ratio to :data:`QUALITY_NORM` is clipped to this range, so its
+#: factor is at most ``1.25 ** 3``: what bounds a contender not measured yet.
+QUALITY_CLIP = (0.25, 1.25)
+MAX_QUALITY_FACTOR = QUALITY_CLIP[1] ** 3
+#: Contenders measured per inference when only the first face is wanted.
+MEASURE_CHUNK = 4
+
+
+def subject_score(face: Face, image_size: tuple[int, int], geom: float | None = None
+                  ) -> float:
     """How much a face is the photo's subject: :func:`lookalike.faces.prominence` (size ×
     closeness to the centre) weighed by :func:`face_likeness` instead of the bare score, and
     by its measured quality (:func:`quality_factor`) when there was a contest."""
     return (prominence(face, image_size) / (0.5 + 0.5 * float(face.score))
-            * face_likeness(face) * quality_factor(face))
+            * face_likeness(face, geom) * quality_factor(face))
+
+
+def _keys(faces: Sequence[Face], image_size: tuple[int, int]) -> list[tuple[bool, float]]:
+    """(:func:`eligible`, :func:`subject_score`) of each face, its geometry computed once."""
+    out = []
+    for f in faces:
+        geom = 1.0 if f.synthetic else geometry(f)
+        out.append((eligible(f, geom), subject_score(f, image_size, geom)))
+    return out
+
+
+def _order(keys: Sequence[tuple[bool, float]]) -> list[int]:
+    return sorted(range(len(keys)), key=lambda i: (not keys[i][0], -keys[i][1]))
 
 
 def order_indices(faces: Sequence[Face], image_size: tuple[int, int]) -> list[int]:
@@ -116,21 +140,23 @@ def order_indices(faces: Sequence[Face], image_size: tuple[int, int]) -> list[in
     look like faces (:func:`eligible`) before the others, each group by
     :func:`subject_score`. The same order serves prediction, comparison and training (where
     :func:`choose_faces` may prefer another face that agrees with the person's photos)."""
-    keys = [(eligible(f), subject_score(f, image_size)) for f in faces]
-    return sorted(range(len(faces)), key=lambda i: (not keys[i][0], -keys[i][1]))
+    return _order(_keys(faces, image_size))
+
+
+def _near(order: Sequence[int], keys: Sequence[tuple[bool, float]]) -> list[int]:
+    if len(order) < 2 or not keys[order[0]][0]:
+        return []
+    best = keys[order[0]][1]
+    near = [i for i in order if keys[i][0] and keys[i][1] * CONTENDER_RATIO >= best]
+    return near if len(near) > 1 else []
 
 
 def contenders(faces: Sequence[Face], image_size: tuple[int, int]) -> list[int]:
     """Faces close enough to the first (in :func:`order_indices`' order) that their quality
     should decide: eligible ones within :data:`CONTENDER_RATIO` of the best subject score.
     Empty when one face clearly wins (most photos: nothing more is computed)."""
-    order = order_indices(faces, image_size)
-    if len(order) < 2 or not eligible(faces[order[0]]):
-        return []
-    best = subject_score(faces[order[0]], image_size)
-    near = [i for i in order if eligible(faces[i])
-            and subject_score(faces[i], image_size) * CONTENDER_RATIO >= best]
-    return near if len(near) > 1 else []
+    keys = _keys(faces, image_size)
+    return _near(_order(keys), keys)
 
 
 _QUALITY_LOCK = threading.Lock()
@@ -157,28 +183,51 @@ def measure_quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
 Quality = Callable[[np.ndarray, Sequence[Face]], list[float]]
 
 
-def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None
-                   ) -> tuple[list[int], list[Face]]:
+def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None,
+                   first_only: bool = False) -> tuple[list[int], list[Face]]:
     """The order of the face choice (indices into ``faces``), measuring the quality of
     contenders, and the faces with it (``extra["quality"]``, so that a cached analysis
     orders the same). ``quality``: what measures it (default :func:`measure_quality`; a
-    pipeline that embeds with SFace passes its own network's, loaded already)."""
+    pipeline that embeds with SFace passes its own network's, loaded already).
+
+    ``first_only``: only the first face of the order is wanted (exactly the one of the full
+    order, with the same measured quality): contenders are measured best first, a few per
+    inference, and no longer once none left could win even at the highest quality factor
+    (a crowd of 31 contenders: 4 measured). The rest of the order is then approximate."""
     h, w = rgb.shape[:2]
     faces = list(faces)
-    near = contenders(faces, (w, h))
-    if near:
-        measure = quality or measure_quality
-        for i, q in zip(near, measure(rgb, [faces[i].unclipped() for i in near]),
+    keys = _keys(faces, (w, h))  # each face's scores once (the order, then the contest)
+    order = _order(keys)
+    near = _near(order, keys)
+    if not near:
+        return order, faces
+    measure = quality or measure_quality
+    todo = list(near)  # in the order of their scores before measuring: best first
+    unknown = set(near)  # contenders not measured yet
+    while todo:
+        if first_only:
+            # the best known score: measured contenders and eligible faces not contending
+            bar = max((k[1] for i, k in enumerate(keys) if k[0] and i not in unknown),
+                      default=-np.inf)
+            todo = [i for i in todo
+                    if keys[i][1] / quality_factor(faces[i]) * MAX_QUALITY_FACTOR >= bar]
+            if not todo:
+                break
+        batch = todo[:MEASURE_CHUNK] if first_only else todo
+        todo = todo[len(batch):]
+        for i, q in zip(batch, measure(rgb, [faces[i].unclipped() for i in batch]),
                         strict=True):
             faces[i] = Face(faces[i].box, faces[i].landmarks, faces[i].score,
                             faces[i].synthetic, dict(faces[i].extra, quality=q))
-    return order_indices(faces, (w, h)), faces
+            keys[i] = (keys[i][0], subject_score(faces[i], (w, h)))
+            unknown.discard(i)
+    return _order(keys), faces
 
 
-def choose_order(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None
-                 ) -> list[Face]:
+def choose_order(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | None = None,
+                 first_only: bool = False) -> list[Face]:
     """``faces`` in the order of the face choice (see :func:`choose_indices`)."""
-    order, faces = choose_indices(rgb, faces, quality)
+    order, faces = choose_indices(rgb, faces, quality, first_only)
     return [faces[i] for i in order]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from .cache import ArrayCache
 from .choose import choose_order, order_indices
-from .embedders import ComboEmbedder, Embedder, SFaceEmbedder, get_embedder
+from .embedders import ComboEmbedder, Embedder, SFaceEmbedder, get_embedder, l2_normalize
 from .faces import Face, FaceDetector, align, whole_image_face
 from .images import PhotoSource, content_hash, decode_photo, read_bytes
 
@@ -42,7 +43,8 @@ class PhotoFaces:
     embeddings: np.ndarray  # (len(faces), dim), L2-normalised
     image_size: tuple[int, int]  # (width, height) of the decoded photo
     digest: str
-    thumbs: list[bytes] = field(default_factory=list)  # JPEG of each aligned face (96 px)
+    #: JPEG of each aligned face (96 px); with ``first_only``, made when first read
+    thumbs: Sequence[bytes] = field(default_factory=list)
     image: np.ndarray | None = None  # the decoded photo, when it was decoded (not from cache)
     #: Faces detected; more than ``len(faces)`` after ``analyze(..., first_only=True)``.
     n_detected: int | None = None
@@ -125,17 +127,87 @@ class FacePipeline:
             faces = self.detector.detect(rgb)[: self.max_faces]
         # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
         # order of the face choice (choose.order_faces: the answer is the first)
+        raw: dict[bytes, np.ndarray] = {}  # SFace's raw vectors of the measured contenders
         faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
-                                   if box_in_image(f, rgb.shape)], self._quality)
+                                   if box_in_image(f, rgb.shape)], self._measure(raw),
+                             first_only)
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
         # embedders see the detector's boxes (dlib fits its landmarks inside them)
-        embeddings = self.embedder.embed(rgb, [f.unclipped() for f in faces])
-        thumbs = [face_thumbnail(rgb, f) for f in faces]
+        embeddings = self._embed(rgb, [f.unclipped() for f in faces], raw)
+        # one face: its thumbnail is made when something shows it (predict does not)
+        thumbs: Sequence[bytes] = (Thumbnails(rgb, faces) if first_only
+                                   else [face_thumbnail(rgb, f) for f in faces])
         return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
+
+    def _sface(self) -> SFaceEmbedder | None:
+        """The embedder, when it is a plain SFace whose raw vectors are the quality measure's."""
+        e = self.embedder
+        return e if isinstance(e, SFaceEmbedder) and not e.flip_test else None
+
+    def _measure(self, raw: dict[bytes, np.ndarray]):
+        """The face choice's quality measure; with a plain SFace embedder it keeps each
+        measured face's raw vector in ``raw``, so the chosen face is not run twice."""
+        sface = self._sface()
+        if sface is None:
+            return self._quality
+
+        def quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
+            vecs = sface.features(rgb, faces)
+            for f, v in zip(faces, vecs, strict=True):
+                raw[_landmark_key(f)] = v
+            return [float(n) for n in np.linalg.norm(vecs, axis=1)]
+
+        return quality
+
+    def _embed(self, rgb: np.ndarray, faces: list[Face], raw: dict[bytes, np.ndarray]
+               ) -> np.ndarray:
+        sface = self._sface()
+        if sface is None or not raw or not faces:
+            return self.embedder.embed(rgb, faces)
+        keys = [_landmark_key(f) for f in faces]
+        todo = [f for f, k in zip(faces, keys, strict=True) if k not in raw]
+        for f, v in zip(todo, sface.features(rgb, todo), strict=True):
+            raw[_landmark_key(f)] = v
+        return l2_normalize(np.stack([raw[k] for k in keys]))
+
+
+def _landmark_key(face: Face) -> bytes:
+    """SFace's crop depends on the landmarks only."""
+    return np.asarray(face.landmarks, np.float32).tobytes()
+
+
+class Thumbnails(Sequence[bytes]):
+    """The thumbnails of ``faces``, made on first use (then the photo is let go)."""
+
+    def __init__(self, rgb: np.ndarray, faces: Sequence[Face]):
+        self._source: tuple[np.ndarray, Sequence[Face]] | None = (rgb, list(faces))
+        self._n = len(faces)
+        self._made: list[bytes] = []
+
+    def _all(self) -> list[bytes]:
+        if self._source is not None:
+            rgb, faces = self._source
+            self._made = [face_thumbnail(rgb, f) for f in faces]
+            self._source = None
+        return self._made
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._all()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == (list(other) if isinstance(other, Sequence) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):  # sent to another process (a Dask worker's answer): the JPEGs only
+        return list, (self._all(),)
 
 
 def box_in_image(face: Face, shape: tuple[int, ...]) -> bool:

@@ -281,9 +281,10 @@ class Network:
     Nothing is loaded until the first ``run``."""
 
     def __init__(self, source: Path, *, backend: str | None = None, max_shapes: int = 8,
-                 dynamic: bool = False, static_after: int = 2):
+                 dynamic: bool = False, static_after: int = 2, batch: bool = False):
         self.source = Path(source)
         self.dynamic = dynamic
+        self.batch = batch and not dynamic  # one model with a dynamic batch size serves all
         self.static_after = static_after
         self._seen: dict[tuple, int] = {}
         self.backend = backend_name(backend)
@@ -326,15 +327,15 @@ class Network:
         shape it has seen fewer than ``static_after`` times on one compiled dynamic-shape model
         (no compile wait; ~10-90 % slower per run), then compiles it for that shape, keeping
         at most ``max_shapes`` such; later sizes stay on the dynamic model."""
+        key: tuple = ("batch", *shape[1:]) if self.batch else shape
         with self._lock:
-            hit = self._compiled.get(shape)
+            hit = self._compiled.get(key)
             if hit is not None:
-                self._compiled.move_to_end(shape)
+                self._compiled.move_to_end(key)
                 return hit
             self._seen[shape] = seen = self._seen.get(shape, 0) + 1
             if len(self._seen) > 1024:
                 self._seen.clear()
-        key: tuple = shape
         statics = len(self._compiled) - (("dynamic",) in self._compiled)
         if self.dynamic and (seen < self.static_after or statics >= self.max_shapes
                              or shape[-1] * shape[-2] > self.pool_pixels):
@@ -347,9 +348,9 @@ class Network:
             if hit is not None:
                 return hit
             model = self._ov_model().clone()
-            if key == ("dynamic",):
-                ov = import_openvino()
-                model.reshape({model.inputs[0]: ov.PartialShape([*shape[:2], -1, -1])})
+            if key == ("dynamic",) or self.batch:  # (SFace batched: bit for bit batch 1's)
+                dims = [-1, *shape[1:]] if self.batch else [*shape[:2], -1, -1]
+                model.reshape({model.inputs[0]: import_openvino().PartialShape(dims)})
             elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
                 model.reshape({model.inputs[0]: list(shape)})
             config = {
