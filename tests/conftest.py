@@ -174,3 +174,17 @@ def pg_uri(tmp_path_factory):
         pytest.skip(f"cannot start a local PostgreSQL with pgvector: {err}")
     yield uri
     srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    """A test client of the page and API serving the shared trained model, one per test
+    module (a module may define its own ``client``)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from lookalike.web.app import create_app
+
+    with TestClient(create_app(trained[2])) as c:
+        yield c

@@ -124,6 +124,16 @@ def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> b
     return buf.getvalue()
 
 
+def face_img(out: Path, name: str, photo: Path, box: Sequence[float] | None) -> str:
+    """The ``<img>`` of a face (its thumbnail written to ``out/name``), or a "photo not
+    found" box when the photo cannot be read."""
+    jpg = face_thumbnail(photo, box) if box else None
+    if not jpg:
+        return "<div class='miss'>photo not found</div>"
+    (out / name).write_bytes(jpg)
+    return f"<img src='{name}' alt='{_e(photo.name)}'>"
+
+
 # -- the evaluation report -------------------------------------------------------------------
 
 def write_report(result: dict, model: Recognizer, out_dir: str | Path,
@@ -225,13 +235,8 @@ def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
         thumbs.mkdir(exist_ok=True)
         cards = []
         for k, r in enumerate(wrong, 1):
-            jpg = face_thumbnail(data_root / r["photo"], r["box"]) if r.get("box") else None
-            if jpg:
-                name = f"misclassified/{k:04d}.jpg"
-                (out / name).write_bytes(jpg)
-                img = f"<img src='{name}' alt='{_e(r['photo'])}'>"
-            else:
-                img = "<div class='miss'>photo not found</div>"
+            img = face_img(out, f"misclassified/{k:04d}.jpg", data_root / r["photo"],
+                           r.get("box"))
             ranking = "".join(
                 f"<li>{_e(display_name(x['person']))} {pct(x['probability'])}</li>"
                 for x in r.get("ranking", [])[:3])

@@ -15,7 +15,7 @@ def faces_by_person(title: str, rows: Sequence[dict], data_root: Path, out: Path
     """A section ``title`` listing ``rows`` (each ``{"photo", "person", "why", "box"}``,
     ``photo`` relative to ``data_root``) per person, each with its face as a thumbnail
     written under ``out/folder``."""
-    from .report import face_thumbnail
+    from .report import face_img
 
     parts = [f"<h2>{html.escape(title)} ({len(rows)})</h2>"]
     if explain:
@@ -36,13 +36,7 @@ def faces_by_person(title: str, rows: Sequence[dict], data_root: Path, out: Path
                      f"({len(by_person[person])})</h3><div class='grid'>")
         for r in by_person[person]:
             k += 1
-            jpg = face_thumbnail(data_root / r["photo"], r["box"]) if r.get("box") else None
-            if jpg:
-                name = f"{folder}/{k:04d}.jpg"
-                (out / name).write_bytes(jpg)
-                img = f"<img src='{name}' alt='{html.escape(r['photo'])}'>"
-            else:
-                img = "<div class='miss'>photo not found</div>"
+            img = face_img(out, f"{folder}/{k:04d}.jpg", data_root / r["photo"], r.get("box"))
             parts.append(f"<div class='card'>{img}<div>{html.escape(r['why'])}"
                          f"<div class='path'>{html.escape(r['photo'])}</div></div></div>")
         parts.append("</div>")

@@ -12,15 +12,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
 
-from lookalike.web.app import create_app  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client(trained):
-    with TestClient(create_app(trained[2])) as c:
-        yield c
 
 
 def _files(*photos: tuple[str, np.ndarray]) -> list:
