@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .comparison import CompareSource, Comparison
+from .comparison import CompareSource, Comparison, photo_view
 from .errors import ImageError, LookalikeError, require
 from .faces import Face
 
@@ -34,20 +34,10 @@ def _image(source: CompareSource | None, face: Face, size: tuple[int, int] | Non
     """The photo as the face path decoded it, and the face scaled to it."""
     if source is None:
         return None, face
-    if isinstance(source, np.ndarray):
-        from .comparison import _as_rgb
-
-        return _as_rgb(source, None), face
-    from .images import read_bytes
-    from .pipeline import decode_for_faces
-
     try:
-        rgb = decode_for_faces(read_bytes(source))[0]
+        return photo_view(source, face, size)
     except (ImageError, LookalikeError, OSError):
         return None, face
-    if size and size[0] != rgb.shape[1]:
-        face = face.scaled(rgb.shape[1] / size[0])
-    return rgb, face
 
 
 W, H = 8.9, 5.25  # inches

@@ -173,7 +173,9 @@ class Comparer:
                                      else source, name=label, first_only=True)
 
     def compare(self, a: CompareSource, b: CompareSource, *,
-                names: tuple[str, str] | None = None) -> Comparison:
+                names: tuple[str, str] | None = None, why: bool = False) -> Comparison:
+        """``why``: also say which parts of the faces make the likeness (``.why``, from the
+        faces and embeddings just found: nothing is analysed twice)."""
         labels = names or (_label(a, "a"), _label(b, "b"))
         found = []
         for src, label in zip((a, b), labels, strict=True):
@@ -186,7 +188,7 @@ class Comparer:
         sim = float(np.clip(np.dot(ea, eb), -1.0, 1.0))
         width = min(found[0].faces[0].box[2], found[1].faces[0].box[2])
         threshold = self.threshold_for(width)
-        return Comparison(
+        result = Comparison(
             similarity=sim,
             same_person=sim >= threshold,
             probability=same_person_probability(sim, self.embedder, width),
@@ -199,6 +201,19 @@ class Comparer:
             thumbs=(found[0].thumbs[0] if found[0].thumbs else b"",
                     found[1].thumbs[0] if found[1].thumbs else b""),
         )
+        if why:
+            result.why = self._why((a, b), labels, found)
+        return result
+
+    def _why(self, sources: tuple, labels: tuple[str, str], found: list) -> Any:
+        """Which parts of the two faces found make their likeness (:mod:`lookalike.why`)."""
+        from .why import explainer_for
+
+        ex = explainer_for(self.pipeline.embedder)
+        views = [ex.view(*photo_view(src, res.faces[0], res.image_size, label))
+                 for src, label, res in zip(sources, labels, found, strict=True)]
+        base = (found[0].embeddings[0], found[1].embeddings[0]) if ex.sface else None
+        return ex.explain_views(views[0], views[1], base)
 
 
 _COMPARERS: dict[str, Comparer] = {}
@@ -225,12 +240,23 @@ def compare(a: CompareSource, b: CompareSource, *, embedder: str = "sface",
     c = comparer(embedder)
     if threshold is not None:
         c = Comparer(pipeline=c.pipeline, threshold=threshold)
-    result = c.compare(a, b, names=names)
-    if why:
-        from .why_answers import explain_comparison
+    return c.compare(a, b, names=names, why=why)
 
-        result.why = explain_comparison(c, result, (a, b))
-    return result
+
+def photo_view(source: CompareSource, face: Face, image_size: tuple[int, int] | None = None,
+               name: str | None = None) -> tuple[np.ndarray, Face]:
+    """The photo as the face path decoded it, and ``face`` (in the photo's own pixels, whose
+    size is ``image_size``) scaled to it: ``(rgb, face)``."""
+    from .images import read_bytes
+    from .pipeline import decode_for_faces
+
+    if isinstance(source, np.ndarray):
+        return _as_rgb(source, name), face
+    data = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else read_bytes(
+        source)
+    rgb, full = decode_for_faces(data, name)
+    k = rgb.shape[1] / float(full[0])
+    return rgb, (face if abs(k - 1.0) < 1e-9 else face.scaled(k))
 
 
 def _label(source: CompareSource, default: str) -> str:
@@ -253,4 +279,5 @@ def _as_rgb(array: np.ndarray, name: str | None) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3])
 
 
-__all__ = ["Comparer", "Comparison", "compare", "comparer", "same_person_probability"]
+__all__ = ["Comparer", "Comparison", "compare", "comparer", "photo_view",
+           "same_person_probability"]

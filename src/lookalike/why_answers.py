@@ -3,7 +3,6 @@ and one face against several (``compare A B C ...``). The method is :mod:`lookal
 
 - :func:`explain` (``lookalike.explain(a, b)``): which parts of the faces in two photos make
   their likeness;
-- :func:`explain_comparison`: the same for a :class:`~lookalike.comparison.Comparison`;
 - :func:`explain_result`: sets ``.why`` on the top matches of a ``predict`` / gallery answer
   (the match's face is its closest training / enrolled photo, read from the stored thumbnail);
 - :func:`compare_many`: which of several photos the face in the first resembles most.
@@ -17,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .comparison import _label, compare, photo_view, same_person_probability
+from .comparison import comparer as shared
 from .errors import NoFaceError
 from .faces import Face, _template
 from .why import Why, explainer_for, unavailable
@@ -25,22 +26,6 @@ from .why import Why, explainer_for, unavailable
 DEFAULT_TOP = 3
 #: Thumbnails (:func:`lookalike.pipeline.face_thumbnail`) are aligned with this margin.
 THUMB_MARGIN = 0.15
-
-
-def photo_view(source: Any, face: Face, image_size: tuple[int, int] | None,
-               name: str | None = None) -> tuple[np.ndarray, Face]:
-    """The decoded photo a face was found in, with the face in its pixels: ``(rgb, face)``."""
-    from .comparison import _as_rgb
-    from .images import read_bytes
-    from .pipeline import decode_for_faces
-
-    if isinstance(source, np.ndarray):
-        return _as_rgb(source, name), face
-    data = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else read_bytes(
-        source)
-    rgb, full = decode_for_faces(data, name)
-    k = rgb.shape[1] / float(full[0])
-    return rgb, (face if abs(k - 1.0) < 1e-9 else face.scaled(k))
 
 
 def thumb_view(jpeg: bytes) -> tuple[np.ndarray, Face] | None:
@@ -59,26 +44,11 @@ def thumb_view(jpeg: bytes) -> tuple[np.ndarray, Face] | None:
     return np.ascontiguousarray(bgr[:, :, ::-1]), Face((off, off, side, side), marks, 1.0)
 
 
-def explain_comparison(comparer: Any, result: Any, sources: Sequence[Any]) -> Why:
-    """Why the two faces of ``result`` (from ``comparer.compare(*sources)``) look alike."""
-    emb = comparer.pipeline.embedder
-    ex = explainer_for(emb)
-    views, base = [], []
-    for k, src in enumerate(sources):
-        res = comparer.analyze(src, result.photos[k])
-        rgb, face = photo_view(src, res.faces[0], res.image_size, result.photos[k])
-        views.append(ex.view(rgb, face))
-        base.append(res.embeddings[0])
-    return ex.explain_views(views[0], views[1], (base[0], base[1]) if ex.sface else None)
-
-
 def explain(a: Any, b: Any, *, embedder: str = "sface",
             names: tuple[str, str] | None = None) -> Why:
     """Which parts of the faces in photos ``a`` and ``b`` (paths, bytes or RGB arrays) make
     their likeness: ``.parts`` (most first, with ``share`` and ``drop``), ``.sentence``,
     ``.heat`` (2 × 112 × 112), ``to_dict()``. Same errors as :func:`lookalike.compare`."""
-    from .comparison import compare
-
     return compare(a, b, embedder=embedder, names=names, why=True).why
 
 
@@ -183,8 +153,6 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
     the candidates (a softmax at the ranking temperature :data:`lookalike.heads.DEFAULT_SCALE`,
     the one a gallery or a one-photo-per-person model ranks people with). ``comparer``: a
     :class:`~lookalike.comparison.Comparer` to use (default: the shared one of ``embedder``)."""
-    from .comparison import _label, same_person_probability
-    from .comparison import comparer as shared
     from .heads import DEFAULT_SCALE, softmax
 
     c = comparer if comparer is not None else shared(embedder)
@@ -225,5 +193,5 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
                            for i in order], q.thumbs[0] if q.thumbs else b"")
 
 
-__all__ = ["Candidate", "ManyComparison", "compare_many", "explain", "explain_comparison",
-           "explain_result", "photo_view", "thumb_view"]
+__all__ = ["Candidate", "ManyComparison", "compare_many", "explain", "explain_result",
+           "photo_view", "thumb_view"]

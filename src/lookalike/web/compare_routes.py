@@ -72,13 +72,7 @@ class _Pair:
         names = (files[0][0], files[1][0])
 
         def run():
-            result = self.comparer().compare(files[0][1], files[1][1], names=names)
-            if why:
-                from ..why_answers import explain_comparison
-
-                result.why = explain_comparison(self.comparer(), result,
-                                                (files[0][1], files[1][1]))
-            return result
+            return self.comparer().compare(files[0][1], files[1][1], names=names, why=why)
 
         try:
             return await self.served.calls(run)
