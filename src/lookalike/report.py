@@ -28,12 +28,12 @@ from .plots import (
     style,
     wrap_name,
 )
+from .report_faces import THUMB_PX, face_img, face_thumbnail, faces_by_person, train_rows
 from .scoring import topk_accuracy
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
 
-THUMB_PX = 144
 CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,"Noto Sans CJK JP",sans-serif;color:#222;
 margin:24px auto;max-width:1100px;padding:0 16px;line-height:1.45}
@@ -92,47 +92,6 @@ def _percent(v: float | None) -> str:
 
 
 # -- pictures --------------------------------------------------------------------------------
-
-def face_thumbnail(photo: Path, box: Sequence[float], size: int = THUMB_PX) -> bytes | None:
-    """A square JPEG around a face box given in the photo's pixels (after EXIF orientation);
-    None when the photo cannot be read."""
-    import io
-
-    from PIL import Image
-
-    from .images import load_image
-
-    try:
-        rgb = load_image(photo)
-    except (LookalikeError, OSError):
-        return None
-    h, w = rgb.shape[:2]
-    x, y, bw, bh = (float(v) for v in box)
-    side = max(bw, bh) * 1.5
-    cx, cy = x + bw / 2, y + bh / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = max(1, int(round(side)))
-    # Pad with grey where the square leaves the photo.
-    canvas = np.full((s, s, 3), 200, np.uint8)
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(w, x0 + s), min(h, y0 + s)
-    if sx1 > sx0 and sy1 > sy0:
-        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
-    im = Image.fromarray(canvas).resize((size, size), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-def face_img(out: Path, name: str, photo: Path, box: Sequence[float] | None) -> str:
-    """The ``<img>`` of a face (its thumbnail written to ``out/name``), or a "photo not
-    found" box when the photo cannot be read."""
-    jpg = face_thumbnail(photo, box) if box else None
-    if not jpg:
-        return "<div class='miss'>photo not found</div>"
-    (out / name).write_bytes(jpg)
-    return f"<img src='{name}' alt='{_e(photo.name)}'>"
-
 
 # -- the evaluation report -------------------------------------------------------------------
 
@@ -262,8 +221,6 @@ def _misclassified(result: dict, out: Path, data_root: Path) -> list[str]:
 
 def _chosen(result: dict, out: Path, data_root: Path) -> list[str]:
     """The photos answered for another face than the most prominent, per person."""
-    from .report_faces import faces_by_person
-
     rows = [{"photo": r["photo"], "person": r["person"], "box": r.get("box"),
              "why": f"face {r['face_index']} of {r['faces_in_photo']}: {r['chosen_by']}; "
                     f"answer {display_name(r['predicted'])} {100 * r['probability']:.0f} %"}
@@ -432,8 +389,6 @@ def write_train_report(report: Any, model: Recognizer, out_dir: str | Path, *,
                                f"</td></tr>" for p, w in items) + "</table>")
     root = getattr(report, "root", None)
     if root is not None:
-        from .report_faces import faces_by_person, train_rows
-
         faces = getattr(report, "faces", {})
         for title, items, folder, explain in (
                 ("Distrusted training photos", getattr(report, "distrusted", []), "distrusted",
