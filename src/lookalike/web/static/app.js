@@ -392,18 +392,8 @@
     els.compareStatus.textContent = `Comparing face A with ${1 + pair.more.length} photos…`;
     const form = pairForm();
     pair.more.forEach((f, i) => form.append("photo", f, f.name || `photo-${i + 3}.jpg`));
-    let r, body;
-    try {
-      r = await fetch("/api/compare/many?why=1", { method: "POST", body: form });
-      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
-    } catch (e) {
-      compareError("The server could not be reached: " + e.message);
-      return;
-    }
-    if (!r.ok) {
-      compareError(body.detail || `The server answered ${r.status}.`);
-      return;
-    }
+    const body = await comparePost("/api/compare/many?why=1", form);
+    if (!body) return;
     els.compareStatus.textContent = "";
     els.manyTitle.textContent = `${body.photo} looks most like ${body.most_alike}`;
     els.manyRanking.textContent = "";
@@ -441,23 +431,30 @@
     if (pair.a && pair.b) runCompare();
   });
 
+  // POST a compare form; its JSON answer, or null after saying what went wrong.
+  async function comparePost(url, form) {
+    let r, body;
+    try {
+      r = await fetch(url, { method: "POST", body: form });
+      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
+    } catch (e) {
+      compareError("The server could not be reached: " + e.message);
+      return null;
+    }
+    if (!r.ok) {
+      compareError(body.detail || `The server answered ${r.status}.`);
+      return null;
+    }
+    return body;
+  }
+
   async function runCompare() {
     if (pair.more.length) return runMany();
     els.compareMany.hidden = true;
     compareError("");
     els.compareStatus.textContent = "Comparing the two faces…";
-    let r, body;
-    try {
-      r = await fetch("/api/compare?why=1", { method: "POST", body: pairForm() });
-      try { body = await r.json(); } catch (e) { body = { detail: `The server answered ${r.status} without JSON.` }; }
-    } catch (e) {
-      compareError("The server could not be reached: " + e.message);
-      return;
-    }
-    if (!r.ok) {
-      compareError(body.detail || `The server answered ${r.status}.`);
-      return;
-    }
+    const body = await comparePost("/api/compare?why=1", pairForm());
+    if (!body) return;
     els.compareStatus.textContent = "";
     pair.answer = body;
     drawBox(els.boxA, els.photoA, body.faces[0]);
