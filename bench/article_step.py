@@ -28,7 +28,7 @@ def one(mode: str, steps: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from lookalike.recipes.article import ArticleConfig, _keras, build_network, set_trainable
+    from lookalike.models.article import ArticleConfig, _keras, build_network, set_trainable
 
     keras = _keras()
     if mode == "fused":

@@ -10,11 +10,12 @@ Each CNN configuration runs ``lookalike train DATA --recipe article --json`` in 
 final and best validation accuracy (42 photos), the training accuracy re-scored in inference
 mode, the wall time and the CPU time of that process (the machine is shared: CPU seconds / 2
 is the wall time on 2 idle cores). The face-embedding model is trained in-process with
-``lookalike.train.train`` (SFace + centroid head, embedding cache off). Results go to
+``lookalike.models.train.train`` (SFace + centroid head, embedding cache off). Results go to
 ``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
 (the tables; the text between the notes markers is kept).
 
-``--data fewshot`` builds the LFW few-shot split of ``lookalike.benchmark.split_shots`` (people
+``--data fewshot`` builds the LFW few-shot split of ``lookalike.measure.benchmark.split_shots``
+(people
 with ≥ 10 photos in lfw_funneled, the first 5 sorted photos of each to train, the rest to test)
 as a DATA/{train,validation}/<person>/ folder of symbolic links in a temporary folder, keeping
 the first ``--val-per-person`` (default 3: photos 6–8, as bench_foundation's face_recognition
@@ -86,7 +87,7 @@ DATASETS = {"lfw7": "article", "fewshot": "article_fewshot"}  # → bench/result
 
 def fewshot_dir(work: Path, val_per_person: int) -> Path:
     """The LFW 5-shot split as DATA/{train,validation}/<person>/ symbolic links."""
-    from lookalike.benchmark import lfw_people, split_shots
+    from lookalike.measure.benchmark import lfw_people, split_shots
 
     names, train, test = split_shots(lfw_people(lfw_funneled()), shots=5, min_photos=10)
     root = work / "lfw_5shot"
@@ -197,7 +198,7 @@ def from_log(name: str, log: Path, epochs: int, what: str | None = None,
 
 def run_embedding(data: Path) -> dict:
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     stamp = machine()
     t0, c0 = time.perf_counter(), time.process_time()

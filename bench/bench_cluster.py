@@ -15,7 +15,7 @@ so that the other jobs on this shared machine load them alike:
 * ``plain-2``: the in-process path as ``gallery add`` runs it by default here (a pool of 2);
 * ``cluster-1`` / ``cluster-2``: ``Gallery.add_photos(cluster=client)`` on a local Dask cluster
   of 1 / 2 worker processes (1 thread each) made as ``--cluster local:N`` makes it
-  (``lookalike.cluster.connect``), started before the rounds and warmed up (models loaded), so
+  (``lookalike.face.cluster.connect``), started before the rounds and warmed up (models loaded), so
   the rows are steady-state throughput; the start-up is measured on its own.
 
 CPU seconds are summed over the client and its workers (``getrusage`` in each), so the
@@ -100,7 +100,7 @@ _WARM: dict = {}
 @contextlib.contextmanager
 def warm_models(on: bool):
     """The in-process path with its models loaded once and kept (``plain-1-warm``)."""
-    from lookalike.gallery import enrol
+    from lookalike.models.gallery import enrol
 
     if not on:
         yield
@@ -124,8 +124,8 @@ def warm_models(on: bool):
 def cmd_enrol(args) -> None:
     import cv2
 
-    from lookalike.cluster import connect
-    from lookalike.gallery import Gallery
+    from lookalike.face.cluster import connect
+    from lookalike.models.gallery import Gallery
 
     os.environ["LOOKALIKE_NO_CACHE"] = "1"
     os.environ["LOOKALIKE_PROGRESS"] = "0"
@@ -134,7 +134,7 @@ def cmd_enrol(args) -> None:
     info = machine()
     print(f"# {len(items)} photos; load {os.getloadavg()}", flush=True)
 
-    # The clusters as `--cluster local:N` makes them (lookalike.cluster.connect: its Dask
+    # The clusters as `--cluster local:N` makes them (lookalike.face.cluster.connect: its Dask
     # settings), kept open across the rounds.
     stack = contextlib.ExitStack()
     t = time.perf_counter()
@@ -250,9 +250,9 @@ def cmd_enrol(args) -> None:
 
 
 def cmd_commit(args) -> None:
-    from lookalike.gallery import Gallery
-    from lookalike.gallery.store_local import PhotoRow
-    from lookalike.gallery.store_pg import start_local_server
+    from lookalike.models.gallery import Gallery
+    from lookalike.models.gallery.store_local import PhotoRow
+    from lookalike.models.gallery.store_pg import start_local_server
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, 128)).astype(np.float32)
@@ -263,9 +263,9 @@ def cmd_commit(args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-commit-"))
     out = {"machine": machine(), "rows": args.rows, "batch": args.batch}
     # The client's own work per photo before anything is sent: read + content hash, and an
-    # embedding-cache miss (a lookup) and put, as lookalike.cluster.analyse does.
+    # embedding-cache miss (a lookup) and put, as lookalike.face.cluster.analyse does.
     from lookalike.cache import ArrayCache
-    from lookalike.images import content_hash, read_bytes
+    from lookalike.photos.images import content_hash, read_bytes
 
     files = [f for _, f in photos(args.photos)]
     t = time.perf_counter()

@@ -9,7 +9,7 @@
 2. Platt scaling (a 1-D logistic of the similarity): fitted on 9 folds, tested on the 10th, for
    each fold; ECE (10 bins, top-label) and log-loss per held-out fold. ``--write`` fits it on
    all 6,000 pairs and writes the coefficients (and ``--threshold``, the verdict's threshold)
-   into ``src/lookalike/verification.py`` with their provenance.
+   into ``src/lookalike/answer/verification.py`` with their provenance.
 3. The threshold on photos that are not LFW's 150 px crops: the first N same-person and N
    different-person pairs of each fold, both photos changed the same way — upscaled 2× and
    sharpened (larger, sharper photos), pasted small into a 640 px scene from scikit-image,
@@ -33,15 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, data_home, machine, save  # noqa: E402
 
 import lookalike  # noqa: E402
-from lookalike import comparison as compare_mod  # noqa: E402
-from lookalike.benchmark import (  # noqa: E402
+from lookalike.answer import comparison as compare_mod  # noqa: E402
+from lookalike.answer.heads import expected_calibration_error  # noqa: E402
+from lookalike.measure.benchmark import (  # noqa: E402
     find_pairs,
     kfold_verification,
     parse_pairs,
     rates_at,
     subset_pairs,
 )
-from lookalike.heads import expected_calibration_error  # noqa: E402
 from lookalike.progress import bar  # noqa: E402
 
 CANDIDATES = (0.28, 0.30, 0.32, 0.33, 0.34, 0.35, 0.363, 0.38, 0.40, 0.43)
@@ -113,9 +113,9 @@ def write_constants(embedder: str, a: float, b: float, threshold: float, provena
 
 
 def write_entry(embedder: str, entry: dict) -> Path:
-    """Replace ``embedder``'s constants in ``src/lookalike/verification.py`` with ``entry``."""
-    path = REPO / "src" / "lookalike" / "verification.py"
-    mod = importlib.import_module("lookalike.verification")
+    """Replace ``embedder``'s constants in ``src/lookalike/answer/verification.py``."""
+    path = REPO / "src" / "lookalike" / "answer" / "verification.py"
+    mod = importlib.import_module("lookalike.answer.verification")
     table = dict(mod.PLATT)
     table[embedder] = entry
 
@@ -181,7 +181,7 @@ VARIANTS = ("upscaled_sharpened", "pasted_in_scene", "jpeg_q30", "blurred_60px")
 
 def variant_rates(pairs, embedder: str, per_fold: int, progress: bool) -> dict:
     from lookalike.errors import NoFaceError
-    from lookalike.images import load_image
+    from lookalike.photos.images import load_image
 
     sub = subset_pairs(pairs, per_fold)
     scenes = _scenes()
@@ -212,8 +212,8 @@ def variant_rates(pairs, embedder: str, per_fold: int, progress: bool) -> dict:
 
 
 def refresh_multi_face(paths, embedder: str, progress: bool) -> int:
-    from lookalike.images import content_hash, read_bytes
-    from lookalike.pipeline import FacePipeline, _to_arrays
+    from lookalike.face.pipeline import FacePipeline, _to_arrays
+    from lookalike.photos.images import content_hash, read_bytes
 
     cached = compare_mod.comparer(embedder).pipeline
     fresh = FacePipeline(embedder, cache=False)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --write: the verdict's threshold to ship (default: keep the "
                     "shipped one, else the embedder's own)")
     ap.add_argument("--write", action="store_true",
-                    help="write the fitted constants into src/lookalike/verification.py")
+                    help="write the fitted constants into src/lookalike/answer/verification.py")
     ap.add_argument("--variants-per-fold", type=int, default=30,
                     help="same and different pairs per fold for the photo variants (0: skip)")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                               "p50_similarity": round(-b / a, 4)}
     if args.write:
         shipped = compare_mod.verdict_threshold(args.embedder)
-        from lookalike.embedders import get_embedder
+        from lookalike.face.embedders import get_embedder
 
         threshold = args.threshold or shipped or get_embedder(args.embedder).threshold
         provenance = (f"bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, "

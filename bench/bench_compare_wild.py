@@ -14,7 +14,7 @@ checked on LFW's pairs *and* the wild development set's pairs, with the faces' s
    ``z = log2(clip(w, 40, 300) / 100)`` (``w`` the smaller face's width in its photo's pixels),
    ``a·s + b + (c + d·s)·z``, at even odds, each source weighing half; held out in 5 folds
    (LFW by its folds, the wild set by photo), ECE per source. ``--write`` fits it on all pairs
-   and writes the constants into ``src/lookalike/verification.py``.
+   and writes the constants into ``src/lookalike/answer/verification.py``.
 
 Writes ``bench/results/compare_wild.json``.
 """
@@ -42,9 +42,9 @@ SIZES = ((0, 60), (60, 100), (100, 160), (160, 250), (250, 10_000))
 def lfw_pairs(progress: bool) -> dict:
     """Similarity, smaller face width, same?, fold of each LFW pair (compare's face choice;
     a photo without a detected face is left out)."""
-    from lookalike.benchmark import find_pairs, parse_pairs
-    from lookalike.images import content_hash, read_bytes
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
+    from lookalike.measure.benchmark import find_pairs, parse_pairs
+    from lookalike.photos.images import content_hash, read_bytes
     from lookalike.progress import bar
 
     lfw_dir, pairs_file = find_pairs(data_home())
@@ -69,12 +69,12 @@ def lfw_pairs(progress: bool) -> dict:
 
 def wild_faces(progress: bool) -> dict:
     """Each wild photo's face (training's choice) with its person and width; label noise out."""
-    from lookalike.choose import choose_faces
-    from lookalike.dataset import discover
-    from lookalike.embedders import SFaceEmbedder, l2_normalize
+    from lookalike.answer.heads import robust_members
     from lookalike.errors import ImageError
-    from lookalike.heads import robust_members
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.choose import choose_faces
+    from lookalike.face.embedders import SFaceEmbedder, l2_normalize
+    from lookalike.face.pipeline import FacePipeline
+    from lookalike.photos.folders import discover
     from lookalike.progress import bar
 
     pipe = FacePipeline("sface")
@@ -116,7 +116,7 @@ def wild_pairs(faces: dict) -> dict:
 
 
 def size_term(w: np.ndarray) -> np.ndarray:
-    from lookalike.comparison import SIZE_RANGE, SIZE_REF
+    from lookalike.answer.comparison import SIZE_RANGE, SIZE_REF
 
     return np.log2(np.clip(w, *SIZE_RANGE) / SIZE_REF)
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from lookalike.model import load
+from lookalike.models.model import load
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw7" / "validation"
 

@@ -37,9 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_home, lfw_funneled, machine, save  # noqa: E402
 
-from lookalike import choose  # noqa: E402
-from lookalike.faces import Face, FaceDetector, prominence, sface_path  # noqa: E402
-from lookalike.images import load_image  # noqa: E402
+from lookalike.face import choose  # noqa: E402
+from lookalike.face.detector import Face, FaceDetector, prominence, sface_path  # noqa: E402
+from lookalike.photos.images import load_image  # noqa: E402
 from lookalike.progress import bar  # noqa: E402
 
 SCENES = ("coffee", "rocket", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina")
@@ -191,7 +191,7 @@ def _photo_row(name: str, faces: list[Face], kinds: list[str], img: np.ndarray) 
 
 
 def lfw_multi_set(det: FaceDetector, progress: bool, limit: int) -> list[dict]:
-    from lookalike.benchmark import find_pairs, parse_pairs
+    from lookalike.measure.benchmark import find_pairs, parse_pairs
 
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)

@@ -150,7 +150,7 @@ def bench_latency(work: Path, model_path: Path | None) -> dict:
 
 
 def _latency(work: Path, model_path: Path | None) -> dict:
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     data = lfw7()
     if model_path is None or not model_path.exists():
@@ -265,12 +265,12 @@ def inside(face, rect) -> bool:
 
 
 def bench_groups(work: Path, max_test: int = 10, seed: int = 0) -> dict:
-    from lookalike.choose import choose_faces
-    from lookalike.embedders import get_embedder
-    from lookalike.heads import make_head
-    from lookalike.pipeline import FacePipeline
+    from lookalike.answer.heads import make_head
+    from lookalike.face.choose import choose_faces
+    from lookalike.face.embedders import get_embedder
+    from lookalike.face.pipeline import FacePipeline
+    from lookalike.models.train import train
     from lookalike.progress import bar
-    from lookalike.train import train
 
     lfw = lfw_funneled()
     people = photos_of(lfw)
@@ -353,7 +353,7 @@ def bench_groups(work: Path, max_test: int = 10, seed: int = 0) -> dict:
 # -- face_recognition ----------------------------------------------------------------------
 
 def _ours(paths: list[Path]) -> tuple[list[np.ndarray | None], float, float]:
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     pipe = FacePipeline("sface", cache=False)  # on $LOOKALIKE_BACKEND's runtime
     pipe.analyze(paths[0])  # load the models outside the timing (as theirs below)
@@ -398,7 +398,7 @@ def _score_nn(train_v, train_y, test_v, test_y, metric: str) -> float:
 
 
 def _score_centroid(train_v, train_y, test_v, test_y, n: int) -> float:
-    from lookalike.heads import make_head
+    from lookalike.answer.heads import make_head
 
     keep = [i for i, v in enumerate(train_v) if v is not None]
     head = make_head("centroid").fit(np.stack([train_v[i] for i in keep]),

@@ -123,7 +123,7 @@ def bench_faiss_ivf(X, Q, truth, nprobes=(8, 16, 32, 64), label="faiss IVF{nlist
     to each row (default: FAISS's thread count)."""
     import faiss
 
-    from lookalike.gallery.ann import IVFIndex
+    from lookalike.models.gallery.ann import IVFIndex
 
     m0 = rss_mb()
     t = time.perf_counter()
@@ -227,7 +227,7 @@ def cmd_scale(args) -> None:
 
 def cmd_crossover(args) -> None:
     """Exact (numpy) vs the IVF index, single-query latency, by gallery size."""
-    from lookalike.gallery.ann import IVFIndex
+    from lookalike.models.gallery.ann import IVFIndex
 
     for n in [int(v) for v in args.sizes.split(",")]:
         X, Q = synthetic(n, n_queries=200)
@@ -244,8 +244,8 @@ def cmd_gallery(args) -> None:
     checksum), and a person-ranked search (`Gallery.face_results`) per query."""
     import shutil
 
-    from lookalike.gallery import Gallery
-    from lookalike.gallery.store_local import PhotoRow
+    from lookalike.models.gallery import Gallery
+    from lookalike.models.gallery.store_local import PhotoRow
 
     X, Q = synthetic(args.n, n_queries=args.queries)
     out = Path(args.gallery)
@@ -279,7 +279,7 @@ def cmd_gallery(args) -> None:
 
 
 def cmd_pg(args) -> None:
-    from lookalike.gallery.store_pg import PgStore, start_local_server
+    from lookalike.models.gallery.store_pg import PgStore, start_local_server
 
     srv, uri = start_local_server(Path(args.pgdata))
     try:
@@ -309,7 +309,7 @@ def cmd_pg(args) -> None:
 
 
 def cmd_lfw(args) -> None:
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     home = Path(args.data) / "lfw_home" / "lfw_funneled"
     if not home.is_dir():
@@ -349,7 +349,7 @@ def cmd_lfw(args) -> None:
         probes = probes[: args.probes]
     if not args.cache:
         os.environ.pop("LOOKALIKE_NO_CACHE", None)  # probes may come from the shared cache
-    from lookalike.gallery.enrol import analyse
+    from lookalike.models.gallery.enrol import analyse
     from lookalike.progress import bar
 
     right = n = unknown = 0
@@ -397,7 +397,7 @@ def cmd_big(args) -> None:
     """The gallery's index at up to 10 M vectors, streamed: trained on the first chunk, filled
     chunk by chunk, exact top-10 kept as a running merge per chunk (ground truth without the
     whole matrix). Reports build time, index bytes and RSS, p50/p99 and recall@10 by nprobe."""
-    from lookalike.gallery.ann import IVFIndex, choose_nlist, choose_nprobe
+    from lookalike.models.gallery.ann import IVFIndex, choose_nlist, choose_nprobe
 
     t0 = time.perf_counter()
     Q, chunks = synthetic_chunks(args.n, n_queries=args.queries, step=args.step)

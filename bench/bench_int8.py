@@ -26,9 +26,9 @@ from common import RESULTS, lfw_funneled, machine  # noqa: E402
 def crops(paths: list[Path]) -> np.ndarray:
     """SFace's input blobs (N, 3, 112, 112) of the most prominent face of each photo (a
     photo without a face gets its whole image, as ``--crops`` training does)."""
-    from lookalike.embedders import SFaceEmbedder
-    from lookalike.faces import FaceDetector, whole_image_face
-    from lookalike.images import decode_photo
+    from lookalike.face.detector import FaceDetector, whole_image_face
+    from lookalike.face.embedders import SFaceEmbedder
+    from lookalike.photos.images import decode_photo
 
     det, emb = FaceDetector(), SFaceEmbedder()
     out = []
@@ -83,7 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     import nncf
 
-    from lookalike.faces import sface_path
+    from lookalike.face.detector import sface_path
     from lookalike.runtime import _ov_core, fp32_onnx
 
     mach = machine()

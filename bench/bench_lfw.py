@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_lfw.py [--embedder sface dlib sface+dlib] [--no-identification]
 
-The same code as ``lookalike benchmark lfw`` (lookalike/benchmark.py); writes
+The same code as ``lookalike benchmark lfw`` (lookalike/measure/benchmark.py); writes
 bench/results/lfw.json and bench/results/lfw_roc.png. Embeddings are cached
 (LOOKALIKE_CACHE_DIR), so a rerun takes seconds; the first run embeds ~11,800 photos per
 backend (~10 min for sface, longer for dlib, on 2 cores).
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_home, machine, save  # noqa: E402
 
-from lookalike.benchmark import DEFAULT_EMBEDDERS, public, run_lfw, summary_lines  # noqa: E402
+from lookalike.measure.benchmark import DEFAULT_EMBEDDERS, public, run_lfw, summary_lines  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sface_onnx:
         import hashlib
 
-        from lookalike import embedders
+        from lookalike.face import embedders
 
         onnx_file = Path(args.sface_onnx)
         tag = hashlib.sha256(onnx_file.read_bytes()).hexdigest()[:8]

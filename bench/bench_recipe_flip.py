@@ -28,9 +28,9 @@ def main() -> int:
     ap.add_argument("data", nargs="?", default=str(data_home() / "lfw7"))
     ap.add_argument("--calls", type=int, default=60)
     args = ap.parse_args()
-    from lookalike.recipes.article.config import ArticleConfig
-    from lookalike.recipes.article.network import _predict
-    from lookalike.recipes.article.training import train_article
+    from lookalike.models.article.config import ArticleConfig
+    from lookalike.models.article.network import _predict
+    from lookalike.models.article.training import train_article
 
     cfg = ArticleConfig(epochs=1, steps_per_epoch=1, warmup_epochs=0)
     model, _ = train_article(args.data, cfg, progress=False)

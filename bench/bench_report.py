@@ -41,10 +41,10 @@ def main() -> int:
     cold = run([*evaluate, str(tmp / "cold")], cold_env)
     warm = [run([*evaluate, str(tmp / f"warm{i}")], env) for i in range(3)]
 
-    from lookalike.cards import render_card
-    from lookalike.evaluate import evaluate as evaluate_fn
-    from lookalike.model import load
-    from lookalike.report import write_report
+    from lookalike.measure.evaluate import evaluate as evaluate_fn
+    from lookalike.models.model import load
+    from lookalike.pictures.cards import render_card
+    from lookalike.pictures.report import write_report
 
     m = load(model)
     res = evaluate_fn(m, data / "validation", progress=False)

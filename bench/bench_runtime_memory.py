@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from lookalike.faces import yunet_path
+from lookalike.face.detector import yunet_path
 from lookalike.runtime import Network
 
 

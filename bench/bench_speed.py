@@ -77,7 +77,11 @@ class Stages:
 
 
 def instrument() -> Stages:
-    from lookalike import embedders, faces, model, pipeline, ranking, runtime
+    from lookalike import runtime
+    from lookalike.answer import ranking
+    from lookalike.face import detector as faces
+    from lookalike.face import embedders, pipeline
+    from lookalike.models import model
 
     st = Stages()
     st.wrap(pipeline, "read_bytes", "read")
@@ -124,7 +128,7 @@ def bare_opencv(paths: list[Path]):
     """A function running the bare networks through OpenCV's own API on one photo."""
     import cv2
 
-    from lookalike.faces import sface_path, yunet_path
+    from lookalike.face.detector import sface_path, yunet_path
 
     det = cv2.FaceDetectorYN.create(str(yunet_path()), "", (320, 320), 0.6, 0.3, 5000)
     rec = cv2.FaceRecognizerSF.create(str(sface_path()), "")
@@ -182,7 +186,7 @@ def main() -> None:
     import cv2
 
     import lookalike
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     print(f"lookalike from {lookalike.__file__}; load {os.getloadavg()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_speed_"))

@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_home  # noqa: E402
 
-from lookalike.benchmark import (  # noqa: E402
+from lookalike.measure.benchmark import (  # noqa: E402
     combine,
     embed_photos,
     find_pairs,

@@ -267,7 +267,7 @@ def main() -> None:
     root = args.people or data_home() / "lfw7"
     if not (root / "train").is_dir() or not (root / "validation").is_dir():
         sys.exit(f"bench: {root} needs train/<person>/ and validation/<person>/ photo folders")
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     result: dict = {"machine": machine(), "people_dir": str(root)}
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp_:

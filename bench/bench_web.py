@@ -130,8 +130,8 @@ async def load(base: str, photos: list[tuple[str, bytes]], n: int, concurrency: 
 def breakdown(model: str, photos: list[tuple[str, bytes]]) -> dict:
     """Where one request's CPU time goes, in this process without HTTP: decode, detect,
     embed, and the whole ``predict`` (medians over the photos)."""
-    from lookalike.images import load_image
-    from lookalike.model import load
+    from lookalike.models.model import load
+    from lookalike.photos.images import load_image
 
     rec = load(model)
     pipe = rec.pipeline

@@ -1,10 +1,11 @@
-"""Is "why do they look alike?" (:mod:`lookalike.why`) faithful, stable and cheap?
+"""Is "why do they look alike?" (:mod:`lookalike.answer.why`) faithful, stable and cheap?
 
 One command: ``python bench/bench_why.py [--pairs 150] [--parts eyes,nose,...] [--sigma 8]``.
 
 Pairs: LFW ``pairs.txt`` same-person pairs (the first ``--pairs``, spread over the 10 folds), and
 look-alike pairs: for LFW photos of pairs.txt, each face's nearest *different-person* face, the
-``--pairs`` most similar such pairs (distinct photos). SFace, views as ``lookalike.why`` reads
+``--pairs`` most similar such pairs (distinct photos). SFace, views as ``lookalike.answer.why``
+reads
 them (the 112×112 aligned crop).
 
 1. Deletion test: the parts the explanation ranks first and last are masked with a different
@@ -34,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_home, machine, save  # noqa: E402
 
-from lookalike.benchmark import find_pairs, parse_pairs  # noqa: E402
-from lookalike.images import read_bytes  # noqa: E402
-from lookalike.pipeline import FacePipeline, decode_for_faces  # noqa: E402
+from lookalike.answer.why import DEFAULT_PARTS, Explainer, part_masks  # noqa: E402
+from lookalike.face.pipeline import FacePipeline, decode_for_faces  # noqa: E402
+from lookalike.measure.benchmark import find_pairs, parse_pairs  # noqa: E402
+from lookalike.photos.images import read_bytes  # noqa: E402
 from lookalike.progress import bar  # noqa: E402
-from lookalike.why import DEFAULT_PARTS, Explainer, part_masks  # noqa: E402
 
 
 def first_face(pipe: FacePipeline, path: Path):

@@ -44,7 +44,7 @@ POOLED = ["wild/bollywood6", "wild/actors6"]
 
 def photos_of(root: Path) -> list[tuple[str, str, Path]]:
     """(subset, person, path) of every photo under ``root/{train,validation}/<person>/``."""
-    from lookalike.dataset import discover
+    from lookalike.photos.folders import discover
 
     ds = discover(root)
     return [(ph.subset, ph.person, ph.path) for ph in ds.photos]
@@ -66,9 +66,9 @@ def folds_of(items: list[tuple[str, Path]], k: int, seed: int = 0) -> list[int]:
 
 def run_today(train_items, val_items) -> dict:
     """Train on (person, path) and answer each validation photo as ``evaluate`` does."""
-    from lookalike.dataset import Dataset, Photo
     from lookalike.errors import ImageError
-    from lookalike.train import train
+    from lookalike.models.train import train
+    from lookalike.photos.folders import Dataset, Photo
 
     photos = [Photo(Path(p), person, "train") for person, p in train_items]
     photos += [Photo(Path(p), person, "validation") for person, p in val_items]
@@ -103,9 +103,9 @@ def run_today(train_items, val_items) -> dict:
 def predict_cpu(train_items, photos, rounds: int = 3) -> dict:
     """CPU seconds per photo of ``predict`` (the default answer, embedding cache off) on
     ``photos``, after one warm-up pass; the best of ``rounds`` passes."""
-    from lookalike.dataset import Dataset, Photo
-    from lookalike.pipeline import FacePipeline
-    from lookalike.train import train
+    from lookalike.face.pipeline import FacePipeline
+    from lookalike.models.train import train
+    from lookalike.photos.folders import Dataset, Photo
 
     ph = [Photo(Path(p), person, "train") for person, p in train_items]
     root = Path(os.path.commonpath([str(x.path) for x in ph]))
@@ -205,7 +205,7 @@ def run_naive(train_items, val_items, analyse) -> dict:
 
 def analyser():
     from lookalike.errors import ImageError
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     pipe = FacePipeline("sface")
 
@@ -244,7 +244,7 @@ def pooled_folds(roots: list[Path], k: int, methods: dict) -> dict:
 
 
 def lfw_figures() -> dict:
-    from lookalike.benchmark import public, run_lfw
+    from lookalike.measure.benchmark import public, run_lfw
 
     with tempfile.TemporaryDirectory() as tmp:
         res = run_lfw(data_home(), embedders=["sface"], out_dir=tmp, identify=True,
@@ -257,9 +257,9 @@ def polluted_few_shot(wrong_per_person=(0, 1, 2, 3), seed: int = 0) -> dict:
     ``k`` wrong photos added to each person's training photos (photos of people with fewer
     than 10 photos: strangers filed under them), top-1 of the centroid head with the plain
     mean, with the robust centre (the default), and of the logistic head."""
-    from lookalike.benchmark import embed_photos, lfw_people, split_shots
-    from lookalike.embedders import SFaceEmbedder
-    from lookalike.heads import make_head
+    from lookalike.answer.heads import make_head
+    from lookalike.face.embedders import SFaceEmbedder
+    from lookalike.measure.benchmark import embed_photos, lfw_people, split_shots
 
     lfw_dir = data_home() / "lfw_home" / "lfw_funneled"
     people = lfw_people(lfw_dir)

@@ -14,7 +14,7 @@ from common import lfw7  # noqa: E402
 
 def main() -> None:
     from lookalike import runtime
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     counts = {"yunet": [0, 0], "sface": [0, 0]}
     original = runtime.Network.run

@@ -1,15 +1,16 @@
 """A bounded coverage-guided fuzz run (atheris / libFuzzer) over the photo decoder.
 
-The target is :func:`lookalike.images.decode_photo`, the one entry point every photo goes through
-(CLI, training, gallery, web). For any bytes it must either return an ``H×W×3`` RGB ``uint8``
-array whose size matches the full size it reports (after EXIF orientation), or raise
+The target is :func:`lookalike.photos.images.decode_photo`, the one entry point every photo goes
+through (CLI, training, gallery, web). For any bytes it must either return an ``H×W×3`` RGB
+``uint8`` array whose size matches the full size it reports (after EXIF orientation), or raise
 ``ImageError`` with a one-line message. Anything else — another exception, a wrong shape, a
 hang (libFuzzer ``-timeout``), runaway memory (``-rss_limit_mb``) — is a crash.
 
 The seed corpus is generated at start from scikit-image's astronaut: JPEG (plain, progressive,
 EXIF-rotated, CMYK, grey), PNG (RGB, RGBA, palette, 16-bit, 1×N), GIF (still and animated),
-WebP (lossy, lossless, animated), TIFF (plain, LZW, rotated), BMP. Pillow's Python code and
-``lookalike.images`` are instrumented; the C codecs are not (they are exercised, not measured).
+WebP (lossy, lossless, animated), TIFF (plain, LZW, rotated), BMP. Pillow's Python code
+and ``lookalike.photos.images`` are instrumented; the C codecs are not (they are exercised, not
+measured).
 
 The fuzzer runs in a child process so that the parent can write the results even when
 libFuzzer stops on a timeout or out-of-memory; the child records each other exception (one
@@ -104,7 +105,7 @@ class Target:
 
     def __init__(self, crash_dir: Path):
         from lookalike.errors import ImageError
-        from lookalike.images import decode_photo
+        from lookalike.photos.images import decode_photo
 
         self.decode, self.ImageError = decode_photo, ImageError
         self.crash_dir = crash_dir
@@ -216,7 +217,7 @@ def child(args: argparse.Namespace, fuzzer_args: list[str]) -> None:
     with atheris.instrument_imports(include=["PIL", "lookalike"]):
         from PIL import Image
 
-        import lookalike.images  # noqa: F401
+        import lookalike.photos.images  # noqa: F401
 
         Image.init()  # import (and instrument) every format plugin now
     target = Target(crash_dir)
@@ -251,7 +252,7 @@ def describe_slow(path: Path) -> dict:
     from PIL import Image
 
     from lookalike.errors import ImageError
-    from lookalike.images import decode_photo
+    from lookalike.photos.images import decode_photo
 
     data = path.read_bytes()
     out: dict = {"input": path.name, "size": len(data)}
@@ -349,7 +350,7 @@ def main() -> None:
             shutil.copy(p, kept / p.name)
     stats["slow_units"] = [describe_slow(p) for p in slow]
     result = {
-        "target": "lookalike.images.decode_photo",
+        "target": "lookalike.photos.images.decode_photo",
         "engine": args.engine,
         "command": "python bench/fuzz_decoder.py " + " ".join(
             a for a in sys.argv[1:] if a != "--no-save"),

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.choose import choose_faces, eligible
 from lookalike.errors import ImageError
-from lookalike.pipeline import FacePipeline
+from lookalike.face.choose import choose_faces, eligible
+from lookalike.face.pipeline import FacePipeline
 from lookalike.progress import bar
 
 

@@ -35,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_home, machine, save  # noqa: E402
 
-from lookalike import benchmark as B  # noqa: E402
-from lookalike.embedders import DlibEmbedder, SFaceEmbedder, _upright, l2_normalize  # noqa: E402
-from lookalike.faces import FaceDetector  # noqa: E402
-from lookalike.images import load_image  # noqa: E402
-from lookalike.pipeline import FacePipeline  # noqa: E402
+from lookalike.face.detector import FaceDetector  # noqa: E402
+from lookalike.face.embedders import DlibEmbedder, SFaceEmbedder, _upright, l2_normalize  # noqa: E402
+from lookalike.face.pipeline import FacePipeline  # noqa: E402
+from lookalike.measure import benchmark as B  # noqa: E402
+from lookalike.photos.images import load_image  # noqa: E402
 
 #: dlib HOG box relative to YuNet's (medians on 398 random LFW photos, IQR ≈ 0.09)
 HOG_SIDE, HOG_DROP = 1.06, 0.065

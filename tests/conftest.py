@@ -143,7 +143,7 @@ def people_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(people_dir, tmp_path_factory):
     """A model trained on ``people_dir`` and saved; returns (model, report, path)."""
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     model, report = train(people_dir, progress=False)
     path = tmp_path_factory.mktemp("model") / "people.lookalike"
@@ -165,7 +165,7 @@ def pg_uri(tmp_path_factory):
     try:
         import psycopg  # noqa: F401
 
-        from lookalike.gallery.store_pg import start_local_server
+        from lookalike.models.gallery.store_pg import start_local_server
     except ImportError as err:
         pytest.skip(f"psycopg / pgserver not installed ({err})")
     try:

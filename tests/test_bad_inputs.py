@@ -132,7 +132,7 @@ def test_train_uses_every_good_photo_and_lists_each_bad_file_on_one_line(corpus,
     code, stdout, stderr, out = trained_on_corpus
     assert code == 0, stderr
     assert "Traceback" not in stdout + stderr
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     model = load(out)
     assert model.labels == ["astronaut", "grace_hopper"]
@@ -226,7 +226,7 @@ def test_absurd_detector_boxes_are_dropped(trained):
     strip gave one 88,000,000 px wide); the pipeline keeps only boxes centred in the photo."""
     import numpy as np
 
-    from lookalike.faces import Face
+    from lookalike.face.detector import Face
 
     pipe = trained[0].pipeline
     rgb = np.full((20, 4000, 3), 150, np.uint8)
@@ -293,7 +293,7 @@ def test_gallery_add_enrols_every_good_photo_and_lists_each_bad_file(corpus, tra
         else:
             assert len(mine) == 1, f"{case.name} not listed once in\n{stdout}"
             assert ("no face found" in mine[0]) == (case.expected == NO_FACE), mine[0]
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     with Gallery.open(gallery) as g:
         assert dict(g.people()) == {"astronaut": n_good - 4, "grace_hopper": 4}
@@ -319,7 +319,7 @@ def gallery_client(people_dir, tmp_path_factory):
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
 
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
     from lookalike.web.app import create_app
 
     path = tmp_path_factory.mktemp("web_gallery") / "people.gallery"
@@ -395,7 +395,7 @@ def test_http_gallery_upload_is_not_written_to_the_embedding_cache(gallery_clien
     from conftest import astronaut, encode, variants
 
     from lookalike.cache import default_cache_dir
-    from lookalike.images import content_hash
+    from lookalike.photos.images import content_hash
 
     data = encode(variants(astronaut(), 1, seed=4242)[0], quality=83)
     r = gallery_client.post("/api/people/astronaut/photos", files={"photo": ("new.jpg", data)},

@@ -1,7 +1,7 @@
 import numpy as np
 
-from lookalike.choose import choose_faces
-from lookalike.embedders import l2_normalize
+from lookalike.face.choose import choose_faces
+from lookalike.face.embedders import l2_normalize
 
 
 def test_the_face_that_agrees_wins_even_when_smaller():

@@ -1,4 +1,4 @@
-"""Enrolment and training on a Dask cluster (lookalike.cluster): the same gallery and model as
+"""Enrolment and training on a Dask cluster (lookalike.face.cluster): the same gallery and model as
 the in-process path, photos sent as paths or bytes, a worker killed mid-batch, the scheduler
 gone."""
 
@@ -19,8 +19,8 @@ from conftest import CMD, Paused, astronaut, encode, grace_hopper, variants
 
 distributed = pytest.importorskip("distributed")
 
-from lookalike.cluster import ClusterError, parse_address  # noqa: E402
-from lookalike.gallery import Gallery  # noqa: E402
+from lookalike.face.cluster import ClusterError, parse_address  # noqa: E402
+from lookalike.models.gallery import Gallery  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ class _NoSharedDisk:
     """Workers (threads of this process here) that cannot read the client's files."""
 
     def __enter__(self):
-        import lookalike.cluster as c
+        import lookalike.face.cluster as c
 
         self.c, self.old, self.calls = c, c._read_on_worker, []
 
@@ -131,7 +131,7 @@ def test_photos_reach_workers_that_do_not_share_the_disk(folder, tmp_path):
 
 
 def test_train_on_a_cluster_is_train(folder, tmp_path):
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     plain, prep = train(folder, progress=False, cache=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -148,7 +148,7 @@ def test_cluster_fills_the_client_cache(tmp_path, monkeypatch):
     """Workers write no cache; the client stores what they send, and a re-run that hits the
     cache needs no cluster at all (the address is never contacted)."""
     from lookalike.cache import DB_NAME
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     folder = crowd(tmp_path / "DATA", people=2, per_person=3)  # no broken photo: all cached
     monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "cache"))
@@ -301,7 +301,7 @@ def test_postgresql_gallery_on_a_cluster(folder, tmp_path, pg_uri):
 
 
 def test_a_scheduler_without_workers_is_one_error(folder, tmp_path, monkeypatch):
-    import lookalike.cluster as c
+    import lookalike.face.cluster as c
 
     monkeypatch.setattr(c, "NO_WORKERS_S", 2.0)
     items = [(p.parent.name, p) for p in sorted(folder.glob("*/*.jpg"))]
@@ -317,7 +317,7 @@ def test_a_scheduler_without_workers_is_one_error(folder, tmp_path, monkeypatch)
 def test_a_photo_that_kills_every_worker_is_skipped_alone(tmp_path):
     """A photo that crashes the worker analysing it (a native library dying on it): its batch
     is retried photo by photo, that photo is listed as skipped, every other one is enrolled."""
-    from lookalike.images import content_hash
+    from lookalike.photos.images import content_hash
 
     folder = crowd(tmp_path / "DATA", people=2, per_person=4)
     bad = folder / "person_1" / "p1_02.jpg"
@@ -335,7 +335,7 @@ def test_a_photo_that_kills_every_worker_is_skipped_alone(tmp_path):
 
 
 class _FakeClient:
-    """Just enough of a distributed.Client for lookalike.cluster._Batches: records the
+    """Just enough of a distributed.Client for lookalike.face.cluster._Batches: records the
     batches it is given (no cluster)."""
 
     def __init__(self, threads: int):
@@ -356,8 +356,8 @@ def test_batches_shrink_towards_the_end(threads, as_bytes, monkeypatch):
     """Large batches while many photos wait (few tasks: each costs the client process Dask
     work), small ones at the end (no worker left waiting on a long last batch); every photo
     sent once; the worker count is not asked for every batch."""
-    import lookalike.cluster as c
-    import lookalike.images as images
+    import lookalike.face.cluster as c
+    import lookalike.photos.images as images
 
     monkeypatch.setattr(images, "read_bytes", lambda p: str(p).encode())  # no files here
     jobs = [c.Job(i, f"/p/{i}.jpg", f"d{i}") for i in range(500)]
@@ -377,9 +377,9 @@ def test_batches_shrink_towards_the_end(threads, as_bytes, monkeypatch):
 
 
 def test_local_cluster_settings_reach_the_workers():
-    """local:N's Dask settings (lookalike.cluster.LOCAL_CONFIG) are in force on its worker
+    """local:N's Dask settings (lookalike.face.cluster.LOCAL_CONFIG) are in force on its worker
     processes, not only in this one."""
-    import lookalike.cluster as c
+    import lookalike.face.cluster as c
 
     def settings() -> tuple:
         import dask

@@ -11,7 +11,7 @@ from conftest import CMD, astronaut, encode, grace_hopper, variants
 from PIL import Image
 
 import lookalike
-from lookalike.comparison import Comparer, same_person_probability
+from lookalike.answer.comparison import Comparer, same_person_probability
 from lookalike.errors import ImageError, NoFaceError
 
 
@@ -120,7 +120,7 @@ def test_cli_compare_errors(photos):
 
 def test_box_of_a_face_cut_by_the_border_is_inside_the_photo(tmp_path):
     """YuNet boxes a face cut by the border past the photo's edge; answers clip it."""
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     img = astronaut()[90:420, 215:512].copy()  # forehead and left cheek outside the frame
     h, w = img.shape[:2]
@@ -146,7 +146,7 @@ def test_verdict_and_probability_depend_on_the_faces_size():
     """Large faces of one person are more alike: the verdict's threshold rises from 0.34
     (LFW-sized faces, up to 80 px) to 0.40 (from 160 px), and a given similarity is less
     likely the same person (issue 21: fitted on LFW and the wild set's pairs)."""
-    from lookalike.comparison import same_person_probability, verdict_threshold
+    from lookalike.answer.comparison import same_person_probability, verdict_threshold
 
     assert verdict_threshold("sface", 58) == pytest.approx(0.34)
     assert verdict_threshold("sface", 400) == pytest.approx(0.40)
@@ -167,7 +167,7 @@ def test_compare_answers_the_threshold_of_its_faces(tmp_path):
     img = astronaut()
     c = lookalike.compare(img, img[:, ::-1].copy())
     w = min(f.box[2] for f in c.faces)
-    from lookalike.comparison import verdict_threshold
+    from lookalike.answer.comparison import verdict_threshold
 
     assert c.threshold == pytest.approx(verdict_threshold("sface", w))
     fixed = lookalike.compare(img, img[:, ::-1].copy(), threshold=0.5)

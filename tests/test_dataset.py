@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from lookalike.dataset import discover, fingerprint, list_labelled, split_person
 from lookalike.errors import DatasetError
+from lookalike.photos.folders import discover, fingerprint, list_labelled, split_person
 
 
 def _touch(path, data=b"x"):

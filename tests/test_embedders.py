@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from conftest import astronaut, grace_hopper, variants
 
-from lookalike.embedders import ComboEmbedder, DlibEmbedder, SFaceEmbedder, get_embedder
 from lookalike.errors import LookalikeError
-from lookalike.faces import FaceDetector
+from lookalike.face.detector import FaceDetector
+from lookalike.face.embedders import ComboEmbedder, DlibEmbedder, SFaceEmbedder, get_embedder
 
 
 def _embed(embedder, rgb):

@@ -2,7 +2,7 @@ import numpy as np
 from conftest import astronaut, grace_hopper, group_shot
 from PIL import Image
 
-from lookalike.faces import (
+from lookalike.face.detector import (
     Face,
     FaceDetector,
     align,
@@ -86,7 +86,7 @@ def test_whole_image_face_and_alignment():
 def test_small_face_in_a_big_photo_is_found():
     from conftest import encode
 
-    from lookalike.pipeline import decode_for_faces
+    from lookalike.face.pipeline import decode_for_faces
 
     # a 180×240 px head in a 12-megapixel photo: ~11 px wide at the detector's usual 640 px
     face = Image.fromarray(astronaut()[20:300, 110:350]).resize((180, 240))
@@ -104,7 +104,7 @@ def test_turning_a_photo_does_not_invent_faces():
     from conftest import encode
     from skimage import data
 
-    from lookalike.images import load_image
+    from lookalike.photos.images import load_image
 
     for name in ("chelsea", "coffee", "rocket"):
         rgb = load_image(encode(getattr(data, name)(), quality=90))  # a cat, a mug, a rocket

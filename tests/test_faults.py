@@ -64,13 +64,13 @@ def sha(path: Path) -> str:
 
 def predict(model: Path, photo: Path) -> dict:
     """The model's answer, as the CLI's --json gives it (loaded in this process)."""
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     return load(model).predict(photo).to_dict(5)
 
 
 def search(gallery: Path, photo: Path) -> dict:
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(str(gallery))
     try:
@@ -80,7 +80,7 @@ def search(gallery: Path, photo: Path) -> dict:
 
 
 def gallery_people(gallery: Path) -> dict[str, int]:
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(str(gallery))
     try:
@@ -94,7 +94,7 @@ def top(answer: dict) -> str:
 
 
 def labels(model: Path) -> list[str]:
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     return load(model).labels
 
@@ -251,7 +251,7 @@ def test_damaged_model_files_are_refused_in_one_line(trained, tmp_path):
     import zipfile
 
     from lookalike.errors import ModelError
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     model, _, src = trained
     good = src.read_bytes()
@@ -375,7 +375,7 @@ def test_simulated_enospc_gives_one_line_and_keeps_the_old_file(trained, people_
             "no space left on device" in err[0] and "choose another -o" in err[0], err
         assert sha(model) == before and partials(tmp_path) == []
 
-        from lookalike.gallery import Gallery
+        from lookalike.models.gallery import Gallery
         with pytest.raises(LookalikeError, match="no space left on device"):
             Gallery.create(str(tmp_path / "G"))
         assert not (tmp_path / "G").exists()

@@ -45,9 +45,9 @@ from hypothesis import HealthCheck, example, given, reject, settings  # noqa: E4
 from hypothesis import strategies as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lookalike import images  # noqa: E402
 from lookalike.errors import ImageError, LookalikeError  # noqa: E402
-from lookalike.images import decode_photo, load_image  # noqa: E402
+from lookalike.photos import images  # noqa: E402
+from lookalike.photos.images import decode_photo, load_image  # noqa: E402
 
 settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, print_blob=True,
@@ -492,7 +492,7 @@ def client(trained):
 
 @pytest.fixture(scope="module")
 def gallery_client(people_dir, tmp_path_factory):
-    gallery = pytest.importorskip("lookalike.gallery")
+    gallery = pytest.importorskip("lookalike.models.gallery")
     path = tmp_path_factory.mktemp("fuzzgallery") / "people.gallery"
     g = gallery.Gallery.create(path)
     try:

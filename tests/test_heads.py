@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lookalike.heads import (
+from lookalike.answer.heads import (
     DEFAULT_SCALE,
     CentroidHead,
     LogisticHead,
@@ -77,7 +77,7 @@ def test_fit_scale_and_ece_known_values():
 
 
 def test_logistic_head_files_with_the_old_temperature_still_load():
-    from lookalike.heads import LogisticHead
+    from lookalike.answer.heads import LogisticHead
 
     X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     y = np.arange(30) % 3

@@ -8,7 +8,7 @@ from conftest import astronaut, encode
 from PIL import Image, ImageOps
 
 from lookalike.errors import ImageError
-from lookalike.images import content_hash, load_image
+from lookalike.photos.images import content_hash, load_image
 
 
 @pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"),
@@ -121,7 +121,7 @@ def test_content_hash_is_stable_and_distinct():
 def test_big_jpegs_decode_reduced_by_opencv_as_pillow_would(orientation):
     """The reduced JPEG decode (OpenCV's IMREAD_REDUCED_COLOR_*) gives Pillow's draft pixels,
     EXIF orientation included, and the photo's full size."""
-    from lookalike import images
+    from lookalike.photos import images
 
     rng = np.random.default_rng(orientation)
     small = rng.integers(0, 255, (45, 60, 3), dtype=np.uint8)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lookalike.evaluate import evaluate
-from lookalike.train import train
+from lookalike.measure.evaluate import evaluate
+from lookalike.models.train import train
 
 pytestmark = pytest.mark.lfw
 

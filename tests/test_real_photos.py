@@ -53,9 +53,9 @@ def test_predict_folder_errors_once(trained, tmp_path):
 
 
 def test_names_shown_one_way():
+    from lookalike.answer.ranking import Match
     from lookalike.names import display_name
-    from lookalike.plots import display_name as cards_name
-    from lookalike.ranking import Match
+    from lookalike.pictures.plots import display_name as cards_name
 
     assert display_name("Andre_Agassi") == "Andre Agassi" == cards_name("Andre_Agassi")
     assert display_name("George_W__Bush ") == "George W Bush"
@@ -65,15 +65,15 @@ def test_names_shown_one_way():
 
 
 def test_cli_table_shows_display_names(tmp_path):
+    from lookalike.answer.ranking import Match
     from lookalike.cli.output import ranking_table
-    from lookalike.ranking import Match
 
     rows = ranking_table([Match("Andre_Agassi", 0.7, 0.5), Match("Li_Na", 0.3, 0.2)])
     assert "Andre Agassi" in rows[0] and "_" not in "".join(rows)
 
 
 def _face(box, score, landmarks=None):
-    from lookalike.faces import Face
+    from lookalike.face.detector import Face
 
     x, y, w, h = box
     if landmarks is None:  # an upright face's landmarks in its box
@@ -86,8 +86,8 @@ def _face(box, score, landmarks=None):
 def test_a_big_doubtful_detection_is_not_the_answer():
     """The issue's photo: a blurred background region (score 0.69, 790 px) was chosen over
     the subject's sharp face (0.93, 270 px) by size x centrality x score."""
-    from lookalike.choose import eligible, order_indices
-    from lookalike.faces import prominence
+    from lookalike.face.choose import eligible, order_indices
+    from lookalike.face.detector import prominence
 
     size = (2000, 1500)
     region = _face((600, 350, 790, 790), 0.69)
@@ -100,7 +100,7 @@ def test_a_big_doubtful_detection_is_not_the_answer():
 
 
 def test_landmark_geometry():
-    from lookalike.choose import eligible, geometry
+    from lookalike.face.choose import eligible, geometry
 
     upright = _face((100, 100, 100, 120), 0.92)
     assert geometry(upright) == 1.0
@@ -111,7 +111,7 @@ def test_landmark_geometry():
 
 
 def test_training_never_chooses_a_detection_that_does_not_look_like_a_face():
-    from lookalike.choose import choose_faces
+    from lookalike.face.choose import choose_faces
 
     rng = np.random.default_rng(0)
     person = rng.normal(size=16)
@@ -129,7 +129,7 @@ def test_training_never_chooses_a_detection_that_does_not_look_like_a_face():
 def test_quality_is_measured_for_contenders_and_cached(tmp_path):
     from conftest import astronaut, grace_hopper, group_shot
 
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [200, 230])
@@ -149,7 +149,7 @@ def test_quality_is_measured_for_contenders_and_cached(tmp_path):
 def test_evaluate_says_when_the_labelled_person_is_another_face(trained, tmp_path):
     from conftest import astronaut, grace_hopper, group_shot
 
-    from lookalike.evaluate import evaluate
+    from lookalike.measure.evaluate import evaluate
 
     model = trained[0]
     folder = tmp_path / "eval" / "astronaut"

@@ -56,8 +56,8 @@ def eval_dir(people_dir, tmp_path_factory) -> Path:
 
 
 def test_evaluation_report(trained, eval_dir, tmp_path):
-    from lookalike.evaluate import evaluate
-    from lookalike.report import write_report
+    from lookalike.measure.evaluate import evaluate
+    from lookalike.pictures.report import write_report
 
     model, _, _ = trained
     res = evaluate(model, eval_dir, progress=False)
@@ -84,8 +84,8 @@ def test_evaluation_report(trained, eval_dir, tmp_path):
 
 
 def test_thumbnail_is_cut_around_the_face_box(tmp_path):
-    from lookalike.faces import FaceDetector
-    from lookalike.report import face_thumbnail
+    from lookalike.face.detector import FaceDetector
+    from lookalike.pictures.report import face_thumbnail
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(encode(astronaut()))
@@ -101,7 +101,7 @@ def test_thumbnail_is_cut_around_the_face_box(tmp_path):
 
 
 def test_reliability_and_confusion_pictures(tmp_path):
-    from lookalike.report import confusion_png, reliability_png
+    from lookalike.pictures.report import confusion_png, reliability_png
 
     rng = np.random.default_rng(0)
     n, k = 300, 5
@@ -138,8 +138,8 @@ def test_training_report_from_the_cli(people_dir, tmp_path, capsys):
 
 
 def test_training_report_lists_skipped_photos_and_draws_curves(people_dir, tmp_path):
-    from lookalike.report import curves_png, write_train_report
-    from lookalike.train import TrainReport, train
+    from lookalike.models.train import TrainReport, train
+    from lookalike.pictures.report import curves_png, write_train_report
 
     data = tmp_path / "DATA"
     shutil.copytree(people_dir, data)
@@ -163,7 +163,7 @@ def test_training_report_lists_skipped_photos_and_draws_curves(people_dir, tmp_p
 
 def test_report_folder_mistakes(trained, tmp_path):
     from lookalike.errors import LookalikeError
-    from lookalike.report import write_report
+    from lookalike.pictures.report import write_report
 
     model, _, _ = trained
     (tmp_path / "file").write_text("x")

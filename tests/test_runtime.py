@@ -16,8 +16,15 @@ import pytest
 from conftest import CMD, SHARED_DATA, astronaut, grace_hopper
 
 from lookalike import runtime
-from lookalike.embedders import SFaceEmbedder
-from lookalike.faces import FaceDetector, nms, sface_path, yunet_blob, yunet_decode, yunet_path
+from lookalike.face.detector import (
+    FaceDetector,
+    nms,
+    sface_path,
+    yunet_blob,
+    yunet_decode,
+    yunet_path,
+)
+from lookalike.face.embedders import SFaceEmbedder
 
 if not runtime.openvino_available():  # CI installs it: both runtimes run there
     pytest.skip("openvino is not installed", allow_module_level=True)
@@ -324,7 +331,7 @@ def test_without_openvino_falls_back_to_opencv_and_still_answers(tmp_path, train
 
 
 def test_a_model_made_at_another_precision_says_so_in_one_line(trained, tmp_path):
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     _, _, model_path = trained
     model = load(model_path)
@@ -346,8 +353,8 @@ def test_a_model_made_at_another_precision_says_so_in_one_line(trained, tmp_path
 def test_an_lfw7_model_made_on_opencv_answers_the_same_on_openvino(shared_data, monkeypatch,
                                                                    tmp_path):
     """Top-1 identical on every lfw7 validation photo, similarities within 0.005."""
-    from lookalike.model import load
-    from lookalike.train import train
+    from lookalike.models.model import load
+    from lookalike.models.train import train
 
     monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("LOOKALIKE_BACKEND", "opencv")
@@ -399,7 +406,7 @@ def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(m
 
 
 def test_pool_worker_init_sets_one_thread(monkeypatch):
-    from lookalike.gallery import enrol
+    from lookalike.models.gallery import enrol
 
     monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
     monkeypatch.setattr(runtime, "_DEFAULT_THREADS", [None])

@@ -118,7 +118,7 @@ def test_the_schemas_catch_shape_changes(trained):
 
 def test_python_answers_hold_to_the_schemas(trained, tmp_path):
     from lookalike import compare
-    from lookalike.evaluate import evaluate, public
+    from lookalike.measure.evaluate import evaluate, public
 
     model, _report, _path = trained
     a, g = variants(astronaut(), 1, seed=5)[0], variants(grace_hopper(), 1, seed=5)[0]

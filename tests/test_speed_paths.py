@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from conftest import astronaut, encode, grace_hopper, group_shot
 
-from lookalike import choose, pipeline, runtime
-from lookalike.choose import (
+from lookalike import runtime
+from lookalike.face import choose, pipeline
+from lookalike.face.choose import (
     choose_indices,
     contenders,
     eligible,
@@ -17,9 +18,9 @@ from lookalike.choose import (
     order_indices,
     subject_score,
 )
-from lookalike.embedders import SFaceEmbedder, l2_normalize
-from lookalike.faces import Face, FaceDetector
-from lookalike.pipeline import FacePipeline, face_thumbnail
+from lookalike.face.detector import Face, FaceDetector
+from lookalike.face.embedders import SFaceEmbedder, l2_normalize
+from lookalike.face.pipeline import FacePipeline, face_thumbnail
 
 
 def _group(n: int = 4) -> np.ndarray:
@@ -65,7 +66,7 @@ def test_flip_test_adds_the_mirrored_crop_in_the_same_inference():
 
 
 def test_batches_larger_than_the_limit_are_split(monkeypatch):
-    from lookalike import embedders
+    from lookalike.face import embedders
 
     rgb = _group()
     faces = FaceDetector().detect(rgb)
@@ -177,7 +178,7 @@ def test_a_measured_contender_is_not_run_again_for_its_embedding(monkeypatch):
 
 
 def _decoded(img: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[Face]]:
-    from lookalike.pipeline import decode_for_faces
+    from lookalike.face.pipeline import decode_for_faces
 
     rgb, _ = decode_for_faces(encode(img, "PNG"))
     return rgb, faces

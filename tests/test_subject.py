@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import CMD, astronaut, encode, grace_hopper, group_shot, variants
 
-from lookalike.faces import Face
-from lookalike.heads import CentroidHead, make_head, robust_members
-from lookalike.ranking import FaceResult, Match, PhotoResult
-from lookalike.subject import KNOWN, PROMINENT, choose_subject, known_index
+from lookalike.answer.heads import CentroidHead, make_head, robust_members
+from lookalike.answer.ranking import FaceResult, Match, PhotoResult
+from lookalike.answer.subject import KNOWN, PROMINENT, choose_subject, known_index
+from lookalike.face.detector import Face
 
 
 def _face(x: float, score: float = 0.95) -> Face:
@@ -126,7 +126,7 @@ def test_evaluate_answers_for_the_known_face(astronaut_model, tmp_path):
 
 
 def test_training_leaves_out_a_photo_of_another_known_person(tmp_path):
-    from lookalike.train import train
+    from lookalike.models.train import train
 
     root = tmp_path / "people"
     for name, img in (("astronaut", astronaut()), ("grace_hopper", grace_hopper())):

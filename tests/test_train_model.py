@@ -7,8 +7,8 @@ from conftest import astronaut, encode, grace_hopper, group_shot, variants
 
 import lookalike
 from lookalike.errors import DatasetError, ModelError
-from lookalike.model import Model, atomic_write, load
-from lookalike.train import train
+from lookalike.models.model import Model, atomic_write, load
+from lookalike.models.train import train
 
 
 def test_train_learns_two_real_people(trained):
@@ -36,7 +36,7 @@ def test_saved_model_answers_like_the_original(trained, tmp_path):
 
 def test_stranger_is_unknown_but_still_ranked(trained):
     model, _, _ = trained
-    from lookalike.faces import FaceDetector
+    from lookalike.face.detector import FaceDetector
 
     # An embedding unlike every training photo (the opposite of one) stands for a stranger.
     res = model.face_results(FaceDetector().detect(astronaut())[:1], -model.train_embeddings[:1])
@@ -173,7 +173,7 @@ def test_damaged_and_foreign_model_files(trained, tmp_path):
 
 def test_cache_makes_the_second_analysis_free(tmp_path, monkeypatch):
     from lookalike.cache import ArrayCache
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     pipe = FacePipeline("sface", cache=ArrayCache(tmp_path / "cache", enabled=True))
     photo = encode(astronaut())
@@ -189,8 +189,8 @@ def test_cached_faces_come_back_most_prominent_first(tmp_path):
     """An entry cached under an earlier prominence rule (here: stored in reverse) is read back
     in today's order, with each face's embedding and thumbnail still beside it."""
     from lookalike.cache import ArrayCache
-    from lookalike.faces import prominence
-    from lookalike.pipeline import FacePipeline, _from_arrays, _to_arrays
+    from lookalike.face.detector import prominence
+    from lookalike.face.pipeline import FacePipeline, _from_arrays, _to_arrays
 
     pipe = FacePipeline("sface", cache=ArrayCache(tmp_path / "cache", enabled=True))
     photo = encode(group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
@@ -242,7 +242,7 @@ def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
 def test_big_photos_decode_once_at_a_draft_scale(monkeypatch):
     from PIL import Image
 
-    import lookalike.pipeline as pl
+    import lookalike.face.pipeline as pl
 
     calls = []
     real = pl.decode_photo

@@ -1,4 +1,5 @@
-"""Why do two faces look alike (lookalike.why, lookalike.why_answers): the method, the Python
+"""Why do two faces look alike (lookalike.answer.why, lookalike.answer.explain): the method, the
+Python
 API, compare A B C, every kind of model, the cards and the CLI's --why."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import pytest
 from conftest import astronaut, encode, grace_hopper, variants, write_people
 
 import lookalike
+from lookalike.answer.why import DEFAULT_PARTS, PARTS, Explainer, Why, part_masks, unavailable
 from lookalike.cli import main
-from lookalike.why import DEFAULT_PARTS, PARTS, Explainer, Why, part_masks, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_regions_are_soft_symmetric_and_where_the_template_says():
 
 
 def test_one_batched_call_gives_the_vectors_of_one_by_one_calls():
-    from lookalike.embedders import SFaceEmbedder, l2_normalize
+    from lookalike.face.embedders import SFaceEmbedder, l2_normalize
 
     emb = SFaceEmbedder()
     rng = np.random.default_rng(0)
@@ -81,8 +82,8 @@ def test_explain_a_pair(photos):
 
 def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
     """The explanation's own claim, checked with another fill (mean colour, hard edges)."""
-    from lookalike.comparison import comparer
-    from lookalike.why_answers import photo_view
+    from lookalike.answer.comparison import comparer
+    from lookalike.answer.explain import photo_view
 
     c = comparer("sface")
     ex = Explainer(c.pipeline.embedder)
@@ -114,7 +115,7 @@ def test_compare_keeps_its_shape_and_adds_why_when_asked(photos):
 
 
 def test_compare_many_says_which_photo_resembles_most(photos):
-    from lookalike.why_answers import compare_many
+    from lookalike.answer.explain import compare_many
 
     m = compare_many(photos["a1"], [photos["g"], photos["a2"]], names=["me", "grace", "astro"],
                      why=True)
@@ -144,8 +145,8 @@ def test_every_embedder_explains(photos):
 
 
 def test_predict_matches_explained_and_a_kind_without_it_says_so(trained, photos):
-    from lookalike.ranking import FaceResult, Match, PhotoResult
-    from lookalike.why_answers import explain_result
+    from lookalike.answer.explain import explain_result
+    from lookalike.answer.ranking import FaceResult, Match, PhotoResult
 
     model = trained[0]
     res = model.predict(photos["a2"])
@@ -202,9 +203,9 @@ def test_cli_why_on_compare_predict_and_gallery(trained, photos, tmp_path, capsy
 def test_cards_show_why(trained, photos, tmp_path):
     from PIL import Image
 
-    from lookalike.cards import render_card
-    from lookalike.compare_card import render_compare_card
-    from lookalike.why_answers import explain_result
+    from lookalike.answer.explain import explain_result
+    from lookalike.pictures.cards import render_card
+    from lookalike.pictures.compare_card import render_compare_card
 
     plain = lookalike.compare(photos["a1"], photos["a2"])
     with_why = lookalike.compare(photos["a1"], photos["a2"], why=True)

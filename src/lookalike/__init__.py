@@ -18,34 +18,34 @@ until it is used::
 
 from __future__ import annotations
 
-from ._version import __version__
+from lookalike._version import __version__
 
 __all__ = ["__version__", "compare", "evaluate", "explain", "group", "load", "train"]
 
 
 def __getattr__(name: str):
     if name == "train":
-        from .train import train
+        from lookalike.models.train import train
 
         return train
     if name == "load":
-        from .kinds import load
+        from lookalike.models.kinds import load
 
         return load
     if name == "compare":
-        from .comparison import compare
+        from lookalike.answer.comparison import compare
 
         return compare
     if name == "explain":
-        from .why_answers import explain
+        from lookalike.answer.explain import explain
 
         return explain
     if name == "group":
-        from .grouping.api import group
+        from lookalike.grouping.api import group
 
         return group
     if name == "evaluate":
-        from .evaluate import evaluate
+        from lookalike.measure.evaluate import evaluate
 
         return evaluate
     raise AttributeError(name)

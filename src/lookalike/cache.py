@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import disk_full, pause_point
+from lookalike.files import disk_full, pause_point
 
 
 def default_cache_dir() -> Path:

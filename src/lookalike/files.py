@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LookalikeError
+from lookalike.errors import LookalikeError
 
 PARTIAL = ".lookalike-partial"
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LookalikeError
+from lookalike.errors import LookalikeError
 
 BACKENDS = ("openvino", "opencv")
 PRECISIONS = ("f32", "bf16")
@@ -226,7 +226,7 @@ _warned_cache = False
 
 
 def model_cache_dir() -> Path:
-    from .cache import default_cache_dir
+    from lookalike.cache import default_cache_dir
 
     return default_cache_dir() / "models"
 
@@ -249,13 +249,13 @@ def fp32_onnx(source: Path) -> tuple[Path | None, bytes | None]:
                     p.unlink()  # damaged or half-copied: rebuild it
         data = fold_dequantize(raw)
         target = folder / f"{source.stem}-fp32-v{FOLD_VERSION}-{src}-{_sha256(data)[:16]}.onnx"
-        from .files import atomic_write
+        from lookalike.files import atomic_write
 
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda fh: fh.write(data))
         except (OSError, LookalikeError) as err:
-            from . import cache
+            import lookalike.cache as cache
 
             root = str(cache.default_cache_dir())
             if not _warned_cache and root not in cache._warned:  # one line per folder

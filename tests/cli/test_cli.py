@@ -60,7 +60,7 @@ def test_user_mistakes_get_one_line_and_no_traceback(trained, tmp_path):
 
 
 def test_importing_lookalike_loads_no_model_and_no_heavy_library():
-    code = ("import sys, lookalike, lookalike.cli, lookalike.model, lookalike.faces;"
+    code = ("import sys, lookalike, lookalike.cli, lookalike.models.model, lookalike.face.detector;"
             "heavy = [m for m in ('cv2', 'tensorflow', 'matplotlib', 'dlib', 'sklearn') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("faiss")
 
-from lookalike.gallery import ann  # noqa: E402
+from lookalike.models.gallery import ann  # noqa: E402
 
 
 def clustered(n: int, dim: int = 128, per: int = 10, seed: int = 0):

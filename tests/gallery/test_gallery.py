@@ -11,8 +11,8 @@ import pytest
 from conftest import astronaut, encode, grace_hopper, group_shot, variants, write_people
 
 from lookalike.cli import main
-from lookalike.gallery import Gallery, GalleryError, GalleryMatch, is_gallery, store_index
-from lookalike.gallery import store_local as sl
+from lookalike.models.gallery import Gallery, GalleryError, GalleryMatch, is_gallery, store_index
+from lookalike.models.gallery import store_local as sl
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_hits_that_vanished_meanwhile_are_one_clear_error(gallery, tmp_path, mon
 
 
 def test_interrupted_enrolment_keeps_work_and_resumes(people, tmp_path, monkeypatch):
-    from lookalike.gallery import enrol
+    from lookalike.models.gallery import enrol
 
     real = enrol.analyse
 
@@ -317,7 +317,7 @@ def test_cli_gallery_and_predict(people, tmp_path, capsys):
 
 
 def test_lone_photo_embeds_only_its_most_prominent_face(tmp_path):
-    from lookalike.pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     photo = tmp_path / "lone.jpg"
     photo.write_bytes(encode(group_shot([astronaut(), grace_hopper()], [333, 301])))

@@ -12,7 +12,7 @@ import pytest
 from conftest import Paused, astronaut, encode, grace_hopper, variants, write_people
 
 from lookalike.cli import main
-from lookalike.gallery import Gallery, GalleryError
+from lookalike.models.gallery import Gallery, GalleryError
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from conftest import CMD, SHARED_DATA, astronaut, encode, grace_hopper, variants
 from PIL import Image
 
-from lookalike.gallery import Gallery
+from lookalike.models.gallery import Gallery
 
 
 def fake_home(root: Path) -> Path:
@@ -88,7 +88,7 @@ def test_served_on_the_page(tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from lookalike.gallery.public import create_from
+    from lookalike.models.gallery.public import create_from
     from lookalike.web.app import create_app
 
     g, rep = create_from(tmp_path / "p.gallery", "lfw", data_home=fake_home(tmp_path / "sk"),

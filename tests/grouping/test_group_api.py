@@ -183,8 +183,8 @@ def test_a_thousand_copies_of_one_photo(tmp_path, roll):
 
 
 def test_train_and_gallery_take_the_named_groups(roll, tmp_path):
-    from lookalike.gallery import Gallery
-    from lookalike.train import train
+    from lookalike.models.gallery import Gallery
+    from lookalike.models.train import train
 
     out = tmp_path / "OUT"
     r = lookalike.group([roll], out=out, progress=False)

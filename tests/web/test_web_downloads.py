@@ -22,7 +22,7 @@ def _keep(shot: Path) -> None:
 
 
 def test_download_the_card_of_the_selected_face(page, trained, tmp_path):  # noqa: F811
-    from lookalike.cards import render_card
+    from lookalike.pictures.cards import render_card
 
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [150, 260])

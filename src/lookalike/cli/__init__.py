@@ -3,6 +3,6 @@ printing module (:mod:`.output`). Nothing in the library imports this package.""
 
 from __future__ import annotations
 
-from .main import build_parser, main
+from lookalike.cli.main import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -8,16 +8,16 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import LookalikeError, stop_reason
-from ..recipes.article.config import (
+from lookalike.cli.output import info, print_article_summary
+from lookalike.errors import LookalikeError, stop_reason
+from lookalike.models.article.config import (
     BACKBONES,
     LR_SCHEDULES,
     PRESETS,
     ArticleConfig,
     config_fields,
 )
-from ..schema import stamp
-from .output import info, print_article_summary
+from lookalike.schema import stamp
 
 
 def add_train_arguments(t) -> None:
@@ -74,7 +74,7 @@ def config_from_args(args) -> ArticleConfig:
 
 
 def _check_paths(args) -> Path:
-    from ..recipes.article import check_output
+    from lookalike.models.article import check_output
 
     out = Path(args.output)
     if out.is_dir():
@@ -102,7 +102,7 @@ def _interrupted(stop, args, out: Path) -> int:
 
 
 def cmd_train_article(args) -> int:
-    from ..recipes.article import (
+    from lookalike.models.article import (
         TrainingInterrupted,
         curves_path,
         save_curves,
@@ -123,7 +123,7 @@ def cmd_train_article(args) -> int:
                          f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
-        from ..report import write_train_report
+        from lookalike.pictures.report import write_train_report
 
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         info(f"Training report: {page}")

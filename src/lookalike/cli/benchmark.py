@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from .options import add_backend_option
-from .output import info
+from lookalike.cli.options import add_backend_option
+from lookalike.cli.output import info
 
 
 def add_benchmark_parser(sub, embedders) -> None:
@@ -27,7 +27,7 @@ def add_benchmark_parser(sub, embedders) -> None:
 
 
 def cmd_benchmark(args) -> int:
-    from ..benchmark import DEFAULT_EMBEDDERS, public, run_lfw, summary_lines
+    from lookalike.measure.benchmark import DEFAULT_EMBEDDERS, public, run_lfw, summary_lines
 
     results = run_lfw(args.data_home, embedders=args.embedder or list(DEFAULT_EMBEDDERS),
                       out_dir=args.out, identify=not args.no_identification,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import printable
-from .output import print_comparison
-from .why_text import why_lines
+from lookalike.cli.output import print_comparison
+from lookalike.cli.why_text import why_lines
+from lookalike.errors import printable
 
 
 def cmd_compare(args) -> int:
@@ -17,13 +17,13 @@ def cmd_compare(args) -> int:
     that is not a photo ImageError (exit 2): both one line naming the photo."""
     if args.more:
         return _compare_many(args)
-    from ..comparison import compare
+    from lookalike.answer.comparison import compare
 
     names = (printable(args.photo_a), printable(args.photo_b))
     result = compare(args.photo_a, args.photo_b, embedder=args.embedder, names=names,
                      why=args.why)
     if args.card:
-        from ..compare_card import render_compare_card
+        from lookalike.pictures.compare_card import render_compare_card
 
         card = render_compare_card(result, args.card, sources=(args.photo_a, args.photo_b))
         print(f"Card: {card.path}", file=sys.stderr)
@@ -37,15 +37,15 @@ def cmd_compare(args) -> int:
 
 
 def _compare_many(args) -> int:
-    from ..why_answers import compare_many
+    from lookalike.answer.explain import compare_many
 
     photos = [args.photo_a, args.photo_b, *args.more]
     names = [printable(p) for p in photos]
     result = compare_many(photos[0], photos[1:], embedder=args.embedder, names=names,
                           why=args.why)
     if args.card:
-        from ..compare_card import render_compare_card
-        from ..comparison import compare
+        from lookalike.answer.comparison import compare
+        from lookalike.pictures.compare_card import render_compare_card
 
         best = photos[1 + names[1:].index(result.best.photo)]
         pair = compare(photos[0], best, embedder=args.embedder,

@@ -7,10 +7,10 @@ import json
 import os
 import sys
 
-from ..names import display_name
-from ..schema import stamp
-from .output import print_photo, print_problems, report_failed
-from .why_text import print_result_whys
+from lookalike.cli.output import print_photo, print_problems, report_failed
+from lookalike.cli.why_text import print_result_whys
+from lookalike.names import display_name
+from lookalike.schema import stamp
 
 
 def gallery_spec(args) -> str:
@@ -23,7 +23,7 @@ def gallery_spec(args) -> str:
 
 
 def cmd_create(args) -> int:
-    from ..gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     if args.source:
         return cmd_create_from(args)
@@ -35,7 +35,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from ..gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -67,7 +67,7 @@ def _print_enrolment(args, spec: str, rep, people, source: str | None = None) ->
 
 def cmd_create_from(args) -> int:
     """``gallery create G --from lfw``: a public-figure gallery in one command."""
-    from ..gallery.public import create_from
+    from lookalike.models.gallery.public import create_from
 
     g, rep = create_from(gallery_spec(args), args.source, data_home=args.data_home,
                          download=args.download, people=args.people, embedder=args.embedder,
@@ -81,7 +81,7 @@ def cmd_create_from(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from ..gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -94,7 +94,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from ..gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -115,9 +115,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from ..errors import ImageError, printable
-    from ..gallery import Gallery
-    from ..ranking import PhotoResult
+    from lookalike.answer.ranking import PhotoResult
+    from lookalike.errors import ImageError, printable
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     results = []
@@ -127,7 +127,7 @@ def cmd_search(args) -> int:
                 results.append(g.predict(p, top=args.top, all_faces=args.all_faces,
                                         name=printable(p)))
                 if args.why:
-                    from ..why_answers import explain_result
+                    from lookalike.answer.explain import explain_result
 
                     explain_result(g, p, results[-1], top=args.top)
             except ImageError as err:
@@ -152,7 +152,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from ..gallery import Gallery
+    from lookalike.models.gallery import Gallery
 
     g = Gallery.open(gallery_spec(args))
     try:
@@ -173,7 +173,7 @@ def cmd_check(args) -> int:
 
 def _enrolment_options(p) -> None:
     """What `gallery create` and `gallery add` both take: output, progress, runtime, cluster."""
-    from .options import add_backend_option, add_cluster_arguments
+    from lookalike.cli.options import add_backend_option, add_cluster_arguments
 
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -182,8 +182,8 @@ def _enrolment_options(p) -> None:
 
 
 def add_gallery_parser(sub) -> None:
-    from ..embedders import EMBEDDERS
-    from .options import add_backend_option
+    from lookalike.cli.options import add_backend_option
+    from lookalike.face.embedders import EMBEDDERS
 
     g = sub.add_parser("gallery", help="a searchable gallery of people: add and remove people "
                        "without retraining")

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import LookalikeError, printable
-from .options import add_backend_option, add_cluster_arguments
+from lookalike.cli.options import add_backend_option, add_cluster_arguments
+from lookalike.errors import LookalikeError, printable
 
 ACTIONS = {"name": "OUT ID NAME", "merge": "OUT ID ID [ID ...]", "split": "OUT ID"}
 
@@ -21,7 +21,7 @@ def cmd_group(args) -> int:
     if not args.output:
         raise LookalikeError("say where the groups go", fix="add -o OUT/ (a new or empty "
                              "folder, or one lookalike group wrote)")
-    from ..grouping.api import group
+    from lookalike.grouping.api import group
 
     t0 = time.perf_counter()
     result = group(args.photos, args.output, embedder=args.embedder, threshold=args.threshold,
@@ -30,7 +30,7 @@ def cmd_group(args) -> int:
     seconds = time.perf_counter() - t0
     page = None
     if args.report:
-        from ..grouping.report import write_group_report
+        from lookalike.grouping.report import write_group_report
 
         page = write_group_report(result, args.report)
         print(f"Grouping report: {page}", file=sys.stderr)
@@ -76,7 +76,7 @@ def _int(text: str, out: str) -> int:
 
 def cmd_edit(action: str, rest: list[str], args) -> int:
     """``name OUT ID NAME``, ``merge OUT ID ID...``, ``split OUT ID``."""
-    from ..grouping import edit
+    from lookalike.grouping import edit
 
     usage = f"lookalike group {action} {ACTIONS[action]}"
     want = {"name": 3, "split": 2}.get(action)
@@ -98,8 +98,8 @@ def cmd_edit(action: str, rest: list[str], args) -> int:
 
 
 def add_group_parser(sub) -> None:
-    from ..embedders import EMBEDDERS
-    from ..grouping.model import ALGORITHM_NAMES, DEFAULT_ALGORITHM
+    from lookalike.face.embedders import EMBEDDERS
+    from lookalike.grouping.model import ALGORITHM_NAMES, DEFAULT_ALGORITHM
 
     g = sub.add_parser(
         "group", help="who is in these photos? group the faces of unlabelled photos into "

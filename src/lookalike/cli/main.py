@@ -14,16 +14,14 @@ import time
 import warnings
 from pathlib import Path
 
-from .._version import __version__
-from ..errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
-from ..schema import stamp
-from .article import add_train_arguments
-from .benchmark import add_benchmark_parser
-from .compare import add_compare_parser
-from .gallery import add_gallery_parser
-from .group import add_group_parser
-from .options import add_backend_option, add_cluster_arguments
-from .output import (
+from lookalike._version import __version__
+from lookalike.cli.article import add_train_arguments
+from lookalike.cli.benchmark import add_benchmark_parser
+from lookalike.cli.compare import add_compare_parser
+from lookalike.cli.gallery import add_gallery_parser
+from lookalike.cli.group import add_group_parser
+from lookalike.cli.options import add_backend_option, add_cluster_arguments
+from lookalike.cli.output import (
     info,
     print_evaluation,
     print_photo,
@@ -31,21 +29,23 @@ from .output import (
     print_verdict,
     report_failed,
 )
-from .serve import add_serve_parser
-from .video import add_video_arguments, cmd_predict_mixed, split_videos
-from .why_text import print_result_whys
+from lookalike.cli.serve import add_serve_parser
+from lookalike.cli.video import add_video_arguments, cmd_predict_mixed, split_videos
+from lookalike.cli.why_text import print_result_whys
+from lookalike.errors import LookalikeError, NoFaceError, Terminated, printable, stop_reason
+from lookalike.schema import stamp
 
 # -- commands ------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
     if getattr(args, "recipe", "embedding") == "article":
-        from .article import cmd_train_article
+        from lookalike.cli.article import cmd_train_article
 
         if args.cluster:
             raise LookalikeError("--cluster makes face embeddings; the article recipe trains a "
                                  "CNN on this machine", fix="leave out --cluster")
         return cmd_train_article(args)
-    from ..train import train
+    from lookalike.models.train import train
 
     out = Path(args.output)
     if out.is_dir():
@@ -58,7 +58,7 @@ def cmd_train(args) -> int:
     model.save(out)
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
-        from ..report import write_train_report
+        from lookalike.pictures.report import write_train_report
 
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         print(f"Training report: {page}", file=sys.stderr)
@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ..kinds import load
+    from lookalike.models.kinds import load
 
     model = load(args.model)
     photos, empty = expand_folders(args.photos)
@@ -85,20 +85,20 @@ def cmd_predict(args) -> int:
                                           together=args.together, subject=args.subject,
                                           names=[printable(p) for p in photos])
     if empty:  # folders without photos: answered like unreadable photos, one line each
-        from ..ranking import PhotoResult
+        from lookalike.answer.ranking import PhotoResult
 
         results += [PhotoResult(printable(f), [], None, f"{printable(f)}: no photos in this "
                                 "folder — give photos (JPEG, PNG, …) or a folder holding some")
                     for f in empty]
     if getattr(args, "why", False):
-        from ..why_answers import DEFAULT_TOP, explain_result
+        from lookalike.answer.explain import DEFAULT_TOP, explain_result
 
         for photo, r in zip(photos, results, strict=False):
             explain_result(model, photo, r, top=args.top or DEFAULT_TOP)
     threshold = model.threshold
     failed = [r for r in results if not r.ok]
     if getattr(args, "card", None):
-        from ..cards import render_card
+        from lookalike.pictures.cards import render_card
 
         card = render_card(model, results, args.card, sources=[*photos, *[None] * len(empty)],
                            verdict=verdict if args.together else None, top=args.top)
@@ -122,8 +122,8 @@ def cmd_predict(args) -> int:
 def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
     """Photo paths with each folder replaced by the photos in it (and its sub-folders), as
     face_recognition's CLI takes a folder; and the folders that hold no photo."""
-    from ..dataset import photos_in
-    from ..video.reader import is_video_name
+    from lookalike.photos.folders import photos_in
+    from lookalike.video.reader import is_video_name
 
     out: list[str] = []
     empty: list[str] = []
@@ -145,13 +145,13 @@ def expand_folders(paths: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_evaluate(args) -> int:
-    from ..evaluate import evaluate, public
-    from ..kinds import load
+    from lookalike.measure.evaluate import evaluate, public
+    from lookalike.models.kinds import load
 
     model = load(args.model)
     res = evaluate(model, args.data, progress=not args.quiet)
     if args.report:
-        from ..report import write_report
+        from lookalike.pictures.report import write_report
 
         path = write_report(res, model, args.report, data_dir=args.data)
         res["report"] = str(path)
@@ -162,12 +162,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from ..runtime import describe
+    from lookalike.runtime import describe
 
     if not args.model:  # this installation: which runtime and precision networks run with
         print(json.dumps(stamp("info", {"runtime": describe()}), indent=1))
         return 0
-    from ..kinds import load
+    from lookalike.models.kinds import load
 
     model = load(args.model)
     print(json.dumps(stamp("info", model.describe() | {
@@ -178,8 +178,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from ..demo import demo_photo, find_lfw, lfw_dataset
-    from ..train import train
+    from lookalike.models.train import train
+    from lookalike.photos.public import demo_photo, find_lfw, lfw_dataset
 
     folder = find_lfw(args.data_home)
     ds = lfw_dataset(folder, min_photos=args.min_photos, max_photos=args.max_photos)
@@ -287,8 +287,8 @@ def _add_demo(sub, embedders) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """Every command's options. Only the names of embedders and heads are imported here; each
     command imports what it needs when it runs."""
-    from ..embedders import EMBEDDERS
-    from ..heads import HEADS
+    from lookalike.answer.heads import HEADS
+    from lookalike.face.embedders import EMBEDDERS
 
     p = argparse.ArgumentParser(
         prog="lookalike", description="Who does this face look like? Learn people from a "
@@ -335,11 +335,11 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "backend", None):
-            from ..runtime import backend_name
+            from lookalike.runtime import backend_name
 
             os.environ["LOOKALIKE_BACKEND"] = backend_name(args.backend)
         if getattr(args, "cluster", None):  # refused at once, even with nothing to send
-            from ..cluster import parse_address  # no Dask import
+            from lookalike.face.cluster import parse_address  # no Dask import
 
             parse_address(args.cluster)
         return args.func(args)

@@ -14,8 +14,9 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--cluster`` and ``--ship`` for the commands that make embeddings (lookalike.cluster)."""
-    from ..cluster import SHIP_MODES  # no Dask import
+    """``--cluster`` and ``--ship`` for the commands that make embeddings
+    (lookalike.face.cluster)."""
+    from lookalike.face.cluster import SHIP_MODES  # no Dask import
 
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="make the embeddings on a Dask cluster: tcp://HOST:8786 (a running "

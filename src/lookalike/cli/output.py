@@ -8,8 +8,8 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from ..errors import LookalikeError, NoFaceError, printable
-from ..names import display_name
+from lookalike.errors import LookalikeError, NoFaceError, printable
+from lookalike.names import display_name
 
 BAR_WIDTH = 24
 

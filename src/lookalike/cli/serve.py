@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import LookalikeError, require
-from .options import add_backend_option
+from lookalike.cli.options import add_backend_option
+from lookalike.errors import LookalikeError, require
 
 
 def add_serve_parser(sub) -> None:
@@ -27,8 +27,8 @@ def cmd_serve(args) -> int:
         require(module, extra="web", purpose="the web server needs FastAPI and uvicorn")
     import uvicorn
 
-    from ..images import MAX_PIXELS
-    from ..web.app import TOKEN_ENV, create_app
+    from lookalike.photos.images import MAX_PIXELS
+    from lookalike.web.app import TOKEN_ENV, create_app
 
     if not 0 < args.max_mb <= 1024:
         raise LookalikeError(f"--max-mb {args.max_mb:g} is not a size limit",

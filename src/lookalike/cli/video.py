@@ -6,15 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ImageError, printable
-from ..names import display_name
-from .output import _unknown_line, ranking_table
+from lookalike.cli.output import _unknown_line, ranking_table
+from lookalike.errors import ImageError, printable
+from lookalike.names import display_name
 
 
 def split_videos(paths: list[str]) -> tuple[list[str], list[str]]:
     """(photos, videos) among ``paths``, by content (a video named .jpg is a video, a photo
     named .mp4 a photo)."""
-    from ..video.reader import is_video
+    from lookalike.video.reader import is_video
 
     photos, videos = [], []
     for p in paths:
@@ -27,8 +27,8 @@ def cmd_predict_mixed(model, photos: list[str], videos: list[str], empty: list[s
     """predict with videos among the inputs (photos too, answered as without videos)."""
     import json
 
-    from ..ranking import PhotoResult
-    from .output import print_photo, print_verdict, report_failed
+    from lookalike.answer.ranking import PhotoResult
+    from lookalike.cli.output import print_photo, print_verdict, report_failed
 
     results, verdict = [], None
     if photos:
@@ -50,7 +50,7 @@ def cmd_predict_mixed(model, photos: list[str], videos: list[str], empty: list[s
         doc["videos"] = [c.to_dict(args.top) for c in clips]
         if args.together and photos:
             doc["verdict"] = verdict.to_dict(args.top) if verdict else None
-        from ..schema import stamp
+        from lookalike.schema import stamp
 
         print(json.dumps(stamp("predict", doc), ensure_ascii=False, indent=1))
     else:
@@ -67,7 +67,7 @@ def cmd_predict_mixed(model, photos: list[str], videos: list[str], empty: list[s
 
 def predict_videos(model, videos: list[str], args) -> list:
     """Each video's :class:`VideoResult` (an unreadable one: a result with ``error``)."""
-    from ..video import VideoResult, analyse_video
+    from lookalike.video import VideoResult, analyse_video
 
     out = []
     for v in videos:
@@ -115,8 +115,8 @@ def video_card(model, clips: list, out: str | Path, top: int | None,
     track: its best frame, the face, the fused answer. None when there is nothing to draw."""
     import cv2
 
-    from ..cards import render_card
-    from ..ranking import PhotoResult
+    from lookalike.answer.ranking import PhotoResult
+    from lookalike.pictures.cards import render_card
 
     rows, srcs = list(results or []), list(sources or [])
     for c in clips:
@@ -135,7 +135,7 @@ def video_card(model, clips: list, out: str | Path, top: int | None,
 
 
 def add_video_arguments(parser) -> None:
-    from ..video.reader import MAX_DURATION, SAMPLE_FPS
+    from lookalike.video.reader import MAX_DURATION, SAMPLE_FPS
 
     parser.add_argument("--sample-fps", type=float, default=SAMPLE_FPS, metavar="N",
                         help=f"videos: look at N frames per second at most (default "

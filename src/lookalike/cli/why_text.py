@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..names import display_name
+from lookalike.names import display_name
 
 
 def why_lines(why, indent: str = "  ") -> list[str]:

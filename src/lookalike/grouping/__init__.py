@@ -10,6 +10,6 @@ __all__ = ["group"]
 
 def group(*args, **kwargs):
     """See :func:`lookalike.grouping.api.group`."""
-    from .api import group as _group
+    from lookalike.grouping.api import group as _group
 
     return _group(*args, **kwargs)

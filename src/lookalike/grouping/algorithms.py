@@ -11,7 +11,7 @@ import heapq
 
 import numpy as np
 
-from .graph import K, edges, knn
+from lookalike.grouping.graph import K, edges, knn
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError, LookalikeError, printable
-from . import store
-from .model import DEFAULT_ALGORITHM, FaceItem, Group, Grouping, cluster, describe
+from lookalike.errors import ImageError, LookalikeError, printable
+from lookalike.grouping import store
+from lookalike.grouping.model import DEFAULT_ALGORITHM, FaceItem, Group, Grouping, cluster, describe
 
 PhotoInput = str | Path | tuple[str, bytes]
 
@@ -47,7 +47,7 @@ class _Faces:
 def expand(photos: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Photo files, each folder replaced by the photos below it; folders without photos and
     paths that do not exist are returned as skipped ``(path, why)``."""
-    from ..dataset import photos_in
+    from lookalike.photos.folders import photos_in
 
     out: list[Path] = []
     skipped: list[tuple[str, str]] = []
@@ -67,8 +67,8 @@ def expand(photos: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, st
 def _analyze(faces: _Faces, photos: Sequence[PhotoInput], *, pipe: Any, cluster_: Any,
              ship: str, progress: bool) -> dict:
     """Detect and embed every face of every photo into ``faces``; the embedder's description."""
-    from ..progress import bar
-    from ..train import NO_FACE, analyze_photos
+    from lookalike.models.train import NO_FACE, analyze_photos
+    from lookalike.progress import bar
 
     desc = {"name": pipe.embedder.name, "version": pipe.embedder.version,
             "threshold": float(pipe.embedder.threshold)}
@@ -85,7 +85,7 @@ def _analyze(faces: _Faces, photos: Sequence[PhotoInput], *, pipe: Any, cluster_
             faces.skipped.append((printable(name), NO_FACE))
         faces.add(printable(name), res)
     if paths:
-        from ..dataset import Photo
+        from lookalike.photos.folders import Photo
 
         listed = [Photo(p, "", "train") for p in paths]
         found, failed = analyze_photos(pipe, listed, Path("/"), progress=progress,
@@ -145,10 +145,10 @@ def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
     photos to: earlier groups keep their ids and names, new faces join them or make new groups).
     ``threshold``: the cosine similarity that counts as the same person (default: the
     embedder's). ``crops``: the photos are face crops (the whole image is the face when none
-    is detected). ``pipeline``: a :class:`~lookalike.pipeline.FacePipeline` to use (the
+    is detected). ``pipeline``: a :class:`~lookalike.face.pipeline.FacePipeline` to use (the
     server's), instead of a new one. Raises :class:`LookalikeError` when no photo has a face."""
     if pipeline is None:
-        from ..pipeline import FacePipeline
+        from lookalike.face.pipeline import FacePipeline
 
         pipeline = FacePipeline(embedder, cache=cache, crops=crops)
     embedder = pipeline.embedder.name

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .model import Group, Grouping, describe
-from .store import GroupError
+from lookalike.grouping import store
+from lookalike.grouping.model import Group, Grouping, describe
+from lookalike.grouping.store import GroupError
 
 
 def _find(grouping: Grouping, gid: int, out: Path) -> Group:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .algorithms import average_linkage, chinese_whispers
+from lookalike.grouping.algorithms import average_linkage, chinese_whispers
 
 #: Version of the groups.json shape.
 FORMAT = 1
@@ -95,7 +95,7 @@ class Grouping:
         raise KeyError(gid)
 
     def to_dict(self) -> dict:
-        from ..schema import stamp
+        from lookalike.schema import stamp
 
         return stamp("group", {
             "format": FORMAT, "embedder": self.embedder, "threshold": self.threshold,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from ..report import _e, _kpis, _out_dir, _page, _write_text
-from .model import FaceItem, Grouping
+from lookalike.grouping.model import FaceItem, Grouping
+from lookalike.pictures.report import _e, _kpis, _out_dir, _page, _write_text
 
 #: Faces shown per strip (the rest are counted).
 STRIP = 24

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LookalikeError
-from ..files import atomic_write
-from .model import FORMAT, Grouping
+from lookalike.errors import LookalikeError
+from lookalike.files import atomic_write
+from lookalike.grouping.model import FORMAT, Grouping
 
 GROUPS_JSON = "groups.json"
 STATE = ".lookalike-group"

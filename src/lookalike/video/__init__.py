@@ -3,9 +3,9 @@ state a live camera's frames are answered with. No model is loaded at import tim
 
 from __future__ import annotations
 
-from .api import TrackResult, VideoResult, analyse_video
-from .reader import VIDEO_SUFFIXES, VideoReader, is_video, is_video_name
-from .tracker import TrackPolicy
+from lookalike.video.api import TrackResult, VideoResult, analyse_video
+from lookalike.video.reader import VIDEO_SUFFIXES, VideoReader, is_video, is_video_name
+from lookalike.video.tracker import TrackPolicy
 
 __all__ = ["VIDEO_SUFFIXES", "TrackPolicy", "TrackResult", "VideoReader", "VideoResult",
            "analyse_video", "is_video", "is_video_name"]

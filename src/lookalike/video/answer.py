@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import LookalikeError
-from ..faces import Face, FaceDetector
-from ..pipeline import box_in_image
-from ..ranking import FaceResult, combine, rank
+from lookalike.answer.ranking import FaceResult, combine, rank
+from lookalike.errors import LookalikeError
+from lookalike.face.detector import Face, FaceDetector
+from lookalike.face.pipeline import box_in_image
 
 if TYPE_CHECKING:
-    from ..recognizer import Recognizer
+    from lookalike.models.recognizer import Recognizer
 
 #: Faces smaller than this (pixels, shorter box side) are not followed: too small to answer.
 MIN_FACE = 24
@@ -77,7 +77,7 @@ class FrameAnswerer:
         cost when the only change in the picture is the tracked faces moving."""
         import cv2
 
-        from ..faces import nms
+        from lookalike.face.detector import nms
 
         h, w = rgb.shape[:2]
         found: list[Face] = []

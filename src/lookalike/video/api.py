@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .answer import answerer_for, fuse
-from .follow import Follower
-from .reader import MAX_DURATION, SAMPLE_FPS, VideoReader
-from .tracker import Track, TrackPolicy
+from lookalike.video.answer import answerer_for, fuse
+from lookalike.video.follow import Follower
+from lookalike.video.reader import MAX_DURATION, SAMPLE_FPS, VideoReader
+from lookalike.video.tracker import Track, TrackPolicy
 
 if TYPE_CHECKING:
-    from ..ranking import FaceResult
-    from ..recognizer import Recognizer
+    from lookalike.answer.ranking import FaceResult
+    from lookalike.models.recognizer import Recognizer
 
 
 #: Tracks begun over another face (or cut by the border) and shorter than this (seconds)
@@ -75,7 +75,7 @@ class VideoResult:
         return self.error is None and bool(self.tracks)
 
     def to_dict(self, top: int | None = None) -> dict:
-        from ..schema import stamp
+        from lookalike.schema import stamp
 
         return stamp("video", {
             "video": self.video, "duration": self.duration, "fps": self.fps,

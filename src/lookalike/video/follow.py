@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from .answer import FrameAnswerer
-from .tracker import (
+from lookalike.video.answer import FrameAnswerer
+from lookalike.video.tracker import (
     Track,
     TrackPolicy,
     associate,

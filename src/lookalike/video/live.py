@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import LookalikeError
-from .answer import answerer_for, fuse
-from .follow import Follower
-from .tracker import TrackPolicy
+from lookalike.errors import LookalikeError
+from lookalike.video.answer import answerer_for, fuse
+from lookalike.video.follow import Follower
+from lookalike.video.tracker import TrackPolicy
 
 #: Live tracking: detect at least twice a second, a face unseen for 0.6 s is gone.
 LIVE_POLICY = TrackPolicy(max_gap=0.5, max_lost=0.6)
@@ -53,7 +53,7 @@ class LiveSession:
                 face = fuse(labels, tr.answers, tr.face)
                 tracks.append({"id": tr.id, "start": round(tr.start, 3),
                                "face": face.to_dict(top), "answers": len(tr.answers)})
-        from ..schema import stamp
+        from lookalike.schema import stamp
 
         return stamp("live", {
             "time": round(t, 3), "frame": self.frames - 1, "detected": how or "unchanged",

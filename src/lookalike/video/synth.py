@@ -141,7 +141,7 @@ def subject(rgb: np.ndarray, margin: float = 0.3) -> np.ndarray:
     ``predict`` makes it) with ``margin`` face sizes around it: other people in the photo would
     be real faces in the clip that its truth does not name. The whole photo when no face is
     found."""
-    from ..pipeline import FacePipeline
+    from lookalike.face.pipeline import FacePipeline
 
     faces = FacePipeline(cache=False).analyze_array(rgb, first_only=True).faces
     if not faces:

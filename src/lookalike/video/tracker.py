@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..faces import Face
+from lookalike.face.detector import Face
 
 
 @dataclass

@@ -26,11 +26,11 @@ import anyio
 import numpy as np
 from fastapi import FastAPI
 
-from .._version import __version__
-from ..errors import LookalikeError
-from ..recognizer import Recognizer
-from .openapi import declare_schemas
-from .routes import (
+from lookalike._version import __version__
+from lookalike.errors import LookalikeError
+from lookalike.models.recognizer import Recognizer
+from lookalike.web.openapi import declare_schemas
+from lookalike.web.routes import (
     DEFAULT_TOP,
     STATIC,
     TOKEN_ENV,
@@ -40,7 +40,7 @@ from .routes import (
     add_predict_routes,
     add_service_routes,
 )
-from .uploads import (
+from lookalike.web.uploads import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     MAX_PHOTOS,
@@ -57,7 +57,7 @@ MODEL_ENV = "LOOKALIKE_MODEL"
 
 def _load(recognizer: str | Path | Recognizer) -> Recognizer:
     if isinstance(recognizer, str | Path):
-        from ..kinds import load
+        from lookalike.models.kinds import load
 
         return load(recognizer)
     return recognizer
@@ -93,7 +93,8 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
                token: str | None = None, threads: int | None = None,
                warm_up: bool = True) -> FastAPI:
     """The app for one recognizer: a model file / gallery path (loaded now, once) or an already
-    loaded :class:`~lookalike.recognizer.Recognizer` (pass a gallery by its path: it is opened
+    loaded :class:`~lookalike.models.recognizer.Recognizer` (pass a gallery by its path: it is
+    opened
     on the thread that will use it).
 
     ``max_bytes`` / ``max_pixels``: per-photo limits. ``keep_uploads``: a folder where uploaded
@@ -132,13 +133,13 @@ def create_app(recognizer: str | Path | Recognizer, *, max_bytes: int = DEFAULT_
     add_service_routes(app, served)
     add_predict_routes(app, served)
     add_change_routes(app, served)
-    from .compare_routes import add_compare_and_card_routes
+    from lookalike.web.compare_routes import add_compare_and_card_routes
 
     add_compare_and_card_routes(app, served, pipeline)
-    from .video_routes import add_video_routes
+    from lookalike.web.video_routes import add_video_routes
 
     add_video_routes(app, served)
-    from .group_routes import add_group_route
+    from lookalike.web.group_routes import add_group_route
 
     add_group_route(app, served, pipeline)
     return app
@@ -160,7 +161,7 @@ def _big_buffers_back_to_the_os() -> None:
 
 def _warm(pipeline) -> None:
     """Load the detector and embedder networks before the first request."""
-    from ..faces import whole_image_face
+    from lookalike.face.detector import whole_image_face
 
     blank = np.full((96, 96, 3), 128, np.uint8)
     pipeline.detector.detect(blank)

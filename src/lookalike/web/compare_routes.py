@@ -1,6 +1,7 @@
 """HTTP routes for comparing two photos and for downloading cards (PNG, made on the server).
 
-``POST /api/compare``: two ``photo`` fields → :meth:`lookalike.comparison.Comparison.to_dict`.
+``POST /api/compare``: two ``photo`` fields →
+:meth:`lookalike.answer.comparison.Comparison.to_dict`.
 ``POST /api/card?face=K&top=N``: one ``photo`` → the look-alike card of face K (the same card
 as ``lookalike predict --card``). ``POST /api/compare/card``: two ``photo`` fields → the
 compare card (``lookalike compare --card``). Uploads are checked exactly as for
@@ -20,10 +21,10 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
-from ..errors import LookalikeError, NoFaceError
-from .openapi import answer_responses
-from .uploads import multipart_body
-from .why_routes import add_compare_many_route, add_why_json
+from lookalike.errors import LookalikeError, NoFaceError
+from lookalike.web.openapi import answer_responses
+from lookalike.web.uploads import multipart_body
+from lookalike.web.why_routes import add_compare_many_route, add_why_json
 
 
 def _draw(render: Callable[[Path], Any]) -> bytes:
@@ -48,7 +49,7 @@ class _Pair:
 
     def comparer(self):
         if self._comparer is None:
-            from ..comparison import Comparer
+            from lookalike.answer.comparison import Comparer
 
             # the served model's pipeline (its embedder, no disk cache), else SFace uncached
             self._comparer = (Comparer(pipeline=self.pipeline) if self.pipeline is not None
@@ -56,7 +57,7 @@ class _Pair:
         return self._comparer
 
     async def read(self, request: Request) -> list[tuple[str, bytes]]:
-        from .uploads import FORM_OVERHEAD, ApiError, read_files
+        from lookalike.web.uploads import FORM_OVERHEAD, ApiError, read_files
 
         files = await read_files(request, 2 * self.served.max_bytes + FORM_OVERHEAD, 2)
         if len(files) != 2:
@@ -66,8 +67,8 @@ class _Pair:
         return files
 
     async def compare(self, files: list[tuple[str, bytes]], why: bool = False):
-        from ..errors import ImageError
-        from .uploads import ApiError
+        from lookalike.errors import ImageError
+        from lookalike.web.uploads import ApiError
 
         names = (files[0][0], files[1][0])
 
@@ -110,7 +111,7 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
     async def compare_card(request: Request) -> Response:
         files = await pair.read(request)
         result = await pair.compare(files)
-        from ..compare_card import render_compare_card
+        from lookalike.pictures.compare_card import render_compare_card
 
         png = await served.calls(_draw, lambda p: render_compare_card(
             result, p, sources=(files[0][1], files[1][1])))
@@ -122,8 +123,8 @@ def add_compare_and_card_routes(app: FastAPI, served: Any, pipeline: Any) -> Non
 
 def add_card_route(app: FastAPI, served: Any) -> None:
     """``POST /api/card?face=K``: the look-alike card of one face of an uploaded photo."""
-    from .routes import DEFAULT_TOP
-    from .uploads import FORM_OVERHEAD, ApiError, read_files
+    from lookalike.web.routes import DEFAULT_TOP
+    from lookalike.web.uploads import FORM_OVERHEAD, ApiError, read_files
 
     rec = served.rec
 
@@ -144,7 +145,7 @@ def add_card_route(app: FastAPI, served: Any) -> None:
                            f"ask for face 0 to {len(result.faces) - 1}")
         from dataclasses import replace
 
-        from ..cards import render_card
+        from lookalike.pictures.cards import render_card
 
         one = replace(result, faces=[result.faces[face]])
         png = await served.calls(_draw, lambda p: render_card(rec, [one], p, sources=[data],

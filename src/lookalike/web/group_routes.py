@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 
-from .openapi import answer_responses
-from .uploads import FORM_OVERHEAD, multipart_body
+from lookalike.web.openapi import answer_responses
+from lookalike.web.uploads import FORM_OVERHEAD, multipart_body
 
 #: Photos in one grouping request, and their bytes together.
 MAX_GROUP_PHOTOS = 100
@@ -26,10 +26,10 @@ def add_group_route(app: FastAPI, served: Any, pipeline: Any) -> None:
         pipeline, "embedder") else None}
 
     def run(files: list[tuple[str, bytes]]):
-        from ..grouping.api import group
+        from lookalike.grouping.api import group
 
         if state["pipeline"] is None:
-            from ..pipeline import FacePipeline
+            from lookalike.face.pipeline import FacePipeline
 
             state["pipeline"] = FacePipeline("sface", cache=False)
         return group(files, progress=False, pipeline=state["pipeline"])
@@ -44,8 +44,8 @@ def add_group_route(app: FastAPI, served: Any, pipeline: Any) -> None:
               "that match nobody) and `skipped` (photos without a face or unreadable). "
               "`thumbs=1`: each face also has `thumb`, a JPEG data URL.")
     async def group_photos(request: Request, thumbs: bool = Query(False)) -> dict:
-        from ..errors import LookalikeError
-        from .uploads import ApiError, read_files
+        from lookalike.errors import LookalikeError
+        from lookalike.web.uploads import ApiError, read_files
 
         limit = min(MAX_GROUP_BYTES, MAX_GROUP_PHOTOS * served.max_bytes) + FORM_OVERHEAD
         files = await read_files(request, limit, MAX_GROUP_PHOTOS)

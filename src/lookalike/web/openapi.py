@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ..schema import VERSIONS, component_name, tag
+from lookalike.schema import VERSIONS, component_name, tag
 
 #: The statuses the API answers errors with, all as ``{"error", "detail"}``.
 ERROR_STATUSES = {400: "Bad request (e.g. not the fields expected)",
@@ -51,7 +51,7 @@ def declare_schemas(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            from ..schema import openapi_components
+            from lookalike.schema import openapi_components
 
             doc = build()
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})

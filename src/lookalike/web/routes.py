@@ -16,13 +16,20 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import runtime
-from .._version import __version__
-from ..errors import LookalikeError
-from ..recognizer import Editable, Recognizer
-from ..schema import stamp
-from .openapi import answer_responses
-from .uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, check_photo, multipart_body, read_files
+from lookalike import runtime
+from lookalike._version import __version__
+from lookalike.errors import LookalikeError
+from lookalike.models.recognizer import Editable, Recognizer
+from lookalike.schema import stamp
+from lookalike.web.openapi import answer_responses
+from lookalike.web.uploads import (
+    FORM_OVERHEAD,
+    MAX_PHOTOS,
+    ApiError,
+    check_photo,
+    multipart_body,
+    read_files,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_ENV = "LOOKALIKE_API_TOKEN"
@@ -217,12 +224,12 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
             raise ApiError(422, "no_face", f"no face found in {name}; try a photo where the "
                            "face is visible, upright and not too small")
         if why:  # which parts of the face make the likeness, for the first `why` matches
-            from ..why_answers import explain_result
+            from lookalike.answer.explain import explain_result
 
             await s.run(explain_result, s.rec, data, result, top=min(why, top), name=name)
         doc = s.photo_json(result, top) | {"threshold": s.threshold}
         if why:
-            from .why_routes import add_matches_why
+            from lookalike.web.why_routes import add_matches_why
 
             add_matches_why(doc["faces"], result)
         return doc

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 
-from ..errors import LookalikeError
-from ..schema import stamp
-from .openapi import answer_responses
-from .uploads import FORM_OVERHEAD, ApiError, mb, multipart_body, read_files
+from lookalike.errors import LookalikeError
+from lookalike.schema import stamp
+from lookalike.web.openapi import answer_responses
+from lookalike.web.uploads import FORM_OVERHEAD, ApiError, mb, multipart_body, read_files
 
 #: Clips sent to /api/video: at most this many bytes and seconds.
 VIDEO_MAX_BYTES = 100 * 1024 * 1024
@@ -40,7 +40,7 @@ def _memory_folder() -> Path:
 
 
 def _analyse(rec, name: str, data: bytes, top: int) -> dict:
-    from ..video import analyse_video
+    from lookalike.video import analyse_video
 
     folder = _memory_folder()
     try:
@@ -78,7 +78,7 @@ def _decode_frame(data: bytes):
     import cv2
     import numpy as np
 
-    from ..video.live import MAX_LIVE_PIXELS
+    from lookalike.video.live import MAX_LIVE_PIXELS
 
     if not data:
         raise ApiError(400, "empty", "the frame is empty; send one JPEG picture as the body")
@@ -99,7 +99,7 @@ def add_limits_route(app: FastAPI) -> None:
     @app.get("/api/video/limits", tags=["video"], summary="The limits of /api/video and live",
              response_model=None, responses=answer_responses("video-limits"))
     async def limits() -> dict:
-        from ..video.live import MAX_LIVE_PIXELS
+        from lookalike.video.live import MAX_LIVE_PIXELS
 
         return stamp("video-limits", {
             "max_bytes": VIDEO_MAX_BYTES, "max_seconds": VIDEO_MAX_SECONDS,
@@ -114,7 +114,7 @@ def add_video_routes(app: FastAPI, s) -> None:
 
     def sessions():
         if "sessions" not in live:
-            from ..video.live import LiveSessions
+            from lookalike.video.live import LiveSessions
 
             live["sessions"] = LiveSessions(s.rec)
         return live["sessions"]
@@ -140,7 +140,7 @@ def add_video_routes(app: FastAPI, s) -> None:
             busy["videos"] -= 1
 
     async def _video(request: Request, top: int) -> dict:
-        from ..video.reader import sniff
+        from lookalike.video.reader import sniff
 
         files = await read_files(request, VIDEO_MAX_BYTES + FORM_OVERHEAD, 1)
         (name, data), = files

@@ -1,7 +1,8 @@
 """"Why do they look alike?" on the web: the explanation's faces as images, and comparing one
 photo with several (``POST /api/compare/many``).
 
-``/api/predict?why=K`` and ``/api/compare?why=1`` add ``why`` (:meth:`lookalike.why.Why.to_dict`)
+``/api/predict?why=K`` and ``/api/compare?why=1`` add ``why``
+(:meth:`lookalike.answer.why.Why.to_dict`)
 to the explained matches, plus ``images``: the two aligned 112×112 faces the heat map and the
 parts' regions lie on (JPEG data URLs), so a page can draw them without a second request.
 """
@@ -13,9 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 
-from ..errors import LookalikeError, NoFaceError
-from .openapi import answer_responses
-from .uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, multipart_body, read_files
+from lookalike.errors import LookalikeError, NoFaceError
+from lookalike.web.openapi import answer_responses
+from lookalike.web.uploads import FORM_OVERHEAD, MAX_PHOTOS, ApiError, multipart_body, read_files
 
 
 def why_images(why: Any) -> list[str]:
@@ -68,7 +69,7 @@ def add_compare_many_route(app: FastAPI, served: Any, comparer: Any) -> None:
             raise ApiError(400, "more_photos", "send at least two photos in the field 'photo': "
                            "the face to ask about first, then the photos to compare it with")
         served.check(files)
-        from ..why_answers import compare_many
+        from lookalike.answer.explain import compare_many
 
         try:
             result = await served.calls(lambda: compare_many(

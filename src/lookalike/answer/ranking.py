@@ -1,0 +1,167 @@
+"""The answer shape shared by every surface (Python API, CLI ``--json``, HTTP).
+
+Per face: ``{"box": [x, y, w, h], "landmarks": [[x, y]×5], "detection_score": s,
+"ranking": [{"person": p, "name": shown, "probability": q, "similarity": c}, …], "unknown": bool,
+"best_similarity": c, "face_index": k, "faces_in_photo": n, "chosen_by": how}``: which face
+of the photo's ``n`` it is (1 = the most prominent) and why the answer is for it
+("prominence" or "known person", :mod:`lookalike.answer.subject`; null on the other faces).
+Probabilities are over the known people and sum to 1; ``unknown``
+says the face is not close enough to anyone's photos to be called the same person (the
+ranking still says whom it resembles most). This module computes; it never prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lookalike.face.detector import Face
+from lookalike.names import display_name
+from lookalike.schema import stamp
+
+
+@dataclass
+class Match:
+    person: str
+    probability: float
+    similarity: float | None = None  # cosine to that person's closest training photo
+    #: Why the face looks like this person's closest photo (a :class:`lookalike.answer.why.Why`, set
+    #: by :func:`lookalike.answer.explain.explain_result`; not a field: subclasses add positional
+    #: ones)
+    why = None
+
+    def to_dict(self) -> dict:
+        d = {"person": self.person, "name": display_name(self.person),
+             "probability": round(float(self.probability), 4)}
+        if self.similarity is not None:
+            d["similarity"] = round(float(self.similarity), 4)
+        if self.why is not None:
+            d["why"] = self.why.to_dict()
+        return d
+
+
+@dataclass
+class FaceResult:
+    face: Face
+    ranking: list[Match]
+    unknown: bool = False
+    best_similarity: float | None = None
+    #: Full probability vector in label order, for verdicts and evaluation.
+    proba: np.ndarray | None = field(default=None, repr=False)
+    #: Index (into the model's training photos) of the closest photo per ranked person.
+    nearest: list[int | None] = field(default_factory=list, repr=False)
+    #: Which face of the photo this is (0 = the most prominent); set by :class:`PhotoResult`.
+    index: int | None = None
+    #: Why the answer is for this face ("prominence" / "known person"); None: not chosen.
+    chosen_by: str | None = None
+
+    @property
+    def top(self) -> Match:
+        return self.ranking[0]
+
+    def to_dict(self, top: int | None = None, n_faces: int | None = None) -> dict:
+        d = self.face.to_dict()
+        d["ranking"] = [m.to_dict() for m in self.ranking[:top]]
+        d["unknown"] = bool(self.unknown)
+        if self.best_similarity is not None:
+            d["best_similarity"] = round(float(self.best_similarity), 4)
+        if self.index is not None:
+            d["face_index"] = self.index + 1
+        if n_faces is not None:
+            d["faces_in_photo"] = n_faces
+        d["chosen_by"] = self.chosen_by
+        return d
+
+
+@dataclass
+class PhotoResult:
+    photo: str
+    faces: list[FaceResult]
+    image_size: tuple[int, int] | None = None
+    error: str | None = None
+    #: Faces detected in the photo (more than ``len(faces)`` when only one was answered).
+    n_faces: int | None = None
+
+    def __post_init__(self) -> None:
+        for i, f in enumerate(self.faces):  # answers made in the photo's face order
+            if f.index is None:
+                f.index = i
+        if self.n_faces is None:
+            self.n_faces = len(self.faces)
+        if self.faces and self.faces[0].chosen_by is None:  # the photo's answer
+            self.faces[0].chosen_by = "prominence"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.faces)
+
+    def to_dict(self, top: int | None = None) -> dict:
+        return stamp("photo", {
+            "photo": self.photo,
+            "image_size": list(self.image_size) if self.image_size else None,
+            "faces": [f.to_dict(top, self.n_faces) for f in self.faces],
+            "error": self.error,
+        })
+
+
+@dataclass
+class Verdict:
+    """One answer for several photos of the same person."""
+
+    ranking: list[Match]
+    votes: dict[str, int]
+    n_photos: int
+    n_used: int
+    unknown: bool
+
+    @property
+    def person(self) -> str:
+        return self.ranking[0].person
+
+    def to_dict(self, top: int | None = None) -> dict:
+        return stamp("verdict", {
+            "person": self.person,
+            "name": display_name(self.person),
+            "ranking": [m.to_dict() for m in self.ranking[:top]],
+            "votes": self.votes,
+            "photos": self.n_photos,
+            "photos_used": self.n_used,
+            "unknown": self.unknown,
+            "method": "geometric mean of per-photo probabilities, renormalised",
+        })
+
+
+def rank(labels: list[str], proba: np.ndarray, similarity: np.ndarray | None = None
+         ) -> list[Match]:
+    order = np.argsort(-proba, kind="stable")
+    return [Match(labels[i], float(proba[i]),
+                  None if similarity is None else float(similarity[i])) for i in order]
+
+
+def combine(labels: list[str], results: list[FaceResult], n_photos: int) -> Verdict | None:
+    """Combine one face per photo into a verdict.
+
+    The geometric mean of the per-photo probability vectors, renormalised: the product of the
+    photos' evidence (as if independent) tempered by the number of photos, so five photos are
+    not five times as sure. Votes count each photo's top answer. ``unknown`` when most photos
+    are unknown."""
+    if not results:
+        return None
+    P = np.stack([np.clip(r.proba, 1e-9, 1.0) for r in results])
+    g = np.exp(np.log(P).mean(axis=0))
+    g /= g.sum()
+    sims = [r for r in results if r.best_similarity is not None]
+    sim_by_person: dict[str, float] = {}
+    for r in sims:
+        for m in r.ranking:
+            if m.similarity is not None:
+                sim_by_person[m.person] = max(sim_by_person.get(m.person, -1.0), m.similarity)
+    ranking = [Match(m.person, m.probability, sim_by_person.get(m.person))
+               for m in rank(labels, g)]
+    votes: dict[str, int] = {}
+    for r in results:
+        votes[r.top.person] = votes.get(r.top.person, 0) + 1
+    votes = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
+    unknown = sum(r.unknown for r in results) * 2 > len(results)
+    return Verdict(ranking, votes, n_photos, len(results), unknown)

@@ -1,0 +1,301 @@
+"""Why do two faces look alike? Which parts of the face carry their similarity.
+
+The two faces are read as the embedder reads them (SFace: the 112×112 crop aligned on the
+5-point template; other embedders: a wider aligned view they read with their own landmarks).
+Each part of the face (eyes and brows, nose, mouth, ...: regions fixed on the alignment
+template, so the same for both faces) is occluded in turn — blended with a blurred copy of the
+face, a neutral fill that keeps skin tone and light but removes the part's detail — in one
+face, then in the other, and all the occluded faces go through the network in one batch. A
+part's *drop* is how much the cosine similarity falls when it is hidden (averaged over hiding
+it in either face); its *share* is its drop over the sum of the positive drops. The heat map
+of each face spreads that face's drops over its parts' (soft) regions.
+
+What it means: which parts of the two faces the network's likeness rests on — hide the part
+ranked first and the similarity falls more than when the one ranked last is hidden
+(``bench/bench_why.py`` measures how often). What it does not mean: anything about genetics,
+kinship or attractiveness; nor that the parts are alike to a human eye.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from lookalike.face.detector import ARCFACE_TEMPLATE, Face
+
+#: The parts of the face and their regions: ellipses ``(cx, cy, rx, ry)`` in the 112×112
+#: aligned crop (right eye (38, 52), left eye (74, 52), nose tip (56, 72), mouth corners
+#: (42, 92) and (71, 92)). Chosen by ``bench/bench_why.py`` (bench/NOTES-why.md).
+PARTS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    "eyes": ((38.3, 47.0, 17.0, 12.0), (73.5, 47.0, 17.0, 12.0)),
+    "nose": ((56.0, 68.0, 10.0, 15.0),),
+    "mouth": ((56.0, 93.0, 22.0, 9.5),),
+    "outline": ((56.0, 113.0, 30.0, 10.0), (8.0, 78.0, 10.0, 30.0), (104.0, 78.0, 10.0, 30.0)),
+    "jawline": ((21.0, 78.0, 8.0, 20.0), (91.0, 78.0, 8.0, 20.0), (31.0, 100.0, 12.0, 8.0),
+                (81.0, 100.0, 12.0, 8.0), (56.0, 108.0, 18.0, 6.0)),
+    "cheeks": ((28.0, 75.0, 11.0, 10.0), (84.0, 75.0, 11.0, 10.0)),
+    "forehead": ((56.0, 16.0, 40.0, 15.0),),
+}
+#: The parts explained by default: the four the issue names. With cheeks and forehead too the
+#: full ranking flips under a mirror or a 2 px shift in most pairs (``bench/bench_why.py``,
+#: bench/NOTES-why.md); ``jawline`` (the jaw contour) measured no steadier than ``outline``.
+DEFAULT_PARTS = ("eyes", "nose", "mouth", "outline")
+#: How each part is named in sentences and on cards.
+PART_NAMES = {"eyes": "the eyes and brows", "nose": "the nose", "mouth": "the mouth",
+              "outline": "the face's outline and chin", "cheeks": "the cheeks",
+              "jawline": "the jawline and chin",
+              "forehead": "the forehead"}
+#: How each part is said in the one-line sentence.
+SENTENCE_NAMES = {"eyes": "the eyes", "nose": "the nose", "mouth": "the mouth",
+                  "outline": "the face's outline", "cheeks": "the cheeks",
+                  "jawline": "the jawline",
+                  "forehead": "the forehead"}
+#: The blur (Gaussian sigma, in pixels of the 112 crop) of the fill that hides a part, and the
+#: feathering of the regions' edges.
+FILL_SIGMA = 8.0
+FEATHER = 2.5
+#: Side of the heat map grid in the JSON answer (cells over the 112×112 crop).
+GRID = 16
+METHOD = "occlusion"
+
+
+@lru_cache(maxsize=16)
+def part_masks(size: int = 112, margin: float = 0.0, parts: tuple[str, ...] | None = None
+               ) -> np.ndarray:
+    """``(len(parts), size, size)`` float32 soft masks (1 inside a part) on a ``size``-pixel
+    view aligned like :func:`lookalike.face.detector.align` with ``margin``."""
+    import cv2
+
+    names = DEFAULT_PARTS if parts is None else parts
+    k = size / 112.0 / (1.0 + 2.0 * margin)
+    off = size * margin / (1.0 + 2.0 * margin)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    out = np.zeros((len(names), size, size), np.float32)
+    for i, name in enumerate(names):
+        for cx, cy, rx, ry in PARTS[name]:
+            inside = (((xx - (cx * k + off)) / (rx * k)) ** 2
+                      + ((yy - (cy * k + off)) / (ry * k)) ** 2) <= 1.0
+            out[i] = np.maximum(out[i], inside)
+        out[i] = np.clip(cv2.GaussianBlur(out[i], (0, 0), FEATHER * k), 0.0, 1.0)
+    out.flags.writeable = False
+    return out
+
+
+def occlude(view: np.ndarray, masks: np.ndarray, sigma: float, fill: str = "blur"
+            ) -> np.ndarray:
+    """``(len(masks), H, W, 3)`` uint8: ``view`` with each mask's region replaced by a blurred
+    copy of the view (``fill="mean"``: by the view's mean colour)."""
+    import cv2
+
+    if fill == "mean":
+        fill_img = np.broadcast_to(view.reshape(-1, 3).mean(axis=0).astype(np.float32),
+                                   view.shape)
+    else:
+        fill_img = cv2.GaussianBlur(view.astype(np.float32), (0, 0), sigma)
+    return _blend(view, masks, fill_img)
+
+
+def _blend(view: np.ndarray, masks: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    m = masks[:, :, :, None]
+    out = view.astype(np.float32)[None] * (1.0 - m) + fill[None] * m
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class PartShare:
+    part: str
+    share: float
+    #: how much the similarity falls with the part hidden (mean of hiding it in either face)
+    drop: float
+    drops: tuple[float, float] = (0.0, 0.0)  # hidden in face a, in face b
+
+    def to_dict(self) -> dict:
+        return {"part": self.part, "name": PART_NAMES.get(self.part, self.part),
+                "share": round(float(self.share), 4), "drop": round(float(self.drop), 4)}
+
+
+@dataclass
+class Why:
+    """Which parts of two faces make their likeness (see the module's docstring)."""
+
+    parts: list[PartShare]  # most important first
+    similarity: float  # the cosine of the two views explained
+    heat: np.ndarray | None = field(default=None, repr=False)  # (2, 112, 112) in [0, 1]
+    #: the two aligned faces explained, as the heat map lies on them: (2, 112, 112, 3) RGB
+    views: np.ndarray | None = field(default=None, repr=False)
+    available: bool = True
+    note: str = ""
+
+    @property
+    def sentence(self) -> str:
+        if not self.available:
+            return self.note
+        if not self.parts or self.parts[0].share <= 0:
+            return "no single part carries the likeness (hiding any one changes it little)"
+        top = [self.parts[0]]
+        for p in self.parts[1:3]:
+            if sum(q.share for q in top) >= 0.5 or p.share < 0.15:
+                break
+            top.append(p)
+        names = [SENTENCE_NAMES.get(p.part, p.part) for p in top]
+        said = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f"mostly {said}"
+
+    def ranking(self) -> list[str]:
+        return [p.part for p in self.parts]
+
+    def grid(self, cells: int = GRID) -> list[list[list[float]]]:
+        """The heat maps of both faces as ``cells × cells`` grids (rows top to bottom)."""
+        if self.heat is None:
+            return []
+        h = self.heat.reshape(2, cells, self.heat.shape[1] // cells,
+                              cells, self.heat.shape[2] // cells).mean(axis=(2, 4))
+        return [[[round(float(v), 2) for v in row] for row in face] for face in h]
+
+    def to_dict(self) -> dict:
+        if not self.available:
+            return {"available": False, "parts": [], "sentence": self.note}
+        return {
+            "available": True,
+            "parts": [p.to_dict() for p in self.parts],
+            "sentence": self.sentence,
+            "similarity": round(float(self.similarity), 4),
+            "method": METHOD,
+            "heatmap": {"grid": GRID, "crop": 112, "faces": self.grid()},
+            "regions": {p.part: [list(e) for e in PARTS[p.part]] for p in self.parts},
+        }
+
+
+def unavailable(reason: str) -> Why:
+    return Why([], float("nan"), None, available=False, note=reason)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1)
+
+
+class Explainer:
+    """Explains pairs of faces for one embedder. SFace's crops are occluded and batched through
+    its network in one call; other embedders (dlib, sface+dlib) read each occluded view through
+    their own ``embed`` (dlib fits its landmarks on it), one view at a time."""
+
+    def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
+                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False):
+        from lookalike.face.embedders import SFaceEmbedder
+
+        self.embedder = embedder
+        self.parts = tuple(parts) if parts is not None else DEFAULT_PARTS
+        self.sigma = sigma
+        self.fill = fill
+        #: also explain the mirrored pair and average (twice the crops)
+        self.mirror = mirror
+        self.sface = isinstance(embedder, SFaceEmbedder) and not embedder.flip_test
+        # the view each embedder reads: SFace its 112 crop; others a wider aligned view
+        self.size, self.margin = (112, 0.0) if self.sface else (224, 0.25)
+
+    # the faces' views ------------------------------------------------------------------------
+    def view(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        """The aligned view of ``face`` that is occluded (RGB uint8, size × size)."""
+        if self.sface:
+            return self.embedder._rgb_crops(rgb, [face])[0]
+        from lookalike.face.detector import align
+
+        return align(rgb, face, size=self.size, margin=self.margin)
+
+    def view_face(self) -> Face:
+        """The face in a (non-SFace) view: landmarks on the template, box the 112 crop's."""
+        k = self.size / 112.0 / (1.0 + 2.0 * self.margin)
+        off = self.size * self.margin / (1.0 + 2.0 * self.margin)
+        side = 112.0 * k
+        return Face((off, off, side, side), ARCFACE_TEMPLATE * k + off, 1.0)
+
+    def embed_views(self, views: np.ndarray) -> np.ndarray:
+        """``(n, dim)`` unit vectors of ``(n, size, size, 3)`` views, SFace in one batch."""
+        from lookalike.face.embedders import l2_normalize
+
+        if self.sface:
+            blob = np.ascontiguousarray(views.transpose(0, 3, 1, 2), dtype=np.float32)
+            return l2_normalize(self.embedder._network().run(blob)[0].reshape(len(views), -1))
+        face = [self.view_face()]
+        return np.concatenate([self.embedder.embed(np.ascontiguousarray(v), face)
+                               for v in views])
+
+    # the explanation ---------------------------------------------------------------------------
+    def explain_views(self, va: np.ndarray, vb: np.ndarray,
+                      base: tuple[np.ndarray, np.ndarray] | None = None) -> Why:
+        """Explain two views (from :meth:`view`); ``base``: their embeddings when known."""
+        masks = part_masks(self.size, self.margin, self.parts)
+        n = len(masks)
+        batch = [occlude(va, masks, self.sigma, self.fill),
+                 occlude(vb, masks, self.sigma, self.fill)]
+        if base is None:
+            batch.append(np.stack([va, vb]))
+        if self.mirror:  # the regions are symmetric: a mirrored occluded view hides the part
+            batch += [b[:, :, ::-1] for b in batch[:2]] + [np.stack([va, vb])[:, :, ::-1]]
+        e = self.embed_views(np.concatenate(batch))
+        k = 2 * n + (2 if base is None else 0)
+        ea, eb = (e[2 * n], e[2 * n + 1]) if base is None else base
+        sim = float(_cos(ea, eb))
+        drop_a = sim - _cos(e[:n], eb[None])  # part hidden in face a
+        drop_b = sim - _cos(ea[None], e[n:2 * n])
+        if self.mirror:
+            ma, mb = e[k + 2 * n], e[k + 2 * n + 1]
+            msim = float(_cos(ma, mb))
+            drop_a = (drop_a + msim - _cos(e[k:k + n], mb[None])) / 2
+            drop_b = (drop_b + msim - _cos(ma[None], e[k + n:k + 2 * n])) / 2
+        why = self._why(sim, drop_a, drop_b, masks)
+        why.views = np.stack([self._crop112(va), self._crop112(vb)])
+        return why
+
+    def _crop112(self, image: np.ndarray) -> np.ndarray:
+        """The 112 crop's part of a view (the view itself for SFace)."""
+        import cv2
+
+        if self.size == 112:
+            return image
+        c0 = int(round(self.size * self.margin / (1.0 + 2.0 * self.margin)))
+        return cv2.resize(image[c0:self.size - c0, c0:self.size - c0], (112, 112),
+                          interpolation=cv2.INTER_AREA)
+
+    def _why(self, sim: float, drop_a: np.ndarray, drop_b: np.ndarray,
+             masks: np.ndarray) -> Why:
+
+        drop = (drop_a + drop_b) / 2.0
+        pos = np.maximum(drop, 0.0)
+        total = float(pos.sum())
+        shares = pos / total if total > 0 else np.zeros_like(pos)
+        order = np.argsort(-drop, kind="stable")
+        parts = [PartShare(self.parts[i], float(shares[i]), float(drop[i]),
+                           (float(drop_a[i]), float(drop_b[i]))) for i in order]
+        heat = np.stack([np.tensordot(np.maximum(d, 0.0), masks, axes=1)
+                         for d in (drop_a, drop_b)])
+        if self.size != 112:  # the heat map is given over the 112 crop
+            heat = np.stack([self._crop112(h) for h in heat])
+        peak = float(heat.max())
+        heat = heat / peak if peak > 0 else heat
+        return Why(parts, sim, heat.astype(np.float32))
+
+    def explain(self, rgb_a: np.ndarray, face_a: Face, rgb_b: np.ndarray, face_b: Face,
+                base: tuple[np.ndarray, np.ndarray] | None = None) -> Why:
+        """Explain the likeness of ``face_a`` in ``rgb_a`` and ``face_b`` in ``rgb_b``."""
+        return self.explain_views(self.view(rgb_a, face_a), self.view(rgb_b, face_b), base)
+
+
+_EXPLAINERS: dict[int, Explainer] = {}
+
+
+def explainer_for(embedder: Any) -> Explainer:
+    """One :class:`Explainer` per embedder object (it holds no state of its own)."""
+    key = id(embedder)
+    ex = _EXPLAINERS.get(key)
+    if ex is None or ex.embedder is not embedder:
+        ex = _EXPLAINERS[key] = Explainer(embedder)
+    return ex
+
+
+__all__ = ["DEFAULT_PARTS", "PARTS", "PART_NAMES", "Explainer", "PartShare", "Why", "explainer_for",
+           "occlude", "part_masks", "unavailable"]
