@@ -18,7 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from badinputs import (
+from PIL import Image, ImageOps
+
+from lookalike.cli import main
+from lookalike.errors import printable
+from tests.utils import REPO, write_people
+from tests.utils.badinputs import (
     DATASET_KINDS,
     ERROR,
     LONG_PERSON,
@@ -30,11 +35,6 @@ from badinputs import (
     write_dataset_kind,
     write_photo_kinds,
 )
-from conftest import REPO, write_people
-from PIL import Image, ImageOps
-
-from lookalike.cli import main
-from lookalike.errors import printable
 
 PORTRAIT = (320, 420)  # the size (after orientation) of the photos most ok kinds are made of
 
@@ -392,10 +392,9 @@ def test_http_gallery_upload_is_not_written_to_the_embedding_cache(gallery_clien
     """README: uploads are processed in memory, 'not even the embedding cache' is written."""
     import sqlite3
 
-    from conftest import astronaut, encode, variants
-
     from lookalike.cache import default_cache_dir
     from lookalike.photos.images import content_hash
+    from tests.utils import astronaut, encode, variants
 
     data = encode(variants(astronaut(), 1, seed=4242)[0], quality=83)
     r = gallery_client.post("/api/people/astronaut/photos", files={"photo": ("new.jpg", data)},

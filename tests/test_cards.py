@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants, write_people
 from PIL import Image
+
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants, write_people
 
 pytest.importorskip("matplotlib")
 

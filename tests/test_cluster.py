@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CMD, Paused, astronaut, encode, grace_hopper, variants
+
+from tests.utils import CMD, Paused, astronaut, encode, grace_hopper, variants
 
 distributed = pytest.importorskip("distributed")
 

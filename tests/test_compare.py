@@ -7,12 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import CMD, astronaut, encode, grace_hopper, variants
 from PIL import Image
 
 import lookalike
 from lookalike.answer.comparison import Comparer, same_person_probability
 from lookalike.errors import ImageError, NoFaceError
+from tests.utils import CMD, astronaut, encode, grace_hopper, variants
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from conftest import astronaut, grace_hopper, variants
 
 from lookalike.errors import LookalikeError
 from lookalike.face.detector import FaceDetector
 from lookalike.face.embedders import ComboEmbedder, DlibEmbedder, SFaceEmbedder, get_embedder
+from tests.utils import astronaut, grace_hopper, variants
 
 
 def _embed(embedder, rgb):

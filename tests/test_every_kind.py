@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import encode, grace_hopper, variants
 
 from lookalike.cli import main
+from tests.utils import encode, grace_hopper, variants
 
 KINDS = ["embedding", "local-gallery", "pg-gallery", "article"]
 

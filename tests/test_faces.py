@@ -1,5 +1,4 @@
 import numpy as np
-from conftest import astronaut, grace_hopper, group_shot
 from PIL import Image
 
 from lookalike.face.detector import (
@@ -10,6 +9,7 @@ from lookalike.face.detector import (
     upright_landmarks,
     whole_image_face,
 )
+from tests.utils import astronaut, grace_hopper, group_shot
 
 
 def test_astronaut_has_one_plausible_face():
@@ -84,9 +84,8 @@ def test_whole_image_face_and_alignment():
 
 
 def test_small_face_in_a_big_photo_is_found():
-    from conftest import encode
-
     from lookalike.face.pipeline import decode_for_faces
+    from tests.utils import encode
 
     # a 180×240 px head in a 12-megapixel photo: ~11 px wide at the detector's usual 640 px
     face = Image.fromarray(astronaut()[20:300, 110:350]).resize((180, 240))
@@ -101,10 +100,10 @@ def test_small_face_in_a_big_photo_is_found():
 
 
 def test_turning_a_photo_does_not_invent_faces():
-    from conftest import encode
     from skimage import data
 
     from lookalike.photos.images import load_image
+    from tests.utils import encode
 
     for name in ("chelsea", "coffee", "rocket"):
         rgb = load_image(encode(getattr(data, name)(), quality=90))  # a cat, a mug, a rocket

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CMD, Paused, write_people
+
+from tests.utils import CMD, Paused, write_people
 
 PHOTO_A = "astronaut/astronaut_00.jpg"
 

@@ -37,7 +37,8 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode
+
+from tests.utils import astronaut, encode
 
 hypothesis = pytest.importorskip("hypothesis")
 

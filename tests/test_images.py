@@ -4,11 +4,11 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode
 from PIL import Image, ImageOps
 
 from lookalike.errors import ImageError
 from lookalike.photos.images import content_hash, load_image
+from tests.utils import astronaut, encode
 
 
 @pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"),

@@ -7,7 +7,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import CMD, encode
+
+from tests.utils import CMD, encode
 
 
 def run(*args, check: bool = False):
@@ -127,9 +128,8 @@ def test_training_never_chooses_a_detection_that_does_not_look_like_a_face():
 
 
 def test_quality_is_measured_for_contenders_and_cached(tmp_path):
-    from conftest import astronaut, grace_hopper, group_shot
-
     from lookalike.face.pipeline import FacePipeline
+    from tests.utils import astronaut, grace_hopper, group_shot
 
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [200, 230])
@@ -147,9 +147,8 @@ def test_quality_is_measured_for_contenders_and_cached(tmp_path):
 
 
 def test_evaluate_says_when_the_labelled_person_is_another_face(trained, tmp_path):
-    from conftest import astronaut, grace_hopper, group_shot
-
     from lookalike.measure.evaluate import evaluate
+    from tests.utils import astronaut, grace_hopper, group_shot
 
     model = trained[0]
     folder = tmp_path / "eval" / "astronaut"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, variants
 from PIL import Image
+
+from tests.utils import astronaut, encode, variants
 
 pytest.importorskip("matplotlib")
 

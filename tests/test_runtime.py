@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CMD, SHARED_DATA, astronaut, grace_hopper
 
 from lookalike import runtime
 from lookalike.face.detector import (
@@ -25,6 +24,7 @@ from lookalike.face.detector import (
     yunet_path,
 )
 from lookalike.face.embedders import SFaceEmbedder
+from tests.utils import CMD, SHARED_DATA, astronaut, grace_hopper
 
 if not runtime.openvino_available():  # CI installs it: both runtimes run there
     pytest.skip("openvino is not installed", allow_module_level=True)
@@ -309,7 +309,7 @@ def test_info_says_which_runtime_and_backend_option_forces_it():
 
 def test_without_openvino_falls_back_to_opencv_and_still_answers(tmp_path, trained):
     _, _, model_path = trained
-    from conftest import encode
+    from tests.utils import encode
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(encode(astronaut()))
@@ -339,7 +339,7 @@ def test_a_model_made_at_another_precision_says_so_in_one_line(trained, tmp_path
     model.manifest["embedder"]["version"] += "+bf16"
     other = tmp_path / "bf16.lookalike"
     model.save(other)
-    from conftest import encode
+    from tests.utils import encode
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(encode(astronaut()))

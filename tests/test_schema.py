@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
+
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 jsonschema = pytest.importorskip("jsonschema")
 

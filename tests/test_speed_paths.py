@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot
 
 from lookalike import runtime
 from lookalike.face import choose, pipeline
@@ -21,6 +20,7 @@ from lookalike.face.choose import (
 from lookalike.face.detector import Face, FaceDetector
 from lookalike.face.embedders import SFaceEmbedder, l2_normalize
 from lookalike.face.pipeline import FacePipeline, face_thumbnail
+from tests.utils import astronaut, encode, grace_hopper, group_shot
 
 
 def _group(n: int = 4) -> np.ndarray:

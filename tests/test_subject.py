@@ -8,12 +8,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import CMD, astronaut, encode, grace_hopper, group_shot, variants
 
 from lookalike.answer.heads import CentroidHead, make_head, robust_members
 from lookalike.answer.ranking import FaceResult, Match, PhotoResult
 from lookalike.answer.subject import KNOWN, PROMINENT, choose_subject, known_index
 from lookalike.face.detector import Face
+from tests.utils import CMD, astronaut, encode, grace_hopper, group_shot, variants
 
 
 def _face(x: float, score: float = 0.95) -> Face:

@@ -3,12 +3,12 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
 
 import lookalike
 from lookalike.errors import DatasetError, ModelError
 from lookalike.models.model import Model, atomic_write, load
 from lookalike.models.train import train
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 
 def test_train_learns_two_real_people(trained):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, variants, write_people
 
 import lookalike
 from lookalike.answer.why import DEFAULT_PARTS, PARTS, Explainer, Why, part_masks, unavailable
 from lookalike.cli import main
+from tests.utils import astronaut, encode, grace_hopper, variants, write_people
 
 
 @pytest.fixture(scope="module")

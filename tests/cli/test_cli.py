@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import encode, grace_hopper, variants
+
+from tests.utils import encode, grace_hopper, variants
 
 
 def run(*args, check=True):

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
 
 from lookalike.cli import main
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 
 def run(*args) -> tuple[int, str, str]:

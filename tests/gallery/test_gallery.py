@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants, write_people
 
 from lookalike.cli import main
 from lookalike.models.gallery import Gallery, GalleryError, GalleryMatch, is_gallery, store_index
 from lookalike.models.gallery import store_local as sl
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants, write_people
 
 
 @pytest.fixture(scope="module")

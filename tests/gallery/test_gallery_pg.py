@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Paused, astronaut, encode, grace_hopper, variants, write_people
 
 from lookalike.cli import main
 from lookalike.models.gallery import Gallery, GalleryError
+from tests.utils import Paused, astronaut, encode, grace_hopper, variants, write_people
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CMD, SHARED_DATA, astronaut, encode, grace_hopper, variants
 from PIL import Image
 
 from lookalike.models.gallery import Gallery
+from tests.utils import CMD, SHARED_DATA, astronaut, encode, grace_hopper, variants
 
 
 def fake_home(root: Path) -> Path:

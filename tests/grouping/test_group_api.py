@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
 
 import lookalike
 from lookalike.errors import LookalikeError
 from lookalike.grouping.edit import merge_groups, name_group, split_group
 from lookalike.grouping.store import GroupError
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 
 def photos(folder: Path, name: str, rgb: np.ndarray, n: int, seed: int = 0) -> list[Path]:

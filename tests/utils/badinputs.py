@@ -10,7 +10,7 @@ Every kind has a name, a short description and the outcome the product promises:
 :func:`write_photo_kinds` writes one file (or link, folder, pipe ...) per photo-level kind into a
 folder; :func:`write_dataset_kinds` writes one small data folder per data-set-level kind. Both
 build every image from package-shipped photos (scikit-image's astronaut, matplotlib's Grace
-Hopper) via the helpers in ``conftest``.
+Hopper) via the helpers in ``tests.utils.photos``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from conftest import astronaut, encode, grace_hopper, variants
 from PIL import Image
+
+from tests.utils.photos import astronaut, encode, grace_hopper, variants
 
 OK, NO_FACE, ERROR = "ok", "no-face", "error"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, grace_hopper
 
 from lookalike.cli import main
 from lookalike.video import TrackPolicy, analyse_video
 from lookalike.video.synth import Appearance, render_clip, score_tracks
+from tests.utils import astronaut, grace_hopper
 
 A, B = "astronaut", "grace_hopper"
 

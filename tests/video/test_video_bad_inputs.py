@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode
 
 from lookalike.cli import main
 from lookalike.errors import ImageError
 from lookalike.video import analyse_video, is_video
 from lookalike.video import reader as video_reader
 from lookalike.video.synth import Appearance, render_clip
+from tests.utils import astronaut, encode
 
 
 @pytest.fixture(scope="module")

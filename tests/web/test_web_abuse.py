@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import astronaut, encode, grace_hopper, variants
+
+from tests.utils import astronaut, encode, grace_hopper, variants
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
+
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 CHROMIUM = Path(os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,8 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
 from PIL import Image
+
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")

@@ -9,10 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import astronaut, grace_hopper, group_shot, variants
 from PIL import Image
 from playwright.sync_api import expect  # noqa: E402 - after the skips of test_web_browser
 from test_web_browser import _files, browser, page, server  # noqa: F401 - fixtures
+
+from tests.utils import astronaut, grace_hopper, group_shot, variants
 
 
 def _keep(shot: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, group_shot, variants
+
+from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import astronaut, encode, grace_hopper, variants
+
+from tests.utils import astronaut, encode, grace_hopper, variants
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
