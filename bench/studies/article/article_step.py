@@ -1,7 +1,7 @@
 """Seconds per whole-network training step of the article recipe, by BatchNorm mode: why the
 article's exact settings take longer than the `improved` preset for the same 150 updates.
 
-    nice -n 10 .venv/bin/python bench/article_step.py [--steps 4] [--only frozen,train,fused]
+    nice -n 10 python -m bench.studies.article.article_step [--steps 4] [--only frozen,train,fused]
 
 Each configuration runs in its own process: EfficientNet-Lite0 at 197 px, 7 classes, batch
 64 of random pixels, Adam 9e-5, the whole network trainable (the article's epochs; the

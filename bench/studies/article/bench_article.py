@@ -1,7 +1,7 @@
 """The article's recipe on ../shared/data/lfw7 and the LFW 5-shot split, against the
 face-embedding model.
 
-    nice -n 10 .venv/bin/python bench/bench_article.py [--data lfw7|fewshot]
+    nice -n 10 .venv/bin/python -m bench.studies.article.bench_article [--data lfw7|fewshot]
         [--only article,article_aug,improved,...,embedding] [--epochs N] [--budget S]
         [--val-per-person K] [--seed N] [--keep DIR] [--markdown]
 
@@ -11,7 +11,7 @@ final and best validation accuracy (42 photos), the training accuracy re-scored 
 mode, the wall time and the CPU time of that process (the machine is shared: CPU seconds / 2
 is the wall time on 2 idle cores). The face-embedding model is trained in-process with
 ``lookalike.models.train.train`` (SFace + centroid head, embedding cache off). Results go to
-``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
+``results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
 (the tables; the text between the notes markers is kept).
 
 ``--data fewshot`` builds the LFW few-shot split of ``lookalike.measure.benchmark.split_shots``
@@ -20,7 +20,7 @@ with ≥ 10 photos in lfw_funneled, the first 5 sorted photos of each to train, 
 as a DATA/{train,validation}/<person>/ folder of symbolic links in a temporary folder, keeping
 the first ``--val-per-person`` (default 3: photos 6–8, as bench_foundation's face_recognition
 section) of each person's test photos so that per-epoch validation does not dominate the time.
-Results go to ``bench/results/article_fewshot.json``.
+Results go to ``bench/studies/article/results/article_fewshot.json``.
 
 ``--seed N`` trains with that seed (rows ``NAME@seedN``); configurations run with several seeds
 get a table of their spread.
@@ -43,8 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     REPO,
     RESULTS,
     lfw7,
@@ -82,7 +81,7 @@ NOTES = ("<!-- bench_article:notes:start -->", "<!-- bench_article:notes:end -->
 EARLIER = {"article": ("2026-11-29 11:08", "15b3ccb"), "improved": ("2026-11-29 11:08", "15b3ccb"),
            "embedding": ("2026-11-29 11:08", "15b3ccb"),
            "improved_noaug": ("2026-11-29 11:59", "10f5f94")}
-DATASETS = {"lfw7": "article", "fewshot": "article_fewshot"}  # → bench/results/<name>.json
+DATASETS = {"lfw7": "article", "fewshot": "article_fewshot"}  # → results/<name>.json
 
 
 def fewshot_dir(work: Path, val_per_person: int) -> Path:
@@ -272,12 +271,12 @@ def markdown(results: dict[str, dict], notes: str) -> str:
     if lfw:
         mc = lfw["machine"]
         lines += [
-            "`nice -n 10 .venv/bin/python bench/bench_article.py --only NAME --markdown` on "
+            "`nice -n 10 python -m bench.studies.article.bench_article --only NAME --markdown` on "
             f"lfw7 (168 train / 42 validation photos, 7 people), {mc['cores']} cores "
             f"({mc['cpu']}), shared with other work (load average at the start in the table); "
             "CPU s / 2 ≈ wall time on 2 idle cores. CNN: EfficientNet-Lite0 (ImageNet), 197 px "
             f"face crops, batch 64, {lfw['epochs']} epochs × 10 steps, Adam 9e-5. Per-run "
-            "commands and per-epoch rows in bench/results/article.json.", "", *table(lfw), ""]
+            "commands and per-epoch rows in results/article.json.", "", *table(lfw), ""]
     if few:
         v = next((r.get("validation_photos") for r in few["runs"].values()
                   if r.get("validation_photos")), None)
@@ -290,7 +289,7 @@ def markdown(results: dict[str, dict], notes: str) -> str:
             f"{few.get('val_per_person', 3)} per person (photos 6–8, as bench_foundation's "
             "face_recognition section; the full rest would make per-epoch validation dominate "
             f"the time){f': {v} photos' if v else ''}. Same CNN settings as above; per-epoch "
-            "rows in bench/results/article_fewshot.json.", "", *table(few), ""]
+            "rows in bench/studies/article/results/article_fewshot.json.", "", *table(few), ""]
     if lfw and (spread := seed_table(lfw)):
         lines += ["**Seeds** (lfw7; `... bench_article.py --only NAME --seed N --markdown`): "
                   "the same configuration with other seeds (`--seed`: the 80/20 split is "

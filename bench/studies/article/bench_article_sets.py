@@ -1,7 +1,7 @@
-"""The article recipe across the fixed LFW sets of bench/article_sets.json (issue 16): mean,
+"""The article recipe across the fixed LFW sets of article_sets.json (issue 16): mean,
 standard deviation and worst set over sets × seeds, beside the face-embedding model.
 
-    nice -n 19 .venv/bin/python bench/bench_article_sets.py [--configs embedding,improved]
+    nice -n 19 python -m bench.studies.article.bench_article_sets [--configs embedding,improved]
         [--sets set1,...] [--seeds 0,1,2] [--no-start-after HH:MM] [--kill-at HH:MM]
         [--results PATH] [--retry-errors] [--table] [--markdown]
 
@@ -40,9 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import article_sets  # noqa: E402
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     REPO,
     RESULTS,
     lookalike_cli,
@@ -50,6 +48,7 @@ from common import (  # noqa: E402
     save,
     write_benchmarks_section,
 )
+from bench.studies.article import article_sets  # noqa: E402
 
 #: name → (what, flags of ``lookalike train``). ``embedding`` is the face-embedding model;
 #: the others add ``--recipe article``. Candidates for the default come from issue 16's list
@@ -86,7 +85,7 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
               ["--epochs", "1", "--steps-per-epoch", "1", "--image-size", "96",
                "--warmup-epochs", "0", "--batch-size", "16"]),
 }
-DEFAULT_RESULTS = RESULTS / "article_sets.json"
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "article_sets.json"
 START, END = "<!-- bench_article_sets:start -->", "<!-- bench_article_sets:end -->"
 
 
@@ -355,7 +354,7 @@ def main() -> int:
             sys.exit(f"unknown configuration {c!r}: choose from {', '.join(CONFIGS)}")
     for s in sets:
         if s not in defn["sets"]:
-            sys.exit(f"unknown set {s!r}: bench/article_sets.json has {', '.join(defn['sets'])}")
+            sys.exit(f"unknown set {s!r}: article_sets.json has {', '.join(defn['sets'])}")
     path: Path = args.results
     result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     result.setdefault("runs", {})

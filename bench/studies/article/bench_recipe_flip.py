@@ -1,7 +1,7 @@
 """Test-time flip's cost at prediction in the article recipe: one face through the CNN, flip
 off and on, alternated.
 
-    .venv/bin/python bench/bench_recipe_flip.py [DATA] [--calls 60]
+    .venv/bin/python -m bench.studies.article.bench_recipe_flip [DATA] [--calls 60]
 
 Trains a one-update model on DATA (default ../shared/data/lfw7; the weights do not matter for
 the time, the network's shape does: the default backbone and input size), then times
@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home  # noqa: E402
+from bench.common import data_home  # noqa: E402
 
 
 def main() -> int:

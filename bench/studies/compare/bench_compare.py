@@ -1,6 +1,6 @@
 """``lookalike.compare`` on LFW: the verdict's accuracy, the calibrated probability, the threshold.
 
-    .venv/bin/python bench/bench_compare.py [--embedder sface] [--threshold T] [--write]
+    python -m bench.studies.compare.bench_compare [--embedder sface] [--threshold T] [--write]
         [--variants-per-fold 30]
 
 1. Every LFW ``pairs.txt`` pair goes through the public ``lookalike.compare`` (cached
@@ -16,7 +16,7 @@
    JPEG quality 30, and down to 60 px and back (blur) — through ``lookalike.compare`` on arrays
    (uncached): FAR and TAR at candidate thresholds.
 
-Writes ``bench/results/compare_<embedder>.json``.
+Writes ``bench/studies/compare/results/compare_<embedder>.json``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, data_home, machine, save  # noqa: E402
-
 import lookalike  # noqa: E402
+from bench.common import REPO, data_home, machine, save  # noqa: E402
 from lookalike.answer import comparison as compare_mod  # noqa: E402
 from lookalike.answer.heads import expected_calibration_error  # noqa: E402
 from lookalike.measure.benchmark import (  # noqa: E402
@@ -284,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         from lookalike.face.embedders import get_embedder
 
         threshold = args.threshold or shipped or get_embedder(args.embedder).threshold
-        provenance = (f"bench/bench_compare.py --write on LFW pairs.txt (6,000 pairs, "
+        provenance = (f"bench_compare.py --write on LFW pairs.txt (6,000 pairs, "
                       f"lfw_funneled 150 px), {info['date_utc']} UTC, commit {info['commit']}")
         path = write_constants(args.embedder, a, b, threshold, provenance)
         print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """``lookalike.compare`` on photos like the users': the verdict and the probability fitted and
 checked on LFW's pairs *and* the wild development set's pairs, with the faces' size.
 
-    .venv/bin/python bench/bench_compare_wild.py [--write]
+    .venv/bin/python -m bench.studies.compare.bench_compare_wild [--write]
 
 1. Pairs: LFW's 6,000 ``pairs.txt`` pairs (150 px photos, faces ≈ 58 px wide) and every pair of
    the wild set's photos (uncropped web photos of 12 people, faces 30–400 px): each photo's
@@ -16,7 +16,7 @@ checked on LFW's pairs *and* the wild development set's pairs, with the faces' s
    (LFW by its folds, the wild set by photo), ECE per source. ``--write`` fits it on all pairs
    and writes the constants into ``src/lookalike/answer/verification.py``.
 
-Writes ``bench/results/compare_wild.json``.
+Writes ``bench/studies/compare/results/compare_wild.json``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compare import binary_ece, write_entry  # noqa: E402
-from common import data_home, machine, save  # noqa: E402
+from bench.common import data_home, machine, save  # noqa: E402
+from bench.studies.compare.bench_compare import binary_ece, write_entry  # noqa: E402
 
 #: The verdict: 0.34 (LFW's best) for faces up to SMALL_PX, 0.40 (1 stranger in ~300 of the
 #: same looks on the wild set) from LARGE_PX, interpolated in log2 of the width in between.
@@ -229,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             "a": round(a, 4), "b": round(b, 4), "c": round(c, 4), "d": round(d, 4),
             "threshold": THRESHOLD, "threshold_large": THRESHOLD_LARGE,
             "size_px": [SMALL_PX, LARGE_PX],
-            "provenance": (f"bench/bench_compare_wild.py --write on LFW pairs.txt ({len(lfw['s'])}"
+            "provenance": (f"bench_compare_wild.py --write on LFW pairs.txt ({len(lfw['s'])}"
                            f" pairs) and the wild set's pairs ({len(wild['s'])}), "
                            f"{info['date_utc']} UTC, commit {commit}; size term "
                            "z = log2(clip(w, 40, 300) / 100) of the smaller face's width")})

@@ -1,6 +1,6 @@
 """Choosing the face: is the answer a real face, and the subject's?
 
-    .venv/bin/python bench/bench_face_choice.py [--n 240] [--seed 0]
+    .venv/bin/python -m bench.studies.face_choice.bench_face_choice [--n 240] [--seed 0]
 
 Photos made here from what packages ship plus LFW (../shared/data):
 
@@ -22,7 +22,7 @@ every detection of ``pasted`` the candidate face-likeness signals — detector s
 geometry, SFace's raw feature norm before L2 normalisation, cosine to the average LFW face —
 are measured by how well they separate real from false detections (ROC AUC).
 
-Writes ``bench/results/face_choice.json``.
+Writes ``bench/studies/face_choice/results/face_choice.json``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, lfw_funneled, machine, save  # noqa: E402
-
+from bench.common import data_home, lfw_funneled, machine, save  # noqa: E402
 from lookalike.face import choose  # noqa: E402
 from lookalike.face.detector import Face, FaceDetector, prominence, sface_path  # noqa: E402
 from lookalike.photos.images import load_image  # noqa: E402

@@ -1,6 +1,7 @@
 """The foundation issue's benchmarks (figures in BENCHMARKS.md).
 
-    .venv/bin/python bench/bench_foundation.py [--only lfw7,latency,groups,face_recognition]
+    python -m bench.studies.foundation.bench_foundation \
+        [--only lfw7,latency,groups,face_recognition]
         [--backends openvino,opencv] [--peer-12mp N] [--heads centroid] [--prefix fastpath_]
 
 ``--backends``: the lfw7, latency and face_recognition sections run once per runtime of
@@ -43,8 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from bench.common import (  # noqa: E402
     child_peak_rss_mb,
     lfw7,
     lfw_funneled,

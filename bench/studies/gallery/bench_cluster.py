@@ -1,7 +1,8 @@
 """Enrolment on a Dask cluster against the in-process path, and the commit ceiling.
 
-    python bench/bench_cluster.py enrol --photos 240 --rounds 3   # plain / local:1 / local:2
-    python bench/bench_cluster.py commit --rows 5000               # embedded + PostgreSQL rows/s
+    python -m bench.studies.gallery.bench_cluster enrol --photos 240 --rounds 3
+        # plain / local:1 / local:2
+    python -m bench.studies.gallery.bench_cluster commit --rows 5000  # embedded + PostgreSQL rows/s
 
 ``enrol`` enrols the same LFW photos (the first ``--photos`` of lfw_funneled in name order, so
 people with one photo and people with several, as a real folder has) into a fresh gallery with
@@ -45,10 +46,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 # LOOKALIKE_BENCH_SRC: another checkout's src/ (the code before a change, in the same session)
-sys.path.insert(0, os.environ.get("LOOKALIKE_BENCH_SRC") or str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "bench"))
+if os.environ.get("LOOKALIKE_BENCH_SRC"):  # measure other sources than those installed
+    sys.path.insert(0, os.environ["LOOKALIKE_BENCH_SRC"])
 
-from common import lfw_funneled, machine, save  # noqa: E402
+from bench.common import lfw_funneled, machine, save  # noqa: E402
 
 
 def cpu_self() -> float:

@@ -1,12 +1,16 @@
 """Gallery benchmarks: vector indexes at scale, pgvector, and LFW as a gallery.
 
-    python bench/bench_gallery.py compare --n 200000          # FAISS / hnswlib / usearch / exact
-    python bench/bench_gallery.py scale --n 1000000           # the gallery's own index at 1 M
-    python bench/bench_gallery.py crossover                   # exact vs ANN latency by size
-    python bench/bench_gallery.py pg --n 100000               # pgvector (HNSW) via pgserver
-    python bench/bench_gallery.py gallery --n 200000          # end to end through Gallery
-    python bench/bench_gallery.py lfw [--people N] [--workers 2]   # LFW enrol + rank-1
-    python bench/bench_gallery.py big --n 10000000 [--codec sq8]   # streamed, 10 M scale
+    python -m bench.studies.gallery.bench_gallery compare --n 200000
+        # FAISS / hnswlib / usearch / exact
+    python -m bench.studies.gallery.bench_gallery scale --n 1000000
+        # the gallery's own index at 1 M
+    python -m bench.studies.gallery.bench_gallery crossover  # exact vs ANN latency by size
+    python -m bench.studies.gallery.bench_gallery pg --n 100000  # pgvector (HNSW) via pgserver
+    python -m bench.studies.gallery.bench_gallery gallery --n 200000  # end to end through Gallery
+    python -m bench.studies.gallery.bench_gallery lfw [--people N] [--workers 2]
+        # LFW enrol + rank-1
+    python -m bench.studies.gallery.bench_gallery big --n 10000000 [--codec sq8]
+        # streamed, 10 M scale
 
 Synthetic vectors are shaped like face embeddings: identities are unit centres drawn from an
 anisotropic Gaussian (a decaying spectrum, as real embeddings use some directions much more
@@ -29,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 
 def rss_mb() -> float:

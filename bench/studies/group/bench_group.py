@@ -1,10 +1,10 @@
 """Grouping unlabelled faces into people (issue 23): which algorithm, how well, how fast.
 
-    LOOKALIKE_CACHE_DIR=... .venv/bin/python bench/bench_group.py              # everything
-    .venv/bin/python bench/bench_group.py --sets wild,lfw7 --scale 10000         # a part
+    LOOKALIKE_CACHE_DIR=... python -m bench.studies.group.bench_group              # everything
+    python -m bench.studies.group.bench_group --sets wild,lfw7 --scale 10000         # a part
 
 Quality (``--sets lfw,wild,lfw7``): every face of every photo is grouped (bystanders too);
-the scored faces are described in bench/group_data.py. Chinese whispers, average linkage (both
+the scored faces are described in group_data.py. Chinese whispers, average linkage (both
 on the same kNN graph, at a sweep of thresholds) and HDBSCAN (scikit-learn) run on the same
 embeddings; "naive" is the issue's reference (the largest face of each photo only, average
 linkage at 0.363). Pairwise and BCubed precision / recall / F1, groups against people, purity
@@ -15,7 +15,7 @@ embedding space, faces around them at LFW-like same-person similarity, group siz
 a Zipf law so that most people are seen once), grouped in a fresh process per size, which
 reports the kNN graph's and the algorithm's seconds and its peak RSS.
 
-Writes bench/results/group.json and prints a summary (bench/NOTES-group.md).
+Writes bench/studies/group/results/group.json and prints a summary (bench/NOTES-group.md).
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, machine, save  # noqa: E402
-from group_data import load, photos_of  # noqa: E402
-
+from bench.common import data_home, machine, save  # noqa: E402
+from bench.studies.group.group_data import load, photos_of  # noqa: E402
 from lookalike.grouping.algorithms import average_linkage, chinese_whispers, hdbscan  # noqa
 from lookalike.grouping.graph import knn  # noqa: E402
 from lookalike.grouping.metrics import purity_of_largest, scores  # noqa: E402

@@ -1,4 +1,4 @@
-"""Face embeddings of the grouping benchmark's sets (bench/bench_group.py): every face of every
+"""Face embeddings of the grouping benchmark's sets (bench_group.py): every face of every
 photo through the face path (the embedding cache makes later runs fast), with the person each
 scored face is.
 

@@ -1,9 +1,9 @@
 """LFW verification (10-fold, pairs.txt) and few-shot identification for each backend.
 
-    .venv/bin/python bench/bench_lfw.py [--embedder sface dlib sface+dlib] [--no-identification]
+    python -m bench.studies.lfw.bench_lfw [--embedder sface dlib sface+dlib] [--no-identification]
 
 The same code as ``lookalike benchmark lfw`` (lookalike/measure/benchmark.py); writes
-bench/results/lfw.json and bench/results/lfw_roc.png. Embeddings are cached
+bench/studies/lfw/results/lfw.json and bench/studies/lfw/results/lfw_roc.png. Embeddings are cached
 (LOOKALIKE_CACHE_DIR), so a rerun takes seconds; the first run embeds ~11,800 photos per
 backend (~10 min for sface, longer for dlib, on 2 cores).
 """
@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_home, machine, save  # noqa: E402
-
+from bench.common import RESULTS, data_home, machine, save  # noqa: E402
 from lookalike.measure.benchmark import DEFAULT_EMBEDDERS, public, run_lfw, summary_lines  # noqa: E402
 
 

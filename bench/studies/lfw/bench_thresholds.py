@@ -1,6 +1,6 @@
 """FAR / TAR / accuracy of given cosine thresholds on LFW pairs (cached embeddings).
 
-    .venv/bin/python bench/bench_thresholds.py --pairs-per-fold 100 \\
+    .venv/bin/python -m bench.studies.lfw.bench_thresholds --pairs-per-fold 100 \\
         sface=0.3,0.339,0.363 dlib=0.82,0.9,0.91,0.92,0.93 sface+dlib=0.6,0.62,0.637,0.65
 """
 
@@ -9,13 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home  # noqa: E402
-
+from bench.common import data_home  # noqa: E402
 from lookalike.measure.benchmark import (  # noqa: E402
     combine,
     embed_photos,

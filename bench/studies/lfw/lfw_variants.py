@@ -1,10 +1,10 @@
 """Ideas for a higher LFW score, measured on LFW's pairs (none went into the product; kept so
 the result can be checked and not tried again blindly).
 
-    .venv/bin/python bench/lfw_variants.py flip       # SFace, with and without flip averaging
-    .venv/bin/python bench/lfw_variants.py dlib-box   # dlib chips from YuNet's box or a
+    python -m bench.studies.lfw.lfw_variants flip       # SFace, with and without flip averaging
+    .venv/bin/python -m bench.studies.lfw.lfw_variants dlib-box   # dlib chips from YuNet's box or a
                                                       # HOG-like box mapped from it
-    .venv/bin/python bench/lfw_variants.py fusion     # sface+dlib score fusion and
+    .venv/bin/python -m bench.studies.lfw.lfw_variants fusion     # sface+dlib score fusion and
                                                       # mean-centring, set on 9 folds
 
 ``fusion`` (the product's cached embeddings, all 6,000 pairs): the sface+dlib score as a weighted
@@ -20,7 +20,7 @@ boxes, square and lower than YuNet's (on 398 LFW photos: side 1.06 × YuNet's wi
 0.065 × its height lower); the chip is cut from landmarks fitted inside YuNet's box, or inside
 that mapped box; the 2,000-pair subset (first 100 same + 100 different pairs per fold). No
 embedding cache is used (the variants are not product embedders). Writes
-bench/results/lfw_variants_<name>.json.
+bench/studies/lfw/results/lfw_variants_<name>.json.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, machine, save  # noqa: E402
-
+from bench.common import data_home, machine, save  # noqa: E402
 from lookalike.face.detector import FaceDetector  # noqa: E402
 from lookalike.face.embedders import DlibEmbedder, SFaceEmbedder, _upright, l2_normalize  # noqa: E402
 from lookalike.face.pipeline import FacePipeline  # noqa: E402

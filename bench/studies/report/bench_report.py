@@ -1,12 +1,12 @@
 """Time the pictures: the lfw7 evaluation report (target ≤ 10 s) and a look-alike card.
 
-    .venv/bin/python bench/bench_report.py
+    .venv/bin/python -m bench.studies.report.bench_report
 
 Trains a model on lfw7 (train + validation split folders), then runs
 ``lookalike evaluate MODEL lfw7/validation --report OUT`` twice as a user would: first with an
 empty embedding cache (every photo detected and embedded), then with the cache filled; and
 times ``write_report`` alone and ``render_card`` alone in-process. Writes
-bench/results/report.json. Needs ../shared/data/lfw7 (or $LOOKALIKE_DATA).
+bench/studies/report/results/report.json. Needs ../shared/data/lfw7 (or $LOOKALIKE_DATA).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import lfw7, lookalike_cli, machine, save
+from bench.common import lfw7, lookalike_cli, machine, save
 
 
 def run(argv: list[str], env: dict) -> float:

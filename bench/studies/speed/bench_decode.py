@@ -1,7 +1,7 @@
 """12-megapixel photos by face size: CPU per ``Model.predict`` (decode + detect + embed + rank).
 
 Shows where the adaptive decode (one 1/4-scale JPEG decode when the face is big enough there, a
-second decode otherwise) pays. Usage: ``.venv/bin/python bench/bench_decode.py MODEL`` (a model
+second decode otherwise) pays. Usage: ``python -m bench.studies.speed.bench_decode MODEL`` (a model
 trained on ../shared/data/lfw7, e.g. ``lookalike train ../shared/data/lfw7 -o lfw7.lookalike``).
 """
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, lfw_funneled, machine  # noqa: E402
+from bench.common import RESULTS, lfw_funneled, machine  # noqa: E402
 
 
 def crops(paths: list[Path]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Memory of the YuNet network under varied input sizes: does it plateau or leak?
 
-    .venv/bin/python bench/bench_runtime_memory.py [--max-side 640] [--threads 1] [--runs 300]
+    python -m bench.studies.speed.bench_runtime_memory [--max-side 640] [--threads 1] [--runs 300]
         [--mode product|dynamic|static] [--arena-max N] [--trim] [--every 50]
 
 Runs YuNet through the runtime layer on random input sizes (multiples of 32 up to --max-side),

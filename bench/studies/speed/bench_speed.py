@@ -14,9 +14,10 @@ One command, one run, references interleaved with ours (the machine is shared; q
 * **CLI**: ``lookalike predict MODEL <N photos> --json`` minus the same with one photo, per
   photo (start-up cancels out), wall and the child's CPU.
 
-Usage: ``python bench/bench_speed.py [--model lfw7.lookalike] [--name speed] [--rounds 3]``
+Usage:
+``python -m bench.studies.speed.bench_speed [--model lfw7.lookalike] [--name speed] [--rounds 3]``
 (trains a model on lfw7/train into a temp folder when none is given). Writes
-``bench/results/<name>.json``. The sources measured are those ``lookalike`` imports from
+``results/<name>.json``. The sources measured are those ``lookalike`` imports from
 (``PYTHONPATH=<an earlier checkout>/src`` measures that one, CLI included).
 """
 
@@ -35,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_home, lfw7, machine  # noqa: E402
+from bench.common import RESULTS, data_home, lfw7, machine  # noqa: E402
 
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 

@@ -1,15 +1,14 @@
 """How many network inferences (and SFace faces) ``FacePipeline.analyze(first_only=True)``
 makes on lfw7's validation photos and on a folder of 12 MP photos (``bench_speed.py`` makes
 them; default /tmp/speed/big). Deterministic, so checkouts compare exactly:
-``PYTHONPATH=<checkout>/src python bench/count_inferences.py [BIG_DIR]``."""
+``PYTHONPATH=<checkout>/src python -m bench.studies.speed.count_inferences [BIG_DIR]``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import lfw7  # noqa: E402
+from bench.common import lfw7  # noqa: E402
 
 
 def main() -> None:

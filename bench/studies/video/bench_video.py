@@ -1,6 +1,6 @@
 """Video and live camera: speed and right answers on clips made from photos.
 
-    PYTHONPATH=src .venv/bin/python bench/bench_video.py [--people DIR] [--duration 60]
+    python -m bench.studies.video.bench_video [--people DIR] [--duration 60]
         [--live-seconds 20] [--no-live] [--accuracy-clips 4]
 
 * **Speed**: a 60 s 1280×720 30 fps clip of two people (``lookalike.video.synth.scenario``:
@@ -18,7 +18,7 @@
   answers per second and delay it shows.
 
 ``--people DIR``: DIR/train/<person>/* trains the model and DIR/validation/<person>/* makes the
-clips (default: ../shared/data/lfw7). Writes bench/results/video.json.
+clips (default: ../shared/data/lfw7). Writes bench/studies/video/results/video.json.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, machine, save  # noqa: E402
+from bench.common import data_home, machine, save  # noqa: E402
 
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 
@@ -157,7 +156,8 @@ def live_frames(faces: list[np.ndarray], n: int = 150) -> list[bytes]:
 
 def live(model_path: Path, faces: dict[str, np.ndarray], seconds: float, tmp: Path) -> dict:
     import httpx
-    from bench_web import start_server, stop_server
+
+    from bench.studies.web.bench_web import start_server, stop_server
 
     frames = live_frames(list(faces.values()))
     server, base, _ = start_server(model_path, tmp / "serve.log")
@@ -219,8 +219,9 @@ def y4m_camera(path: Path, face: np.ndarray, seconds: float = 6.0, fps: int = 15
 def page_live(model_path: Path, face: np.ndarray, seconds: float, tmp: Path) -> dict:
     """The page's live mode in headless Chromium (its fake camera playing ``face``): the
     answers per second and delay the page itself shows, and what it names."""
-    from bench_web import start_server, stop_server
     from playwright.sync_api import sync_playwright
+
+    from bench.studies.web.bench_web import start_server, stop_server
 
     chromium = os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium")
     cam = y4m_camera(tmp / "cam.y4m", face)
@@ -261,7 +262,7 @@ def main() -> None:
     ap.add_argument("--no-live", action="store_true")
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the analysis that embeds every sampled frame")
-    ap.add_argument("--name", default="video", help="bench/results/NAME.json")
+    ap.add_argument("--name", default="video", help="bench/studies/video/results/NAME.json")
     ap.add_argument("--accuracy-clips", type=int, default=8)
     args = ap.parse_args()
     root = args.people or data_home() / "lfw7"

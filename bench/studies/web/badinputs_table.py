@@ -1,7 +1,7 @@
-"""The bad-input corpus (tests/badinputs.py) through train, predict, gallery add and
+"""The bad-input corpus (tests/utils/badinputs.py) through train, predict, gallery add and
 POST /api/predict, printed as Markdown tables (the README's guarantees).
 
-    .venv/bin/python bench/badinputs_table.py > table.md
+    .venv/bin/python -m bench.studies.web.badinputs_table > table.md
 
 The assertions behind each cell are in tests/test_bad_inputs.py; this only shows the outcomes.
 """
@@ -11,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 
-import badinputs as bi  # noqa: E402
-import conftest  # noqa: E402
-
+import tests.utils.badinputs as bi  # noqa: E402
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import printable  # noqa: E402
+from tests.utils import write_people  # noqa: E402
 
 
 def run(*args) -> tuple[int, str, str]:
@@ -46,7 +43,7 @@ def photo_table(base: Path) -> list[str]:
 
     from lookalike.web.app import create_app
 
-    root = conftest.write_people(base / "DATA", per_person=4)
+    root = write_people(base / "DATA", per_person=4)
     cases = bi.write_photo_kinds(root / "astronaut")
     model, gallery = base / "m.lookalike", base / "g.gallery"
     _, trained, _ = run("train", root, "-o", model, "-q")

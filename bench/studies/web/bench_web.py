@@ -6,17 +6,17 @@ Starts the server as its own process on 127.0.0.1 (loopback only), warms it up, 
     status counts (any 5xx is a failure), and the server's RSS before, during (peak) and after.
 The client runs on the same machine and shares its cores with the server.
 
-    .venv/bin/python bench/bench_web.py [--requests 10000] [--concurrency 16] [--model M]
+    python -m bench.studies.web.bench_web [--requests 10000] [--concurrency 16] [--model M]
 
-Writes bench/results/web.json.
+Writes bench/studies/web/results/web.json.
 
-    .venv/bin/python bench/bench_web.py abuse [--bad 1000] [--clean 300] [--model M]
+    .venv/bin/python -m bench.studies.web.bench_web abuse [--bad 1000] [--clean 300] [--model M]
 
 the server under abuse: lfw7 validation photos to /api/predict (is the top person right?),
 first alone, then with 1,000 bad requests of ~40 kinds mixed in at random (broken and hostile
 uploads, malformed HTTP and multipart, oversized bodies, slow and vanishing clients, bursts of
 16), then alone again: status counts (zero 5xx), every 4xx a JSON error, good latency and
-accuracy with / without the abuse, server RSS and log. Writes bench/results/web_abuse.json.
+accuracy with / without the abuse, server RSS and log. Writes results/web_abuse.json.
 
 Needs lookalike[web] and ../shared/data/lfw7 (or $LOOKALIKE_DATA).
 """
@@ -46,8 +46,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, lfw7, lookalike_cli, machine, save  # noqa: E402
+from bench.common import lfw7, lookalike_cli, machine, save  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -797,8 +796,7 @@ def _abuse_data(tmp: Path) -> tuple[str, Path, Path]:
         data = lfw7()
         return "lfw7", data / "train", data / "validation"
     except SystemExit:
-        sys.path.insert(0, str(REPO / "tests"))
-        from conftest import write_people
+        from tests.utils import write_people
 
         print("bench: lfw7 not found, using two people made from package-shipped photos",
               file=sys.stderr)
@@ -917,7 +915,7 @@ def main() -> int:
     ap.add_argument("--sequential", type=int, default=300,
                     help="requests sent one at a time for the service time")
     ap.add_argument("--model", help="model file (default: trained now on lfw7/train)")
-    ap.add_argument("--name", default="web", help="results file bench/results/NAME.json")
+    ap.add_argument("--name", default="web", help="results file results/NAME.json")
     ap.add_argument("--breakdown-only", action="store_true",
                     help="only time decode / detect / embed / predict in-process (no server)")
     args = ap.parse_args()

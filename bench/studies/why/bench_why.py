@@ -1,6 +1,7 @@
 """Is "why do they look alike?" (:mod:`lookalike.answer.why`) faithful, stable and cheap?
 
-One command: ``python bench/bench_why.py [--pairs 150] [--parts eyes,nose,...] [--sigma 8]``.
+One command:
+``python -m bench.studies.why.bench_why [--pairs 150] [--parts eyes,nose,...] [--sigma 8]``.
 
 Pairs: LFW ``pairs.txt`` same-person pairs (the first ``--pairs``, spread over the 10 folds), and
 look-alike pairs: for LFW photos of pairs.txt, each face's nearest *different-person* face, the
@@ -26,15 +27,12 @@ them (the 112×112 aligned crop).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, machine, save  # noqa: E402
-
+from bench.common import data_home, machine, save  # noqa: E402
 from lookalike.answer.why import DEFAULT_PARTS, Explainer, part_masks  # noqa: E402
 from lookalike.face.pipeline import FacePipeline, decode_for_faces  # noqa: E402
 from lookalike.measure.benchmark import find_pairs, parse_pairs  # noqa: E402
@@ -234,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", action="store_true", help="average with the mirrored pair")
     ap.add_argument("--sets", default="same_person,lookalike")
     ap.add_argument("--repeat", type=int, default=40, help="timed explanations")
-    ap.add_argument("--name", default="why", help="bench/results/<name>.json")
+    ap.add_argument("--name", default="why", help="bench/studies/why/results/<name>.json")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     start = machine()

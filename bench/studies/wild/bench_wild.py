@@ -1,7 +1,7 @@
 """Real web photos (issue 21): top-1 of today's defaults, of an earlier release and of a naive
 pipeline, on the same splits, in one command.
 
-    .venv/bin/python bench/bench_wild.py [--before REF] [--folds 5] [--lfw]
+    .venv/bin/python -m bench.studies.wild.bench_wild [--before REF] [--folds 5] [--lfw]
 
 Sets: ``wild/bollywood6`` and ``wild/actors6`` (uncropped web photos, their own train /
 validation split), ``lfw7``, and the two wild halves pooled (12 people) in ``--folds``
@@ -17,7 +17,7 @@ person-stratified folds (every photo is a validation photo once: 936 answers ins
   analyses.
 - ``--lfw``: LFW 10-fold verification and few-shot identification (``bench_lfw.py``'s code).
 
-Writes bench/results/wild.json and prints a table.
+Writes bench/studies/wild/results/wild.json and prints a table.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, data_home, machine, save  # noqa: E402
+from bench.common import REPO, data_home, machine, save  # noqa: E402
 
 SETS = ["wild/bollywood6", "wild/actors6", "lfw7"]
 POOLED = ["wild/bollywood6", "wild/actors6"]
@@ -126,7 +125,7 @@ def predict_cpu(train_items, photos, rounds: int = 3) -> dict:
 BEFORE_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import bench_wild
+from bench.studies.wild import bench_wild
 job = json.load(open(sys.argv[2]))
 if job.get("cpu"):
     print(json.dumps(bench_wild.predict_cpu(job["train"], job["photos"])))
@@ -141,7 +140,7 @@ def cpu_in_subprocess(train_items, photos, src: Path) -> dict:
     job.write_text(json.dumps({"cpu": True, "train": [[a, str(b)] for a, b in train_items],
                                "photos": [str(p) for p in photos]}))
     env = dict(os.environ, PYTHONPATH=str(src), LOOKALIKE_PROGRESS="0")
-    out = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(Path(__file__).parent),
+    out = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(REPO),
                           str(job)], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -160,7 +159,7 @@ class Before:
         job.write_text(json.dumps({"train": [[a, str(b)] for a, b in train_items],
                                    "val": [[a, str(b)] for a, b in val_items]}))
         env = dict(os.environ, PYTHONPATH=str(self.dir / "wt" / "src"), LOOKALIKE_PROGRESS="0")
-        out = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(Path(__file__).parent),
+        out = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(REPO),
                               str(job)], env=env, capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -1,0 +1,1 @@
+"""The article study: see NOTE.md beside this file."""

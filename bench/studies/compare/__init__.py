@@ -1,0 +1,1 @@
+"""The compare study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The face_choice study: see NOTE.md beside this file."""

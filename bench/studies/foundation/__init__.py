@@ -1,0 +1,1 @@
+"""The foundation study: see NOTE.md beside this file."""

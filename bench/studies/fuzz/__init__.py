@@ -1,0 +1,1 @@
+"""The fuzz study: see NOTE.md beside this file."""

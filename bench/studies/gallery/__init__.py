@@ -1,0 +1,1 @@
+"""The gallery study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The group study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The lfw study: see NOTE.md beside this file."""

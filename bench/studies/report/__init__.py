@@ -1,0 +1,1 @@
+"""The report study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The speed study: see NOTE.md beside this file."""

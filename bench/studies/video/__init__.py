@@ -1,0 +1,1 @@
+"""The video study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The web study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The why study: see NOTE.md beside this file."""

@@ -1,0 +1,1 @@
+"""The wild study: see NOTE.md beside this file."""
