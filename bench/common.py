@@ -111,16 +111,23 @@ def save(name: str, result: dict) -> Path:
     return path
 
 
+def note_path() -> Path:
+    """The NOTE.md of the study being run (beside its ``results/``), else BENCHMARKS.md."""
+    return RESULTS.parent / "NOTE.md" if RESULTS.parent.parent.name == "studies" else \
+        REPO / "BENCHMARKS.md"
+
+
 def write_benchmarks_section(start: str, end: str, text: str) -> None:
-    """Replace what lies between the markers ``start`` and ``end`` in BENCHMARKS.md with
-    ``text`` (which carries the markers), or append it; the prose around it is kept. Atomic."""
-    path = REPO / "BENCHMARKS.md"
+    """Replace what lies between the markers ``start`` and ``end`` in the study's NOTE.md
+    (:func:`note_path`) with ``text`` (which carries the markers), or append it; the prose
+    around it is kept. Atomic."""
+    path = note_path()
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in old and end in old:
         new = old[: old.index(start)] + text + old[old.index(end) + len(end):]
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
-    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".BENCHMARKS.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(new)
     os.chmod(tmp, 0o644)

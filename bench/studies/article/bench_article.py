@@ -11,7 +11,7 @@ final and best validation accuracy (42 photos), the training accuracy re-scored 
 mode, the wall time and the CPU time of that process (the machine is shared: CPU seconds / 2
 is the wall time on 2 idle cores). The face-embedding model is trained in-process with
 ``lookalike.models.train.train`` (SFace + centroid head, embedding cache off). Results go to
-``results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
+``results/article.json``; ``--markdown`` rewrites the article section of NOTE.md
 (the tables; the text between the notes markers is kept).
 
 ``--data fewshot`` builds the LFW few-shot split of ``lookalike.measure.benchmark.split_shots``
@@ -44,12 +44,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import (  # noqa: E402
-    REPO,
     RESULTS,
     lfw7,
     lfw_funneled,
     lookalike_cli,
     machine,
+    note_path,
     save,
     write_benchmarks_section,
 )
@@ -301,7 +301,7 @@ def markdown(results: dict[str, dict], notes: str) -> str:
 
 
 def current_notes() -> str:
-    path = REPO / "BENCHMARKS.md"
+    path = note_path()
     old = path.read_text() if path.exists() else ""
     if NOTES[0] in old and NOTES[1] in old:
         return old[old.index(NOTES[0]) + len(NOTES[0]):old.index(NOTES[1])]
@@ -330,7 +330,7 @@ def main() -> int:
                     help="stop each CNN run after S seconds (SIGINT) and keep its epochs")
     ap.add_argument("--val-per-person", type=int, default=3,
                     help="fewshot: validation photos kept per person (0: all)")
-    ap.add_argument("--markdown", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--markdown", action="store_true", help="update NOTE.md beside this script")
     ap.add_argument("--from-logs", metavar="DIR",
                     help="record runs that were stopped from DIR/NAME.err (the --keep folder)")
     ap.add_argument("--keep", help="keep models and per-epoch logs (NAME.err) in this folder")

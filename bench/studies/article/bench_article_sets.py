@@ -21,7 +21,7 @@ never recorded (nor is a run stopped by ``--kill-at``).
 
 Wall time under load is not the 10-minute target's figure, and neither is CPU time / 2 here:
 a recipe run on a crowded machine spent about half the CPU seconds of the same run on an idle
-one (BENCHMARKS.md); the target needs a run on 2 idle cores.
+one (NOTE.md); the target needs a run on 2 idle cores.
 """
 
 from __future__ import annotations
@@ -310,7 +310,7 @@ def rows_table(result: dict) -> list[str]:
 
 
 def write_markdown(result: dict) -> None:
-    """Replace the generated tables between the markers in BENCHMARKS.md (the prose around them
+    """Replace the generated tables between the markers in NOTE.md (the prose around them
     is kept)."""
     text = "\n".join([START, *table(result), "", "Every row:", "", *rows_table(result), END])
     write_benchmarks_section(START, END, text)
@@ -342,9 +342,9 @@ def main() -> int:
                     help="UTC: stop the run in progress then (it is not recorded)")
     ap.add_argument("--retry-errors", action="store_true")
     ap.add_argument("--table", action="store_true",
-                    help="print the tables and exit (with --markdown: and update BENCHMARKS.md)")
+                    help="print the tables and exit (with --markdown: and update NOTE.md)")
     ap.add_argument("--markdown", action="store_true",
-                    help="update BENCHMARKS.md's generated tables after each row")
+                    help="update NOTE.md's generated tables after each row")
     args = ap.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]

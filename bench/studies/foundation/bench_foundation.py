@@ -1,4 +1,4 @@
-"""The foundation issue's benchmarks (figures in BENCHMARKS.md).
+"""The foundation issue's benchmarks (figures in NOTE.md beside it).
 
     python -m bench.studies.foundation.bench_foundation \
         [--only lfw7,latency,groups,face_recognition]

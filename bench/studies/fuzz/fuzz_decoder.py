@@ -297,7 +297,7 @@ def main() -> None:
         child(args, rest)
         return
 
-    from common import REPO, RESULTS, machine, save
+    from bench.common import REPO, RESULTS, machine, save
 
     work = Path(tempfile.mkdtemp(prefix="lookalike-fuzz-"))
     corpus, crash_dir, work_corpus = work / "seeds", work / "crashes", work / "corpus"
