@@ -1,12 +1,14 @@
 # Two entry points for a fresh machine (Python 3.11, pip, make):
 #   make demo   installs into .venv, learns people from LFW and asks whom a photo resembles
-#   make test   installs into .venv, runs ruff and the test suite
+#   make test   installs into .venv, runs ruff and the test suite (every test)
+#   make test-fast  the same without the tests marked slow (a couple of minutes)
+#   make bench  the regression suite: HEAD against main, fails on a slowdown beyond noise
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +27,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q -ra
 
+test-fast: lint
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+# BASE / HEAD: any two refs ('.' is the working tree), e.g. make bench BASE=v0.1.0 HEAD=.
+BASE ?= main
+HEAD ?= HEAD
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.suite --base $(BASE) --head $(HEAD)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.suite --quick --base $(BASE) --head $(HEAD)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
