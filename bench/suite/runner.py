@@ -133,8 +133,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--head", default="HEAD",
                     help="what is measured against it (default: HEAD; '.': this working tree)")
     ap.add_argument("--quick", action="store_true",
-                    help="3 runs a side of predict, compare, enrolment, small training and the "
-                         "accuracies (smaller LFW): a few minutes")
+                    help="3 runs a side of predict, compare and enrolment, and the accuracies "
+                         "(a smaller LFW): a few minutes on an idle machine")
     ap.add_argument("--rounds", type=int, help="runs per side (default: 5; --quick: 3)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="these benchmarks only")
     ap.add_argument("--margin", type=float, default=MARGIN,
