@@ -75,8 +75,8 @@ def test_a_ref_is_exported_from_git_and_the_working_tree_is_used_as_it_is(tmp_pa
 
 def test_the_table_says_base_head_ratio_interval_and_verdict():
     b = BENCHMARKS["predict_small"]
-    rows = runner.judge(b, [{"latency_ms": 100.0, "cpu_ms": 50.0}] * 3,
-                        [{"latency_ms": 200.0, "cpu_ms": 50.0}] * 3, 0.1)
+    rows = runner.judge(b, [{"latency_ms": 100.0, "cpu_ms": 50.0, "x_ref": 5.0}] * 3,
+                        [{"latency_ms": 200.0, "cpu_ms": 50.0, "x_ref": 10.0}] * 3, 0.1)
     text = runner.table(rows, ("main (abc)", "HEAD (def)"))
     assert "base = main (abc); HEAD = HEAD (def)" in text
     latency = next(line for line in text.splitlines() if "latency_ms" in line)
