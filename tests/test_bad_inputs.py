@@ -126,6 +126,7 @@ def trained_on_corpus(corpus, tmp_path_factory):
     return code, stdout, stderr, out
 
 
+@pytest.mark.slow  # 23 s under load 14
 def test_train_uses_every_good_photo_and_lists_each_bad_file_on_one_line(corpus,
                                                                            trained_on_corpus):
     root, cases = corpus

@@ -25,6 +25,8 @@ import pytest
 
 from tests.utils import CMD, Paused, write_people
 
+pytestmark = pytest.mark.slow  # kills real lookalike processes at named points
+
 PHOTO_A = "astronaut/astronaut_00.jpg"
 
 

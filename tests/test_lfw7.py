@@ -5,7 +5,7 @@ import pytest
 from lookalike.measure.evaluate import evaluate
 from lookalike.models.train import train
 
-pytestmark = pytest.mark.lfw
+pytestmark = [pytest.mark.lfw, pytest.mark.slow]  # slow: trains on lfw7 and runs the demo
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.utils import encode, grace_hopper, variants
 
@@ -19,6 +20,7 @@ def run(*args, check=True):
     return proc
 
 
+@pytest.mark.slow  # 66 s under load 14
 def test_train_predict_evaluate_in_new_processes(people_dir, tmp_path):
     model = tmp_path / "people.lookalike"
     out = run("train", people_dir, "-o", model)
@@ -41,6 +43,7 @@ def test_train_predict_evaluate_in_new_processes(people_dir, tmp_path):
     assert info["labels"] == ["astronaut", "grace_hopper"]
 
 
+@pytest.mark.slow  # 28 s under load 14
 def test_user_mistakes_get_one_line_and_no_traceback(trained, tmp_path):
     _, _, model = trained
     blank = tmp_path / "blank.png"

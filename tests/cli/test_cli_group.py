@@ -40,6 +40,7 @@ def roll(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow  # 10 s under load 14
 def test_group_name_merge_split_on_the_command_line(roll, tmp_path):
     out = tmp_path / "OUT"
     code, stdout, err = run("group", roll, "-o", out, "--report", tmp_path / "rep", "-q")

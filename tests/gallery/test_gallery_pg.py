@@ -14,6 +14,8 @@ from lookalike.cli import main
 from lookalike.models.gallery import Gallery, GalleryError
 from tests.utils import Paused, astronaut, encode, grace_hopper, variants, write_people
 
+pytestmark = pytest.mark.slow  # starts PostgreSQL (11-16 s a test under load 14)
+
 
 @pytest.fixture(scope="module")
 def people(tmp_path_factory) -> Path:

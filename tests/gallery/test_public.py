@@ -16,6 +16,8 @@ from PIL import Image
 from lookalike.models.gallery import Gallery
 from tests.utils import CMD, SHARED_DATA, astronaut, encode, grace_hopper, variants
 
+pytestmark = pytest.mark.slow  # LFW as a gallery in real processes (7-29 s a test under load 14)
+
 
 def fake_home(root: Path) -> Path:
     """DATA_HOME/lfw_home/lfw_funneled/<Name>/<Name>_000N.jpg for three "public figures"."""

@@ -203,6 +203,7 @@ def test_train_and_gallery_take_the_named_groups(roll, tmp_path):
     assert any("unnamed group" in why for _, why in report.skipped)
 
 
+@pytest.mark.slow  # a Dask cluster: 27 s under load 14
 def test_the_dask_path_gives_the_same_groups(roll, tmp_path):
     pytest.importorskip("distributed")
     plain = lookalike.group([roll], progress=False, cache=False)

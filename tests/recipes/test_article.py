@@ -24,6 +24,8 @@ from lookalike.models import efficientnet_lite as effnet  # noqa: E402
 from lookalike.models.article import ArticleConfig, ArticleModel, train_article  # noqa: E402
 from tests.utils import CMD, Paused  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains the article's CNN (10-230 s a test under load 14)
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "LOOKALIKE_PROGRESS": "0"}
 
 

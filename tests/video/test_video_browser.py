@@ -27,6 +27,8 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from lookalike.video.synth import _paste, background  # noqa: E402
 from lookalike.web.app import create_app  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real browser (playwright)
+
 
 def fake_camera(path: Path, seconds: float = 4.0, fps: int = 15) -> Path:
     """A Y4M file (what Chromium's fake camera plays, in a loop): the astronaut swaying."""

@@ -19,6 +19,8 @@ httpx = pytest.importorskip("httpx")
 
 from bench.studies.web import bench_web as bw  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real server under ~150 bad requests
+
 #: Statuses that are not an HTTP answer but what the abusing client itself chose to do.
 CLIENT_CHOICES = {"client_timeout", "client_hung_up"}
 

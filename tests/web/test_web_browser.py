@@ -30,6 +30,8 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real browser (playwright)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -8,9 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from test_web_browser import browser, expect, page, server  # noqa: F401  (fixtures; skips)
 
 from tests.utils import astronaut, encode, grace_hopper, group_shot, variants
+
+pytestmark = pytest.mark.slow  # a real browser (playwright)
 
 
 def test_drop_many_photos_see_the_people_download_groups_json(page, server, tmp_path):  # noqa: F811

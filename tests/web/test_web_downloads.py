@@ -85,4 +85,5 @@ def test_compare_two_photos_and_download_the_picture(page, tmp_path):  # noqa: F
     assert page.locator("#compare").is_hidden()
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# slow: a real browser (playwright)
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.slow]
