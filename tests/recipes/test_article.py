@@ -94,7 +94,7 @@ def test_tiny_training_reports_and_adjusts_batch(article_model):
 
 def test_training_report_and_curves(article_model, tmp_path):
     from lookalike.models.article import save_curves
-    from lookalike.pictures.report import write_train_report
+    from lookalike.pictures.train_report import write_train_report
 
     model, report, path, _ = article_model
     page = write_train_report(report, model, tmp_path / "report", model_path=path)

@@ -123,7 +123,7 @@ def cmd_train_article(args) -> int:
                          f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
-        from lookalike.pictures.report import write_train_report
+        from lookalike.pictures.train_report import write_train_report
 
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         info(f"Training report: {page}")
