@@ -71,9 +71,10 @@ def _history_series(history: Any) -> dict[str, list[float]]:
     return out
 
 
-def curves_png(history: Any, path: str | Path) -> Path | None:
+def curves_png(history: Any, path: str | Path, title: str = "") -> Path | None:
     """Training curves (loss, accuracy, ... per epoch) from a ``{name: [values]}`` dict or a
-    list of per-epoch rows; ``val_<name>`` is drawn dashed beside its training curve."""
+    list of per-epoch rows; ``val_<name>`` is drawn dashed beside its training curve. None
+    when the history has no numbers."""
     series = _history_series(history)
     if not series:
         return None
@@ -94,7 +95,10 @@ def curves_png(history: Any, path: str | Path) -> Path | None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(color="#eeeeee")
             ax.legend(fontsize=8, frameon=False)
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
+        if title:
+            fig.suptitle(title, fontsize=9)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.80 if title else 0.88,
+                            wspace=0.3)
         return save_png(fig, path, tight=True)
 
 
