@@ -235,7 +235,7 @@ def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
         hint = ""
         made, now = str(embedder["version"]), str(pipe.embedder.version)
         if made.split("+")[0] == now.split("+")[0]:  # the same weights at another precision
-            want = "bf16" if "+bf16" in made else "f32"
+            want = next((p for p in ("bf16", "int8") if f"+{p}" in made), "f32")
             hint = (f" (its vectors were computed at {want} precision: run with "
                     f"LOOKALIKE_PRECISION={want}, or retrain it)")
         raise ValueError(f"embedder {embedder['name']} {embedder['version']}, this "
