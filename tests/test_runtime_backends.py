@@ -99,3 +99,86 @@ def test_int8_embedder_is_versioned_apart_and_close_to_f32(monkeypatch):
         assert int8._network().precision == "int8"
         cos = float(a[0] @ b[0])
         assert 0.95 < cos < 0.99999  # close to f32's, and not f32's own numbers
+
+
+# -- precision recorded in models and galleries ---------------------------------------------
+
+def _photo(tmp_path, rgb, seed: int):
+    from conftest import encode, variants
+
+    p = tmp_path / f"probe{seed}.jpg"
+    p.write_bytes(encode(variants(rgb, 1, seed=seed)[0], quality=85))
+    return p
+
+
+def test_an_f32_model_keeps_answering_at_f32_whatever_the_default(trained, tmp_path,
+                                                                  monkeypatch):
+    """A saved (f32) model answers exactly as before, also where the default precision is
+    int8: its embedder is made again at the precision recorded in it."""
+    from lookalike.models.model import load
+    from lookalike.runtime import policy
+
+    model, _, path = trained
+    monkeypatch.delenv("LOOKALIKE_PRECISION", raising=False)
+    photo = _photo(tmp_path, grace_hopper(), 7)
+    want = load(path).predict(photo).faces[0].ranking
+    monkeypatch.setattr(policy, "requested_precision", lambda: "int8")  # an int8 default
+    assert SFaceEmbedder().precision == "int8"  # new embedders follow the default...
+    loaded = load(path)
+    assert loaded.pipeline.embedder.precision == "f32"  # ...a saved model keeps its own
+    got = loaded.predict(photo).faces[0].ranking
+    assert [m.person for m in got] == [m.person for m in want]
+    assert [m.similarity for m in got] == [m.similarity for m in want]
+
+
+def test_an_int8_model_follows_its_precision_and_refuses_another_by_name(people_dir, tmp_path,
+                                                                        monkeypatch):
+    from lookalike.models.model import load
+    from lookalike.models.train import train
+
+    monkeypatch.setenv("LOOKALIKE_PRECISION", "int8")
+    model, _ = train(people_dir, progress=False, cache=False)
+    assert model.manifest["embedder"]["version"].endswith("+int8")
+    path = tmp_path / "int8.lookalike"
+    model.save(path)
+    photo = _photo(tmp_path, astronaut(), 3)
+    want = load(path).predict(photo).faces[0].ranking
+    monkeypatch.delenv("LOOKALIKE_PRECISION")  # the default (f32): the model's own precision
+    got = load(path).predict(photo).faces[0].ranking
+    assert got[0].person == "astronaut"
+    assert [m.similarity for m in got] == pytest.approx([m.similarity for m in want], abs=1e-6)
+    monkeypatch.setenv("LOOKALIKE_PRECISION", "f32")  # asked for another: one line, by name
+    with pytest.raises(Exception, match="LOOKALIKE_PRECISION=int8") as err:
+        load(path).predict(photo)
+    assert "\n" not in str(err.value)
+
+
+def test_a_gallery_never_mixes_precisions_even_from_pool_workers(people_dir, tmp_path,
+                                                                 monkeypatch):
+    """A gallery made at int8 and added to later at the default (f32), by worker processes,
+    stores int8 vectors only."""
+    from lookalike.face.embedders import embedder_spec, get_embedder
+    from lookalike.face.pipeline import FacePipeline
+    from lookalike.models.gallery import Gallery
+
+    monkeypatch.setenv("LOOKALIKE_PRECISION", "int8")
+    g = Gallery.create(tmp_path / "int8.gallery")
+    g.add_photos([("astronaut", p) for p in sorted((people_dir / "astronaut").glob("*.jpg"))[:2]],
+                 workers=1, progress=False, cache=False)
+    g.close()
+    monkeypatch.delenv("LOOKALIKE_PRECISION")
+    g = Gallery.open(tmp_path / "int8.gallery")
+    assert embedder_spec(g.pipeline.embedder) == "sface@int8"
+    photos = sorted((people_dir / "grace_hopper").glob("*.jpg"))[:4]
+    rep = g.add_photos([("grace_hopper", p) for p in photos], workers=2, progress=False,
+                       cache=False)
+    assert rep.added == 4
+    stored = g.store.person_vectors("grace_hopper")
+    g.close()
+    pipes = {p: FacePipeline(get_embedder(f"sface@{p}"), cache=False) for p in ("f32", "int8")}
+    want = {p: np.stack([pipe.analyze(ph).embeddings[0] for ph in photos])
+            for p, pipe in pipes.items()}
+    assert len(stored) == 4
+    for v in stored:
+        assert np.max(want["int8"] @ v) > 0.9999  # an int8 vector of one of the photos
+        assert np.max(want["f32"] @ v) < 0.9995  # not an f32 one

@@ -259,13 +259,39 @@ class ComboEmbedder:
 EMBEDDERS = ("sface", "dlib", "sface+dlib")
 
 
-def get_embedder(name: str) -> Embedder:
-    """An embedder by name: ``sface`` (default), ``dlib``, or ``sface+dlib``."""
+def get_embedder(name: str, precision: str | None = None) -> Embedder:
+    """An embedder by name: ``sface`` (default), ``dlib``, or ``sface+dlib``. ``precision`` (or
+    a name ending in ``@f32`` / ``@int8``, as :func:`embedder_spec` writes it) is SFace's;
+    default ``$LOOKALIKE_PRECISION``."""
+    if "@" in name:
+        name, _, precision = name.partition("@")
     if name == "sface":
-        return SFaceEmbedder()
+        return SFaceEmbedder(precision=precision)
     if name == "dlib":
         return DlibEmbedder()
     if name in ("sface+dlib", "combo"):
         # 0.63: FAR 0.07 %, TAR 98.67 % on all LFW pairs (the parts' mean 0.6365: TAR 98.47 %)
-        return ComboEmbedder([SFaceEmbedder(), DlibEmbedder()], threshold=0.63)
+        return ComboEmbedder([SFaceEmbedder(precision=precision), DlibEmbedder()],
+                             threshold=0.63)
     raise LookalikeError(f"unknown embedder {name!r}", fix=f"choose one of {', '.join(EMBEDDERS)}")
+
+
+def embedder_spec(embedder: Embedder) -> str:
+    """The name that makes this embedder again, at its precision, in another process (a pool
+    or Dask worker): ``sface@f32``, ``sface+dlib@int8``, ``dlib``."""
+    parts = embedder.parts if isinstance(embedder, ComboEmbedder) else [embedder]
+    precision = next((p.precision for p in parts if isinstance(p, SFaceEmbedder)), None)
+    return embedder.name if precision is None else f"{embedder.name}@{precision}"
+
+
+def made_precision(version: str) -> str | None:
+    """The precision a saved model or gallery with this embedder version was made at, to make
+    its embedder again at that precision: ``f32`` or ``int8`` unless ``LOOKALIKE_PRECISION`` is
+    set (then None: the process's precision, and a different one is refused by name). A model
+    made at f32 keeps answering at f32 whatever the default, and a gallery never mixes vectors
+    of two precisions. bf16 is not followed: YuNet also runs at bf16 there (another detector)."""
+    import os
+
+    if os.environ.get("LOOKALIKE_PRECISION", "").strip():
+        return None
+    return "int8" if "+int8" in version else None if "+bf16" in version else "f32"
