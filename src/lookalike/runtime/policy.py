@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lookalike.errors import LookalikeError
 from lookalike.runtime.openvino_import import import_openvino, openvino_available
+from lookalike.runtime.weights import int8_model
 
 BACKENDS = ("openvino", "opencv")
 #: ``f32``: every network in f32 (the default). ``bf16``: OpenVINO computes in bf16 where the
@@ -62,8 +63,6 @@ def precision_name(backend: str | None = None, source: Path | None = None,
     if (backend or backend_name()) != "openvino":
         return "f32"
     if want == "int8" and source is not None:
-        from lookalike.runtime.weights import int8_model
-
         return "int8" if int8_model(source) is not None else "f32"
     return want
 
