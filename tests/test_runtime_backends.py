@@ -87,7 +87,9 @@ def test_int8_embedder_is_versioned_apart_and_close_to_f32(monkeypatch):
     f32 = SFaceEmbedder()
     int8 = SFaceEmbedder(precision="int8")
     assert int8.version == f32.version + "+int8" and int8.precision == "int8"
-    assert SFaceEmbedder(backend="opencv", precision="int8").version == f32.version
+    with pytest.raises(LookalikeError, match="runs on OpenVINO only"):  # never silently f32
+        SFaceEmbedder(backend="opencv", precision="int8")
+    assert SFaceEmbedder(backend="opencv", precision="f32").version == f32.version
     monkeypatch.setenv("LOOKALIKE_PRECISION", "int8")
     assert SFaceEmbedder().version == int8.version
     # YuNet has no int8 graph: the detector (and its cache key) stay f32's
@@ -149,6 +151,11 @@ def test_an_int8_model_follows_its_precision_and_refuses_another_by_name(people_
     assert [m.similarity for m in got] == pytest.approx([m.similarity for m in want], abs=1e-6)
     monkeypatch.setenv("LOOKALIKE_PRECISION", "f32")  # asked for another: one line, by name
     with pytest.raises(Exception, match="LOOKALIKE_PRECISION=int8") as err:
+        load(path).predict(photo)
+    assert "\n" not in str(err.value)
+    monkeypatch.delenv("LOOKALIKE_PRECISION")
+    monkeypatch.setenv("LOOKALIKE_BACKEND", "opencv")  # no int8 SFace there: said, not mixed
+    with pytest.raises(LookalikeError, match="runs on OpenVINO only") as err:
         load(path).predict(photo)
     assert "\n" not in str(err.value)
 

@@ -64,6 +64,11 @@ class SFaceEmbedder:
         self.flip_test = flip_test
         self.backend = backend_name(backend)
         self.precision = precision_name(self.backend, sface_path(), precision)
+        if precision is not None and self.precision != precision:  # asked for by name
+            raise LookalikeError(
+                f"SFace at {precision} runs on OpenVINO only (this process runs "
+                f"{self.backend}): a model or gallery made at {precision} cannot answer here",
+                fix="pip install openvino, or use one made at f32 (LOOKALIKE_PRECISION=f32)")
         self._net = None
         self._lock = threading.Lock()
         if self.precision != "f32":
