@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from lookalike.face.detector import yunet_path
-from lookalike.runtime import Network, open_network
+from lookalike.runtime import open_network
+from lookalike.runtime.network import Network
 
 
 class MallInfo2(ctypes.Structure):

@@ -15,6 +15,7 @@ from lookalike.errors import LookalikeError
 from lookalike.face.detector import FaceDetector, sface_path, yunet_blob, yunet_path
 from lookalike.face.embedders import SFaceEmbedder
 from lookalike.runtime import weights
+from lookalike.runtime.network import Network
 from lookalike.runtime.opencv_net import OpenCVNetwork
 from lookalike.runtime.openvino_net import OpenVINONetwork
 
@@ -32,7 +33,8 @@ def _crops(rgb: np.ndarray) -> np.ndarray:
                                               ("opencv", OpenCVNetwork)])
 def test_open_network_gives_the_backends_class_behind_one_interface(backend, cls):
     net = runtime.open_network(yunet_path(), backend=backend, dynamic=True)
-    assert isinstance(net, cls) and isinstance(net, runtime.Network)
+    assert isinstance(net, cls) and isinstance(net, Network)
+    assert isinstance(runtime.Network(yunet_path(), backend=backend), cls)  # the old spelling
     assert net.backend == backend and net.precision == "f32" and net.compiles == 0
     outs = net.run(yunet_blob(astronaut()))
     assert net.compiles == 1 and all(o.dtype == np.float32 for o in outs)

@@ -1,6 +1,6 @@
 """The inference layer every network goes through (YuNet, SFace, and any later ONNX model).
 
-One interface, :class:`~lookalike.runtime.network.Network` (``run(blob) -> outputs``), and one
+One interface, :class:`lookalike.runtime.network.Network` (``run(blob) -> outputs``), and one
 small class per runtime behind it; :func:`open_network` picks the runtime:
 
 - ``policy``: which runtime, how many threads, what precision (``LOOKALIKE_BACKEND``,
@@ -19,8 +19,11 @@ Nothing is imported from OpenVINO or OpenCV, and nothing loaded, until a network
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lookalike.errors import LookalikeError
-from lookalike.runtime.network import Network, open_network
+from lookalike.runtime import network
+from lookalike.runtime.network import open_network
 from lookalike.runtime.openvino_import import import_openvino, openvino_available
 from lookalike.runtime.policy import (
     BACKENDS,
@@ -41,3 +44,10 @@ __all__ = [
     "openvino_available", "pin_threads", "precision_name", "set_default_threads", "threads",
     "usable_cores",
 ]
+
+
+def Network(source: Path, **options) -> network.Network:  # noqa: N802
+    """The earlier spelling of :func:`open_network` (``runtime.Network(path, dynamic=True)``),
+    kept while other branches still call it; the interface itself is
+    :class:`lookalike.runtime.network.Network`."""
+    return open_network(source, **options)
