@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import astronaut, grace_hopper
 
 from lookalike import runtime
 from lookalike.errors import LookalikeError
@@ -18,6 +17,7 @@ from lookalike.runtime import weights
 from lookalike.runtime.network import Network
 from lookalike.runtime.opencv_net import OpenCVNetwork
 from lookalike.runtime.openvino_net import OpenVINONetwork
+from tests.utils import astronaut, grace_hopper
 
 if not runtime.openvino_available():  # CI installs it: both runtimes run there
     pytest.skip("openvino is not installed", allow_module_level=True)
@@ -108,7 +108,7 @@ def test_int8_embedder_is_versioned_apart_and_close_to_f32(monkeypatch):
 # -- precision recorded in models and galleries ---------------------------------------------
 
 def _photo(tmp_path, rgb, seed: int):
-    from conftest import encode, variants
+    from tests.utils import encode, variants
 
     p = tmp_path / f"probe{seed}.jpg"
     p.write_bytes(encode(variants(rgb, 1, seed=seed)[0], quality=85))

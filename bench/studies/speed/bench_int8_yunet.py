@@ -3,22 +3,20 @@ on wild train-split photos and LFW photos outside pairs.txt), against f32 in one
 interleaved: CPU per inference at the detector's input sizes, and how the faces found differ
 (count, box IoU, landmark shift) on the wild validation photos. A study: nothing is shipped.
 
-    python bench/bench_int8_yunet.py [--calib 150] [--check 120] [--name int8_yunet]
+    python -m bench.studies.speed.bench_int8_yunet [--calib 150] [--check 120] [--name int8_yunet]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_home, machine, save  # noqa: E402
-from quantize_sface import calibration_photos  # noqa: E402
+from bench.common import data_home, machine, save  # noqa: E402
+from bench.studies.speed.quantize_sface import calibration_photos
 
 
 def blobs(paths: list[Path]) -> list[np.ndarray]:

@@ -6,23 +6,21 @@ own classes, interleaved in one process so both see the same machine load.
 - **per photo**: ``FacePipeline.analyze`` (decode, detect, embed; embedding cache off) on the
   lfw7 validation photos, at the default threads.
 
-Also the cosine between each face's int8 and f32 vectors. Writes bench/results/<name>.json.
+Also the cosine between each face's int8 and f32 vectors. Writes results/<name>.json.
 
-    python bench/bench_precision.py [--faces 200] [--rounds 5] [--name precision]
+    python -m bench.studies.speed.bench_precision [--faces 200] [--rounds 5] [--name precision]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import lfw7, lfw_funneled, machine, save  # noqa: E402
+from bench.common import lfw7, lfw_funneled, machine, save  # noqa: E402
 
 PRECISIONS = ("f32", "int8")
 

@@ -11,7 +11,8 @@ Writes ``src/lookalike/runtime/int8/sface-2021dec-int8ptq.{xml,bin,json}`` (the 
 was made, and the SHA-256 of the int8 file it comes from, which the runtime checks) and
 prints the cosine between int8 and fp32 vectors on held-out faces (LFW people of pairs.txt).
 
-    python bench/quantize_sface.py [--lfw 300] [--wild 100] [--preset performance|mixed]
+    python -m bench.studies.speed.quantize_sface [--lfw 300] [--wild 100] \
+        [--preset performance|mixed]
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, data_home, lfw_funneled  # noqa: E402
+from bench.common import REPO, data_home, lfw_funneled  # noqa: E402
 
 OUT = REPO / "src" / "lookalike" / "runtime" / "int8"
 NAME = "sface-2021dec-int8ptq"
@@ -127,7 +127,7 @@ def main() -> None:
     cos = (f32 * q).sum(1)
     source = sface_path()
     info = {
-        "made_by": "bench/quantize_sface.py " + " ".join(sys.argv[1:]),
+        "made_by": "bench/studies/speed/quantize_sface.py " + " ".join(sys.argv[1:]),
         "from": source.name,
         "from_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "license": "Apache-2.0 (SFace, OpenCV Zoo); quantised by lookalike",
