@@ -36,6 +36,8 @@ from tests.utils.badinputs import (
     write_photo_kinds,
 )
 
+pytestmark = pytest.mark.slow  # the bad-input corpus through every surface: ~500 s under load 13
+
 PORTRAIT = (320, 420)  # the size (after orientation) of the photos most ok kinds are made of
 
 

@@ -108,6 +108,7 @@ def test_split_shots_and_nearest_top1():
     assert nearest_top1(g, np.arange(3), q, np.array([0, 2, 0])) == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow  # 18 s under load 13
 @pytest.mark.lfw
 def test_benchmark_cli_without_data_is_a_clear_error(tmp_path):
     env = {"LOOKALIKE_DATA": str(tmp_path), "PATH": "", "HOME": str(tmp_path)}
@@ -120,6 +121,7 @@ def test_benchmark_cli_without_data_is_a_clear_error(tmp_path):
     assert r.stderr.startswith("lookalike: error:") and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # 14 s under load 13
 @pytest.mark.lfw
 def test_benchmark_lfw_pairs_on_shared_data(tmp_path):
     """Parses the real pairs.txt and scores a handful of real pairs end to end (sface)."""

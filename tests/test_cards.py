@@ -60,6 +60,7 @@ def test_card_one_face(trained, photos, tmp_path):
     assert not row.unknown and not row.gradcam
 
 
+@pytest.mark.slow  # 16 s under load 13
 def test_card_group_shot_all_faces_and_together(trained, photos, tmp_path):
     from lookalike.pictures.cards import render_card
 

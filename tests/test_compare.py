@@ -94,6 +94,7 @@ def run(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # a real process: 13 s under load 13
 def test_cli_compare(photos, tmp_path):
     r = run("compare", photos["a1"], photos["a2"])
     assert r.returncode == 0, r.stderr
@@ -106,6 +107,7 @@ def test_cli_compare(photos, tmp_path):
         assert im.format == "PNG" and im.size[0] > 600 and im.size[1] > 400
 
 
+@pytest.mark.slow  # real processes: 12 s under load 13
 def test_cli_compare_errors(photos):
     r = run("compare", photos["a1"], photos["blank"])
     assert r.returncode == 3

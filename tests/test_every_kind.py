@@ -12,7 +12,9 @@ import pytest
 from lookalike.cli import main
 from tests.utils import encode, grace_hopper, variants
 
-KINDS = ["embedding", "local-gallery", "pg-gallery", "article"]
+# the article kind trains a CNN: 53-155 s a test under load 13
+KINDS = ["embedding", "local-gallery", "pg-gallery",
+         pytest.param("article", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")

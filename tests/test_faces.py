@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from lookalike.face.detector import (
@@ -99,6 +100,7 @@ def test_small_face_in_a_big_photo_is_found():
     assert 2600 < (x + w / 2) * 2 < 2780 and 900 < (y + h / 2) * 2 < 1140
 
 
+@pytest.mark.slow  # 18 s under load 13
 def test_turning_a_photo_does_not_invent_faces():
     from skimage import data
 

@@ -482,6 +482,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
+pytestmark = pytest.mark.slow  # property-based (hypothesis): 165 s under load 13
+
 TOKEN = "fuzz-t0ken"
 
 

@@ -63,6 +63,7 @@ def test_group_name_merge_split_on_the_command_line(roll, tmp_path):
     assert doc == json.loads((out / "groups.json").read_text()) | {"out": str(out)}
 
 
+@pytest.mark.slow  # 11 s under load 13
 def test_mistakes_get_one_line(roll, tmp_path):
     out = tmp_path / "OUT"
     assert run("group", roll / "a0.jpg", roll / "a1.jpg", "-o", out, "-q")[0] == 0

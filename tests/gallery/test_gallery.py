@@ -35,6 +35,7 @@ def probe(tmp_path: Path, rgb: np.ndarray, seed: int, name: str = "probe.jpg") -
     return p
 
 
+@pytest.mark.slow  # 13 s under load 13
 def test_search_ranks_people_in_predict_shape(gallery, tmp_path):
     res = gallery.search(probe(tmp_path, grace_hopper(), 99), top=5)
     assert res.ok
