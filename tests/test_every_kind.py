@@ -116,6 +116,7 @@ def test_every_surface_answers(kind, model_of, photo, people_dir, tmp_path, caps
         assert doc["photos"][0]["faces"][0]["ranking"][0]["person"] == "grace_hopper"
 
 
+@pytest.mark.slow  # 12 s under load 13 (one of its cases)
 @pytest.mark.parametrize("kind", KINDS)
 def test_why_on_every_kind(kind, model_of, photo, capsys, monkeypatch):
     """predict --why and /api/predict?why=1: embedding kinds explain their matches; the

@@ -102,6 +102,7 @@ def test_the_guard_itself_blocks_and_logs(offline):
     assert "192.0.2.1" in offline.log.read_text()
 
 
+@pytest.mark.slow  # 78 s under load 13
 def test_train_predict_evaluate_and_gallery_never_touch_the_network(offline, people_dir,
                                                                    tmp_path):
     model = tmp_path / "people.lookalike"

@@ -16,6 +16,7 @@ def run(*args, check: bool = False):
                           timeout=300, check=check)
 
 
+@pytest.mark.slow  # 11 s under load 13
 def test_predict_a_folder_answers_every_photo(trained, people_dir, tmp_path):
     _, _, model = trained
     folder = people_dir / "astronaut"
@@ -32,6 +33,7 @@ def test_predict_a_folder_answers_every_photo(trained, people_dir, tmp_path):
     assert r.stdout.count(".jpg") == len(photos) + 1
 
 
+@pytest.mark.slow  # 13 s under load 13
 def test_predict_folder_errors_once(trained, tmp_path):
     _, _, model = trained
     empty = tmp_path / "empty"

@@ -101,6 +101,7 @@ def test_thumbnail_is_cut_around_the_face_box(tmp_path):
     assert face_thumbnail(tmp_path / "missing.jpg", face.box) is None
 
 
+@pytest.mark.slow  # 15 s under load 13
 def test_reliability_and_confusion_pictures(tmp_path):
     from lookalike.pictures.charts import confusion_png, reliability_png
 

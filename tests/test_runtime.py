@@ -47,6 +47,7 @@ def _photos(lfw: int = 40) -> list[np.ndarray]:
     return out
 
 
+@pytest.mark.slow  # 16 s under load 13 (one of its cases)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_yunet_decoding_matches_opencv_face_detector(backend):
     """Our decoding of YuNet's raw outputs (priors, boxes, landmarks, scores, NMS) gives
@@ -76,6 +77,7 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     assert nms(boxes[:0], scores[:0], 0.3).tolist() == []
 
 
+@pytest.mark.slow  # 22 s under load 13
 def test_both_runtimes_find_the_same_faces_and_vectors():
     dets = {b: FaceDetector(backend=b) for b in BACKENDS}
     embs = {b: SFaceEmbedder(backend=b) for b in BACKENDS}
@@ -220,6 +222,7 @@ def test_a_dynamic_network_gives_free_heap_pages_back_now_and_then(monkeypatch):
     assert len(trims) == 3  # and after a big input's buffers are released
 
 
+@pytest.mark.slow  # 12 s under load 13
 def test_big_and_small_inputs_from_many_threads_answer_as_one_thread_does():
     net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True, max_shapes=1)
     blobs = [np.random.default_rng(i).random((1, 3, h, w), np.float32) * 255
@@ -308,6 +311,7 @@ def test_info_says_which_runtime_and_backend_option_forces_it():
     assert "unknown backend 'tensorrt'" in r.stderr
 
 
+@pytest.mark.slow  # 15 s under load 13
 def test_without_openvino_falls_back_to_opencv_and_still_answers(tmp_path, trained):
     _, _, model_path = trained
     from tests.utils import encode

@@ -256,6 +256,7 @@ def _files(*paths: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("photo", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
 
 
+@pytest.mark.slow  # 12 s under load 13 (one of its cases)
 @pytest.mark.parametrize("kind", ["model", "gallery"])
 def test_http_answers_and_errors_hold_to_the_schemas(kind, trained, request, photos):
     spec = str(trained[2]) if kind == "model" else request.getfixturevalue("gallery")

@@ -97,6 +97,7 @@ def astronaut_model(tmp_path_factory):
     return model, shot
 
 
+@pytest.mark.slow  # 31 s under load 13
 def test_predict_answers_the_prominent_face_and_known_on_request(astronaut_model):
     model, shot = astronaut_model
     r = run("predict", model, shot, "--json")
@@ -125,6 +126,7 @@ def test_evaluate_answers_for_the_known_face(astronaut_model, tmp_path):
     assert doc["subject"] == "known"
 
 
+@pytest.mark.slow  # 13 s under load 13
 def test_training_leaves_out_a_photo_of_another_known_person(tmp_path):
     from lookalike.models.train import train
 

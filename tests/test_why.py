@@ -135,6 +135,7 @@ def test_compare_many_says_which_photo_resembles_most(photos):
                      names=["me", "blank"])
 
 
+@pytest.mark.slow  # 16 s under load 13
 def test_every_embedder_explains(photos):
     pytest.importorskip("dlib")
     for name in ("dlib", "sface+dlib"):
@@ -170,6 +171,7 @@ def test_predict_matches_explained_and_a_kind_without_it_says_so(trained, photos
     assert unavailable("x").sentence == "x"
 
 
+@pytest.mark.slow  # 22 s under load 13
 def test_cli_why_on_compare_predict_and_gallery(trained, photos, tmp_path, capsys):
     assert main(["compare", str(photos["a1"]), str(photos["a2"]), "--why", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
@@ -200,6 +202,7 @@ def test_cli_why_on_compare_predict_and_gallery(trained, photos, tmp_path, capsy
     assert ranked[0]["person"] == "astronaut" and ranked[0]["why"]["available"]
 
 
+@pytest.mark.slow  # 12 s under load 13
 def test_cards_show_why(trained, photos, tmp_path):
     from PIL import Image
 

@@ -38,6 +38,7 @@ def clip(tmp_path_factory) -> tuple[Path, list[Appearance]]:
     return path, apps
 
 
+@pytest.mark.slow  # 16 s under load 13
 def test_every_appearance_is_one_track_answered_right(trained, clip):
     model = trained[0]
     path, apps = clip
@@ -60,6 +61,7 @@ def test_every_appearance_is_one_track_answered_right(trained, clip):
     assert json.loads(json.dumps(d)) == d
 
 
+@pytest.mark.slow  # 45 s under load 13
 def test_work_follows_change_not_frames(trained, clip):
     """Detect and embed when worth it: far fewer embeddings (and detections) than the
     reference that detects and embeds every sampled frame, with the same tracks."""
@@ -98,6 +100,7 @@ def test_nobody_known_says_none_of_these(trained, shared_data, tmp_path):
     assert r.to_dict()["tracks"][0]["face"]["unknown"] is True
 
 
+@pytest.mark.slow  # 28 s under load 13
 def test_cli_video_json_text_and_card(trained, clip, tmp_path, capsys):
     path, apps = clip
     card = tmp_path / "card.png"
@@ -113,6 +116,7 @@ def test_cli_video_json_text_and_card(trained, clip, tmp_path, capsys):
     assert "4 appearance(s) of 2 known people" in out and "track 4: 0:12.5" in out
 
 
+@pytest.mark.slow  # 31 s under load 13
 def test_cli_folder_with_a_video_and_a_photo(trained, clip, people_dir, tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -129,6 +133,7 @@ def test_cli_folder_with_a_video_and_a_photo(trained, clip, people_dir, tmp_path
     assert "photos" not in doc and len(doc["videos"][0]["tracks"]) == 4
 
 
+@pytest.mark.slow  # 13 s under load 13
 def test_a_gallery_answers_video(people_dir, clip, tmp_path):
     from lookalike.models.gallery import Gallery
 
