@@ -139,6 +139,7 @@ def test_size_and_pixel_limits(model_path):
         assert r.status_code == 413 and r.json()["error"] == "too_many_pixels"
 
 
+@pytest.mark.slow  # 10 s under load 13
 def test_uploads_stay_in_memory_unless_kept(model_path, tmp_path, monkeypatch):
     """A 3 MB upload (Starlette would spool it to an unlinked temporary file) is never rolled
     over to disk, and leaves nothing in the embedding cache; --keep-uploads keeps it by content
@@ -254,6 +255,7 @@ def gallery_path(people_dir, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # 12 s under load 13
 def test_a_gallery_is_served_and_changed_with_the_token(gallery_path, monkeypatch):
     """Served from its path (its SQLite connection lives on one dedicated thread): predict,
     thumbnails, add a person from uploads, then remove every trace of them."""
