@@ -25,9 +25,10 @@ is skipped with that reason. A scheduler that goes away, or has no workers for
 :data:`NO_WORKERS_S`, ends the run with one line (:class:`ClusterError`); the caller has
 committed every finished batch, so a re-run does the rest.
 
-Used by :func:`lookalike.models.gallery.enrol.analyse` and
-:func:`lookalike.models.train.analyze_photos`;
-this module sits beside the face pipeline and imports nothing above it.
+Used through :func:`lookalike.face.many.analyse` (``cluster=``), the one way training,
+gallery enrolment, grouping and evaluation analyse many photos; its jobs
+(:class:`lookalike.face.many.Job`) come in and go out as they are. This module sits beside
+the face pipeline and imports nothing above it.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.files import pause_point
+
+if TYPE_CHECKING:
+    from lookalike.face.many import Job
 
 #: Photos per task at most. Tasks are sized as the work goes ("guided" scheduling): a share
 #: of what is left per worker thread, between :data:`MIN_BATCH` and this, so a large job runs
@@ -83,22 +86,11 @@ LOCAL_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",  # the nannies' memory-limit check
 }
 
-__all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse_jobs", "connect", "parse_address"]
+__all__ = ["BATCH_PHOTOS", "ClusterError", "analyse_jobs", "connect", "parse_address"]
 
 
 class ClusterError(LookalikeError):
     """The cluster cannot be reached, was lost, or runs other model versions."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One photo to analyse: the caller's id for it, its path, its content hash (as the
-    client read it) and whether only its most prominent face is needed."""
-
-    task: int
-    path: str
-    digest: str
-    first_only: bool = False
 
 
 def parse_address(address: str) -> tuple[str, int | None]:
@@ -264,7 +256,8 @@ def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: st
 # -- on the client -------------------------------------------------------------------------
 def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
             ship: str = "auto", cache: Any = None) -> Iterator[tuple[Job, Any, str | None]]:
-    """(job, PhotoFaces or None, error) for every job, in completion order, each once.
+    """(job, PhotoFaces or None, error) for every job, in completion order, each once. A job
+    holding its bytes (``job.data``: an upload, no file) is shipped as bytes.
 
     ``cache``: an :class:`~lookalike.cache.ArrayCache` the client reads before sending a photo
     and writes with what comes back (None: neither)."""
@@ -321,8 +314,9 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
     mode = ship
     if mode == "auto":
         local = isinstance(getattr(client, "cluster", None), _distributed().LocalCluster)
-        sample = [(j.path, j.digest) for j in jobs[:3]]
-        mode = "paths" if local or all(client.run(_can_read, sample).values()) else "bytes"
+        sample = [(j.path, j.digest) for j in jobs if j.data is None][:3]
+        visible = local or not sample or all(client.run(_can_read, sample).values())
+        mode = "paths" if visible else "bytes"
     batches = _Batches(client, address, jobs, mode == "bytes", embedder, crops)
     while batches.busy():
         out = batches.next_results()
@@ -389,8 +383,8 @@ class _Batches:
             items: list[tuple[int, str | bytes, str, bool]] = []
             sent: list[Job] = []
             for j in batch:
-                src: str | bytes = j.path
-                if as_bytes:
+                src: str | bytes = j.path if j.data is None else j.data
+                if as_bytes and j.data is None:
                     try:
                         src = read_bytes(j.path)
                     except ImageError as err:  # gone or changed since it was listed

@@ -99,15 +99,18 @@ class FacePipeline:
                 f"|d={DECODE_SIDE}-{DECODE_MAX_SIDE}")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
-                keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
+                keep_image: bool = False, first_only: bool = False,
+                digest: str | None = None) -> PhotoFaces:
         """Faces and their embeddings for one photo. Raises :class:`ImageError` for a file
         that is not a readable photo; a photo without faces gives an empty result.
 
         ``first_only``: embed only the most prominent face (the embedder is most of the cost;
-        a cached full analysis is used when there is one, a partial one is not cached)."""
+        a cached full analysis is used when there is one, a partial one is not cached).
+        ``digest``: the content hash of ``source`` when the caller has it already
+        (:mod:`lookalike.face.many` reads and hashes each photo once)."""
         label = name if name is not None else (None if isinstance(source, bytes) else source)
         data = read_bytes(source) if not isinstance(source, bytes) else source
-        digest = content_hash(data)
+        digest = digest or content_hash(data)
         key = f"{digest}|{self.key}"
         if self.cache is not None and not keep_image:
             hit = self.cache.get(key)
