@@ -5,10 +5,11 @@
 One process, one inference thread (what one pool worker or one Dask worker is), the embedding
 cache off. The same photos are analysed through :func:`lookalike.face.many.analyse_here` at
 batch 1 (one photo at a time: the reference) and at each ``--batches`` size, interleaved round
-by round, so machine load hits every setting alike. Per setting: photos per second (wall) and
-CPU milliseconds per photo (process time), medians over the rounds; the ratio to batch 1 in
-the same round. Also the largest difference between a batched vector and the one-at-a-time
-vector of the same face, and the faces per SFace inference. Sets: LFW (150 px crops, one face
+by round (the order reversed every other round), so machine load hits every setting alike.
+Per setting: photos per second (wall) and CPU milliseconds per photo (process time), medians
+over the rounds; the ratio to batch 1 in the same round. Also the largest difference between
+a batched vector and the one-at-a-time vector of the same face, and the faces per SFace
+inference. Sets: LFW (150 px crops, one face
 each) and the wild set (640 px web photos, several faces).
 
 Writes bench/results/enrol_batch.json (``--out``).
@@ -62,7 +63,8 @@ def measure(pipe, photos: list[Path], batches: list[int], rounds: int) -> dict:
     per_inference: dict[int, float] = {}
     made_real = batch_mod.batched_pipeline
     for r in range(rounds):
-        for b in [1, *batches]:
+        order = [1, *batches]
+        for b in order if r % 2 == 0 else order[::-1]:  # no setting always first
             seen = []
 
             def spy(p, n, seen=seen):

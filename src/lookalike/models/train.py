@@ -69,10 +69,6 @@ def analyse_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
     return found, [(_rel(photos[i].path, root), failed[i]) for i in sorted(failed)]
 
 
-#: The earlier spelling (kept for callers until they move to :func:`analyse_photos`).
-analyze_photos = analyse_photos
-
-
 def _rel(path: Path, root: Path) -> str:
     try:
         return printable(path.relative_to(root).as_posix())
@@ -372,4 +368,4 @@ def _split_lists(ds: Dataset, found: dict[int, PhotoFaces], subset_of: dict[int,
     return split_lists
 
 
-__all__ = ["Dataset", "TrainReport", "analyse_photos", "analyze_photos", "train"]
+__all__ = ["Dataset", "TrainReport", "analyse_photos", "train"]
