@@ -10,7 +10,8 @@ Per setting: photos per second (wall) and CPU milliseconds per photo (process ti
 over the rounds; the ratio to batch 1 in the same round. Also the largest difference between
 a batched vector and the one-at-a-time vector of the same face, and the faces per SFace
 inference. Sets: LFW (150 px crops, one face
-each) and the wild set (640 px web photos, several faces).
+each) and the wild set (640 px web photos, several faces); and ``sface``: the network alone on
+the LFW photos' face crops, one per inference vs ``b`` per inference (what batching can save).
 
 Writes bench/results/enrol_batch.json (``--out``).
 """
@@ -101,8 +102,38 @@ def measure(pipe, photos: list[Path], batches: list[int], rounds: int) -> dict:
             "cpu_vs_batch1": round(statistics.median(ratio_cpu), 3),
             "max_abs_vector_diff_vs_batch1": diffs.get(b, 0.0),
             "faces_per_inference": round(per_inference.get(b, 1.0), 2),
+            "cpu_vs_batch1_rounds": [round(v, 3) for v in ratio_cpu],
         }
     return out
+
+
+def sface_only(pipe, photos: list[Path], batches: list[int], rounds: int) -> dict:
+    """SFace alone on the faces of ``photos``: CPU per face one crop per inference vs ``b``
+    crops per inference (the part that batching can change), interleaved."""
+    import numpy as np
+
+    from lookalike.face.pipeline import decode_for_faces
+
+    sface = pipe._sface()
+    crops = []
+    for p in photos:
+        rgb, _ = decode_for_faces(p.read_bytes())
+        faces = pipe.analyze_array(rgb).faces
+        crops += sface._rgb_crops(rgb, [f.unclipped() for f in faces])
+    blob = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+    cpu: dict[int, list[float]] = {b: [] for b in [1, *batches]}
+    for r in range(rounds):
+        order = [1, *batches]
+        for b in order if r % 2 == 0 else order[::-1]:
+            c = time.process_time()
+            for i in range(0, len(blob), b):
+                sface._network().run(blob[i: i + b])
+            cpu[b].append((time.process_time() - c) / len(blob))
+    return {"faces": len(blob), "settings": {str(b): {
+        "cpu_ms_per_face": round(1000 * statistics.median(v), 3),
+        "cpu_vs_batch1": round(statistics.median(x / y for x, y in zip(v, cpu[1],
+                                                                        strict=True)), 3)}
+        for b, v in cpu.items()}}
 
 
 def main() -> None:
@@ -110,7 +141,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=120, help="photos per set")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batches", default="4,8,16")
-    ap.add_argument("--sets", default="lfw,wild")
+    ap.add_argument("--sets", default="lfw,wild,sface")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "enrol_batch.json"))
     args = ap.parse_args()
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
@@ -131,6 +162,10 @@ def main() -> None:
         pipe.analyze(photos[0].read_bytes())
         result["sets"][name] = measure(pipe, photos, batches, args.rounds)
         print(name, json.dumps(result["sets"][name], indent=1), flush=True)
+    if "sface" in args.sets.split(","):
+        result["sface_only"] = sface_only(pipe, photo_sets(args.n)["lfw"], batches,
+                                          2 * args.rounds)
+        print("sface only", json.dumps(result["sface_only"], indent=1), flush=True)
     result["load_after"] = os.getloadavg()[0]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
