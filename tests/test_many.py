@@ -9,7 +9,7 @@ import pytest
 from conftest import astronaut, encode, grace_hopper, group_shot, variants
 
 from lookalike.face import many
-from lookalike.face.batch import batched_pipeline
+from lookalike.face.batch import _Threads, batched_pipeline
 from lookalike.face.many import Job, analyse, analyse_here, jobs_for
 from lookalike.face.pipeline import FacePipeline
 
@@ -40,7 +40,7 @@ def test_batched_vectors_are_those_of_one_photo_at_a_time(photos, pipe):
     one = list(analyse_here(jobs_for(good), pipe, batch=1))
     made = batched_pipeline(pipe, 4)
     assert made is not None
-    together = list(many._Threads(jobs_for(good), *made).results())
+    together = list(_Threads(jobs_for(good), *made, lambda p, _k, j: many._one(p, j)).results())
     batcher = made[1]
     # the faces of several photos went through one inference
     assert batcher.inferences < len(good) and batcher.faces >= len(good)

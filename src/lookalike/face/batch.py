@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:
     from lookalike.face.pipeline import FacePipeline
+
+#: Photos analysed together (per process) by default: their faces go through SFace at once.
+PHOTOS = 8
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Batcher:
@@ -35,6 +42,8 @@ class Batcher:
         #: Held by the one thread doing work other than waiting for an inference.
         self.turn = threading.Lock()
         self._active = n
+        #: Threads it was made for.
+        self.threads = n
         self._waiting: list[list] = []  # [blob, rows or exception or None]
         #: Inferences run and the faces they held (for tests and benchmarks).
         self.inferences = 0
@@ -92,3 +101,70 @@ def batched_pipeline(pipe: FacePipeline, n: int) -> tuple[FacePipeline, Batcher]
     out = copy.copy(pipe)
     out.embedder = mine
     return out, batcher
+
+
+def run_batched(items: Sequence[T], pipe: FacePipeline, batch: int,
+                work: Callable[[FacePipeline, int, T], R]) -> Iterator[R]:
+    """``work(pipeline, k, item)`` for every item, results in input order, on up to ``batch``
+    taking-turns threads whose SFace inferences run together (the module doc); one item at a
+    time, on this thread, when there is nothing to batch."""
+    made = batched_pipeline(pipe, min(batch, len(items))) if len(items) > 1 else None
+    if made is None:
+        for k, item in enumerate(items):
+            yield work(pipe, k, item)
+        return
+    yield from _Threads(items, made[0], made[1], work).results()
+
+
+class _Threads:
+    """Items worked on by threads that take turns and run SFace together."""
+
+    def __init__(self, items: Sequence, pipe: FacePipeline, batcher: Batcher,
+                 work: Callable):
+        self.pipe, self.batcher, self.work = pipe, batcher, work
+        self.todo = deque(enumerate(items))
+        self.n = len(items)
+        self.done: dict[int, object] = {}
+        self.failed: list[BaseException] = []
+        self.stop = False
+        self.cv = threading.Condition()
+
+    def _run(self) -> None:
+        b = self.batcher
+        b.turn.acquire()
+        try:
+            while not self.stop:
+                with self.cv:
+                    if not self.todo:
+                        break
+                    k, item = self.todo.popleft()
+                out = self.work(self.pipe, k, item)
+                with self.cv:
+                    self.done[k] = out
+                    self.cv.notify_all()
+        except BaseException as err:
+            with self.cv:
+                self.failed.append(err)
+                self.cv.notify_all()
+        finally:
+            b.turn.release()
+            b.leave()
+
+    def results(self) -> Iterator:
+        threads = [threading.Thread(target=self._run, daemon=True, name=f"analyse-{i}")
+                   for i in range(self.batcher.threads)]
+        for t in threads:
+            t.start()
+        try:
+            for k in range(self.n):
+                with self.cv:
+                    while k not in self.done and not self.failed:
+                        self.cv.wait()
+                    if self.failed:
+                        raise self.failed[0]
+                    out = self.done.pop(k)
+                yield out
+        finally:
+            self.stop = True  # the consumer stopped (or failed): threads finish their item
+            for t in threads:
+                t.join()

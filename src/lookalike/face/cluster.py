@@ -12,11 +12,12 @@ worker process per core, one thread each) or ``local:N`` (N worker processes); f
 also a ``distributed.Client``.
 
 Workers load the detector and embedder once each (:func:`_pipeline`, a per-process cache) and
-take photos in batches of up to :data:`BATCH_PHOTOS`. Photos reach them either as paths (when
-every worker sees the same files: a local cluster, or a shared file system) or as their bytes
-shipped from the client (``ship="bytes"``); ``ship="auto"`` probes the workers with a few of
-the photos and falls back to bytes for any photo a worker cannot read (or reads with other
-content) at its path.
+take photos in batches of up to :data:`BATCH_PHOTOS` (the faces of up to
+:data:`lookalike.face.batch.PHOTOS` of them per SFace inference). Photos reach them either as
+paths (when every worker sees the same files: a local cluster, or a shared file system) or as
+their bytes shipped from the client (``ship="bytes"``); ``ship="auto"`` probes the workers with
+a few of the photos and falls back to bytes for any photo a worker cannot read (or reads with
+other content) at its path.
 
 Faults: a worker that dies mid-batch loses nothing — the scheduler runs its batches again on
 another worker and the client takes each photo's result once. A batch that kills every worker
@@ -220,37 +221,41 @@ def _can_read(sample: list[tuple[str, str]]) -> bool:
 
 def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: str,
                    crops: bool) -> tuple[str, int, list[tuple[int, Any, str | None]]]:
-    """Analyse (task, path or bytes, digest, first_only) photos: (this worker's pipeline
-    key, its pid, [(task, PhotoFaces or None, error)])."""
+    """Analyse (task, path or bytes, digest, first_only) photos, the faces of several per
+    SFace inference (:func:`lookalike.face.batch.run_batched`): (this worker's pipeline key,
+    its pid, [(task, PhotoFaces or None, error)])."""
+    from lookalike.face.batch import PHOTOS, run_batched
     from lookalike.photos.images import content_hash
 
     pipe = _pipeline(embedder, crops)
-    out: list[tuple[int, Any, str | None]] = []
     crash = os.environ.get("LOOKALIKE_TEST_CRASH_DIGEST")  # test-only: a photo that kills
-    for k, (task, src, digest, first_only) in enumerate(batch):
+
+    def one(p: Any, k: int, item: tuple[int, str | bytes, str, bool]
+            ) -> tuple[int, Any, str | None]:
+        task, src, digest, first_only = item
         if k == len(batch) // 2:
             pause_point("cluster-batch")  # test-only: a worker killed mid-batch
         if crash and digest == crash:
             os._exit(70)
+        known = None  # bytes sent are hashed here: the client read them after listing
         if isinstance(src, str):
             try:
                 data = _read_on_worker(src)
             except OSError:
-                out.append((task, None, NOT_VISIBLE))
-                continue
+                return task, None, NOT_VISIBLE
             if content_hash(data) != digest:
-                out.append((task, None, NOT_VISIBLE))
-                continue
+                return task, None, NOT_VISIBLE
+            known = digest
         else:
             data = src
         try:
-            faces = pipe.analyze(data, first_only=first_only)
+            faces = p.analyze(data, first_only=first_only, digest=known)
         except ImageError as err:
-            out.append((task, None, err.detail))
-            continue
+            return task, None, err.detail
         faces.image = None
-        out.append((task, faces, None))
-    return pipe.key, os.getpid(), out
+        return task, faces, None
+
+    return pipe.key, os.getpid(), list(run_batched(batch, pipe, PHOTOS, one))
 
 
 # -- on the client -------------------------------------------------------------------------

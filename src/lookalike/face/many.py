@@ -24,14 +24,13 @@ cluster (each carries its job). A photo that cannot be read or decoded is an
 from __future__ import annotations
 
 import os
-import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lookalike.errors import ImageError
+from lookalike.face.batch import PHOTOS
 from lookalike.face.pipeline import FacePipeline, PhotoFaces
 from lookalike.photos.images import content_hash, read_bytes
 from lookalike.progress import bar
@@ -39,7 +38,7 @@ from lookalike.progress import bar
 __all__ = ["BATCH", "Analysed", "Job", "analyse", "analyse_here", "jobs_for"]
 
 #: Photos whose faces go through SFace together (per process). 1: one photo at a time.
-BATCH = 8
+BATCH = PHOTOS
 #: A pool is started for at least this many photos (below, starting it costs more).
 MIN_POOL = 4
 CHANGED = "changed while it was being analysed — run the command again"
@@ -123,68 +122,10 @@ def _one(pipe: FacePipeline, job: Job) -> Analysed:
 def analyse_here(jobs: Sequence[Job], pipe: FacePipeline, batch: int = BATCH
                  ) -> Iterator[Analysed]:
     """The jobs analysed in this process, in input order; the faces of up to ``batch``
-    photos per SFace inference (:mod:`lookalike.face.batch`)."""
-    from lookalike.face.batch import batched_pipeline
+    photos per SFace inference (:func:`lookalike.face.batch.run_batched`)."""
+    from lookalike.face.batch import run_batched
 
-    made = batched_pipeline(pipe, min(batch, len(jobs))) if len(jobs) > 1 else None
-    if made is None:
-        for job in jobs:
-            yield _one(pipe, job)
-        return
-    yield from _Threads(jobs, *made).results()
-
-
-class _Threads:
-    """Jobs analysed by threads that take turns and embed together (see the batch module)."""
-
-    def __init__(self, jobs: Sequence[Job], pipe: FacePipeline, batcher: Any):
-        self.pipe, self.batcher = pipe, batcher
-        self.todo = deque(enumerate(jobs))
-        self.n = len(jobs)
-        self.done: dict[int, Analysed] = {}
-        self.failed: list[BaseException] = []
-        self.stop = False
-        self.cv = threading.Condition()
-
-    def _work(self) -> None:
-        b = self.batcher
-        b.turn.acquire()
-        try:
-            while not self.stop:
-                with self.cv:
-                    if not self.todo:
-                        break
-                    k, job = self.todo.popleft()
-                rec = _one(self.pipe, job)
-                with self.cv:
-                    self.done[k] = rec
-                    self.cv.notify_all()
-        except BaseException as err:
-            with self.cv:
-                self.failed.append(err)
-                self.cv.notify_all()
-        finally:
-            b.turn.release()
-            b.leave()
-
-    def results(self) -> Iterator[Analysed]:
-        threads = [threading.Thread(target=self._work, daemon=True, name=f"analyse-{i}")
-                   for i in range(self.batcher._active)]
-        for t in threads:
-            t.start()
-        try:
-            for k in range(self.n):
-                with self.cv:
-                    while k not in self.done and not self.failed:
-                        self.cv.wait()
-                    if self.failed:
-                        raise self.failed[0]
-                    rec = self.done.pop(k)
-                yield rec
-        finally:
-            self.stop = True  # the consumer stopped (or failed): threads finish their photo
-            for t in threads:
-                t.join()
+    yield from run_batched(jobs, pipe, batch, lambda p, _k, job: _one(p, job))
 
 
 # -- on a pool of processes -----------------------------------------------------------------
