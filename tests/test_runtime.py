@@ -406,17 +406,17 @@ def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(m
 
 
 def test_pool_worker_init_sets_one_thread(monkeypatch):
-    from lookalike.models.gallery import enrol
+    from lookalike.face import many
 
     monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
     monkeypatch.setattr(runtime, "_DEFAULT_THREADS", [None])
     monkeypatch.setattr(runtime, "usable_cores", lambda: 4)
-    monkeypatch.setattr(enrol, "_PIPELINE", None)  # restored after the test
+    monkeypatch.setattr(many, "_WORKER", {})  # restored after the test
     import cv2
 
     before = cv2.getNumThreads()
     try:
-        enrol._init("sface", False, one_thread=True, cache=False)
+        many.init_worker("sface", False, one_thread=True, cache=False)
         assert runtime.threads() == 1
     finally:
         cv2.setNumThreads(before)

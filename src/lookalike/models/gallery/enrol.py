@@ -215,11 +215,3 @@ def add_uploads(g: Gallery, person: str, files: Sequence[tuple[str, bytes]]) -> 
     source recorded is ``web upload NAME``."""
     items = [(person, data, f"web upload {name}") for name, data in files]
     return add_photos(g, items, workers=1, progress=False, cache=False)
-
-
-def _init(embedder: str, crops: bool, one_thread: bool = True, cache: bool = True) -> None:
-    """A pool worker's set-up (now :func:`lookalike.face.many.init_worker`; kept for callers
-    until they move)."""
-    from lookalike.face.many import init_worker
-
-    init_worker(embedder, crops, one_thread, cache)
