@@ -31,6 +31,7 @@ from typing import Any
 
 from lookalike.errors import ImageError
 from lookalike.face.batch import PHOTOS
+from lookalike.face.embedders import embedder_spec
 from lookalike.face.pipeline import FacePipeline, PhotoFaces
 from lookalike.photos.images import content_hash, read_bytes
 from lookalike.progress import bar
@@ -92,7 +93,8 @@ def analyse(jobs: Sequence[Job], pipeline: FacePipeline, *, workers: int | None 
             progress: bool = False, desc: str = "faces") -> Iterator[Analysed]:
     """One :class:`Analysed` per job (see the module doc). ``pipeline``: the detector,
     embedder and embedding cache to use (pool workers and cluster workers build the same from
-    its embedder's name and ``crops``; their cache is this one's, or none when it has none).
+    its embedder's name and precision, :func:`~lookalike.face.embedders.embedder_spec`, and
+    ``crops``; their cache is this one's, or none when it has none).
     ``ship``: how photos reach cluster workers (:data:`lookalike.face.cluster.SHIP_MODES`)."""
     jobs = list(jobs)
     if cluster is not None:
@@ -134,7 +136,8 @@ _WORKER: dict[str, Any] = {}
 
 def init_worker(embedder: str, crops: bool, one_thread: bool = True, cache: bool = True,
                 batch: int = BATCH) -> None:
-    """A pool worker's pipeline, made once (one inference thread: N workers, N cores)."""
+    """A pool worker's pipeline, made once (one inference thread: N workers, N cores);
+    ``embedder``: :func:`~lookalike.face.embedders.embedder_spec` (its precision too)."""
     if one_thread:
         from lookalike.runtime import set_default_threads
 
@@ -164,7 +167,8 @@ def _on_pool(jobs: list[Job], pipe: FacePipeline, workers: int, batch: int
     chunks = [jobs[i: i + size] for i in range(0, len(jobs), size)]
     ctx = mp.get_context("spawn")  # no forked OpenCV / SQLite state
     pool = ctx.Pool(workers, initializer=init_worker,
-                    initargs=(pipe.embedder.name, pipe.crops, True, _usable_cache(pipe), size))
+                    initargs=(embedder_spec(pipe.embedder), pipe.crops, True,
+                              _usable_cache(pipe), size))
     try:
         for out in pool.imap_unordered(_pool_work, chunks, chunksize=1):
             yield from out
@@ -194,7 +198,7 @@ def _on_cluster(jobs: list[Job], pipe: FacePipeline, cluster: Any, ship: str
             continue
         sendable.append(job)
     cache = pipe.cache if _usable_cache(pipe) else None
-    for job, faces, err in analyse_jobs(sendable, embedder=pipe.embedder.name,
+    for job, faces, err in analyse_jobs(sendable, embedder=embedder_spec(pipe.embedder),
                                         crops=pipe.crops, cluster=cluster, ship=ship,
                                         cache=cache):
         yield Analysed(replace(job, data=None), faces, None if faces is not None else
