@@ -135,6 +135,41 @@ def test_compare_many_says_which_photo_resembles_most(photos):
                      names=["me", "blank"])
 
 
+def test_compare_many_gives_each_pair_compares_size_aware_verdict(photos, tmp_path):
+    """compare A B C answers each pair as compare A B does: the threshold and the probability
+    for the pair's smaller face width, not the LFW-size threshold for every pair."""
+    from PIL import Image
+
+    from lookalike.answer.comparison import comparer, same_person_probability
+    from lookalike.answer.explain import compare_many
+
+    big = {}  # the photos at twice their size: faces well over LFW's 80 px
+    for k in ("a1", "a2", "g"):
+        with Image.open(photos[k]) as im:
+            big[k] = tmp_path / f"{k}.jpg"
+            im.resize((im.width * 2, im.height * 2), Image.BICUBIC).save(big[k], quality=92)
+    m = compare_many(big["a1"], [big["g"], big["a2"]], names=["me", "grace", "astro"])
+    c = comparer("sface")
+    assert [x.photo for x in m.candidates] == ["astro", "grace"]
+    for cand, other in zip(m.candidates, [big["a2"], big["g"]], strict=True):
+        pair = lookalike.compare(big["a1"], other)
+        width = min(m.face.box[2], cand.face.box[2])
+        assert cand.threshold == pytest.approx(pair.threshold, abs=1e-6)
+        assert cand.threshold == pytest.approx(c.threshold_for(width), abs=1e-6)
+        assert cand.same_person_probability == pytest.approx(pair.probability, abs=1e-6)
+        assert cand.same_person == pair.same_person
+    # these faces are larger than LFW's: the size-aware rule differs from the fixed one here
+    best = m.candidates[0]
+    assert best.threshold > c.threshold + 0.01
+    logit = lambda q: np.log(q / (1.0 - q))  # noqa: E731
+    for cand in m.candidates:  # (log-odds: the probabilities saturate near 0 and 1)
+        assert abs(logit(cand.same_person_probability)
+                   - logit(same_person_probability(cand.similarity, "sface"))) > 0.05
+    d = m.to_dict()
+    assert d["candidates"][0]["threshold"] == pytest.approx(best.threshold, abs=1e-4)
+    assert d["schema"] == "lookalike/compare-many/2"
+
+
 def test_every_embedder_explains(photos):
     pytest.importorskip("dlib")
     for name in ("dlib", "sface+dlib"):
