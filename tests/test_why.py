@@ -80,6 +80,36 @@ def test_explain_a_pair(photos):
     assert set(d["regions"]) == set(DEFAULT_PARTS)
 
 
+def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
+    """Explainer(mirror=True, jitter=j) averages, in one batch, the drops of the pair as it is,
+    mirrored and moved j px in 4 directions: the same numbers as explaining each look alone."""
+    from lookalike.answer.comparison import comparer, photo_view
+    from lookalike.answer.why import _moved
+
+    c = comparer("sface")
+    views = []
+    for k in ("a1", "a2"):
+        res = c.analyze(photos[k], k)
+        views.append(Explainer(c.pipeline.embedder).view(*photo_view(
+            photos[k], res.faces[0], res.image_size, k)))
+    plain = Explainer(c.pipeline.embedder)
+    both = Explainer(c.pipeline.embedder, mirror=True, jitter=2)
+    looks = both.looks()
+    assert len(looks) == 10 and looks[0] == (False, 0, 0) and (True, 0, -2) in looks
+    why = both.explain_views(*views)
+    each = [plain.explain_views(_moved(views[0], *lk), _moved(views[1], *lk)) for lk in looks]
+    for part in why.parts:
+        mean_a = np.mean([next(q.drops[0] for q in w.parts if q.part == part.part)
+                          for w in each])
+        mean_b = np.mean([next(q.drops[1] for q in w.parts if q.part == part.part)
+                          for w in each])
+        assert part.drops == pytest.approx((mean_a, mean_b), abs=2e-4), part.part
+    assert why.similarity == pytest.approx(each[0].similarity, abs=1e-5)
+    # a mirrored pair is explained alike (the regions are symmetric about the template's axis)
+    flipped = both.explain_views(*(np.ascontiguousarray(v[:, ::-1]) for v in views))
+    assert flipped.ranking() == why.ranking()
+
+
 def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
     """The explanation's own claim, checked with another fill (mean colour, hard edges)."""
     from lookalike.answer.comparison import comparer
