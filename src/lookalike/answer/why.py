@@ -192,7 +192,14 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Explainer:
     """Explains pairs of faces for one embedder. SFace's crops are occluded and batched through
     its network in one call; other embedders (dlib, sface+dlib) read each occluded view through
-    their own ``embed`` (dlib fits its landmarks on it), one view at a time."""
+    their own ``embed`` (dlib fits its landmarks on it), one view at a time.
+
+    ``mirror`` / ``jitter``: also explain the mirrored pair / the pair moved ``jitter`` px in 4
+    directions, and average the drops (2× / 5× the crops). Off by default: averaging makes a
+    mirrored pair rank alike but not a 2 px move (it is no noise that averages out: a move
+    changes what each region holds), at a cost over the 60 ms target (bench/NOTES-why.md).
+    SFace cut mid-network (hiding parts in a feature map) measured less faithful, not
+    steadier. dlib is never cut: it reads pixels only."""
 
     def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
                  sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False,
