@@ -185,30 +185,42 @@ def test_cache_makes_the_second_analysis_free(tmp_path, monkeypatch):
     assert second.thumbs == first.thumbs
 
 
-def test_cached_faces_come_back_most_prominent_first(tmp_path):
-    """An entry cached under an earlier prominence rule (here: stored in reverse) is read back
-    in today's order, with each face's embedding and thumbnail still beside it."""
+def test_cached_faces_come_back_as_stored_each_record_whole(tmp_path, monkeypatch):
+    """The face order is decided once, when the photo is analysed: a cached analysis comes
+    back in the stored order without ordering again (and without the detector), each face
+    with its own embedding, thumbnail, raw box and quality. Entries of the earlier format
+    (ordered again on every read) sit under another key and simply miss."""
     from lookalike.cache import ArrayCache
-    from lookalike.face.detector import prominence
-    from lookalike.face.pipeline import FacePipeline, _from_arrays, _to_arrays
+    from lookalike.face import choose
+    from lookalike.face.pipeline import FacePipeline
 
-    pipe = FacePipeline("sface", cache=ArrayCache(tmp_path / "cache", enabled=True))
+    cache = ArrayCache(tmp_path / "cache", enabled=True)
+    pipe = FacePipeline("sface", cache=cache)
     photo = encode(group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                               [150, 260]))
     fresh = pipe.analyze(photo)
-    assert len(fresh.faces) == 2
-    size = fresh.image_size
-    assert prominence(fresh.faces[0], size) > prominence(fresh.faces[1], size)
-    arrays = _to_arrays(fresh)
-    back = {k: (v[::-1] if k in ("boxes", "landmarks", "scores", "synthetic", "embeddings")
-                else v) for k, v in arrays.items()}
-    parts = fresh.thumbs[::-1]
-    back["thumb_data"] = np.frombuffer(b"".join(parts), np.uint8)
-    back["thumb_ends"] = np.cumsum([len(t) for t in parts], dtype=np.int64)
-    again = _from_arrays(back, fresh.digest)
-    assert np.allclose([f.box for f in again.faces], [f.box for f in fresh.faces])
-    assert np.allclose(again.embeddings, fresh.embeddings)
+    assert len(fresh.faces) == 2 and "|rec=2" in pipe.key
+
+    def refuse(*a, **k):
+        raise AssertionError("a cached analysis is not detected or ordered again")
+
+    monkeypatch.setattr(pipe.detector, "find", refuse)
+    monkeypatch.setattr(choose, "_keys", refuse)
+    again = pipe.analyze(photo)
+    np.testing.assert_allclose([f.box for f in again.faces], [f.box for f in fresh.faces],
+                               atol=1e-3)
+    assert [f.raw_box for f in again.faces] == [f.raw_box for f in fresh.faces]
+    assert [f.quality for f in again.faces] == [
+        None if f.quality is None else pytest.approx(f.quality, abs=1e-4) for f in fresh.faces]
+    for f, g in zip(again.faces, fresh.faces, strict=True):
+        np.testing.assert_allclose(f.embedding, g.embedding, atol=1e-6)
+        assert f.thumbnail == g.thumbnail
+    np.testing.assert_allclose(again.embeddings, fresh.embeddings, atol=1e-6)
     assert again.thumbs == fresh.thumbs
+    # the same photo under the earlier key is not this cache's entry
+    old = pipe.key.replace("|rec=2", "")
+    digest = fresh.digest
+    assert cache.get(f"{digest}|{old}") is None and cache.get(f"{digest}|{pipe.key}") is not None
 
 
 def test_read_only_cache_degrades_with_a_warning(tmp_path):
