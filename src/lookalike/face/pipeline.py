@@ -281,7 +281,7 @@ def _from_arrays(a: dict[str, np.ndarray], digest: str, dim: int = 0) -> PhotoFa
     n = len(a["scores"])
     data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    thumbs = ([data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) == n
+    thumbs = ([data[s:e] for s, e in zip(starts, ends, strict=True)] if n and len(ends) == n
               else [None] * n)
     faces = []
     for i in range(n):
