@@ -86,14 +86,25 @@ def instrument() -> Stages:
     st = Stages()
     st.wrap(pipeline, "read_bytes", "read")
     st.wrap(pipeline, "content_hash", "hash")
-    st.wrap(pipeline, "decode_for_faces", "decode")
+    import importlib
+
+    for module, name in [("pipeline", "decode_for_faces"), ("pipeline", "decode_for_detector"),
+                         ("pixels", "decode_for_faces")]:  # where each checkout decodes
+        try:
+            mod = importlib.import_module(f"lookalike.face.{module}")
+        except ImportError:
+            continue
+        if hasattr(mod, name) and not (module == "pipeline" and name == "decode_for_faces"
+                                       and hasattr(mod, "decode_for_detector")):
+            st.wrap(mod, name, "decode")
     st.wrap(faces, "shrink", "detector input")
     st.wrap(faces, "yunet_blob", "detector input")
     st.wrap(faces, "yunet_decode", "yunet decode+nms")
     st.wrap(runtime.Network, "run",
             lambda net, *a: "sface net" if "sface" in net.source.name else "yunet net")
     st.wrap(pipeline, "choose_order", "face order")
-    st.wrap(pipeline, "order_indices", "face order")
+    if hasattr(pipeline, "order_indices"):  # a cache hit ordered again (before issue 22)
+        st.wrap(pipeline, "order_indices", "face order")
     st.wrap(embedders.SFaceEmbedder, "_rgb_crops", "sface crops")
     st.wrap(pipeline, "face_thumbnail", "thumbnails")
     st.wrap(model.Model, "face_results", "head+ranking")

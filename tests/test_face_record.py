@@ -78,9 +78,9 @@ def test_a_fresh_analysis_finds_once_orders_once_and_fills_every_record(monkeypa
     calls = {"find": 0, "detect": 0, "order": 0}
     find, order = pipe.detector.find, pipeline.choose_order
 
-    def counted_find(rgb):
+    def counted_find(rgb, **kw):
         calls["find"] += 1
-        return find(rgb)
+        return find(rgb, **kw)
 
     def counted_order(*a, **k):
         calls["order"] += 1
@@ -145,7 +145,7 @@ def test_a_card_draws_the_photo_the_answer_decoded(trained, tmp_path, monkeypatc
         return original(*a, **k)
 
     monkeypatch.setattr(images, "decode_photo", counting)
-    monkeypatch.setattr(pipeline, "decode_photo", counting)
+    monkeypatch.setattr("lookalike.face.pixels.decode_photo", counting)
     results, _ = model.predict_many([photo], keep_images=True)
     assert len(calls) == 1 and results[0].image is not None
     assert "image" not in results[0].to_dict()

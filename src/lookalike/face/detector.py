@@ -125,13 +125,15 @@ class FaceDetector:
         h, w = rgb.shape[:2]
         return order_faces(self._search(rgb), (w, h))
 
-    def find(self, rgb: np.ndarray) -> list[Face]:
+    def find(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
         """The faces in an RGB image, their boxes cut to it (the detector's own box kept as
         ``raw_box``; boxes not centred in it dropped), in the detector's order (best score
-        first): what the face path orders once (:mod:`lookalike.face.choose`)."""
-        return inside(self._search(rgb), rgb.shape)
+        first): what the face path orders once (:mod:`lookalike.face.choose`).
+        ``when_none=False``: no retries when nothing is found (the caller will look again in
+        a finer decode of the photo)."""
+        return inside(self._search(rgb, when_none), rgb.shape)
 
-    def _search(self, rgb: np.ndarray) -> list[Face]:
+    def _search(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
         """YuNet on the photo, retried where it finds nothing or doubts its best face.
 
         With ``try_harder`` (default): a photo without faces is retried with a border (hand-cut
@@ -142,6 +144,8 @@ class FaceDetector:
         """
         h, w = rgb.shape[:2]
         faces = self._detect_once(rgb)
+        if not faces and not when_none:
+            return faces
         if self.try_harder:
             if not faces and max(h, w) > self.max_side:
                 # small faces in a big photo: look again at up to twice the resolution

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.cache import ArrayCache
-from lookalike.face.choose import choose_order
+from lookalike.face.choose import choose_order, measure_quality
 from lookalike.face.detector import FaceDetector
 from lookalike.face.embedders import (
     ComboEmbedder,
@@ -18,6 +18,14 @@ from lookalike.face.embedders import (
     get_embedder,
     l2_normalize,
 )
+from lookalike.face.pixels import (  # noqa: F401 - decode_for_faces: its old home
+    DECODE_MAX_SIDE,
+    DECODE_SIDE,
+    EYES_NEED,
+    Pixels,
+    decode_for_detector,  # noqa: F401
+    decode_for_faces,
+)
 from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
     Face,
     align,
@@ -25,25 +33,11 @@ from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
     inside,
     whole_image_face,
 )
-from lookalike.photos.images import PhotoSource, content_hash, decode_photo, read_bytes
+from lookalike.photos.images import PhotoSource, content_hash, read_bytes
 
-#: Photos are decoded with at least DECODE_SIDE pixels on their longer side (when they have
-#: them; enough for faces down to ~30 px in a group shot) and at most DECODE_MAX_SIDE. Big JPEGs
-#: decode once, at the cheapest draft scale (1/2, 1/4, 1/8) that keeps DECODE_SIDE, and are used
-#: as decoded (a 12 MP photo at 1/2 scale, 2000×1500: its entropy decoding costs nearly as much
-#: at 1/4, and a second, finer decode when the face was small, or resizing 2000 → 1600, cost
-#: more than they saved); other formats above DECODE_MAX_SIDE are scaled down to it.
-DECODE_SIDE = 1200
-DECODE_MAX_SIDE = 2400
 #: Faces kept per photo, most prominent first: a class or team photo. Each costs one embedding
 #: (~40 ms of CPU) when every face is wanted; ``predict`` embeds only the first by default.
 MAX_FACES = 32
-
-
-def decode_for_faces(data: bytes, name: str | Path | None = None
-                     ) -> tuple[np.ndarray, tuple[int, int]]:
-    """A photo decoded as the face path decodes it, and its full ``(width, height)``."""
-    return decode_photo(data, max_side=DECODE_MAX_SIDE, draft_side=DECODE_SIDE, name=name)
 
 
 @dataclass
@@ -63,9 +57,9 @@ class PhotoFaces:
     n_detected: int | None = None
     dim: int = 0  # the embedding's length (the shape of ``embeddings`` without faces)
     image_scale: float = 1.0
-    #: The decoded photo and the faces in its pixels, for thumbnails not made yet.
-    _pending: tuple[np.ndarray, list[Face]] | None = field(default=None, repr=False,
-                                                           compare=False)
+    #: The decoded photo and the faces (in its pixels), for thumbnails not made yet.
+    _pending: tuple[Pixels, list[Face]] | None = field(default=None, repr=False,
+                                                       compare=False)
 
     @property
     def n_faces(self) -> int:
@@ -83,10 +77,10 @@ class PhotoFaces:
     def thumbs(self) -> list[bytes]:
         """A 96 px JPEG of each face (made on first read after a first-face analysis)."""
         if self._pending is not None:
-            rgb, faces = self._pending
+            pixels, faces = self._pending
             for f, g in zip(self.faces, faces, strict=True):
                 if f.thumbnail is None:
-                    f.thumbnail = face_thumbnail(rgb, g)
+                    f.thumbnail = face_thumbnail(*pixels.one(g))
             self._pending = None
         return [f.thumbnail for f in self.faces if f.thumbnail is not None]
 
@@ -138,7 +132,8 @@ class FacePipeline:
         order with their raw boxes, read back as stored; older entries miss)."""
         return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
                 f"|crops={int(self.crops)}|max={self.max_faces}"
-                f"|d={DECODE_SIDE}-{DECODE_MAX_SIDE}|rec=2")
+                f"|d={self.detector.max_side}/{DECODE_SIDE}-{DECODE_MAX_SIDE}/e{EYES_NEED:g}"
+                f"|rec=2")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
                 keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
@@ -156,16 +151,18 @@ class FacePipeline:
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is not None:
             result = _from_arrays(hit, digest, self.embedder.dim)
-            if keep_image:
-                rgb, full = decode_for_faces(data, label)
-                result.image, result.image_scale = rgb, rgb.shape[1] / full[0]
+            if keep_image:  # to draw it: the detector's decode is fine enough
+                px = Pixels.decode(data, self.detector.max_side, label)
+                result.image, result.image_scale = px.rgb, px.rgb.shape[1] / px.full[0]
             return result.first() if first_only else result
-        rgb, full = decode_for_faces(data, label)
-        result = self.analyze_array(rgb, digest=digest, first_only=first_only)
+        # at the detector's scale; small faces are read from a finer decode made for them
+        pixels = Pixels.decode(data, self.detector.max_side, label)
+        result = self._analyze(pixels, digest, first_only)
+        full = pixels.full
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
-            k = full[0] / rgb.shape[1]
+            k = full[0] / result.image_size[0]
             result.faces = [f.scaled(k) for f in result.faces]
-            result.image_size, result.image_scale = full, rgb.shape[1] / full[0]
+            result.image_size, result.image_scale = full, 1.0 / k
         if self.cache is not None and not first_only:
             self.cache.put(key, _to_arrays(result))
         if not keep_image:
@@ -173,28 +170,43 @@ class FacePipeline:
         return result
 
     def analyze_array(self, rgb: np.ndarray, digest: str = "", first_only: bool = False,
-                      faces: list[Face] | None = None) -> PhotoFaces:
+                      faces: list[Face] | None = None,
+                      finer: Callable[[], np.ndarray] | None = None) -> PhotoFaces:
         """The faces of a decoded photo, found (or ``faces``, in its pixels), ordered once
-        (:func:`lookalike.face.choose.choose_order`) and embedded."""
-        h, w = rgb.shape[:2]
+        (:func:`lookalike.face.choose.choose_order`) and embedded. ``finer``: decodes the
+        photo finer, for faces too small in ``rgb`` (:class:`~lookalike.face.pixels.Pixels`)
+        and for a second look when the detector finds nothing at its scale."""
+        return self._analyze(Pixels(rgb, finer), digest, first_only, faces)
+
+    def _analyze(self, pixels: Pixels, digest: str, first_only: bool,
+                 faces: list[Face] | None = None) -> PhotoFaces:
         # boxes inside the photo (the detector's own box stays in raw_box)
-        faces = self.detector.find(rgb) if faces is None else inside(faces, rgb.shape)
+        if faces is not None:
+            faces = inside(faces, pixels.rgb.shape)
+        else:
+            faces = self.detector.find(pixels.rgb, when_none=not pixels.refinable)
+            if not faces and pixels.refinable:  # every retry, in the finer pixels
+                pixels = pixels.refined()
+                faces = self.detector.find(pixels.rgb)
+        rgb = pixels.rgb
+        h, w = rgb.shape[:2]
         raw: dict[bytes, np.ndarray] = {}  # SFace's raw vectors of the measured contenders
-        faces = choose_order(rgb, faces, self._measure(raw), first_only, self.max_faces)
+        faces = choose_order(rgb, faces, self._measure(raw, pixels), first_only,
+                             self.max_faces)
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
         # embedders see the detector's boxes (dlib fits its landmarks inside them)
-        vectors = self._embed(rgb, [f.unclipped() for f in faces], raw)
+        vectors = self._embed(pixels, [f.unclipped() for f in faces], raw)
         faces = [replace(f, embedding=v) for f, v in zip(faces, vectors, strict=True)]
         result = PhotoFaces(faces, (w, h), digest, rgb, n_detected, self.embedder.dim)
-        if first_only:  # one face: its thumbnail is made when something shows it
-            result._pending = (rgb, list(faces))
-        else:
-            for f in faces:
-                f.thumbnail = face_thumbnail(rgb, f)
+        # each thumbnail from the pixels its face is read from; one face (a first-face
+        # answer): made when something shows it
+        result._pending = (pixels, list(faces))
+        if not first_only:
+            result.thumbs  # noqa: B018 - made now: a full analysis is cached and kept
         return result
 
     def _sface(self) -> SFaceEmbedder | None:
@@ -202,30 +214,35 @@ class FacePipeline:
         e = self.embedder
         return e if isinstance(e, SFaceEmbedder) and not e.flip_test else None
 
-    def _measure(self, raw: dict[bytes, np.ndarray]):
-        """The face choice's quality measure; with a plain SFace embedder it keeps each
-        measured face's raw vector in ``raw``, so the chosen face is not run twice."""
+    def _measure(self, raw: dict[bytes, np.ndarray], pixels: Pixels):
+        """The face choice's quality measure, each face read from the pixels it needs; with
+        a plain SFace embedder it keeps each measured face's raw vector in ``raw``, so the
+        chosen face is not run twice."""
         sface = self._sface()
         if sface is None:
-            return self._quality
+            measure = self._quality or measure_quality
+            return lambda rgb, faces: [float(q) for q in pixels.read(faces, measure)]
 
         def quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
-            vecs = sface.features(rgb, faces)
+            vecs = pixels.read(faces, sface.features)
             for f, v in zip(faces, vecs, strict=True):
                 raw[_landmark_key(f)] = v
             return [float(n) for n in np.linalg.norm(vecs, axis=1)]
 
         return quality
 
-    def _embed(self, rgb: np.ndarray, faces: list[Face], raw: dict[bytes, np.ndarray]
+    def _embed(self, pixels: Pixels, faces: list[Face], raw: dict[bytes, np.ndarray]
                ) -> np.ndarray:
         sface = self._sface()
-        if sface is None or not raw or not faces:
-            return self.embedder.embed(rgb, faces)
+        if not faces:
+            return self.embedder.embed(pixels.rgb, faces)
+        if sface is None or not raw:
+            return pixels.read(faces, self.embedder.embed).astype(np.float32, copy=False)
         keys = [_landmark_key(f) for f in faces]
         todo = [f for f, k in zip(faces, keys, strict=True) if k not in raw]
-        for f, v in zip(todo, sface.features(rgb, todo), strict=True):
-            raw[_landmark_key(f)] = v
+        if todo:
+            for f, v in zip(todo, pixels.read(todo, sface.features), strict=True):
+                raw[_landmark_key(f)] = v
         return l2_normalize(np.stack([raw[k] for k in keys]))
 
 
