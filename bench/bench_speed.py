@@ -49,10 +49,13 @@ class Stages:
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self._stack: list[list[float]] = []
+        self.wrapped: set[str] = set()
 
     def wrap(self, owner, attr: str, stage, method: bool = False) -> None:
         fn = getattr(owner, attr)
         stages = self
+        if isinstance(stage, str):
+            self.wrapped.add(stage)
 
         def timed(*args, **kwargs):
             name = stage(*args) if callable(stage) else stage
@@ -88,14 +91,15 @@ def instrument() -> Stages:
     st.wrap(pipeline, "content_hash", "hash")
     import importlib
 
-    for module, name in [("pipeline", "decode_for_faces"), ("pipeline", "decode_for_detector"),
-                         ("pixels", "decode_for_faces")]:  # where each checkout decodes
+    for module, name in [("pixels", "decode_for_detector"), ("pixels", "decode_for_faces"),
+                         ("pipeline", "decode_for_faces")]:  # where each checkout decodes
         try:
             mod = importlib.import_module(f"lookalike.face.{module}")
         except ImportError:
             continue
-        if hasattr(mod, name) and not (module == "pipeline" and name == "decode_for_faces"
-                                       and hasattr(mod, "decode_for_detector")):
+        if module == "pipeline" and "decode" in st.wrapped:
+            continue  # (its decode_for_faces is the pixels module's, wrapped already)
+        if hasattr(mod, name):
             st.wrap(mod, name, "decode")
     st.wrap(faces, "shrink", "detector input")
     st.wrap(faces, "yunet_blob", "detector input")

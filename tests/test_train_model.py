@@ -251,29 +251,34 @@ def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
     assert np.allclose(np.array(b.faces[0].face.box) / 4, a.faces[0].face.box, rtol=0.05, atol=3)
 
 
-def test_big_photos_decode_once_at_a_draft_scale(monkeypatch):
+def test_big_photos_decode_at_the_detectors_draft_scale(monkeypatch):
+    """A 12 MP JPEG decodes once at 1/4 (the detector's 640 px), and a second time at 1/2
+    only when the face is too small there for SFace's crop (face/pixels.py)."""
     from PIL import Image
 
     import lookalike.face.pipeline as pl
+    import lookalike.face.pixels as px
 
     calls = []
-    real = pl.decode_photo
+    real = px.decode_photo
 
     def spy(data, **kw):
         rgb, full = real(data, **kw)
         calls.append(max(rgb.shape[:2]))
         return rgb, full
 
-    monkeypatch.setattr(pl, "decode_photo", spy)
+    monkeypatch.setattr(px, "decode_photo", spy)
     pipe = pl.FacePipeline("sface", cache=False)
     face = Image.fromarray(grace_hopper())
-    for side in (2400, 500):  # face ~1000 px / ~200 px wide in 12 MP
+    for side in (2400, 500, 250):  # face ~1000 / ~200 / ~100 px wide in 12 MP
         canvas = Image.new("RGB", (4000, 3000), (120, 130, 140))
         canvas.paste(face.resize((side, int(side * 600 / 512))), (300, 200))
         calls.clear()
         res = pipe.analyze(encode(np.asarray(canvas), quality=90), first_only=True)
-        assert calls == [2000]  # one decode, at the 1/2-scale draft, not resized
         assert res.image_size == (4000, 3000) and len(res.faces) == 1
+        small = px.eye_distance(res.faces[0]) / 4 < px.EYES_NEED
+        assert calls == ([1000, 2000] if small else [1000])  # 1/4, then 1/2 if needed
+        assert small == (side == 250) or side == 500
         x, y, w, h = res.faces[0].box
         assert 300 < x < 300 + side and w > side * 0.2  # in the photo's own pixels
 

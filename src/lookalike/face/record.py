@@ -41,8 +41,9 @@ class Face:
     ran past the photo's border (``box`` is cut to the photo; embedders read the raw one:
     :meth:`unclipped`), ``rotated`` / ``padded`` how the detector found it (in a turned copy
     of the photo, by degrees; with a border added), ``quality`` SFace's raw feature norm when
-    the face contended for the answer, ``embedding`` its L2-normalised vector, ``crop`` the
-    aligned crop when a stage keeps it, ``thumbnail`` a small JPEG for cards and reports.
+    the face contended for the answer, ``embedding`` its L2-normalised vector, ``thumbnail``
+    a small JPEG for cards and reports. (The aligned crop is not kept: the embedder makes it
+    inside its batched inference, and nothing reads it afterwards; :func:`align` makes one.)
     """
 
     box: Box
@@ -54,7 +55,6 @@ class Face:
     padded: bool = False
     quality: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
-    crop: np.ndarray | None = field(default=None, repr=False, compare=False)
     thumbnail: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -83,7 +83,7 @@ class Face:
 
     def scaled(self, factor: float) -> Face:
         """This face in the pixels of the photo scaled by ``factor`` (what depends on the
-        face alone, its quality, embedding, crop and thumbnail, stays)."""
+        face alone, its quality, embedding and thumbnail, stays)."""
         raw = None if self.raw_box is None else _scale_box(self.raw_box, factor)
         return replace(self, box=_scale_box(self.box, factor),
                        landmarks=self.landmarks * factor, raw_box=raw)
