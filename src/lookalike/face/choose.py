@@ -35,7 +35,7 @@ def size_and_centrality(face: Face, image_size: tuple[int, int]) -> float:
     dx = (cx - width / 2) / max(width, 1)
     dy = (cy - height / 2) / max(height, 1)
     centrality = 1.0 - 0.8 * min(1.0, (dx * dx + dy * dy) ** 0.5 / 0.7071)
-    return face.area * centrality
+    return max(w, 0.0) * max(h, 0.0) * centrality
 
 
 def prominence(face: Face, image_size: tuple[int, int]) -> float:
