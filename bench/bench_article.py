@@ -14,7 +14,7 @@ is the wall time on 2 idle cores). The face-embedding model is trained in-proces
 ``bench/results/article.json``; ``--markdown`` rewrites the article section of BENCHMARKS.md
 (the tables; the text between the notes markers is kept).
 
-``--data fewshot`` builds the LFW few-shot split of ``lookalike.measure.benchmark.split_shots``
+``--data fewshot`` builds the LFW few-shot split of ``lookalike.measure.lfw.split_shots``
 (people
 with ≥ 10 photos in lfw_funneled, the first 5 sorted photos of each to train, the rest to test)
 as a DATA/{train,validation}/<person>/ folder of symbolic links in a temporary folder, keeping
@@ -87,7 +87,7 @@ DATASETS = {"lfw7": "article", "fewshot": "article_fewshot"}  # → bench/result
 
 def fewshot_dir(work: Path, val_per_person: int) -> Path:
     """The LFW 5-shot split as DATA/{train,validation}/<person>/ symbolic links."""
-    from lookalike.measure.benchmark import lfw_people, split_shots
+    from lookalike.measure.lfw import lfw_people, split_shots
 
     names, train, test = split_shots(lfw_people(lfw_funneled()), shots=5, min_photos=10)
     root = work / "lfw_5shot"

@@ -35,13 +35,8 @@ from common import REPO, data_home, machine, save  # noqa: E402
 import lookalike  # noqa: E402
 from lookalike.answer import comparison as compare_mod  # noqa: E402
 from lookalike.answer.heads import expected_calibration_error  # noqa: E402
-from lookalike.measure.benchmark import (  # noqa: E402
-    find_pairs,
-    kfold_verification,
-    parse_pairs,
-    rates_at,
-    subset_pairs,
-)
+from lookalike.measure.lfw import find_pairs, parse_pairs, subset_pairs
+from lookalike.measure.metrics import kfold_verification, rates_at
 from lookalike.progress import bar  # noqa: E402
 
 CANDIDATES = (0.28, 0.30, 0.32, 0.33, 0.34, 0.35, 0.363, 0.38, 0.40, 0.43)

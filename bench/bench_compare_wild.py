@@ -43,7 +43,7 @@ def lfw_pairs(progress: bool) -> dict:
     """Similarity, smaller face width, same?, fold of each LFW pair (compare's face choice;
     a photo without a detected face is left out)."""
     from lookalike.face.pipeline import FacePipeline
-    from lookalike.measure.benchmark import find_pairs, parse_pairs
+    from lookalike.measure.lfw import find_pairs, parse_pairs
     from lookalike.photos.images import content_hash, read_bytes
     from lookalike.progress import bar
 

@@ -191,7 +191,7 @@ def _photo_row(name: str, faces: list[Face], kinds: list[str], img: np.ndarray) 
 
 
 def lfw_multi_set(det: FaceDetector, progress: bool, limit: int) -> list[dict]:
-    from lookalike.measure.benchmark import find_pairs, parse_pairs
+    from lookalike.measure.lfw import find_pairs, parse_pairs
 
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)

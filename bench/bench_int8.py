@@ -59,7 +59,7 @@ def pairs(n: int) -> list[tuple[Path, Path, bool]]:
 
 
 def compile_(model, threads: int):
-    from lookalike.runtime import _ov_core
+    from lookalike.runtime.openvino_import import ov_core as _ov_core
 
     return _ov_core().compile_model(model, "CPU", {
         "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
@@ -84,7 +84,8 @@ def main() -> None:
     import nncf
 
     from lookalike.face.detector import sface_path
-    from lookalike.runtime import _ov_core, fp32_onnx
+    from lookalike.runtime import fp32_onnx
+    from lookalike.runtime.openvino_import import ov_core as _ov_core
 
     mach = machine()
     root = lfw_funneled()

@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from lookalike.face.detector import yunet_path
-from lookalike.runtime import Network
+from lookalike.runtime import open_network
+from lookalike.runtime.network import Network
 
 
 class MallInfo2(ctypes.Structure):
@@ -59,11 +60,11 @@ def heap_mb() -> dict:
 
 def make_network(mode: str) -> Network:
     if mode == "product":
-        net = Network(yunet_path(), dynamic=True, max_shapes=4)
+        net = open_network(yunet_path(), dynamic=True, max_shapes=4)
     elif mode == "dynamic":
-        net = Network(yunet_path(), dynamic=True, max_shapes=0)
+        net = open_network(yunet_path(), dynamic=True, max_shapes=0)
     else:  # every size compiled and kept
-        net = Network(yunet_path(), dynamic=False, max_shapes=10_000)
+        net = open_network(yunet_path(), dynamic=False, max_shapes=10_000)
     return net
 
 

@@ -80,11 +80,12 @@ class Stages:
 
 
 def instrument() -> Stages:
-    from lookalike import runtime
     from lookalike.answer import ranking
     from lookalike.face import detector as faces
     from lookalike.face import embedders, pipeline
     from lookalike.models import model
+    from lookalike.runtime.opencv_net import OpenCVNetwork
+    from lookalike.runtime.openvino_net import OpenVINONetwork
 
     st = Stages()
     st.wrap(pipeline, "read_bytes", "read")
@@ -104,8 +105,9 @@ def instrument() -> Stages:
     st.wrap(faces, "shrink", "detector input")
     st.wrap(faces, "yunet_blob", "detector input")
     st.wrap(faces, "yunet_decode", "yunet decode+nms")
-    st.wrap(runtime.Network, "run",
-            lambda net, *a: "sface net" if "sface" in net.source.name else "yunet net")
+    for cls in (OpenVINONetwork, OpenCVNetwork):
+        st.wrap(cls, "run",
+                lambda net, *a: "sface net" if "sface" in net.source.name else "yunet net")
     st.wrap(pipeline, "choose_order", "face order")
     if hasattr(pipeline, "order_indices"):  # a cache hit ordered again (before issue 22)
         st.wrap(pipeline, "order_indices", "face order")

@@ -16,14 +16,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_home  # noqa: E402
 
-from lookalike.measure.benchmark import (  # noqa: E402
-    combine,
-    embed_photos,
-    find_pairs,
-    parse_pairs,
-    rates_at,
-    subset_pairs,
-)
+from lookalike.measure.benchmark import combine, embed_photos
+from lookalike.measure.lfw import find_pairs, parse_pairs, subset_pairs
+from lookalike.measure.metrics import rates_at
 
 
 def main(argv: list[str] | None = None) -> int:

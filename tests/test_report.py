@@ -85,7 +85,7 @@ def test_evaluation_report(trained, eval_dir, tmp_path):
 
 def test_thumbnail_is_cut_around_the_face_box(tmp_path):
     from lookalike.face.detector import FaceDetector
-    from lookalike.pictures.report import face_thumbnail
+    from lookalike.pictures.report_faces import face_thumbnail
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(encode(astronaut()))
@@ -101,7 +101,7 @@ def test_thumbnail_is_cut_around_the_face_box(tmp_path):
 
 
 def test_reliability_and_confusion_pictures(tmp_path):
-    from lookalike.pictures.report import confusion_png, reliability_png
+    from lookalike.pictures.charts import confusion_png, reliability_png
 
     rng = np.random.default_rng(0)
     n, k = 300, 5
@@ -139,7 +139,7 @@ def test_training_report_from_the_cli(people_dir, tmp_path, capsys):
 
 def test_training_report_lists_skipped_photos_and_draws_curves(people_dir, tmp_path):
     from lookalike.models.train import TrainReport, train
-    from lookalike.pictures.report import curves_png, write_train_report
+    from lookalike.pictures.train_report import curves_png, write_train_report
 
     data = tmp_path / "DATA"
     shutil.copytree(people_dir, data)

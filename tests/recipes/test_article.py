@@ -93,13 +93,12 @@ def test_tiny_training_reports_and_adjusts_batch(article_model):
 
 
 def test_training_report_and_curves(article_model, tmp_path):
-    from lookalike.models.article import save_curves
-    from lookalike.pictures.report import write_train_report
+    from lookalike.pictures.train_report import curves_png, write_train_report
 
     model, report, path, _ = article_model
     page = write_train_report(report, model, tmp_path / "report", model_path=path)
     assert page.exists() and "curves.png" in page.read_text()
-    png = save_curves(report.history, tmp_path / "c.png")
+    png = curves_png(report.history, tmp_path / "c.png", "a title")
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
 
 

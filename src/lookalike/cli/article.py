@@ -105,9 +105,9 @@ def cmd_train_article(args) -> int:
     from lookalike.models.article import (
         TrainingInterrupted,
         curves_path,
-        save_curves,
         train_article,
     )
+    from lookalike.pictures.train_report import curves_png
 
     out = _check_paths(args)
     cfg = config_from_args(args)
@@ -119,11 +119,11 @@ def cmd_train_article(args) -> int:
     except TrainingInterrupted as stop:
         return _interrupted(stop, args, out)
     model.save(out)
-    curves = save_curves(report.history, curves_path(out),
-                         f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
+    curves = curves_png(report.history, curves_path(out),
+                        f"{cfg.backbone}, {args.preset} preset, augment={cfg.augment}")
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
-        from lookalike.pictures.report import write_train_report
+        from lookalike.pictures.train_report import write_train_report
 
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         info(f"Training report: {page}")

@@ -58,7 +58,7 @@ def cmd_train(args) -> int:
     model.save(out)
     seconds = time.perf_counter() - t0
     if getattr(args, "report", None):
-        from lookalike.pictures.report import write_train_report
+        from lookalike.pictures.train_report import write_train_report
 
         page = write_train_report(report, model, args.report, seconds=seconds, model_path=out)
         print(f"Training report: {page}", file=sys.stderr)

@@ -83,19 +83,19 @@ class FaceDetector:
         1e-4 px), so the backend is not part of it; another precision is."""
         from lookalike.runtime import precision_name
 
-        precision = precision_name(self.backend)
+        precision = precision_name(self.backend, yunet_path())
         return (f"{self.name}-{self.version}:t{self.score_threshold}:n{self.nms_threshold}"
                 f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}"
                 + ("" if precision == "f32" else f":{precision}"))
 
     def _network(self):
         if self._net is None:
-            from lookalike.runtime import Network
+            from lookalike.runtime import open_network
 
             with self._lock:
                 if self._net is None:
-                    self._net = Network(yunet_path(), backend=self.backend,
-                                        max_shapes=self.max_shapes, dynamic=True)
+                    self._net = open_network(yunet_path(), backend=self.backend,
+                                             max_shapes=self.max_shapes, dynamic=True)
         return self._net
 
     def _detect_once(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:

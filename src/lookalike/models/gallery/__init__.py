@@ -219,12 +219,13 @@ class Gallery(EmbeddingRecognizer):
         Resumable: photos already in the gallery (same content hash) are skipped, and every
         person is committed as soon as all their new photos are analysed, in batches of
         :data:`BATCH` photos, so an interrupted run keeps what was done."""
+        from lookalike.face.embedders import embedder_spec
         from lookalike.models.gallery.enrol import analyse
         from lookalike.progress import bar
 
         t0 = time.perf_counter()
-        # vectors from another embedder version (weights, precision) would not compare:
-        # refuse before enrolling, in one line (Recognizer.pipeline)
+        # vectors from another embedder version (weights, precision) would not compare: refuse
+        # before enrolling, in one line (Recognizer.pipeline); workers embed at its precision
         self.pipeline  # noqa: B018
         report = EnrolReport()
         known = self.store.known_digests()
@@ -247,7 +248,7 @@ class Gallery(EmbeddingRecognizer):
             skipped_rows.clear()
 
         try:
-            stream = analyse(tasks, embedder=self.manifest["embedder"]["name"],
+            stream = analyse(tasks, embedder=embedder_spec(self.pipeline.embedder),
                              crops=bool(self.manifest.get("crops")),
                              workers=min(workers, len(tasks)) or 1, cache=cache,
                              cluster=cluster, ship=ship, digests=[info[t[0]][1] for t in tasks])

@@ -1,0 +1,208 @@
+"""A network on OpenVINO's CPU device: compiled once per input shape it keeps, infer requests
+pooled between threads, and the buffers of rare big inputs given back.
+
+The measurements behind the constants here (shapes kept, pixels of a "big" input, runs between
+heap trims) are in BENCHMARKS.md ("Fast face path", "Memory of the web server").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.runtime import memory
+from lookalike.runtime.openvino_import import import_openvino, ov_core
+from lookalike.runtime.policy import pin_threads, threads
+from lookalike.runtime.weights import fp32_onnx, int8_model
+
+_compile_lock = threading.Lock()  # one compile at a time (each is multi-threaded already)
+
+DYNAMIC = ("dynamic",)  # the key of the compiled model with dynamic sides
+
+
+class OpenVINONetwork:
+    """One ONNX network on OpenVINO. A new input shape is compiled on first sight and the last
+    ``max_shapes`` are kept (LRU); with ``dynamic``, a size runs on one compiled dynamic-shape
+    model until it was seen ``static_after`` times, then gets its own compiled model (at most
+    ``max_shapes`` such, kept: evicting and compiling again under varied sizes grows memory
+    without bound); with ``batch``, one model with a dynamic batch size serves every batch."""
+
+    backend = "openvino"
+
+    def __init__(self, source: Path, *, precision: str = "f32", max_shapes: int = 8,
+                 dynamic: bool = False, static_after: int = 2, batch: bool = False):
+        self.source = Path(source)
+        self.precision = precision
+        self.dynamic = dynamic
+        self.batch = batch and not dynamic
+        self.static_after = static_after
+        self.max_shapes = max_shapes
+        #: inputs of more pixels than this (YuNet's second look at 2x its size) run on the
+        #: dynamic model, not a compiled size, and its buffers are released after them
+        self.pool_pixels = 640 * 640
+        #: runs of a dynamic network between two heap trims
+        self.trim_every = 256
+        self.compiles = 0
+        self._seen: dict[tuple, int] = {}
+        self._dynamic_busy = 0  # runs in flight on the dynamic model
+        self._dynamic_release = False  # a big input grew its buffers: release when idle
+        self._runs = 0
+        self._model = None  # the uncompiled openvino.Model
+        self._blob_dir: Path | None = None  # OpenVINO's compiled-model cache, if writable
+        self._compiled: OrderedDict[tuple, object] = OrderedDict()
+        # idle infer requests per compiled model (id -> (compiled, [requests])): a request
+        # holds its own activation buffers, so they are pooled, not kept per thread
+        self._idle: dict[int, tuple[object, list]] = {}
+        # at most one inference per core at once: more only queue inside OpenVINO, and each
+        # running request needs buffers of its own
+        self._slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+        self._lock = threading.Lock()  # guards the dicts above and the dynamic model's state
+
+    # loading -------------------------------------------------------------------------------
+    def _read(self):
+        if self._model is None:
+            xml = int8_model(self.source) if self.precision == "int8" else None
+            if xml is not None:
+                self._model = ov_core().read_model(str(xml))
+                self._blob_dir = _cache_dir()
+            else:
+                path, data = fp32_onnx(self.source)
+                # (ONNX bytes are read from memory when the cache cannot be written)
+                self._model = ov_core().read_model(str(path) if path is not None else data)
+                self._blob_dir = path.parent / "openvino" if path is not None else None
+        return self._model
+
+    def _key(self, shape: tuple[int, ...]) -> tuple:
+        """Which compiled model runs an input of this shape (counting sightings)."""
+        key: tuple = ("batch", *shape[1:]) if self.batch else shape
+        with self._lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
+                return key
+            self._seen[shape] = seen = self._seen.get(shape, 0) + 1
+            if len(self._seen) > 1024:
+                self._seen.clear()
+            statics = len(self._compiled) - (DYNAMIC in self._compiled)
+        if self.dynamic and (seen < self.static_after or statics >= self.max_shapes
+                             or shape[-1] * shape[-2] > self.pool_pixels):
+            return DYNAMIC
+        return key
+
+    def _compiled_for(self, shape: tuple[int, ...]):
+        key = self._key(shape)
+        with self._lock:
+            hit = self._compiled.get(key)
+        if hit is not None:
+            return hit
+        with _compile_lock, self._lock:
+            hit = self._compiled.get(key)
+            if hit is not None:
+                return hit
+            model = self._read().clone()
+            if key == DYNAMIC or self.batch:  # (SFace batched: bit for bit batch 1's)
+                dims = [-1, *shape[1:]] if self.batch else [*shape[:2], -1, -1]
+                model.reshape({model.inputs[0]: import_openvino().PartialShape(dims)})
+            elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
+                model.reshape({model.inputs[0]: list(shape)})
+            compiled = self._compile(model, dynamic=key == DYNAMIC)
+            self.compiles += 1
+            self._compiled[key] = compiled
+            if not self.dynamic:  # one shape: the uncompiled copy of the weights can go
+                self._model = None  # (read again if a new shape comes)
+            statics = [k for k in self._compiled if k != DYNAMIC]
+            for old in statics[: max(0, len(statics) - self.max_shapes)]:
+                self._idle.pop(id(self._compiled.pop(old)), None)
+            return compiled
+
+    def _compile(self, model, dynamic: bool):
+        config = {
+            "INFERENCE_NUM_THREADS": threads(),
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+            # an int8 graph's own quantised layers run int8; the rest computes in f32
+            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
+            "ENABLE_CPU_PINNING": pin_threads(),
+        }
+        if dynamic:
+            # the CPU plugin caches kernels for every input size a dynamic model meets (5,000
+            # by default): under varied uploads a web server's memory grew with them
+            config["CPU_RUNTIME_CACHE_CAPACITY"] = 0
+        if self._blob_dir is not None:
+            # OpenVINO's compiled-model cache: the next process skips compiling
+            try:
+                return ov_core().compile_model(model, "CPU",
+                                               {**config, "CACHE_DIR": str(self._blob_dir)})
+            except RuntimeError:  # the folder went read-only, full disk: compile anyway
+                self._blob_dir = None
+        return ov_core().compile_model(model, "CPU", config)
+
+    # running -------------------------------------------------------------------------------
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        blob = np.ascontiguousarray(blob, dtype=np.float32)
+        compiled = self._compiled_for(tuple(blob.shape))
+        dynamic = compiled is self._compiled.get(DYNAMIC)
+        big = blob.shape[-1] * blob.shape[-2] > self.pool_pixels
+        with self._slots:
+            with self._lock:
+                entry = self._idle.get(id(compiled))
+                idle = entry[1] if entry is not None and entry[0] is compiled else None
+                request = idle.pop() if idle else None
+                self._dynamic_busy += dynamic
+            try:
+                if request is None:
+                    request = compiled.create_infer_request()
+                request.infer({0: blob})
+                outs = [np.array(request.get_output_tensor(i).data, dtype=np.float32,
+                                 copy=True) for i in range(len(compiled.outputs))]
+            finally:
+                if dynamic:
+                    self._dynamic_done(compiled, big)
+            if self.dynamic:
+                # varied sizes leave free pages in the C heap (their buffers differ in size
+                # each run): give them back now and then
+                self._runs += 1  # (unlocked: a lost count only delays one trim)
+                if self._runs % self.trim_every == 0:
+                    memory.malloc_trim()
+            if self.dynamic and big:
+                return outs  # a rare big input: its request's buffers are freed, not pooled
+            with self._lock:
+                entry = self._idle.get(id(compiled))
+                if entry is None or entry[0] is not compiled:
+                    entry = self._idle[id(compiled)] = (compiled, [])
+                entry[1].append(request)
+        return outs
+
+    def _dynamic_done(self, compiled, big: bool) -> None:
+        """One run on the dynamic model ended. Its intermediate buffers (one set per compiled
+        model, shared by its requests) grow to the largest input met and stay. After a big
+        input they are released once no run is in flight on it (OpenVINO refuses to release a
+        busy model; a run starting meanwhile waits on the lock), and the C heap's free pages go
+        back to the OS."""
+        with self._lock:
+            self._dynamic_busy -= 1
+            self._dynamic_release |= big
+            if not self._dynamic_release or self._dynamic_busy:
+                return
+            self._dynamic_release = False
+            release = getattr(compiled, "release_memory", None)  # OpenVINO >= 2024.3
+            if release is not None:
+                with contextlib.suppress(RuntimeError):
+                    release()
+        memory.malloc_trim()
+
+
+def _cache_dir() -> Path | None:
+    """Where compiled shipped (int8) graphs are cached: ``<cache>/models/openvino``."""
+    from lookalike.runtime.weights import model_cache_dir
+
+    folder = model_cache_dir() / "openvino"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
