@@ -361,7 +361,9 @@ def test_batches_shrink_towards_the_end(threads, as_bytes, monkeypatch):
     import lookalike.photos.images as images
 
     monkeypatch.setattr(images, "read_bytes", lambda p: str(p).encode())  # no files here
-    jobs = [c.Job(i, f"/p/{i}.jpg", f"d{i}") for i in range(500)]
+    from lookalike.face.many import Job
+
+    jobs = [Job(i, f"/p/{i}.jpg", f"d{i}") for i in range(500)]
     client = _FakeClient(threads)
     b = c._Batches(client, "fake", jobs, as_bytes, "sface", False)
     while b.fresh:

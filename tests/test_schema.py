@@ -199,7 +199,7 @@ def test_cli_json_answers_hold_to_the_schemas(trained, people_dir, photos, tmp_p
     doc = valid(_json(capsys, ["predict", model, a, "--json", "--why", "--top", "1"]))
     assert doc["photos"][0]["faces"][0]["ranking"][0]["why"]["parts"]
     doc = valid(_json(capsys, ["compare", a, b, a, "--json"]))
-    assert doc["schema"] == "lookalike/compare-many/1" and len(doc["candidates"]) == 2
+    assert doc["schema"] == "lookalike/compare-many/2" and len(doc["candidates"]) == 2
     doc = valid(_json(capsys, ["evaluate", model, str(people_dir), "--json", "-q"]))
     assert doc["n"] > 0 and doc["schema"] == "lookalike/evaluate/1"
     assert valid(_json(capsys, ["info", model]))["kind"] == "embedding"
@@ -278,7 +278,7 @@ def test_http_answers_and_errors_hold_to_the_schemas(kind, trained, request, pho
         assert r.status_code == 200 and valid(r.json()), r.text
         r = c.post("/api/compare/many", files=_files(a, b, a))
         assert r.status_code == 200, r.text
-        assert valid(r.json())["schema"] == "lookalike/compare-many/1"
+        assert valid(r.json())["schema"] == "lookalike/compare-many/2"
         for path, name in (("/healthz", "health"), ("/api/info", "server"),
                            ("/api/people", "people")):
             r = c.get(path)
@@ -330,7 +330,7 @@ def test_openapi_declares_the_answer_schemas(trained):
                         "$ref": "#/components/schemas/lookalike.error.1"}, (path, status)
     # every JSON answer of the API is declared by its schema
     assert declared == {
-        (method, path): {"$ref": f"#/components/schemas/lookalike.{name}.1"}
+        (method, path): {"$ref": f"#/components/schemas/lookalike.{name}.{schema.VERSIONS[name]}"}
         for method, path, name in (
             ("post", "/api/predict", "photo"), ("post", "/api/verdict", "predict"),
             ("post", "/api/compare", "compare"), ("get", "/healthz", "health"),

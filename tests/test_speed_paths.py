@@ -83,9 +83,9 @@ def _random_faces(rng: np.random.Generator, n: int) -> list[Face]:
         s = rng.uniform(20, 120)
         lm = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]])
         lm = (lm + rng.normal(0, 0.08, lm.shape)) * s + (x, y)
-        extra = {"quality": float(rng.uniform(5, 14))} if rng.random() < 0.3 else {}
+        quality = float(rng.uniform(5, 14)) if rng.random() < 0.3 else None
         out.append(Face((float(x), float(y), float(s), float(s * 1.2)), lm.astype(np.float32),
-                        float(rng.uniform(0.6, 1.0)), extra=extra))
+                        float(rng.uniform(0.6, 1.0)), quality=quality))
     return out
 
 
@@ -117,11 +117,9 @@ def test_the_order_computed_once_is_the_order_of_the_plain_rules():
             qs = [float(rng.uniform(6, 13)) for _ in near]
             ref = list(faces)
             for i, q in zip(near, qs, strict=True):
-                ref[i] = Face(ref[i].box, ref[i].landmarks, ref[i].score,
-                              extra=dict(ref[i].extra, quality=q))
+                ref[i] = Face(ref[i].box, ref[i].landmarks, ref[i].score, quality=q)
             assert order == order_indices(ref, size)
-            assert [f.extra.get("quality") for f in scored] == [
-                f.extra.get("quality") for f in ref]
+            assert [f.quality for f in scored] == [f.quality for f in ref]
         else:
             assert measured == [] and order == plain and scored == list(faces)
     assert seen_contest > 10  # the contest path was exercised
@@ -134,7 +132,7 @@ def test_the_first_face_alone_is_the_first_of_the_full_order_with_fewer_measured
     for _ in range(400):
         faces = _random_faces(rng, int(rng.integers(2, 12)))
         for f in faces:
-            f.extra.pop("quality", None)
+            f.quality = None
         qualities = {id(f.landmarks): float(rng.uniform(4, 15)) for f in faces}
         counts = []
 
@@ -147,7 +145,7 @@ def test_the_first_face_alone_is_the_first_of_the_full_order_with_fewer_measured
         counts.clear()
         first, scored1 = choose_indices(rgb, faces, quality, first_only=True)
         assert first[0] == order[0]
-        assert scored1[first[0]].extra.get("quality") == scored[order[0]].extra.get("quality")
+        assert scored1[first[0]].quality == scored[order[0]].quality
         assert sum(counts) <= full and all(c <= choose.MEASURE_CHUNK for c in counts)
         saved += full - sum(counts)
     assert saved > 0
@@ -170,7 +168,7 @@ def test_a_measured_contender_is_not_run_again_for_its_embedding(monkeypatch):
     for first_only in (True, False):
         runs.clear()
         got = pipe.analyze(encode(img, "PNG"), first_only=first_only)
-        assert all("quality" in f.extra for f in got.faces)  # two contenders were measured
+        assert all(f.quality is not None for f in got.faces)  # two contenders were measured
         assert runs == [2]  # both in one inference; their embeddings are those vectors
         faces = [f.unclipped() for f in got.faces]
         want = l2_normalize(_one_by_one(plain.embedder, *_decoded(img, faces)))

@@ -185,30 +185,42 @@ def test_cache_makes_the_second_analysis_free(tmp_path, monkeypatch):
     assert second.thumbs == first.thumbs
 
 
-def test_cached_faces_come_back_most_prominent_first(tmp_path):
-    """An entry cached under an earlier prominence rule (here: stored in reverse) is read back
-    in today's order, with each face's embedding and thumbnail still beside it."""
+def test_cached_faces_come_back_as_stored_each_record_whole(tmp_path, monkeypatch):
+    """The face order is decided once, when the photo is analysed: a cached analysis comes
+    back in the stored order without ordering again (and without the detector), each face
+    with its own embedding, thumbnail, raw box and quality. Entries of the earlier format
+    (ordered again on every read) sit under another key and simply miss."""
     from lookalike.cache import ArrayCache
-    from lookalike.face.detector import prominence
-    from lookalike.face.pipeline import FacePipeline, _from_arrays, _to_arrays
+    from lookalike.face import choose
+    from lookalike.face.pipeline import FacePipeline
 
-    pipe = FacePipeline("sface", cache=ArrayCache(tmp_path / "cache", enabled=True))
+    cache = ArrayCache(tmp_path / "cache", enabled=True)
+    pipe = FacePipeline("sface", cache=cache)
     photo = encode(group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                               [150, 260]))
     fresh = pipe.analyze(photo)
-    assert len(fresh.faces) == 2
-    size = fresh.image_size
-    assert prominence(fresh.faces[0], size) > prominence(fresh.faces[1], size)
-    arrays = _to_arrays(fresh)
-    back = {k: (v[::-1] if k in ("boxes", "landmarks", "scores", "synthetic", "embeddings")
-                else v) for k, v in arrays.items()}
-    parts = fresh.thumbs[::-1]
-    back["thumb_data"] = np.frombuffer(b"".join(parts), np.uint8)
-    back["thumb_ends"] = np.cumsum([len(t) for t in parts], dtype=np.int64)
-    again = _from_arrays(back, fresh.digest)
-    assert np.allclose([f.box for f in again.faces], [f.box for f in fresh.faces])
-    assert np.allclose(again.embeddings, fresh.embeddings)
+    assert len(fresh.faces) == 2 and "|rec=2" in pipe.key
+
+    def refuse(*a, **k):
+        raise AssertionError("a cached analysis is not detected or ordered again")
+
+    monkeypatch.setattr(pipe.detector, "find", refuse)
+    monkeypatch.setattr(choose, "_keys", refuse)
+    again = pipe.analyze(photo)
+    np.testing.assert_allclose([f.box for f in again.faces], [f.box for f in fresh.faces],
+                               atol=1e-3)
+    assert [f.raw_box for f in again.faces] == [f.raw_box for f in fresh.faces]
+    assert [f.quality for f in again.faces] == [
+        None if f.quality is None else pytest.approx(f.quality, abs=1e-4) for f in fresh.faces]
+    for f, g in zip(again.faces, fresh.faces, strict=True):
+        np.testing.assert_allclose(f.embedding, g.embedding, atol=1e-6)
+        assert f.thumbnail == g.thumbnail
+    np.testing.assert_allclose(again.embeddings, fresh.embeddings, atol=1e-6)
     assert again.thumbs == fresh.thumbs
+    # the same photo under the earlier key is not this cache's entry
+    old = pipe.key.replace("|rec=2", "")
+    digest = fresh.digest
+    assert cache.get(f"{digest}|{old}") is None and cache.get(f"{digest}|{pipe.key}") is not None
 
 
 def test_read_only_cache_degrades_with_a_warning(tmp_path):
@@ -239,29 +251,34 @@ def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
     assert np.allclose(np.array(b.faces[0].face.box) / 4, a.faces[0].face.box, rtol=0.05, atol=3)
 
 
-def test_big_photos_decode_once_at_a_draft_scale(monkeypatch):
+def test_big_photos_decode_at_the_detectors_draft_scale(monkeypatch):
+    """A 12 MP JPEG decodes once at 1/4 (the detector's 640 px), and a second time at 1/2
+    only when the face is too small there for SFace's crop (face/pixels.py)."""
     from PIL import Image
 
     import lookalike.face.pipeline as pl
+    import lookalike.face.pixels as px
 
     calls = []
-    real = pl.decode_photo
+    real = px.decode_photo
 
     def spy(data, **kw):
         rgb, full = real(data, **kw)
         calls.append(max(rgb.shape[:2]))
         return rgb, full
 
-    monkeypatch.setattr(pl, "decode_photo", spy)
+    monkeypatch.setattr(px, "decode_photo", spy)
     pipe = pl.FacePipeline("sface", cache=False)
     face = Image.fromarray(grace_hopper())
-    for side in (2400, 500):  # face ~1000 px / ~200 px wide in 12 MP
+    for side in (2400, 500, 250):  # face ~1000 / ~200 / ~100 px wide in 12 MP
         canvas = Image.new("RGB", (4000, 3000), (120, 130, 140))
         canvas.paste(face.resize((side, int(side * 600 / 512))), (300, 200))
         calls.clear()
         res = pipe.analyze(encode(np.asarray(canvas), quality=90), first_only=True)
-        assert calls == [2000]  # one decode, at the 1/2-scale draft, not resized
         assert res.image_size == (4000, 3000) and len(res.faces) == 1
+        small = px.eye_distance(res.faces[0]) / 4 < px.EYES_NEED
+        assert calls == ([1000, 2000] if small else [1000])  # 1/4, then 1/2 if needed
+        assert small == (side == 250) or side == 500
         x, y, w, h = res.faces[0].box
         assert 300 < x < 300 + side and w > side * 0.2  # in the photo's own pixels
 

@@ -80,6 +80,36 @@ def test_explain_a_pair(photos):
     assert set(d["regions"]) == set(DEFAULT_PARTS)
 
 
+def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
+    """Explainer(mirror=True, jitter=j) averages, in one batch, the drops of the pair as it is,
+    mirrored and moved j px in 4 directions: the same numbers as explaining each look alone."""
+    from lookalike.answer.comparison import comparer, photo_view
+    from lookalike.answer.why import _moved
+
+    c = comparer("sface")
+    views = []
+    for k in ("a1", "a2"):
+        res = c.analyze(photos[k], k)
+        views.append(Explainer(c.pipeline.embedder).view(*photo_view(
+            photos[k], res.faces[0], res.image_size, k)))
+    plain = Explainer(c.pipeline.embedder)
+    both = Explainer(c.pipeline.embedder, mirror=True, jitter=2)
+    looks = both.looks()
+    assert len(looks) == 10 and looks[0] == (False, 0, 0) and (True, 0, -2) in looks
+    why = both.explain_views(*views)
+    each = [plain.explain_views(_moved(views[0], *lk), _moved(views[1], *lk)) for lk in looks]
+    for part in why.parts:
+        mean_a = np.mean([next(q.drops[0] for q in w.parts if q.part == part.part)
+                          for w in each])
+        mean_b = np.mean([next(q.drops[1] for q in w.parts if q.part == part.part)
+                          for w in each])
+        assert part.drops == pytest.approx((mean_a, mean_b), abs=2e-4), part.part
+    assert why.similarity == pytest.approx(each[0].similarity, abs=1e-5)
+    # a mirrored pair is explained alike (the regions are symmetric about the template's axis)
+    flipped = both.explain_views(*(np.ascontiguousarray(v[:, ::-1]) for v in views))
+    assert flipped.ranking() == why.ranking()
+
+
 def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
     """The explanation's own claim, checked with another fill (mean colour, hard edges)."""
     from lookalike.answer.comparison import comparer
@@ -133,6 +163,41 @@ def test_compare_many_says_which_photo_resembles_most(photos):
     with pytest.raises(lookalike.errors.NoFaceError, match="blank"):
         compare_many(photos["a1"], [np.full((100, 100, 3), 128, np.uint8)],
                      names=["me", "blank"])
+
+
+def test_compare_many_gives_each_pair_compares_size_aware_verdict(photos, tmp_path):
+    """compare A B C answers each pair as compare A B does: the threshold and the probability
+    for the pair's smaller face width, not the LFW-size threshold for every pair."""
+    from PIL import Image
+
+    from lookalike.answer.comparison import comparer, same_person_probability
+    from lookalike.answer.explain import compare_many
+
+    big = {}  # the photos at twice their size: faces well over LFW's 80 px
+    for k in ("a1", "a2", "g"):
+        with Image.open(photos[k]) as im:
+            big[k] = tmp_path / f"{k}.jpg"
+            im.resize((im.width * 2, im.height * 2), Image.BICUBIC).save(big[k], quality=92)
+    m = compare_many(big["a1"], [big["g"], big["a2"]], names=["me", "grace", "astro"])
+    c = comparer("sface")
+    assert [x.photo for x in m.candidates] == ["astro", "grace"]
+    for cand, other in zip(m.candidates, [big["a2"], big["g"]], strict=True):
+        pair = lookalike.compare(big["a1"], other)
+        width = min(m.face.box[2], cand.face.box[2])
+        assert cand.threshold == pytest.approx(pair.threshold, abs=1e-6)
+        assert cand.threshold == pytest.approx(c.threshold_for(width), abs=1e-6)
+        assert cand.same_person_probability == pytest.approx(pair.probability, abs=1e-6)
+        assert cand.same_person == pair.same_person
+    # these faces are larger than LFW's: the size-aware rule differs from the fixed one here
+    best = m.candidates[0]
+    assert best.threshold > c.threshold + 0.01
+    logit = lambda q: np.log(q / (1.0 - q))  # noqa: E731
+    for cand in m.candidates:  # (log-odds: the probabilities saturate near 0 and 1)
+        assert abs(logit(cand.same_person_probability)
+                   - logit(same_person_probability(cand.similarity, "sface"))) > 0.05
+    d = m.to_dict()
+    assert d["candidates"][0]["threshold"] == pytest.approx(best.threshold, abs=1e-4)
+    assert d["schema"] == "lookalike/compare-many/2"
 
 
 @pytest.mark.slow  # 16 s under load 13

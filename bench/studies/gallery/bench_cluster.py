@@ -100,26 +100,26 @@ _WARM: dict = {}
 
 @contextlib.contextmanager
 def warm_models(on: bool):
-    """The in-process path with its models loaded once and kept (``plain-1-warm``)."""
-    from lookalike.models.gallery import enrol
+    """The in-process path with its models loaded once and kept (``plain-1-warm``): every
+    gallery opened gets the same face pipeline (enrolment in-process uses the gallery's)."""
+    import lookalike.face.pipeline as fp
 
     if not on:
         yield
         return
-    real = enrol._init
+    real = fp.pipeline_for
 
-    def init(embedder, crops, one_thread=True, cache=True):
-        key = (embedder, crops, cache)
+    def warm(embedder: dict, crops: bool = False):
+        key = (embedder["name"], embedder["version"], crops)
         if key not in _WARM:
-            real(embedder, crops, one_thread, cache)
-            _WARM[key] = enrol._PIPELINE
-        enrol._PIPELINE = _WARM[key]
+            _WARM[key] = real(embedder, crops)
+        return _WARM[key]
 
-    enrol._init = init
+    fp.pipeline_for = warm
     try:
         yield
     finally:
-        enrol._init = real
+        fp.pipeline_for = real
 
 
 def cmd_enrol(args) -> None:

@@ -352,17 +352,15 @@ def cmd_lfw(args) -> None:
         probes = probes[: args.probes]
     if not args.cache:
         os.environ.pop("LOOKALIKE_NO_CACHE", None)  # probes may come from the shared cache
-    from lookalike.models.gallery.enrol import analyse
-    from lookalike.progress import bar
+    from lookalike.face.many import analyse, jobs_for
 
     right = n = unknown = 0
     t = time.perf_counter()
-    items = [(i, str(f)) for i, (_, f) in enumerate(probes)]
-    for a in bar(analyse(items, embedder="sface", crops=False, workers=args.workers),
-                 total=len(items), desc="probes"):
-        if a.embeddings is None or not len(a.embeddings):
+    for a in analyse(jobs_for(f for _, f in probes), g.pipeline, workers=args.workers,
+                     progress=True, desc="probes"):
+        if a.faces is None or not len(a.faces.embeddings):
             continue
-        fr = g.face_results([None], a.embeddings[:1], top=5)[0]  # the most prominent face
+        fr = g.face_results([None], a.faces.embeddings[:1], top=5)[0]  # the most prominent
         n += 1
         right += fr.top.person == probes[a.task][0]
         unknown += fr.unknown

@@ -49,10 +49,13 @@ class Stages:
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self._stack: list[list[float]] = []
+        self.wrapped: set[str] = set()
 
     def wrap(self, owner, attr: str, stage, method: bool = False) -> None:
         fn = getattr(owner, attr)
         stages = self
+        if isinstance(stage, str):
+            self.wrapped.add(stage)
 
         def timed(*args, **kwargs):
             name = stage(*args) if callable(stage) else stage
@@ -87,7 +90,18 @@ def instrument() -> Stages:
     st = Stages()
     st.wrap(pipeline, "read_bytes", "read")
     st.wrap(pipeline, "content_hash", "hash")
-    st.wrap(pipeline, "decode_for_faces", "decode")
+    import importlib
+
+    for module, name in [("pixels", "decode_for_detector"), ("pixels", "decode_for_faces"),
+                         ("pipeline", "decode_for_faces")]:  # where each checkout decodes
+        try:
+            mod = importlib.import_module(f"lookalike.face.{module}")
+        except ImportError:
+            continue
+        if module == "pipeline" and "decode" in st.wrapped:
+            continue  # (its decode_for_faces is the pixels module's, wrapped already)
+        if hasattr(mod, name):
+            st.wrap(mod, name, "decode")
     st.wrap(faces, "shrink", "detector input")
     st.wrap(faces, "yunet_blob", "detector input")
     st.wrap(faces, "yunet_decode", "yunet decode+nms")
@@ -95,7 +109,8 @@ def instrument() -> Stages:
         st.wrap(cls, "run",
                 lambda net, *a: "sface net" if "sface" in net.source.name else "yunet net")
     st.wrap(pipeline, "choose_order", "face order")
-    st.wrap(pipeline, "order_indices", "face order")
+    if hasattr(pipeline, "order_indices"):  # a cache hit ordered again (before issue 22)
+        st.wrap(pipeline, "order_indices", "face order")
     st.wrap(embedders.SFaceEmbedder, "_rgb_crops", "sface crops")
     st.wrap(pipeline, "face_thumbnail", "thumbnails")
     st.wrap(model.Model, "face_results", "head+ranking")

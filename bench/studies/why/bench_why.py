@@ -203,7 +203,7 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
         why.append(time.perf_counter() - t)
         why_cpu.append(time.process_time() - c)
     masks = part_masks(112, 0.0, ex.parts)
-    n_crops = 2 * len(masks) * (2 if ex.mirror else 1) + (2 if ex.mirror else 0)
+    n_crops = len(ex.looks()) * (2 * len(masks) + 2) - 2  # the pair's own vectors known
     views = np.stack([va] * n_crops)
     for _ in range(max(3, repeat // 4)):
         t = time.perf_counter()
@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sigma", type=float, default=None, help="the fill's blur sigma")
     ap.add_argument("--fill", choices=("blur", "mean"), default="blur")
     ap.add_argument("--mirror", action="store_true", help="average with the mirrored pair")
+    ap.add_argument("--jitter", type=int, default=None,
+                    help="also average over the pair moved by this many px (4 directions)")
     ap.add_argument("--sets", default="same_person,lookalike")
     ap.add_argument("--repeat", type=int, default=40, help="timed explanations")
     ap.add_argument("--name", default="why", help="bench/studies/why/results/<name>.json")
@@ -238,13 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     start = machine()
     pipe = FacePipeline("sface")
     kw = {} if args.sigma is None else {"sigma": args.sigma}
+    if args.jitter is not None:
+        kw["jitter"] = args.jitter
     ex = Explainer(pipe.embedder, parts=args.parts.split(","), fill=args.fill,
                    mirror=args.mirror, **kw)
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
     rng = np.random.default_rng(0)
     out: dict = {"machine": start, "parts": list(ex.parts), "sigma": ex.sigma,
-                 "fill": ex.fill, "mirror_average": ex.mirror}
+                 "fill": ex.fill, "mirror_average": ex.mirror,
+                 "jitter": ex.jitter}
     wanted = args.sets.split(",")
     sets = {}
     if "same_person" in wanted:

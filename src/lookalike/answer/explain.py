@@ -101,6 +101,8 @@ class Candidate:
     same_person: bool
     face: Face
     why: Why | None = field(default=None, repr=False)
+    #: the verdict's threshold for this pair (compare's size-aware one: the smaller face's width)
+    threshold: float | None = None
 
     def to_dict(self) -> dict:
         d = {"photo": self.photo, "similarity": round(float(self.similarity), 4),
@@ -108,6 +110,8 @@ class Candidate:
              "same_person_probability": None if self.same_person_probability is None
              else min(max(round(float(self.same_person_probability), 4), 0.0001), 0.9999),
              "same_person": bool(self.same_person), "face": self.face.to_dict()}
+        if self.threshold is not None:
+            d["threshold"] = round(float(self.threshold), 4)
         if self.why is not None:
             d["why"] = self.why.to_dict()
         return d
@@ -141,15 +145,18 @@ class ManyComparison:
                 "embedder": self.embedder, "threshold": round(float(self.threshold), 4),
                 "method": f"probability: softmax of {self.scale:g} × similarity over the "
                           "candidates (the temperature of a gallery's or one-photo-per-person "
-                          "model's ranking); same_person_probability: compare's calibrated "
-                          "probability of each pair"})
+                          "model's ranking); same_person_probability and same_person: "
+                          "compare's calibrated probability and verdict of each pair, for its "
+                          "faces' size (each candidate's threshold); threshold: the verdict's "
+                          "threshold for faces of LFW's size"})
 
 
 def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
                  names: Sequence[str] | None = None, why: bool = False,
                  comparer: Any = None) -> ManyComparison:
     """Which of ``others`` the face in ``photo`` resembles most ("mom or dad?"): each pair's
-    similarity and calibrated same-person probability, and how the resemblance divides among
+    similarity, calibrated same-person probability and verdict (as :func:`compare` gives them:
+    for the pair's smaller face width), and how the resemblance divides among
     the candidates (a softmax at the ranking temperature
     :data:`lookalike.answer.heads.DEFAULT_SCALE`, the one a gallery or a one-photo-per-person
     model ranks people with). ``comparer``: a :class:`~lookalike.answer.comparison.Comparer`
@@ -175,9 +182,12 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
     cands = []
     for i in order:
         src, label, res = found[1 + i]
+        # the same size-aware rule as compare's two photos: the smaller face's width
+        width = min(q.faces[0].box[2], res.faces[0].box[2])
+        threshold = c.threshold_for(width)
         cands.append(Candidate(label, float(sims[i]), float(shares[i]),
-                               same_person_probability(sims[i], c.embedder),
-                               bool(sims[i] >= c.threshold), res.faces[0]))
+                               same_person_probability(sims[i], c.embedder, width),
+                               bool(sims[i] >= threshold), res.faces[0], threshold=threshold))
     if why:
         ex = explainer_for(c.pipeline.embedder)
         rgb, face = photo_view(photo, q.faces[0], q.image_size, labels[0])

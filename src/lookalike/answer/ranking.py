@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lookalike.face.detector import Face
+from lookalike.face.record import Face
 from lookalike.names import display_name
 from lookalike.schema import stamp
 
@@ -82,6 +82,11 @@ class PhotoResult:
     error: str | None = None
     #: Faces detected in the photo (more than ``len(faces)`` when only one was answered).
     n_faces: int | None = None
+    #: The photo as the face path decoded it, when the answer was asked to keep it (a card
+    #: draws it instead of decoding the photo again); ``image_scale``: its width over the
+    #: photo's (face boxes times it are in its pixels). Never part of the answer's shape.
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    image_scale: float = field(default=1.0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for i, f in enumerate(self.faces):  # answers made in the photo's face order

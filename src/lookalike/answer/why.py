@@ -105,6 +105,17 @@ def _blend(view: np.ndarray, masks: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def _moved(view: np.ndarray, flip: bool, dx: int, dy: int) -> np.ndarray:
+    """``view`` mirrored (``flip``) and moved by ``(dx, dy)`` px, its edges repeated."""
+    import cv2
+
+    out = np.ascontiguousarray(view[:, ::-1]) if flip else view
+    if dx or dy:
+        m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+        out = cv2.warpAffine(out, m, out.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 @dataclass
 class PartShare:
     part: str
@@ -181,10 +192,18 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Explainer:
     """Explains pairs of faces for one embedder. SFace's crops are occluded and batched through
     its network in one call; other embedders (dlib, sface+dlib) read each occluded view through
-    their own ``embed`` (dlib fits its landmarks on it), one view at a time."""
+    their own ``embed`` (dlib fits its landmarks on it), one view at a time.
+
+    ``mirror`` / ``jitter``: also explain the mirrored pair / the pair moved ``jitter`` px in 4
+    directions, and average the drops (2× / 5× the crops). Off by default: averaging makes a
+    mirrored pair rank alike but not a 2 px move (it is no noise that averages out: a move
+    changes what each region holds), at a cost over the 60 ms target (bench/NOTES-why.md).
+    SFace cut mid-network (hiding parts in a feature map) measured less faithful, not
+    steadier. dlib is never cut: it reads pixels only."""
 
     def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
-                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False):
+                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False,
+                 jitter: int = 0):
         from lookalike.face.embedders import SFaceEmbedder
 
         self.embedder = embedder
@@ -193,6 +212,9 @@ class Explainer:
         self.fill = fill
         #: also explain the mirrored pair and average (twice the crops)
         self.mirror = mirror
+        #: also explain the pair moved by ``jitter`` px left, right, up and down, and average
+        #: (5 times the crops; with ``mirror``, 10)
+        self.jitter = int(jitter)
         self.sface = isinstance(embedder, SFaceEmbedder) and not embedder.flip_test
         # the view each embedder reads: SFace its 112 crop; others a wider aligned view
         self.size, self.margin = (112, 0.0) if self.sface else (224, 0.25)
@@ -225,29 +247,52 @@ class Explainer:
                                for v in views])
 
     # the explanation ---------------------------------------------------------------------------
+    def looks(self) -> list[tuple[bool, int, int]]:
+        """The ways the pair is looked at and averaged: ``(mirrored, dx, dy)``, the pair as it
+        is first."""
+        moves = [(0, 0)]
+        if self.jitter:
+            j = self.jitter
+            moves += [(j, 0), (-j, 0), (0, j), (0, -j)]
+        return [(f, dx, dy) for f in ((False, True) if self.mirror else (False,))
+                for dx, dy in moves]
+
     def explain_views(self, va: np.ndarray, vb: np.ndarray,
                       base: tuple[np.ndarray, np.ndarray] | None = None) -> Why:
-        """Explain two views (from :meth:`view`); ``base``: their embeddings when known."""
+        """Explain two views (from :meth:`view`); ``base``: their embeddings when known. Every
+        look (:meth:`looks`) hides each part in each face; all crops go through the network in
+        one batch and the drops are averaged over the looks."""
         masks = part_masks(self.size, self.margin, self.parts)
         n = len(masks)
-        batch = [occlude(va, masks, self.sigma, self.fill),
-                 occlude(vb, masks, self.sigma, self.fill)]
-        if base is None:
-            batch.append(np.stack([va, vb]))
-        if self.mirror:  # the regions are symmetric: a mirrored occluded view hides the part
-            batch += [b[:, :, ::-1] for b in batch[:2]] + [np.stack([va, vb])[:, :, ::-1]]
+        looks = self.looks()
+        batch = []
+        for k, (flip, dx, dy) in enumerate(looks):
+            a, b = _moved(va, flip, dx, dy), _moved(vb, flip, dx, dy)
+            batch += [occlude(a, masks, self.sigma, self.fill),
+                      occlude(b, masks, self.sigma, self.fill)]
+            if k or base is None:  # the pair's own vectors: given, or embedded with the rest
+                batch.append(np.stack([a, b]))
         e = self.embed_views(np.concatenate(batch))
-        k = 2 * n + (2 if base is None else 0)
-        ea, eb = (e[2 * n], e[2 * n + 1]) if base is None else base
-        sim = float(_cos(ea, eb))
-        drop_a = sim - _cos(e[:n], eb[None])  # part hidden in face a
-        drop_b = sim - _cos(ea[None], e[n:2 * n])
-        if self.mirror:
-            ma, mb = e[k + 2 * n], e[k + 2 * n + 1]
-            msim = float(_cos(ma, mb))
-            drop_a = (drop_a + msim - _cos(e[k:k + n], mb[None])) / 2
-            drop_b = (drop_b + msim - _cos(ma[None], e[k + n:k + 2 * n])) / 2
-        why = self._why(sim, drop_a, drop_b, masks)
+        starts = np.cumsum([0, *(len(x) for x in batch)])
+        drop_a = np.zeros(n)
+        drop_b = np.zeros(n)
+        sim = float("nan")
+        pos = 0
+        for k in range(len(looks)):
+            occ_a = e[starts[pos]:starts[pos] + n]
+            occ_b = e[starts[pos + 1]:starts[pos + 1] + n]
+            pos += 2
+            if k or base is None:
+                ea, eb = e[starts[pos]], e[starts[pos] + 1]
+                pos += 1
+            else:
+                ea, eb = base
+            s = float(_cos(ea, eb))
+            if k == 0:
+                sim = s
+            drop_a += s - _cos(occ_a, eb[None])  # part hidden in face a
+            drop_b += s - _cos(ea[None], occ_b)
+        why = self._why(sim, drop_a / len(looks), drop_b / len(looks), masks)
         why.views = np.stack([self._crop112(va), self._crop112(vb)])
         return why
 

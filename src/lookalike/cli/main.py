@@ -83,7 +83,8 @@ def cmd_predict(args) -> int:
     # names as shown (JSON, cards, errors): a file name that is not UTF-8 cannot be printed
     results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                           together=args.together, subject=args.subject,
-                                          names=[printable(p) for p in photos])
+                                          names=[printable(p) for p in photos],
+                                          keep_images=bool(getattr(args, "card", None)))
     if empty:  # folders without photos: answered like unreadable photos, one line each
         from lookalike.answer.ranking import PhotoResult
 

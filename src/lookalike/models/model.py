@@ -52,6 +52,7 @@ class Model(EmbeddingRecognizer):
 
     thread_safe = True  # the detector and embedder lock their networks
     has_thumbnails = True
+    keeps_images = True
 
     # -- answering -------------------------------------------------------------------------
     @property
@@ -90,13 +91,15 @@ class Model(EmbeddingRecognizer):
         return results
 
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
-                name: str | None = None) -> PhotoResult:
+                name: str | None = None, keep_image: bool = False) -> PhotoResult:
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
-        analysis = self.pipeline.analyze(photo, name=label, first_only=not all_faces)
+        analysis = self.pipeline.analyze(photo, name=label, first_only=not all_faces,
+                                         keep_image=keep_image)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
         faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n])
         error = None if faces else "no face found"
-        return PhotoResult(label, faces, analysis.image_size, error, analysis.n_faces)
+        return PhotoResult(label, faces, analysis.image_size, error, analysis.n_faces,
+                           analysis.image, analysis.image_scale)
 
     # -- thumbnails of training faces ------------------------------------------------------
     def thumbnail(self, index: int) -> bytes | None:

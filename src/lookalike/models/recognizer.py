@@ -54,6 +54,9 @@ class Recognizer(ABC):
     thread_safe: bool = False
     #: :meth:`thumbnail` returns the training / enrolled photos' faces.
     has_thumbnails: bool = False
+    #: :meth:`predict` takes ``keep_image=True`` and keeps the decoded photo in its answer
+    #: (``PhotoResult.image``), so that a card does not decode it again.
+    keeps_images: bool = False
 
     @property
     def kind(self) -> str:
@@ -96,26 +99,36 @@ class Recognizer(ABC):
                 name: str | None = None) -> PhotoResult:
         """The ranking for the most prominent face (every face with ``all_faces``)."""
 
+    def _predict(self, photo: PhotoSource, all_faces: bool, name: str | None,
+                 keep_image: bool) -> PhotoResult:
+        if keep_image and self.keeps_images:
+            return self.predict(photo, all_faces=all_faces, name=name,  # type: ignore[call-arg]
+                                keep_image=True)
+        return self.predict(photo, all_faces=all_faces, name=name)
+
     def predict_subject(self, photo: PhotoSource, *, name: str | None = None,
-                        subject: str = "known", all_faces: bool = False) -> PhotoResult:
+                        subject: str = "known", all_faces: bool = False,
+                        keep_image: bool = False) -> PhotoResult:
         """The answer for the face ``photo`` is about (see :mod:`lookalike.answer.subject`): with
         ``subject="known"`` the face most confidently one of the known people, if any, else
         the most prominent. Every face is answered to decide; the chosen one comes first
-        (``chosen_by`` says why), followed by the others with ``all_faces``."""
+        (``chosen_by`` says why), followed by the others with ``all_faces``. ``keep_image``:
+        the answer keeps the decoded photo (for a card; where :attr:`keeps_images`)."""
         from lookalike.answer.subject import KNOWN, check_subject, choose_subject
 
         if check_subject(subject) != KNOWN or self.threshold is None:
-            return self.predict(photo, all_faces=all_faces, name=name)
-        return choose_subject(self.predict(photo, all_faces=True, name=name), KNOWN, all_faces)
+            return self._predict(photo, all_faces, name, keep_image)
+        return choose_subject(self._predict(photo, True, name, keep_image), KNOWN, all_faces)
 
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
                      together: bool = False, names: Sequence[str] | None = None,
-                     subject: str | None = None) -> tuple[list[PhotoResult], Verdict | None]:
+                     subject: str | None = None, keep_images: bool = False
+                     ) -> tuple[list[PhotoResult], Verdict | None]:
         """Answer several photos; ``together`` also combines their subjects' faces into one
         verdict. ``subject``: which face each photo's answer is for ("prominent" or
         "known", :mod:`lookalike.answer.subject`); default "known" with ``together`` (the photos
         are of one person), else "prominent". ``names`` label bytes inputs in results and
-        errors."""
+        errors. ``keep_images``: each answer keeps its decoded photo (a card draws them)."""
         from lookalike.answer.subject import KNOWN, PROMINENT
 
         subject = subject or (KNOWN if together else PROMINENT)
@@ -124,7 +137,8 @@ class Recognizer(ABC):
             name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
             try:
                 results.append(self.predict_subject(p, all_faces=all_faces or together,
-                                                    name=name, subject=subject))
+                                                    name=name, subject=subject,
+                                                    keep_image=keep_images))
             except ImageError as err:
                 results.append(PhotoResult(name, [], None, str(err)))
         verdict = None

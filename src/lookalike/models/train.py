@@ -14,14 +14,13 @@ from lookalike.answer.heads import Head, make_head, robust_members
 from lookalike.answer.ranking import FaceResult, PhotoResult
 from lookalike.answer.scoring import score
 from lookalike.answer.subject import KNOWN, choose_subject
-from lookalike.errors import DatasetError, ImageError, printable
+from lookalike.errors import DatasetError, printable
 from lookalike.face.choose import choose_faces
 from lookalike.face.embedders import l2_normalize
 from lookalike.face.pipeline import FacePipeline, PhotoFaces
 from lookalike.models.archive import new_manifest
 from lookalike.models.model import Model
 from lookalike.photos.folders import Dataset, Photo, discover, fingerprint, split_person
-from lookalike.progress import bar
 
 
 @dataclass
@@ -50,52 +49,23 @@ class TrainReport:
 NO_FACE = "no face found (use --crops if photos are face crops)"
 
 
-def analyze_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
+def analyse_photos(pipeline: FacePipeline, photos: list[Photo], root: Path, *,
                    progress: bool = True, desc: str = "faces", cluster: Any = None,
-                   ship: str = "auto") -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
-    """Analyse photos; unreadable ones and ones without a face are returned as skipped.
-    ``cluster``: on a Dask cluster (see :mod:`lookalike.face.cluster`)."""
-    if cluster is not None:
-        return _on_cluster(pipeline, photos, root, cluster=cluster, ship=ship,
-                           progress=progress, desc=desc)
-    found: dict[int, PhotoFaces] = {}
-    skipped: list[tuple[str, str]] = []
-    for i, ph in enumerate(bar(photos, desc=desc, enabled=progress)):
-        rel = _rel(ph.path, root)
-        try:
-            result = pipeline.analyze(ph.path, name=rel)
-        except ImageError as err:
-            skipped.append((rel, err.detail))
-            continue
-        if not result.faces:
-            skipped.append((rel, NO_FACE))
-            continue
-        found[i] = result
-    return found, skipped
-
-
-def _on_cluster(pipeline: FacePipeline, photos: list[Photo], root: Path, *, cluster: Any,
-                ship: str, progress: bool, desc: str
-                ) -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
-    """:func:`analyze_photos` made on a Dask cluster: the same results, skipped in order."""
-    from lookalike.face.cluster import Job, analyse_jobs
-    from lookalike.photos.images import content_hash, read_bytes
+                   ship: str = "auto", workers: int | None = None
+                   ) -> tuple[dict[int, PhotoFaces], list[tuple[str, str]]]:
+    """Analyse photos (:func:`lookalike.face.many.analyse`: in this process, on ``workers``
+    processes or on a Dask ``cluster``): the faces of each photo with one, by its index, and
+    the others as skipped (photo relative to ``root``, why), in the photos' order."""
+    from lookalike.face.many import analyse, jobs_for
 
     found: dict[int, PhotoFaces] = {}
     failed: dict[int, str] = {}
-    jobs: list[Job] = []
-    for i, ph in enumerate(photos):
-        try:
-            jobs.append(Job(i, str(ph.path), content_hash(read_bytes(ph.path))))
-        except ImageError as err:
-            failed[i] = err.detail
-    stream = analyse_jobs(jobs, embedder=pipeline.embedder.name, crops=pipeline.crops,
-                          cluster=cluster, ship=ship, cache=pipeline.cache)
-    for job, faces, err in bar(stream, total=len(jobs), desc=desc, enabled=progress):
-        if faces is None or not faces.faces:
-            failed[job.task] = NO_FACE if faces is not None else err or "unreadable"
+    for rec in analyse(jobs_for(ph.path for ph in photos), pipeline, workers=workers,
+                       cluster=cluster, ship=ship, progress=progress, desc=desc):
+        if rec.faces is None or not rec.faces.faces:
+            failed[rec.task] = NO_FACE if rec.faces is not None else rec.error or "unreadable"
         else:
-            found[job.task] = faces
+            found[rec.task] = rec.faces
     return found, [(_rel(photos[i].path, root), failed[i]) for i in sorted(failed)]
 
 
@@ -133,7 +103,7 @@ def train(
     pipeline = FacePipeline(embedder, crops=crops, cache=cache)
     say(f"{len(ds.photos)} photos of {len(ds.people)} people ({ds.layout} layout), "
         f"embedder {pipeline.embedder.name}")
-    found, skipped = analyze_photos(pipeline, ds.photos, ds.root, progress=progress,
+    found, skipped = analyse_photos(pipeline, ds.photos, ds.root, progress=progress,
                                     cluster=cluster, ship=ship)
     skipped = [(_rel(Path(p), ds.root), "ignored: " + why) for p, why in ds.ignored] + skipped
     report = TrainReport([], {}, skipped, root=ds.root)
@@ -398,4 +368,4 @@ def _split_lists(ds: Dataset, found: dict[int, PhotoFaces], subset_of: dict[int,
     return split_lists
 
 
-__all__ = ["Dataset", "TrainReport", "analyze_photos", "train"]
+__all__ = ["Dataset", "TrainReport", "analyse_photos", "train"]

@@ -75,10 +75,13 @@ class Card:
 
 
 def _photo_image(source: PhotoSource | None, result: PhotoResult) -> np.ndarray | None:
-    """The photo decoded as the pipeline decodes it (face boxes are scaled to it)."""
+    """The photo decoded as the pipeline decodes it (face boxes are scaled to it): the one
+    the answer kept (``predict_many(..., keep_images=True)``), else decoded here."""
     from lookalike.face.pipeline import decode_for_faces
     from lookalike.photos.images import read_bytes
 
+    if result.image is not None:
+        return result.image
     src = source if source is not None else result.photo
     try:
         return decode_for_faces(read_bytes(src))[0]

@@ -37,7 +37,7 @@ VERSIONS: dict[str, int] = {
     "predict": 1,         # predict --json; HTTP /api/verdict
     "gallery-search": 1,  # gallery search --json
     "compare": 1,         # Comparison.to_dict(): compare --json, HTTP /api/compare
-    "compare-many": 1,    # ManyComparison.to_dict(): compare A B C --json, /api/compare/many
+    "compare-many": 2,    # ManyComparison.to_dict(): compare A B C --json, /api/compare/many
     "group": 1,           # Grouping.to_dict(): groups.json, group --json, HTTP /api/group
     "video": 1,           # VideoResult.to_dict(): predict CLIP --json's videos, /api/video
     "live": 1,            # HTTP POST /api/live (one camera frame)

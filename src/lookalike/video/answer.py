@@ -13,7 +13,7 @@ import numpy as np
 from lookalike.answer.ranking import FaceResult, combine, rank
 from lookalike.errors import LookalikeError
 from lookalike.face.detector import Face, FaceDetector
-from lookalike.face.pipeline import box_in_image
+from lookalike.face.record import box_in_image
 
 if TYPE_CHECKING:
     from lookalike.models.recognizer import Recognizer

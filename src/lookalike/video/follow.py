@@ -78,7 +78,7 @@ class TrackSet:
                               if not o.closed and t - o.end <= self.policy.reid_window]
         tr.born_crowded = any(_touch(_grown(face.box), o.face.box) for o in near)
         # ... or cut by the frame's border (a face coming in): maybe a part of a face
-        tr.born_crowded |= "raw_box" in face.extra
+        tr.born_crowded |= face.raw_box is not None
         self.next_id += 1
         self.active.append(tr)
         return tr

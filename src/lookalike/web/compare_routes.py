@@ -136,7 +136,9 @@ def add_card_route(app: FastAPI, served: Any) -> None:
                    top: int = Query(DEFAULT_TOP, ge=1, le=50)) -> Response:
         (name, data), = await read_files(request, served.max_bytes + FORM_OVERHEAD, 1)
         served.check([(name, data)])
-        result = await served.run(rec.predict, data, all_faces=True, name=name)
+        # the answer keeps the decoded photo: the card draws it without decoding it again
+        result = await served.run(rec.predict_subject, data, all_faces=True, name=name,
+                                  subject="prominent", keep_image=True)
         if not result.ok:
             raise ApiError(422, "no_face", f"no face found in {name}; try a photo where the "
                            "face is visible, upright and not too small")

@@ -87,6 +87,16 @@ class LocalStore(IndexFiles):
         return (Path(path) / MARKER).is_file()
 
     @classmethod
+    def create_at(cls, spec: str, manifest: dict) -> LocalStore:
+        """The :class:`~lookalike.models.gallery.store.Store` constructor: :meth:`create`."""
+        return cls.create(Path(spec), manifest)
+
+    @classmethod
+    def open_at(cls, spec: str) -> LocalStore:
+        """The :class:`~lookalike.models.gallery.store.Store` opener: :meth:`open`."""
+        return cls.open(Path(spec))
+
+    @classmethod
     def create(cls, path: Path, manifest: dict) -> LocalStore:
         if path.is_dir() and not cls.is_gallery(path) and all(
                 f.name.startswith(DB_NAME) or f.name.endswith(".lookalike-partial")

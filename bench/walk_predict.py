@@ -1,0 +1,102 @@
+"""The walk of one photo through ``lookalike predict`` (issue 22): which of the project's
+modules a warm ``predict MODEL PHOTO --json`` enters, in order, and how often.
+
+A profile hook records every call whose code lies in ``lookalike`` and whose caller's module
+is another one (an *entry*): the walk is the sequence of modules entered, consecutive repeats
+merged. The photo is answered once first (models loaded, networks compiled, imports done), so
+the walk is the per-photo path, not start-up. The sources measured are those imported
+(``PYTHONPATH=<a checkout>/src``).
+
+Usage: ``python bench/walk_predict.py MODEL PHOTO [--card OUT.png] [--cli]``; prints the walk
+and the count of entries per module (``--cli``: the whole command, start-up included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+from collections import Counter
+
+os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
+os.environ.setdefault("LOOKALIKE_NO_CACHE", "1")
+
+
+def module_of(frame) -> str | None:
+    name = frame.f_globals.get("__name__", "")
+    return name if name.startswith("lookalike") else None
+
+
+def walk(argv: list[str], photo: str | None = None, card: str | None = None
+         ) -> tuple[list[str], Counter]:
+    """The walk of the CLI run ``argv`` (start-up included: parser, model file), or with
+    ``photo``, of one photo's answer as the CLI makes it (``predict_many`` → card →
+    ``to_dict``), the model loaded before."""
+    from lookalike.cli.main import main
+
+    entries: list[str] = []
+    counts: Counter = Counter()
+    if photo is not None:
+        import lookalike
+        from lookalike.pictures.cards import render_card
+
+        model = lookalike.load(argv[1])
+
+        def main(_argv):  # noqa: F811 - one photo, as cmd_predict answers it
+            try:
+                results, _ = model.predict_many([photo], keep_images=bool(card))
+            except TypeError:  # sources before issue 22: no keep_images
+                results, _ = model.predict_many([photo])
+            if card:
+                render_card(model, results, card)
+            return [r.to_dict() for r in results]
+
+    def hook(frame, event, arg):
+        if event != "call":
+            return
+        mod = module_of(frame)
+        if mod is None:
+            return
+        back = frame.f_back
+        caller = module_of(back) if back is not None else None
+        if caller != mod:
+            counts[mod] += 1
+            if not entries or entries[-1] != mod:
+                entries.append(mod)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(argv)  # warm: imports, model, compiled shapes
+        sys.setprofile(hook)
+        try:
+            main(argv)
+        finally:
+            sys.setprofile(None)
+    return entries, counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("photo")
+    ap.add_argument("--card")
+    ap.add_argument("--cli", action="store_true",
+                    help="the whole CLI run (parser, model file) instead of one photo's answer")
+    args = ap.parse_args()
+    argv = ["predict", args.model, args.photo, "--json"]
+    if args.card:
+        argv += ["--card", args.card]
+    entries, counts = walk(argv, None if args.cli else args.photo, args.card)
+    import lookalike
+
+    print(f"sources: {lookalike.__file__}")
+    print(f"walk ({len(entries)} module entries, {len(counts)} modules):")
+    print("  " + " → ".join(m.removeprefix("lookalike.") for m in entries))
+    print("entries per module (calls from another module):")
+    for m, n in counts.most_common():
+        print(f"  {n:4d}  {m}")
+
+
+if __name__ == "__main__":
+    main()
