@@ -68,7 +68,7 @@ def test_no_face_and_bad_input_name_the_photo(photos):
 
 def test_probability_is_calibrated_shape():
     """The shipped Platt fit: monotone, 50 % near the verdict's threshold, near-certain at
-    the extremes (fitted on LFW by bench/bench_compare.py)."""
+    the extremes (fitted on LFW by bench/studies/compare/bench_compare.py)."""
     ps = [same_person_probability(s) for s in (-0.2, 0.1, 0.3, 0.5, 0.9)]
     assert all(p is not None for p in ps)
     assert ps == sorted(ps) and ps[0] < 0.01 and ps[-1] > 0.99

@@ -17,7 +17,8 @@ the file runs in about a minute. Explore further with fresh random inputs and mo
     LOOKALIKE_FUZZ_PROFILE=explore LOOKALIKE_FUZZ_SCALE=20 .venv/bin/python -m pytest \
         tests/test_fuzz.py -q
 
-The longer, coverage-guided run over the decoder is ``bench/fuzz_decoder.py`` (atheris).
+The longer, coverage-guided run over the decoder is
+``bench/studies/fuzz/fuzz_decoder.py`` (atheris).
 Inputs the fuzzers found are regenerated here as regression cases (``REGRESSIONS``).
 """
 
@@ -377,11 +378,12 @@ def _gif_with_a_broken_second_frame() -> bytes:
 #: Inputs the fuzzers found (regenerated, not committed as binaries): name -> (bytes, what the
 #: decoder must do: "ok" with this full size, or "error").
 REGRESSIONS = {
-    # bench/fuzz_decoder.py, 2026-11-29: TIFF orientation 5-8 reported its full size turned twice
-    # (Pillow turns TIFFs itself), so boxes were mapped into the wrong space.
+    # bench/studies/fuzz/fuzz_decoder.py, 2026-11-29: TIFF orientation 5-8 reported its full
+    # size turned twice (Pillow turns TIFFs itself), so boxes were mapped into the wrong space.
     **{f"tiff-orientation-{o}": (lambda o=o: _tiff_with_orientation(o), (40, 48))
        for o in (5, 6, 7, 8)},
-    # bench/fuzz_decoder.py, 2026-11-29: damaged GIF frames raised struct.error / IndexError.
+    # bench/studies/fuzz/fuzz_decoder.py, 2026-11-29: damaged GIF frames raised struct.error /
+    # IndexError.
     "gif-truncated-second-frame": (_gif_with_a_broken_second_frame, None),
 }
 

@@ -93,4 +93,5 @@ def test_live_mode_names_the_face_and_downloads_the_moment(server, tmp_path):
         expect(page.locator("#live-start")).to_be_visible()
         browser.close()
     rate = float(stats.split("Live: ")[1].split(" answers/s")[0])
-    assert rate > 1.0, stats  # frames keep flowing (speed is measured in bench/bench_video.py)
+    # frames keep flowing (speed is measured in bench/studies/video/bench_video.py)
+    assert rate > 1.0, stats

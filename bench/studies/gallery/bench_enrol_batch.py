@@ -1,6 +1,7 @@
 """Faces of several photos per SFace inference (issue 26): the gain per core.
 
-    LOOKALIKE_CACHE_DIR=/tmp/x .venv/bin/python bench/bench_enrol_batch.py [--n 120] [--rounds 3]
+    LOOKALIKE_CACHE_DIR=/tmp/x python -m bench.studies.gallery.bench_enrol_batch \
+        [--n 120] [--rounds 3]
 
 One process, one inference thread (what one pool worker or one Dask worker is), the embedding
 cache off. The same photos are analysed through :func:`lookalike.face.many.analyse_here` at
@@ -13,7 +14,7 @@ inference. Sets: LFW (150 px crops, one face
 each) and the wild set (640 px web photos, several faces); and ``sface``: the network alone on
 the LFW photos' face crops, one per inference vs ``b`` per inference (what batching can save).
 
-Writes bench/results/enrol_batch.json (``--out``).
+Writes bench/studies/gallery/results/enrol_batch.json (``--out``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """``lookalike gallery add`` end to end, two source trees side by side (e.g. main and a branch).
 
-    .venv/bin/python bench/bench_enrol_compare.py --base ../main/src --head src \\
+    .venv/bin/python -m bench.studies.gallery.bench_enrol_compare --base ../main/src --head src \\
         [--folder ../shared/data/lfw7/train] [--workers 1,2] [--rounds 3]
 
 Each round enrols the folder into a fresh gallery once per tree and per ``--workers`` value, in
 alternating order, with the embedding cache off (``LOOKALIKE_NO_CACHE=1``), each in a fresh
 process (start-up, model loading and calibration included). Per setting: the median wall
 seconds and CPU seconds (the command and its pool workers) and the head/base ratios of the same
-round. Writes bench/results/enrol_compare.json (``--out``).
+round. Writes bench/studies/gallery/results/enrol_compare.json (``--out``).
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ so the big-photo path does not touch them) and each big photo is answered twice:
 
 Usage::
 
-    python bench/bench_big_photos.py --photos /tmp/big12 --models /tmp/bigmodels --name big_after
-    python bench/bench_big_photos.py --compare big_before big_after
+    python -m bench.studies.speed.bench_big_photos --photos /tmp/big12 \
+        --models /tmp/bigmodels --name big_after
+    python -m bench.studies.speed.bench_big_photos --compare big_before big_after
 
 Writes ``bench/results/<name>.json``.
 """
@@ -25,14 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_home, machine  # noqa: E402
+from bench.common import RESULTS, data_home, machine  # noqa: E402
 
 SETS = ["bollywood6", "actors6"]
 os.environ.setdefault("LOOKALIKE_PROGRESS", "0")

@@ -5,7 +5,7 @@ Measures CPU per face (batch 1, 1 and 2 inference threads), the cosine between e
 int8 and fp32 vectors, and same/different verification on the first pairs of LFW's
 ``pairs.txt`` at SFace's threshold. Not part of the product: ``nncf`` is not a dependency
 (``pip install nncf`` to run this). Usage:
-``python bench/bench_int8.py [--calib 300] [--pairs 300] [--name int8]``.
+``python -m bench.studies.speed.bench_int8 [--calib 300] [--pairs 300] [--name int8]``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ merged. The photo is answered once first (models loaded, networks compiled, impo
 the walk is the per-photo path, not start-up. The sources measured are those imported
 (``PYTHONPATH=<a checkout>/src``).
 
-Usage: ``python bench/walk_predict.py MODEL PHOTO [--card OUT.png] [--cli]``; prints the walk
+Usage:
+``python -m bench.studies.speed.walk_predict MODEL PHOTO [--card OUT.png] [--cli]``; prints the walk
 and the count of entries per module (``--cli``: the whole command, start-up included).
 """
 

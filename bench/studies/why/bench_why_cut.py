@@ -1,13 +1,14 @@
 """Occlude inside SFace instead of in the pixels? (issue 24, the "why" explanation's method.)
 
-One command: ``python bench/bench_why_cut.py [--pairs 80] [--cuts conv_6_relu,conv_12_relu]``.
+One command:
+``python -m bench.studies.why.bench_why_cut [--pairs 80] [--cuts conv_6_relu,conv_12_relu]``.
 
 SFace's graph is cut at an intermediate feature map (``onnx.utils.extract_model`` on the fp32
 graph the runtime folds into the user cache): the first half runs once per face (and once on
 its blurred copy, the fill), each part is hidden by blending the two feature maps with the
 part's soft mask resized to the map's grid, and only the second half runs on the hidden maps.
 Against the default (the parts hidden in the pixels, ``lookalike.answer.why``), on the same
-pairs as ``bench/bench_why.py`` and its same tests: deletion (pixel-space, mean fill, first
+pairs as ``bench_why.py`` and its same tests: deletion (pixel-space, mean fill, first
 vs last part), same full ranking under a mirror and a 2 px shift of the aligned crops. Also
 the cost of each half against the whole network (CPU ms, same run).
 """
@@ -15,16 +16,19 @@ the cost of each half against the whole network (CPU ms, same run).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_why import deletion_mask, first_face, lookalike_pairs, same_pairs, shift  # noqa: E402
-from common import data_home, machine, save  # noqa: E402
-
+from bench.common import data_home, machine, save  # noqa: E402
+from bench.studies.why.bench_why import (  # noqa: E402
+    deletion_mask,
+    first_face,
+    lookalike_pairs,
+    same_pairs,
+    shift,
+)
 from lookalike.answer.why import DEFAULT_PARTS, occlude, part_masks  # noqa: E402
 from lookalike.face.pipeline import FacePipeline  # noqa: E402
 from lookalike.measure.benchmark import find_pairs, parse_pairs  # noqa: E402
