@@ -13,7 +13,8 @@ plausible face), embeds both and answers with
 - ``probability``: a calibrated probability that the two faces are the same person — a
   logistic of the similarity and the faces' size (Platt scaling with a size term), fitted on
   LFW's 6,000 ``pairs.txt`` pairs and the wild development set's pairs (even prior odds, each
-  set weighing half) by ``bench/bench_compare_wild.py``, which also measures its reliability
+  set weighing half) by ``bench/studies/compare/bench_compare_wild.py``, which also measures its
+  reliability
   on held-out folds (BENCHMARKS.md). The coefficients are constants in
   :mod:`lookalike.answer.verification`: nothing is fitted or read at run time;
 - ``threshold`` and the two faces in the answer shape every surface uses.

@@ -12,7 +12,8 @@ of each face spreads that face's drops over its parts' (soft) regions.
 
 What it means: which parts of the two faces the network's likeness rests on — hide the part
 ranked first and the similarity falls more than when the one ranked last is hidden
-(``bench/bench_why.py`` measures how often). What it does not mean: anything about genetics,
+(``bench/studies/why/bench_why.py`` measures how often). What it does not mean: anything about
+genetics,
 kinship or attractiveness; nor that the parts are alike to a human eye.
 """
 
@@ -29,7 +30,8 @@ from lookalike.face.detector import ARCFACE_TEMPLATE, Face
 
 #: The parts of the face and their regions: ellipses ``(cx, cy, rx, ry)`` in the 112×112
 #: aligned crop (right eye (38, 52), left eye (74, 52), nose tip (56, 72), mouth corners
-#: (42, 92) and (71, 92)). Chosen by ``bench/bench_why.py`` (bench/NOTES-why.md).
+#: (42, 92) and (71, 92)). Chosen by ``bench/studies/why/bench_why.py``
+#: (bench/studies/why/NOTES-why.md).
 PARTS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "eyes": ((38.3, 47.0, 17.0, 12.0), (73.5, 47.0, 17.0, 12.0)),
     "nose": ((56.0, 68.0, 10.0, 15.0),),
@@ -41,8 +43,10 @@ PARTS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "forehead": ((56.0, 16.0, 40.0, 15.0),),
 }
 #: The parts explained by default: the four the issue names. With cheeks and forehead too the
-#: full ranking flips under a mirror or a 2 px shift in most pairs (``bench/bench_why.py``,
-#: bench/NOTES-why.md); ``jawline`` (the jaw contour) measured no steadier than ``outline``.
+#: full ranking flips under a mirror or a 2 px shift in most pairs
+#: (``bench/studies/why/bench_why.py``,
+#: bench/studies/why/NOTES-why.md); ``jawline`` (the jaw contour) measured no steadier than
+#: ``outline``.
 DEFAULT_PARTS = ("eyes", "nose", "mouth", "outline")
 #: How each part is named in sentences and on cards.
 PART_NAMES = {"eyes": "the eyes and brows", "nose": "the nose", "mouth": "the mouth",
@@ -197,7 +201,8 @@ class Explainer:
     ``mirror`` / ``jitter``: also explain the mirrored pair / the pair moved ``jitter`` px in 4
     directions, and average the drops (2× / 5× the crops). Off by default: averaging makes a
     mirrored pair rank alike but not a 2 px move (it is no noise that averages out: a move
-    changes what each region holds), at a cost over the 60 ms target (bench/NOTES-why.md).
+    changes what each region holds), at a cost over the 60 ms target
+    (bench/studies/why/NOTES-why.md).
     SFace cut mid-network (hiding parts in a feature map) measured less faithful, not
     steadier. dlib is never cut: it reads pixels only."""
 

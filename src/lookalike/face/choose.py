@@ -18,7 +18,8 @@ from lookalike.face.record import Face, align
 
 #: A detection must score at least this (and have a face's landmark geometry) to be the
 #: answer while another detection qualifies; YuNet keeps boxes down to 0.6, and its false
-#: faces (a blurred background, a hand, a cat) score 0.6–0.8 (bench/bench_face_choice.py).
+#: faces (a blurred background, a hand, a cat) score 0.6–0.8
+#: (bench/studies/face_choice/bench_face_choice.py).
 FACE_SCORE = 0.8
 
 
@@ -110,7 +111,8 @@ def eligible(face: Face, geom: float | None = None) -> bool:
 
 
 #: SFace's raw feature norm of a sharp, frontal face (LFW-like): ~12; out of focus ~8; false
-#: faces ~6 (bench/bench_face_choice.py). Quality factor: (norm / QUALITY_NORM)³, capped.
+#: faces ~6 (bench/studies/face_choice/bench_face_choice.py). Quality factor: (norm /
+#: QUALITY_NORM)³, capped.
 QUALITY_NORM = 11.0
 #: Faces whose subject score is within this factor of the best are contenders: their
 #: quality (SFace feature norm) is measured and weighs in.
@@ -192,7 +194,8 @@ def _quality_embedder():
 
 def measure_quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
     """SFace's raw feature norm of each face (before L2 normalisation): a face-quality
-    signal — blurred, tiny or false faces give small norms (bench/bench_face_choice.py: it
+    signal — blurred, tiny or false faces give small norms
+    (bench/studies/face_choice/bench_face_choice.py: it
     separates real from false detections and sharp subjects from out-of-focus faces better
     than the detector's score). One SFace through the runtime layer, whatever the embedder,
     loaded on first use (most photos never need it: see :func:`contenders`)."""

@@ -24,7 +24,7 @@ class Embedder(Protocol):
     version: str
     dim: int
     #: Cosine similarity at or above which two faces are called the same person; chosen on
-    #: LFW's different-person pairs (see BENCHMARKS.md, bench/bench_lfw.py).
+    #: LFW's different-person pairs (see BENCHMARKS.md, bench/studies/lfw/bench_lfw.py).
     threshold: float
 
     def embed(self, rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Grouping face embeddings into people: average linkage (the default, chosen by measurement in
-bench/bench_group.py), Chinese whispers and HDBSCAN, each over the same kNN graph.
+bench/studies/group/bench_group.py), Chinese whispers and HDBSCAN, each over the same kNN graph.
 
 Every function returns one label per face (``0 .. n_groups-1``, a face that matches nobody is a
 group of its own) and keeps two faces of one photo apart when ``photo`` is given: a photo shows

@@ -7,7 +7,7 @@ import numpy as np
 
 #: Neighbours kept per face. A person's faces reach each other through chains of neighbours,
 #: so k bounds nothing about a group's size; it bounds how many other people a face is compared
-#: with when merging (bench/bench_group.py measures k).
+#: with when merging (bench/studies/group/bench_group.py measures k).
 K = 30
 #: Rows per NumPy block (each block is BLOCK x N float32).
 BLOCK = 1024

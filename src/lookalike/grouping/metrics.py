@@ -1,5 +1,5 @@
 """How well a grouping matches the truth: pairwise and BCubed precision, recall and F1, and the
-purity of the largest groups (for bench/bench_group.py and tests)."""
+purity of the largest groups (for bench/studies/group/bench_group.py and tests)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ environment (``LOOKALIKE_BACKEND``, ``LOOKALIKE_THREADS``, ``LOOKALIKE_PRECISION
 kind of process (one photo at a time, or photos side by side in N processes).
 
 The measurements behind the defaults are in BENCHMARKS.md ("Inference threads") and
-bench/NOTES-runtime.md.
+bench/studies/speed/NOTES-runtime.md.
 """
 
 from __future__ import annotations

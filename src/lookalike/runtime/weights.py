@@ -6,7 +6,8 @@
   the int8 file, so the vectors do not change — once, into the user cache (atomic write,
   checked by hash); where the cache cannot be written the graph is built in memory each process.
 - **int8**: :func:`int8_model` finds the int8 OpenVINO graph shipped in ``runtime/int8/`` for a
-  source file (made offline by ``bench/quantize_sface.py``), if there is one for exactly that
+  source file (made offline by ``bench/studies/speed/quantize_sface.py``), if there is one for
+  exactly that
   file (its SHA-256 is recorded beside it).
 """
 

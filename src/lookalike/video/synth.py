@@ -1,5 +1,6 @@
 """Clips made from photos, with their truth: faces that move, grow, leave and come back, two
-people crossing, cuts between shots. For tests and ``bench/bench_video.py`` (and anyone who
+people crossing, cuts between shots. For tests and ``bench/studies/video/bench_video.py`` (and
+anyone who
 wants to measure the video path on their own people's photos)."""
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from lookalike.face.detector import Face
 
 @dataclass
 class TrackPolicy:
-    """When to detect and when to embed (the trade-off ``bench/bench_video.py`` measures)."""
+    """When to detect and when to embed (the trade-off ``bench/studies/video/bench_video.py``
+    measures)."""
 
     max_gap: float = 1.0  # detect at least this often (seconds)
     change: float = 2.0  # detect when the thumbnail changed this much (mean grey levels)

@@ -149,7 +149,8 @@ def _big_buffers_back_to_the_os() -> None:
     """Buffers of 1 MB or more (uploads, decoded photos) are mapped from and unmapped back to
     the OS. glibc otherwise raises its mmap threshold after the first big free and serves later
     big buffers from its heaps, which it rarely shrinks: four 7000x7000 PNG uploads left the
-    server ~800 MB larger for good (``bench/bench_web.py abuse``); with this it returns to its
+    server ~800 MB larger for good (``bench/studies/web/bench_web.py abuse``); with this it
+    returns to its
     size. A no-op where the C library has no ``mallopt``."""
     if not sys.platform.startswith("linux"):
         return

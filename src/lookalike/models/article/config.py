@@ -72,8 +72,9 @@ ADDED_LATER: dict[str, Any] = {"lr_schedule": "constant", "ema": 0.0, "label_smo
 #: "article": the article exactly (BatchNorm in training mode, no warm-up, whole network
 #: trained from the first step; augmentation as asked — the article had none).
 #: "improved": the defaults — BatchNorm frozen and head warm-up, measured on lfw7
-#: (bench/bench_article.py); cosine decay and test-time flip, chosen across 6 other LFW sets
-#: (bench/bench_article_sets.py, issue 16).
+#: (bench/studies/article/bench_article.py); cosine decay and test-time flip, chosen across 6
+#: other LFW sets
+#: (bench/studies/article/bench_article_sets.py, issue 16).
 PRESETS: dict[str, dict[str, Any]] = {
     "article": {"batchnorm": "train", "warmup_epochs": 0, **ADDED_LATER},
     "improved": {},

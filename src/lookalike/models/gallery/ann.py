@@ -1,7 +1,8 @@
 """The approximate index of large galleries: FAISS IVF over inner product (IVF-Flat; past
 :data:`SQ8_FROM` vectors, IVF with 8-bit scalar-quantized lists).
 
-Chosen by measuring (bench/bench_gallery.py, BENCHMARKS.md) against FAISS HNSW, hnswlib and
+Chosen by measuring (bench/studies/gallery/bench_gallery.py, BENCHMARKS.md) against FAISS HNSW,
+hnswlib and
 usearch: at equal recall it builds many times faster, its memory is the vectors plus ids,
 and ``remove_ids`` really deletes a vector (the HNSW libraries only mark it deleted and keep
 its bytes in the saved file, which would break `gallery remove`'s promise to forget a
