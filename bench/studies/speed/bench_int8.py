@@ -19,22 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import RESULTS, lfw_funneled, machine  # noqa: E402
-
-
-def crops(paths: list[Path]) -> np.ndarray:
-    """SFace's input blobs (N, 3, 112, 112) of the most prominent face of each photo (a
-    photo without a face gets its whole image, as ``--crops`` training does)."""
-    from lookalike.face.detector import FaceDetector, whole_image_face
-    from lookalike.face.embedders import SFaceEmbedder
-    from lookalike.photos.images import decode_photo
-
-    det, emb = FaceDetector(), SFaceEmbedder()
-    out = []
-    for p in paths:
-        rgb, _ = decode_photo(p.read_bytes())
-        faces = det.detect(rgb)[:1] or [whole_image_face(rgb.shape)]
-        out.append(emb._rgb_crops(rgb, faces)[0].transpose(2, 0, 1).astype(np.float32))
-    return np.stack(out)
+from bench.studies.speed.quantize_sface import crops  # noqa: E402 - the same calibration crops
 
 
 def pairs(n: int) -> list[tuple[Path, Path, bool]]:
