@@ -28,7 +28,7 @@ committed every finished batch, so a re-run does the rest.
 
 Used through :func:`lookalike.face.many.analyse` (``cluster=``), the one way training,
 gallery enrolment, grouping and evaluation analyse many photos; its jobs
-(:class:`lookalike.face.many.Job`) come in and go out as they are. This module sits beside
+(:class:`lookalike.face.jobs.Job`) come in and go out as they are. This module sits beside
 the face pipeline and imports nothing above it.
 """
 
@@ -49,7 +49,7 @@ from lookalike.errors import ImageError, LookalikeError
 from lookalike.files import pause_point
 
 if TYPE_CHECKING:
-    from lookalike.face.many import Job
+    from lookalike.face.jobs import Job
 
 #: Photos per task at most. Tasks are sized as the work goes ("guided" scheduling): a share
 #: of what is left per worker thread, between :data:`MIN_BATCH` and this, so a large job runs
@@ -266,7 +266,7 @@ def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: An
 
     ``cache``: an :class:`~lookalike.cache.ArrayCache` the client reads before sending a photo
     and writes with what comes back (None: neither)."""
-    from lookalike.face.pipeline import FacePipeline, _first, _from_arrays, _to_arrays
+    from lookalike.face.pipeline import FacePipeline, _from_arrays, _to_arrays
 
     if ship not in SHIP_MODES:
         raise ClusterError(f"unknown ship mode {ship!r}", fix=f"choose {', '.join(SHIP_MODES)}")
@@ -278,7 +278,7 @@ def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: An
             misses.append(job)
             continue
         faces = _from_arrays(hit, job.digest)
-        yield job, (_first(faces) if job.first_only else faces), None
+        yield job, (faces.first() if job.first_only else faces), None
     if not misses:
         return
     with connect(cluster) as client:

@@ -24,15 +24,15 @@ cluster (each carries its job). A photo that cannot be read or decoded is an
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from lookalike.errors import ImageError
 from lookalike.face.batch import PHOTOS
 from lookalike.face.embedders import embedder_spec
-from lookalike.face.pipeline import FacePipeline, PhotoFaces
+from lookalike.face.jobs import Analysed, Job, jobs_for
+from lookalike.face.pipeline import FacePipeline
 from lookalike.photos.images import content_hash, read_bytes
 from lookalike.progress import bar
 
@@ -43,49 +43,6 @@ BATCH = PHOTOS
 #: A pool is started for at least this many photos (below, starting it costs more).
 MIN_POOL = 4
 CHANGED = "changed while it was being analysed — run the command again"
-
-
-@dataclass
-class Job:
-    """One photo to analyse: the caller's id for it (``task``), where it is (``path``; the
-    name of bytes given), its content hash when known, its bytes when read already, and
-    whether only its most prominent face is wanted. ``person`` and ``source`` ride along for
-    the callers that store rows (gallery enrolment)."""
-
-    task: int
-    path: str
-    digest: str = ""
-    first_only: bool = False
-    data: bytes | None = None
-    person: str = ""
-    source: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.source or self.path
-
-
-@dataclass
-class Analysed:
-    """What became of one job: its faces (None when the photo could not be read, ``error``
-    says why), most prominent first."""
-
-    job: Job
-    faces: PhotoFaces | None
-    error: str | None = None
-
-    @property
-    def task(self) -> int:
-        return self.job.task
-
-    @property
-    def digest(self) -> str:
-        return self.faces.digest if self.faces is not None else self.job.digest
-
-
-def jobs_for(photos: Iterable[str | Path]) -> list[Job]:
-    """Jobs for photo paths, numbered in order."""
-    return [Job(i, str(p)) for i, p in enumerate(photos)]
 
 
 def analyse(jobs: Sequence[Job], pipeline: FacePipeline, *, workers: int | None = None,

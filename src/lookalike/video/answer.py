@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -15,8 +16,20 @@ from lookalike.errors import LookalikeError
 from lookalike.face.detector import Face, FaceDetector
 from lookalike.face.record import box_in_image
 
-if TYPE_CHECKING:
-    from lookalike.models.recognizer import Recognizer
+
+class Answering(Protocol):
+    """What a video needs of a model (every kind of model has it: see
+    :class:`lookalike.models.recognizer.Recognizer`): its people, its face pipeline (None
+    for the article's CNN, which answers through ``predict_crops`` and ``crop`` instead),
+    its kind, file and manifest. Named here so that video, below the models, does not
+    import them."""
+
+    labels: list[str]
+    pipeline: Any
+    kind: str
+    path: str | Path | None
+    manifest: dict
+
 
 #: Faces smaller than this (pixels, shorter box side) are not followed: too small to answer.
 MIN_FACE = 24
@@ -34,7 +47,7 @@ class FrameAnswerer:
     CNN). ``vectors``: the answers come with an identity vector (an embedding), used to check
     that a track still follows the same person."""
 
-    def __init__(self, recognizer: Recognizer):
+    def __init__(self, recognizer: Answering):
         # a weak reference: the answerer is cached per recognizer (answerer_for)
         self.recognizer = weakref.proxy(recognizer)
         pipe = recognizer.pipeline
@@ -129,7 +142,7 @@ _ANSWERERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ANSWERERS_LOCK = threading.Lock()
 
 
-def answerer_for(recognizer: Recognizer) -> FrameAnswerer:
+def answerer_for(recognizer: Answering) -> FrameAnswerer:
     """The recognizer's :class:`FrameAnswerer`, made once (its detector network is compiled
     once for every clip and live session of a served model)."""
     with _ANSWERERS_LOCK:

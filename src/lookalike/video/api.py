@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lookalike.video.answer import answerer_for, fuse
+from lookalike.video.answer import Answering, answerer_for, fuse
 from lookalike.video.follow import Follower
 from lookalike.video.reader import MAX_DURATION, SAMPLE_FPS, VideoReader
 from lookalike.video.tracker import Track, TrackPolicy
 
 if TYPE_CHECKING:
     from lookalike.answer.ranking import FaceResult
-    from lookalike.models.recognizer import Recognizer
 
 
 #: Tracks begun over another face (or cut by the border) and shorter than this (seconds)
@@ -84,7 +83,7 @@ class VideoResult:
             "error": self.error})
 
 
-def analyse_video(recognizer: Recognizer, path: str | Path, *, name: str | None = None,
+def analyse_video(recognizer: Answering, path: str | Path, *, name: str | None = None,
                   sample_fps: float | None = SAMPLE_FPS,
                   max_duration: float | None = MAX_DURATION,
                   policy: TrackPolicy | None = None, progress: bool = False,
