@@ -20,7 +20,8 @@ from lookalike.answer.comparison import _label, compare, photo_view, same_person
 from lookalike.answer.comparison import comparer as shared
 from lookalike.answer.why import Why, explainer_for, unavailable
 from lookalike.errors import NoFaceError
-from lookalike.face.detector import Face, _template
+from lookalike.face.detector import Face
+from lookalike.face.record import aligned_template
 
 #: Matches explained per face by default (the top K shown).
 DEFAULT_TOP = 3
@@ -38,7 +39,7 @@ def thumb_view(jpeg: bytes) -> tuple[np.ndarray, Face] | None:
     if bgr is None:
         return None
     size = bgr.shape[1]
-    marks = _template(size, THUMB_MARGIN).copy()
+    marks = aligned_template(size, THUMB_MARGIN).copy()
     side = size / (1.0 + 2.0 * THUMB_MARGIN)
     off = (size - side) / 2.0
     return np.ascontiguousarray(bgr[:, :, ::-1]), Face((off, off, side, side), marks, 1.0)

@@ -13,7 +13,6 @@ from lookalike.face.choose import order_faces, prominence
 from lookalike.face.record import (
     ARCFACE_TEMPLATE,
     Face,
-    _template,  # noqa: F401 - answer/explain.py imports it from here
     align,
     box_in_image,
     inside,

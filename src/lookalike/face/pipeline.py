@@ -272,10 +272,6 @@ def pipeline_for(embedder: dict, crops: bool = False) -> FacePipeline:
     return pipe
 
 
-def _first(p: PhotoFaces) -> PhotoFaces:  # its old name (face/cluster.py calls it)
-    return p.first()
-
-
 def _to_arrays(p: PhotoFaces) -> dict[str, np.ndarray]:
     n = len(p.faces)
     thumbs = p.thumbs

@@ -149,7 +149,9 @@ def whole_image_face(shape: tuple[int, ...]) -> Face:
 
 
 @lru_cache(maxsize=8)
-def _template(size: int, margin: float) -> np.ndarray:
+def aligned_template(size: int, margin: float) -> np.ndarray:
+    """Where the 5 landmarks land in a ``size`` px aligned crop with ``margin`` around the
+    ArcFace template (what :func:`align` maps a face onto)."""
     t = ARCFACE_TEMPLATE / 112.0
     t = (t - 0.5) / (1.0 + 2.0 * margin) + 0.5
     return (t * size).astype(np.float32)
@@ -161,7 +163,7 @@ def align(rgb: np.ndarray, face: Face, size: int = 112, margin: float = 0.0) -> 
     import cv2
 
     matrix, _ = cv2.estimateAffinePartial2D(face.landmarks.astype(np.float32),
-                                            _template(size, margin), method=cv2.LMEDS)
+                                            aligned_template(size, margin), method=cv2.LMEDS)
     if matrix is None:  # degenerate landmarks: fall back to the box
         x, y, w, h = face.box
         s = size / max(w, h, 1.0)
