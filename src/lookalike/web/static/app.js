@@ -2,6 +2,26 @@
 // Plain JavaScript, no dependencies; talks only to this server.
 "use strict";
 
+// A drop zone and its file chooser: the files chosen or dropped go to send(files). The page's
+// other sections (group.js) wire theirs with the same function.
+function wireDropZone(drop, file, send) {
+  file.addEventListener("change", () => {
+    send(file.files);
+    file.value = "";
+  });
+  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (ev) => {
+    ev.preventDefault();
+    drop.classList.add("over");
+  }));
+  ["dragleave", "dragend"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    send(ev.dataTransfer ? ev.dataTransfer.files : []);
+  });
+}
+window.LookalikeDrop = wireDropZone;
+
 (function () {
   const $ = (id) => document.getElementById(id);
   const els = {
@@ -500,20 +520,7 @@
   });
 
   // -- input: file chooser, drag and drop, webcam -------------------------------------------
-  els.file.addEventListener("change", () => {
-    send(els.file.files);
-    els.file.value = "";
-  });
-  ["dragenter", "dragover"].forEach((t) => els.drop.addEventListener(t, (ev) => {
-    ev.preventDefault();
-    els.drop.classList.add("over");
-  }));
-  ["dragleave", "dragend"].forEach((t) => els.drop.addEventListener(t, () => els.drop.classList.remove("over")));
-  els.drop.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    els.drop.classList.remove("over");
-    send(ev.dataTransfer ? ev.dataTransfer.files : []);
-  });
+  wireDropZone(els.drop, els.file, send);
   // Dropping anywhere else must not navigate away from the page.
   window.addEventListener("dragover", (ev) => ev.preventDefault());
   window.addEventListener("drop", (ev) => ev.preventDefault());

@@ -106,15 +106,5 @@
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
   });
-  els.file.addEventListener("change", () => { send(els.file.files); els.file.value = ""; });
-  ["dragenter", "dragover"].forEach((t) => els.drop.addEventListener(t, (ev) => {
-    ev.preventDefault();
-    els.drop.classList.add("over");
-  }));
-  ["dragleave", "dragend"].forEach((t) => els.drop.addEventListener(t, () => els.drop.classList.remove("over")));
-  els.drop.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    els.drop.classList.remove("over");
-    send(ev.dataTransfer ? ev.dataTransfer.files : []);
-  });
+  window.LookalikeDrop(els.drop, els.file, send);  // app.js, loaded before this file
 })();
