@@ -223,6 +223,16 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
             "repeat": repeat}
 
 
+def faced_pairs(pipe, pairs) -> list[tuple]:
+    """The pairs whose two photos both have a face: ``(first_face(a), first_face(b))``."""
+    out = []
+    for a, b in pairs:
+        fa, fb = first_face(pipe, a), first_face(pipe, b)
+        if fa is not None and fb is not None:
+            out.append((fa, fb))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=150, help="pairs of each kind")
@@ -259,12 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    args.quiet)]
     loaded = {}
     for name, pl in sets.items():
-        items = []
-        for a, b in pl:
-            fa, fb = first_face(pipe, a), first_face(pipe, b)
-            if fa is not None and fb is not None:
-                items.append((fa, fb))
-        loaded[name] = items
+        items = loaded[name] = faced_pairs(pipe, pl)
         out[name] = run(ex, pipe, items, rng, args.quiet, name)
         sims = [float(x[0][2] @ x[1][2]) for x in items]
         out[name]["similarity_mean"] = round(float(np.mean(sims)), 3)

@@ -24,7 +24,7 @@ import numpy as np
 from bench.common import data_home, machine, save  # noqa: E402
 from bench.studies.why.bench_why import (  # noqa: E402
     deletion_mask,
-    first_face,
+    faced_pairs,
     lookalike_pairs,
     same_pairs,
     shift,
@@ -157,14 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     from lookalike.answer.why import Explainer
 
     ex = Explainer(pipe.embedder)
-    loaded = {}
-    for name, pl in sets.items():
-        items = []
-        for a, b in pl:
-            fa, fb = first_face(pipe, a), first_face(pipe, b)
-            if fa is not None and fb is not None:
-                items.append((ex.view(fa[0], fa[1]), ex.view(fb[0], fb[1]), fa[2], fb[2]))
-        loaded[name] = items
+    loaded = {name: [(ex.view(fa[0], fa[1]), ex.view(fb[0], fb[1]), fa[2], fb[2])
+                     for fa, fb in faced_pairs(pipe, pl)] for name, pl in sets.items()}
     folder = Path(__import__("tempfile").mkdtemp(prefix="why-cut-"))
     variants = {"pixels (default)": lambda va, vb: pixel_drops(full, masks, va, vb)}
     halves = {}
