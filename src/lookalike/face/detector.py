@@ -85,12 +85,14 @@ class FaceDetector:
     @property
     def key(self) -> str:
         """Names what the detector finds. Both runtimes at f32 find the same boxes (within
-        1e-4 px), so the backend is not part of it; another precision is."""
+        1e-4 px), so the backend is not part of it; another precision is. ``u0.9``: a face
+        scoring :data:`UPRIGHT_SCORE` is not looked for in turned copies (analyses cached
+        before that rule miss)."""
         from lookalike.runtime import precision_name
 
         precision = precision_name(self.backend, yunet_path())
         return (f"{self.name}-{self.version}:t{self.score_threshold}:n{self.nms_threshold}"
-                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}"
+                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}:u{UPRIGHT_SCORE}"
                 + ("" if precision == "f32" else f":{precision}"))
 
     def _network(self):
