@@ -18,7 +18,11 @@ Usage::
         --models /tmp/bigmodels --name big_after
     python -m bench.studies.speed.bench_big_photos --compare big_before big_after
 
-Writes ``bench/results/<name>.json``.
+``--stages``: per photo, each network's inferences (YuNet's input shapes, SFace's batch sizes),
+the decodes and the CPU of each; the summary adds their totals (``inferences``), which do not
+depend on the machine's load (bench/studies/speed/NOTES-tail.md).
+
+Writes ``bench/studies/speed/results/<name>.json``.
 """
 
 from __future__ import annotations
@@ -170,6 +174,13 @@ def summary(rows: list[dict]) -> dict:
         ours, ref = out[f"{kind}_ms"], out[f"imread_{kind}_ms"]
         out[f"{kind}_p50_over_imread_p50"] = round(ours["p50"] / ref["p50"], 3)
         out[f"{kind}_p95_over_p50"] = round(ours["p95"] / ours["p50"], 3)
+    if all("stages" in r for r in rows):  # --stages: what every photo ran, in all
+        st = [r["stages"] for r in rows]
+        out["inferences"] = {
+            "yunet_runs": sum(s.get("yunet", {}).get("n", 0) for s in st),
+            "sface_runs": sum(s.get("sface", {}).get("n", 0) for s in st),
+            "sface_faces": sum(b[0] for s in st for b in s.get("sface", {}).get("shapes", [])),
+            "decodes": sum(s.get("decode", {}).get("n", 0) for s in st)}
     return out
 
 
