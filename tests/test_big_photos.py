@@ -115,3 +115,51 @@ def test_a_small_face_in_a_big_photo_is_read_from_the_finer_decode(monkeypatch):
     want = emb.embed(fine, [face.unclipped().scaled(2000 / 4000)])[0]
     np.testing.assert_allclose(res.embeddings[0], want, atol=1e-5)
     assert res.thumbs[0][:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_the_reduced_decode_in_rgb_is_pillows_draft(mode):
+    """OpenCV decodes a big JPEG straight to RGB (no BGR copy turned): Pillow's draft pixels,
+    a grey photo as three equal channels."""
+    import io
+
+    from PIL import Image
+
+    data = _big(600)
+    if mode == "L":
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(data)).convert("L").save(buf, "JPEG", quality=90)
+        data = buf.getvalue()
+    got, full = images.decode_photo(data, draft_side=640)
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (1000, 750))
+        want = np.asarray(im.convert("RGB"))
+    assert full == (4000, 3000) and got.shape == want.shape == (750, 1000, 3)
+    assert np.array_equal(got, want)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+    assert np.array_equal(got, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.parametrize(("score", "runs"), [(0.93, 1), (0.86, 4)])
+def test_a_sure_face_in_profile_does_not_turn_the_photo(monkeypatch, score, runs):
+    """A face in profile has its eyes close together (implausible upright landmarks): scored
+    at least UPRIGHT_SCORE it is taken as upright, without the three turned copies a
+    doubtful face costs (12 MP wild photos: 4 of 6 that ran them)."""
+    from lookalike.face import detector as det_module
+    from lookalike.face.detector import FaceDetector, upright_landmarks
+
+    assert det_module.UPRIGHT_SCORE == 0.9
+    profile = Face((100.0, 100.0, 100.0, 120.0),
+                   np.array([[140, 140], [160, 141], [150, 165], [142, 190], [158, 190]],
+                            np.float32), score)
+    assert not upright_landmarks(profile)  # eyes 20 px apart in a 100 px box
+    calls = []
+
+    def once(rgb, max_side=None):
+        calls.append(rgb.shape)
+        return [profile] if len(calls) == 1 else []
+
+    det = FaceDetector()
+    monkeypatch.setattr(det, "_detect_once", once)
+    faces = det.find(np.zeros((400, 300, 3), np.uint8))
+    assert len(calls) == runs and [f.score for f in faces] == [score]

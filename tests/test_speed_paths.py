@@ -151,6 +151,35 @@ def test_the_first_face_alone_is_the_first_of_the_full_order_with_fewer_measured
     assert saved > 0
 
 
+def test_the_first_face_alone_measures_the_best_contender_alone_first():
+    rgb = np.zeros((400, 400, 3), np.uint8)
+    marks = np.array([[0, 0], [10, 0], [5, 6], [1, 11], [9, 11]], np.float32)
+
+    def face(x: float, side: float) -> Face:
+        return Face((x, 150.0, side, side * 1.2), marks * side / 25 + [x + side * 0.3, 170.0],
+                    0.97)
+
+    big, mid, small = face(170.0, 80.0), face(40.0, 60.0), face(300.0, 50.0)
+    faces = [small, big, mid]
+    assert sorted(contenders(faces, (400, 400))) == [0, 1, 2]
+
+    def run(norms: dict[float, float]) -> tuple[list[int], list[int]]:
+        calls: list[int] = []
+
+        def quality(img, fs):
+            calls.append(len(fs))
+            return [norms[f.box[2]] for f in fs]
+
+        return choose_indices(rgb, faces, quality, first_only=True)[0], calls
+
+    # a sharp big face: the others cannot win even at the highest quality: one face measured
+    order, calls = run({80.0: 12.0, 60.0: 12.0, 50.0: 12.0})
+    assert order[0] == 1 and calls == [1]
+    # a poor big face (a false detection's norm): the others are measured, together
+    order, calls = run({80.0: 4.0, 60.0: 12.0, 50.0: 12.0})
+    assert order[0] == 2 and calls == [1, 2]
+
+
 def test_a_measured_contender_is_not_run_again_for_its_embedding(monkeypatch):
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]],
                      [200, 230])
@@ -168,8 +197,10 @@ def test_a_measured_contender_is_not_run_again_for_its_embedding(monkeypatch):
     for first_only in (True, False):
         runs.clear()
         got = pipe.analyze(encode(img, "PNG"), first_only=first_only)
-        assert all(f.quality is not None for f in got.faces)  # two contenders were measured
-        assert runs == [2]  # both in one inference; their embeddings are those vectors
+        assert all(f.quality is not None for f in got.faces)  # contenders were measured
+        # all faces: both in one inference; the first face alone: the best contender alone,
+        # whose measured score rules the other out; the embeddings are those vectors
+        assert runs == ([1] if first_only else [2])
         faces = [f.unclipped() for f in got.faces]
         want = l2_normalize(_one_by_one(plain.embedder, *_decoded(img, faces)))
         np.testing.assert_allclose(got.embeddings, want[: len(got.faces)], atol=1e-5)

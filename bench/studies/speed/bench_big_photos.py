@@ -18,7 +18,11 @@ Usage::
         --models /tmp/bigmodels --name big_after
     python -m bench.studies.speed.bench_big_photos --compare big_before big_after
 
-Writes ``bench/results/<name>.json``.
+``--stages``: per photo, each network's inferences (YuNet's input shapes, SFace's batch sizes),
+the decodes and the CPU of each; the summary adds their totals (``inferences``), which do not
+depend on the machine's load (bench/studies/speed/NOTES-tail.md).
+
+Writes ``bench/studies/speed/results/<name>.json``.
 """
 
 from __future__ import annotations
@@ -92,15 +96,19 @@ def run(args) -> dict:
                     seen.add(wide)
                     for _ in range(3):
                         models[s].predict(p)
+    stages = {s: Stages(models[s]) for s in SETS} if args.stages else {}
     rows = []
     load0 = os.getloadavg()
     for s, person, p in photos:
         rec = models[s]
         r = rec.predict_subject(p, subject="known")
         top = r.faces[0].top.person if r.ok else None
+        if stages:
+            stages[s].take()
         w0, c0 = time.perf_counter(), time.process_time()
         rec.predict(p).to_dict()
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        split = stages[s].take() if stages else None
         w0, c0 = time.perf_counter(), time.process_time()
         cv2.imread(str(p))
         iwall, icpu = time.perf_counter() - w0, time.process_time() - c0
@@ -108,9 +116,46 @@ def run(args) -> dict:
                      "right": top == person,
                      "box": [round(float(v), 1) for v in r.faces[0].face.box] if r.ok else None,
                      "faces": r.n_faces, "wall_ms": 1000 * wall, "cpu_ms": 1000 * cpu,
-                     "imread_wall_ms": 1000 * iwall, "imread_cpu_ms": 1000 * icpu})
+                     "imread_wall_ms": 1000 * iwall, "imread_cpu_ms": 1000 * icpu,
+                     **({"stages": split} if split is not None else {})})
     return {"lookalike": lookalike.__file__, "machine": machine(), "warm": args.warm,
             "load": [load0, os.getloadavg()], "rows": rows, "summary": summary(rows)}
+
+
+class Stages:
+    """Per photo: how many inferences each network ran (YuNet's input shapes, SFace's batch
+    sizes), the decodes made, and the CPU of each (``time.process_time``), by wrapping the
+    networks' ``run`` and the face path's decode on a model's pipeline."""
+
+    def __init__(self, rec):
+        import lookalike.face.pixels as pixels
+
+        self.log: list[tuple[str, tuple, float]] = []
+        pipe = rec.pipeline
+        nets = {"yunet": pipe.detector._network(), "sface": pipe.embedder._network()}
+        for name, net in nets.items():
+            net.run = self._timed(name, net.run, lambda blob: tuple(blob.shape))
+        pixels.decode_photo = self._timed(
+            "decode", pixels.decode_photo, lambda data, **kw: None, lambda out: out[0].shape)
+
+    def _timed(self, name, fn, what, after=None):
+        def wrapped(*a, **kw):
+            c0 = time.process_time()
+            out = fn(*a, **kw)
+            info = what(*a, **kw) if after is None else after(out)
+            self.log.append((name, info, time.process_time() - c0))
+            return out
+        return wrapped
+
+    def take(self) -> dict:
+        out: dict = {}
+        for name, info, cpu in self.log:
+            d = out.setdefault(name, {"n": 0, "cpu_ms": 0.0, "shapes": []})
+            d["n"] += 1
+            d["cpu_ms"] = round(d["cpu_ms"] + 1000 * cpu, 2)
+            d["shapes"].append(list(info))
+        self.log.clear()
+        return out
 
 
 def summary(rows: list[dict]) -> dict:
@@ -129,6 +174,13 @@ def summary(rows: list[dict]) -> dict:
         ours, ref = out[f"{kind}_ms"], out[f"imread_{kind}_ms"]
         out[f"{kind}_p50_over_imread_p50"] = round(ours["p50"] / ref["p50"], 3)
         out[f"{kind}_p95_over_p50"] = round(ours["p95"] / ours["p50"], 3)
+    if all("stages" in r for r in rows):  # --stages: what every photo ran, in all
+        st = [r["stages"] for r in rows]
+        out["inferences"] = {
+            "yunet_runs": sum(s.get("yunet", {}).get("n", 0) for s in st),
+            "sface_runs": sum(s.get("sface", {}).get("n", 0) for s in st),
+            "sface_faces": sum(b[0] for s in st for b in s.get("sface", {}).get("shapes", [])),
+            "decodes": sum(s.get("decode", {}).get("n", 0) for s in st)}
     return out
 
 
@@ -152,6 +204,9 @@ def main() -> None:
     ap.add_argument("--warm", action="store_true",
                     help="compile both orientations' shapes before timing (else the first "
                          "photos of each shape carry OpenVINO's compile)")
+    ap.add_argument("--stages", action="store_true",
+                    help="per photo: each network's inferences (shapes) and decodes, with "
+                         "their CPU (adds a little CPU of its own)")
     ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
     args = ap.parse_args()
     if args.compare:

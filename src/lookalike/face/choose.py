@@ -217,9 +217,10 @@ def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | No
     are kept, the first of the order before any quality is measured (a crowd).
 
     ``first_only``: only the first face of the order is wanted (exactly the one of the full
-    order, with the same measured quality): contenders are measured best first, a few per
-    inference, and no longer once none left could win even at the highest quality factor
-    (a crowd of 31 contenders: 4 measured). The rest of the order is then approximate."""
+    order, with the same measured quality): the best contender is measured alone, then the
+    others best first, a few per inference, and no longer once none left could win even at
+    the highest quality factor (12 MP wild photos: 53 faces measured in 31 photos instead of
+    76; bench/studies/speed/NOTES-tail.md). The rest of the order is then approximate."""
     h, w = rgb.shape[:2]
     faces = list(faces)
     keys = _keys(faces, (w, h))  # each face's scores once (the order, then the contest)
@@ -239,7 +240,14 @@ def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | No
                     if keys[i][1] / quality_factor(faces[i]) * MAX_QUALITY_FACTOR >= bar]
             if not todo:
                 break
-        batch = todo[:MEASURE_CHUNK] if first_only else todo
+        if not first_only:
+            batch = todo
+        elif len(unknown) == len(near):
+            # the best contender alone first: most often the answer (its vector is then the
+            # answer's embedding), and its measured score rules out most other contenders
+            batch = todo[:1]
+        else:
+            batch = todo[:MEASURE_CHUNK]
         todo = todo[len(batch):]
         for i, q in zip(batch, measure(rgb, [faces[i].unclipped() for i in batch]),
                         strict=True):

@@ -28,6 +28,12 @@ __all__ = ["ARCFACE_TEMPLATE", "Face", "FaceDetector", "align", "box_in_image",
 DOUBTFUL_SCORE = 0.88
 #: A face found only in a turned copy of the photo must score at least this.
 ROTATED_MIN_SCORE = 0.75
+#: A detection scoring this high is taken as upright whatever its landmarks (a face in
+#: profile has its eyes close together): the photo is not turned. On the wild validation
+#: photos turned by 90°/270° YuNet's upright reading of the sideways face scored at most 0.891
+#: (0.853 with a profile's landmarks; turned 180°: 0.873), the profiles that made 12 MP photos
+#: run three turned copies 0.913-0.941 (bench/studies/speed/NOTES-tail.md).
+UPRIGHT_SCORE = 0.9
 
 
 def upright_landmarks(face: Face) -> bool:
@@ -79,12 +85,14 @@ class FaceDetector:
     @property
     def key(self) -> str:
         """Names what the detector finds. Both runtimes at f32 find the same boxes (within
-        1e-4 px), so the backend is not part of it; another precision is."""
+        1e-4 px), so the backend is not part of it; another precision is. ``u0.9``: a face
+        scoring :data:`UPRIGHT_SCORE` is not looked for in turned copies (analyses cached
+        before that rule miss)."""
         from lookalike.runtime import precision_name
 
         precision = precision_name(self.backend, yunet_path())
         return (f"{self.name}-{self.version}:t{self.score_threshold}:n{self.nms_threshold}"
-                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}"
+                f":m{self.max_side}:f{self.min_face}:h{int(self.try_harder)}:u{UPRIGHT_SCORE}"
                 + ("" if precision == "f32" else f":{precision}"))
 
     def _network(self):
@@ -139,7 +147,9 @@ class FaceDetector:
         crops where the face fills the frame) and turned by 90°/270°/180° (phone photos without
         an EXIF orientation). YuNet also "finds" sideways faces with upright-looking but wrong
         landmarks, so a doubtful best face (low score or implausible landmarks) makes the
-        detector compare orientations and keep the one whose best face scores highest.
+        detector compare orientations and keep the one whose best face scores highest; not
+        when a face scores :data:`UPRIGHT_SCORE` (a sure face, in profile: its landmarks only
+        look implausible).
         """
         h, w = rgb.shape[:2]
         faces = self._detect_once(rgb)
@@ -152,7 +162,8 @@ class FaceDetector:
             if not faces:
                 faces = self._detect_padded(rgb)
             best = max((f.score for f in faces if upright_landmarks(f)), default=0.0)
-            if best < DOUBTFUL_SCORE:
+            sure = max((f.score for f in faces), default=0.0) >= UPRIGHT_SCORE
+            if best < DOUBTFUL_SCORE and not sure:
                 for k in (1, 3, 2):
                     turned = self._detect_rotated(rgb, k)
                     score = max((f.score for f in turned), default=0.0)
