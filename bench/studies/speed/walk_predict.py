@@ -8,8 +8,9 @@ the walk is the per-photo path, not start-up. The sources measured are those imp
 (``PYTHONPATH=<a checkout>/src``).
 
 Usage:
-``python -m bench.studies.speed.walk_predict MODEL PHOTO [--card OUT.png] [--cli]``; prints the walk
-and the count of entries per module (``--cli``: the whole command, start-up included).
+``python -m bench.studies.speed.walk_predict MODEL PHOTO [--card OUT.png] [--cli] [--calls]``;
+prints the walk and the count of entries per module (``--cli``: the whole command, start-up
+included; ``--calls``: also each entry, caller → callee function, in order).
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ def module_of(frame) -> str | None:
     return name if name.startswith("lookalike") else None
 
 
-def walk(argv: list[str], photo: str | None = None, card: str | None = None
-         ) -> tuple[list[str], Counter]:
+def walk(argv: list[str], photo: str | None = None, card: str | None = None,
+         calls: list[str] | None = None) -> tuple[list[str], Counter]:
     """The walk of the CLI run ``argv`` (start-up included: parser, model file), or with
     ``photo``, of one photo's answer as the CLI makes it (``predict_many`` → card →
-    ``to_dict``), the model loaded before."""
+    ``to_dict``), the model loaded before. ``calls`` receives each entry as
+    "caller.function → module.function"."""
     from lookalike.cli.main import main
 
     entries: list[str] = []
@@ -64,6 +66,9 @@ def walk(argv: list[str], photo: str | None = None, card: str | None = None
         caller = module_of(back) if back is not None else None
         if caller != mod:
             counts[mod] += 1
+            if calls is not None:
+                where = f"{caller}.{back.f_code.co_name}" if caller else "(outside)"
+                calls.append(f"{where} → {mod}.{frame.f_code.co_name}")
             if not entries or entries[-1] != mod:
                 entries.append(mod)
 
@@ -84,11 +89,13 @@ def main() -> None:
     ap.add_argument("--card")
     ap.add_argument("--cli", action="store_true",
                     help="the whole CLI run (parser, model file) instead of one photo's answer")
+    ap.add_argument("--calls", action="store_true", help="also list every entry, in order")
     args = ap.parse_args()
     argv = ["predict", args.model, args.photo, "--json"]
     if args.card:
         argv += ["--card", args.card]
-    entries, counts = walk(argv, None if args.cli else args.photo, args.card)
+    calls: list[str] | None = [] if args.calls else None
+    entries, counts = walk(argv, None if args.cli else args.photo, args.card, calls)
     import lookalike
 
     print(f"sources: {lookalike.__file__}")
@@ -97,6 +104,10 @@ def main() -> None:
     print("entries per module (calls from another module):")
     for m, n in counts.most_common():
         print(f"  {n:4d}  {m}")
+    if calls is not None:
+        print("entries, in order (caller → callee):")
+        for c in calls:
+            print("  " + c.replace("lookalike.", ""))
 
 
 if __name__ == "__main__":
