@@ -12,13 +12,18 @@ ranking still says whom it resembles most). This module computes; it never print
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from lookalike.face.record import Face
 from lookalike.names import display_name
 from lookalike.schema import stamp
+
+#: A person's shown name, made once per person (and process): every answer shows it.
+_shown = lru_cache(maxsize=4096)(display_name)
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Match:
     why = None
 
     def to_dict(self) -> dict:
-        d = {"person": self.person, "name": display_name(self.person),
+        d = {"person": self.person, "name": _shown(self.person),
              "probability": round(float(self.probability), 4)}
         if self.similarity is not None:
             d["similarity"] = round(float(self.similarity), 4)
@@ -127,7 +132,7 @@ class Verdict:
     def to_dict(self, top: int | None = None) -> dict:
         return stamp("verdict", {
             "person": self.person,
-            "name": display_name(self.person),
+            "name": _shown(self.person),
             "ranking": [m.to_dict() for m in self.ranking[:top]],
             "votes": self.votes,
             "photos": self.n_photos,
@@ -142,6 +147,33 @@ def rank(labels: list[str], proba: np.ndarray, similarity: np.ndarray | None = N
     order = np.argsort(-proba, kind="stable")
     return [Match(labels[i], float(proba[i]),
                   None if similarity is None else float(similarity[i])) for i in order]
+
+
+def answer_faces(labels: list[str], faces: Sequence[Face],
+                 rows: Sequence[tuple[np.ndarray, np.ndarray, list[int]]], threshold: float
+                 ) -> list[FaceResult]:
+    """Each face's ranked answer from its row (probabilities over ``labels``, per-person
+    nearest similarity, per-person nearest training photo): people by probability, and
+    ``unknown`` when the top person's nearest similarity is under ``threshold``."""
+    results = []
+    for face, (p, sim, nearest) in zip(faces, rows, strict=True):
+        order = np.argsort(-p, kind="stable")
+        ranking = [Match(labels[i], float(p[i]), float(sim[i])) for i in order]
+        top_sim = float(sim[order[0]])
+        results.append(FaceResult(face, ranking, top_sim < threshold, top_sim, p,
+                                  [nearest[i] for i in order]))
+    return results
+
+
+def answer_photo(photo: str, faces: Sequence[Face],
+                 rows: Sequence[tuple[np.ndarray, np.ndarray, list[int]]], labels: list[str],
+                 threshold: float, image_size: tuple[int, int] | None, n_faces: int | None,
+                 image: np.ndarray | None = None, image_scale: float = 1.0) -> PhotoResult:
+    """A photo's ranked answer in one call: its faces' answers (:func:`answer_faces`) and the
+    photo's ("no face found" without faces)."""
+    answers = answer_faces(labels, faces, rows, threshold)
+    return PhotoResult(photo, answers, image_size, None if answers else "no face found",
+                       n_faces, image, image_scale)
 
 
 def combine(labels: list[str], results: list[FaceResult], n_photos: int) -> Verdict | None:
