@@ -35,6 +35,11 @@ class Match:
     #: by :func:`lookalike.answer.explain.explain_result`; not a field: subclasses add positional
     #: ones)
     why = None
+    #: The closest enrolled photo's id and source, for a match that names it (a gallery's,
+    #: :class:`lookalike.models.gallery.GalleryMatch`: answered as ``best_photo``). Not
+    #: fields, as ``why``.
+    photo_id = None
+    photo = None
 
     def to_dict(self) -> dict:
         d = {"person": self.person, "name": _shown(self.person),
@@ -43,6 +48,9 @@ class Match:
             d["similarity"] = round(float(self.similarity), 4)
         if self.why is not None:
             d["why"] = self.why.to_dict()
+        if self.photo_id is not None:
+            d["best_photo"] = {"id": self.photo_id, "source": self.photo,
+                               "similarity": d.get("similarity")}
         return d
 
 
@@ -60,10 +68,11 @@ class FaceResult:
     index: int | None = None
     #: Why the answer is for this face ("prominence" / "known person"); None: not chosen.
     chosen_by: str | None = None
+    #: The first of the ranking (a plain attribute, set when the answer is made; not a field).
+    top = None
 
-    @property
-    def top(self) -> Match:
-        return self.ranking[0]
+    def __post_init__(self) -> None:
+        self.top: Match = self.ranking[0] if self.ranking else None  # type: ignore[assignment]
 
     def to_dict(self, top: int | None = None, n_faces: int | None = None) -> dict:
         d = self.face.to_dict()
@@ -171,7 +180,17 @@ def answer_photo(photo: str, faces: Sequence[Face],
                  image: np.ndarray | None = None, image_scale: float = 1.0) -> PhotoResult:
     """A photo's ranked answer in one call: its faces' answers (:func:`answer_faces`) and the
     photo's ("no face found" without faces)."""
-    answers = answer_faces(labels, faces, rows, threshold)
+    return photo_answer(photo, answer_faces(labels, faces, rows, threshold), image_size,
+                        n_faces, image, image_scale)
+
+
+def photo_answer(photo: str, faces: Sequence[FaceResult | tuple],
+                 image_size: tuple[int, int] | None, n_faces: int | None,
+                 image: np.ndarray | None = None, image_scale: float = 1.0) -> PhotoResult:
+    """A photo's answer from its faces' answers, each a :class:`FaceResult` or the tuple of its
+    fields (face, ranking, unknown, best similarity, probabilities, nearest): "no face found"
+    without faces."""
+    answers = [f if isinstance(f, FaceResult) else FaceResult(*f) for f in faces]
     return PhotoResult(photo, answers, image_size, None if answers else "no face found",
                        n_faces, image, image_scale)
 

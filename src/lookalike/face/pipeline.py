@@ -65,17 +65,14 @@ class PhotoFaces:
                                                        compare=False)
     #: Faces in the photo: ``n_detected``, else ``len(faces)`` (a plain attribute).
     n_faces: int = field(init=False, default=0)
+    #: ``(len(faces), dim)`` float32, L2-normalised: the faces' embeddings, stacked from the
+    #: records when the analysis is made (a plain attribute).
+    embeddings: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.n_faces = len(self.faces) if self.n_detected is None else self.n_detected
-
-    @property
-    def embeddings(self) -> np.ndarray:
-        """``(len(faces), dim)`` float32, L2-normalised: the faces' embeddings (a view made
-        from the records)."""
-        if not self.faces:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([f.embedding for f in self.faces]).astype(np.float32, copy=False)
+        self.embeddings = (np.stack([f.embedding for f in self.faces]).astype(
+            np.float32, copy=False) if self.faces else np.zeros((0, self.dim), np.float32))
 
     @property
     def thumbs(self) -> list[bytes]:

@@ -94,9 +94,8 @@ class Model(EmbeddingRecognizer):
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         analysis = self.pipeline.analyze(photo, name=label, first_only=not all_faces,
                                          keep_image=keep_image)
-        faces = analysis.faces if all_faces else analysis.faces[:1]
-        rows = self.rank_embeddings(np.stack([f.embedding for f in faces]) if faces else
-                                    np.zeros((0, 0), np.float32))
+        n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
+        faces, rows = analysis.faces[:n], self.rank_embeddings(analysis.embeddings[:n])
         return answer_photo(label, faces, rows, self.labels, self.threshold,
                             analysis.image_size, analysis.n_faces, analysis.image,
                             analysis.image_scale)
