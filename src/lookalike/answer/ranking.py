@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from lookalike.face.record import Face
+from lookalike.face.record import Face, to_dicts
 from lookalike.names import display_name
 from lookalike.schema import stamp
 
@@ -74,8 +74,10 @@ class FaceResult:
     def __post_init__(self) -> None:
         self.top: Match = self.ranking[0] if self.ranking else None  # type: ignore[assignment]
 
-    def to_dict(self, top: int | None = None, n_faces: int | None = None) -> dict:
-        d = self.face.to_dict()
+    def to_dict(self, top: int | None = None, n_faces: int | None = None,
+                face: dict | None = None) -> dict:
+        """The face's answer (``face``: its :meth:`Face.to_dict` when made already)."""
+        d = self.face.to_dict() if face is None else face
         d["ranking"] = [m.to_dict() for m in self.ranking[:top]]
         d["unknown"] = bool(self.unknown)
         if self.best_similarity is not None:
@@ -119,7 +121,8 @@ class PhotoResult:
         return stamp("photo", {
             "photo": self.photo,
             "image_size": list(self.image_size) if self.image_size else None,
-            "faces": [f.to_dict(top, self.n_faces) for f in self.faces],
+            "faces": [f.to_dict(top, self.n_faces, d) for f, d in
+                      zip(self.faces, to_dicts([f.face for f in self.faces]), strict=True)],
             "error": self.error,
         })
 

@@ -152,8 +152,9 @@ class FacePipeline:
         label = name if name is not None else (None if isinstance(source, bytes) else source)
         data = read_bytes(source) if not isinstance(source, bytes) else source
         digest = digest or content_hash(data)
-        key = f"{digest}|{self.key}" if self.cache is not None else ""
-        hit = self.cache.get(key) if self.cache is not None else None
+        cache = self.cache if self.cache is not None and self.cache.enabled else None
+        key = f"{digest}|{self.key}" if cache is not None else ""  # none: no key, no look-up
+        hit = cache.get(key) if cache is not None else None
         if hit is not None:
             result = _from_arrays(hit, digest, self.embedder.dim)
             if keep_image:  # to draw it: the detector's decode is fine enough
@@ -168,8 +169,8 @@ class FacePipeline:
             k = full[0] / result.image_size[0]
             result.faces = scaled(result.faces, k)
             result.image_size, result.image_scale = full, 1.0 / k
-        if self.cache is not None and not first_only:
-            self.cache.put(key, _to_arrays(result))
+        if cache is not None and not first_only:
+            cache.put(key, _to_arrays(result))
         if not keep_image:
             result.image = None
         return result

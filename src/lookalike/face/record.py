@@ -122,6 +122,11 @@ def scaled(faces: Iterable[Face], factor: float) -> list[Face]:
     return [f.scaled(factor) for f in faces]
 
 
+def to_dicts(faces: Iterable[Face]) -> list[dict]:
+    """:meth:`Face.to_dict` of each face of a photo, in one call (a photo's answer)."""
+    return [f.to_dict() for f in faces]
+
+
 def _scale_box(box: Box, factor: float) -> Box:
     x, y, w, h = box
     return (x * factor, y * factor, w * factor, h * factor)
