@@ -242,28 +242,38 @@ class FacePipeline:
 
     def _embed(self, pixels: Pixels, faces: list[Face], raw: dict[bytes, np.ndarray],
                thumbs: bool = False) -> tuple[np.ndarray, list[bytes] | None]:
-        """The faces' vectors and, with ``thumbs``, their thumbnails, in one read of the
-        pixels where the vectors are computed here. Embedders see the detector's boxes (dlib
-        fits its landmarks inside them): a face cut by the photo's border is read unclipped."""
-        sface = self._sface()
+        """The faces' vectors and, with ``thumbs``, their thumbnails, each face read from the
+        pixels it needs (:meth:`Pixels.groups`, one call); with a plain SFace the vectors of
+        faces measured for the face choice (``raw``) are not computed again. Embedders see
+        the detector's boxes (dlib fits its landmarks inside them): a face cut by the photo's
+        border is read unclipped."""
         if not faces:
             return self.embedder.embed(pixels.rgb, faces), ([] if thumbs else None)
-        if sface is None or not raw:
-            embed = self.embedder.embed
-            if not thumbs:
-                vecs = pixels.read(faces, lambda img, fs: embed(img, _unclipped(fs)))
-                return vecs.astype(np.float32, copy=False), None
-            rows = pixels.read_rows(faces, lambda img, fs: list(zip(
-                embed(img, _unclipped(fs)), face_thumbnails(img, fs), strict=True)))
-            vecs = np.asarray([v for v, _ in rows]).astype(np.float32, copy=False)
-            return vecs, [t for _, t in rows]
-        keys = [_landmark_key(f) for f in faces]
-        todo = [f for f, k in zip(faces, keys, strict=True) if k not in raw]
-        if todo:
-            for f, v in zip(todo, pixels.read(todo, sface.features), strict=True):
-                raw[_landmark_key(f)] = v
-        vecs = l2_normalize(np.stack([raw[k] for k in keys]))
-        return vecs, (pixels.read_rows(faces, face_thumbnails) if thumbs else None)
+        sface = self._sface()
+        keys = [_landmark_key(f) for f in faces] if sface is not None and raw else None
+        need = [i for i in range(len(faces)) if keys is None or keys[i] not in raw]
+        if not need and not thumbs:
+            return l2_normalize(np.stack([raw[k] for k in keys or []])), None
+        embed = self.embedder.embed if keys is None else sface.features  # type: ignore[union-attr]
+        vecs: list = [None] * len(faces)
+        jpegs: list = [None] * len(faces)
+        wanted = set(need)
+        for img, idx, some in pixels.groups(faces):
+            todo = [j for j, i in enumerate(idx) if i in wanted]
+            if todo:
+                for j, v in zip(todo, embed(img, _unclipped([some[j] for j in todo])),
+                                strict=True):
+                    vecs[idx[j]] = v
+            if thumbs:
+                for i, jpeg in zip(idx, face_thumbnails(img, some), strict=True):
+                    jpegs[i] = jpeg
+        if keys is None:
+            out = np.asarray(vecs).astype(np.float32, copy=False)
+        else:
+            for i in need:
+                raw[keys[i]] = vecs[i]
+            out = l2_normalize(np.stack([raw[k] for k in keys]))
+        return out, (jpegs if thumbs else None)
 
 
 def _unclipped(faces: Sequence[Face]) -> list[Face]:

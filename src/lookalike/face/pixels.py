@@ -109,19 +109,26 @@ class Pixels:
     def read_rows(self, faces: Sequence[Face],
                   fn: Callable[[np.ndarray, list[Face]], Sequence | np.ndarray]) -> list:
         """:meth:`read`'s rows as a list (rows that are not numbers: JPEGs, pairs)."""
+        rows: list = [None] * len(faces)
+        for img, idx, some in self.groups(faces):
+            for i, r in zip(idx, fn(img, some), strict=True):
+                rows[i] = r
+        return rows
+
+    def groups(self, faces: Sequence[Face]) -> list[tuple[np.ndarray, list[int], list[Face]]]:
+        """Where each face is read from, in one call for a photo's faces: (pixels, indices
+        into ``faces``, those faces in these pixels) for the faces big enough in ``rgb``, and
+        for the others in the finer decode (made then), as :meth:`one` gives each."""
         faces = list(faces)
         small = [i for i, f in enumerate(faces) if self._needs_finer(f)]
         if not small:
-            return list(fn(self.rgb, faces))
-        groups = [[i for i in range(len(faces)) if i not in set(small)], small]
-        rows: list = [None] * len(faces)
-        for group in groups:
+            return [(self.rgb, list(range(len(faces))), faces)]
+        out = []
+        for group in ([i for i in range(len(faces)) if i not in set(small)], small):
             if not group:
                 continue
             img, _ = self.one(faces[group[0]])
             k = img.shape[1] / self.rgb.shape[1]
             some = [faces[i] for i in group]
-            out = fn(img, scaled(some, k) if k != 1.0 else some)
-            for i, r in zip(group, out, strict=True):
-                rows[i] = r
-        return rows
+            out.append((img, group, scaled(some, k) if k != 1.0 else some))
+        return out
