@@ -41,15 +41,12 @@ class Model(EmbeddingRecognizer):
 
     #: The people, in the head's order (a plain attribute: fixed for a model).
     labels: list[str] = []  # type: ignore[assignment]
-    #: The similarity under which a face is "none of these".
-    threshold: float = 0.0  # type: ignore[assignment]
 
     def __init__(self, manifest: dict, head: Head, train_embeddings: np.ndarray,
                  train_labels: np.ndarray, thumbs: list[bytes] | None = None,
                  path: Path | None = None):
         self.manifest = manifest
         self.labels = list(manifest["labels"])
-        self.threshold = float(manifest["threshold"]["similarity"])
         self.head = head
         self.train_embeddings = np.asarray(train_embeddings, np.float32)
         self.train_labels = np.asarray(train_labels, np.int64)
@@ -61,6 +58,10 @@ class Model(EmbeddingRecognizer):
     keeps_images = True
 
     # -- answering -------------------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"]["similarity"])
+
     def _mismatch(self, what: str) -> ModelError:
         return ModelError(f"was trained with {what}", self.path, "retrain the model")
 
