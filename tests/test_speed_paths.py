@@ -225,13 +225,13 @@ def test_quality_measure_without_a_pipeline_still_uses_its_own_sface():
 
 def test_thumbnails_of_a_first_face_answer_are_made_only_when_read(monkeypatch):
     made: list[int] = []
-    original = pipeline.face_thumbnail
+    original = pipeline.face_thumbnails  # a photo's thumbnails, made in one call
 
-    def counting(rgb, face, *a, **k):
-        made.append(1)
-        return original(rgb, face, *a, **k)
+    def counting(rgb, faces, *a, **k):
+        made.extend(1 for _ in faces)
+        return original(rgb, faces, *a, **k)
 
-    monkeypatch.setattr(pipeline, "face_thumbnail", counting)
+    monkeypatch.setattr(pipeline, "face_thumbnails", counting)
     data = encode(astronaut(), "JPEG", quality=92)
     pipe = FacePipeline(cache=False)
     first = pipe.analyze(data, first_only=True)

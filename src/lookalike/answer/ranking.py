@@ -12,13 +12,18 @@ ranking still says whom it resembles most). This module computes; it never print
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from lookalike.face.record import Face
+from lookalike.face.record import Face, to_dicts
 from lookalike.names import display_name
 from lookalike.schema import stamp
+
+#: A person's shown name, made once per person (and process): every answer shows it.
+_shown = lru_cache(maxsize=4096)(display_name)
 
 
 @dataclass
@@ -30,14 +35,22 @@ class Match:
     #: by :func:`lookalike.answer.explain.explain_result`; not a field: subclasses add positional
     #: ones)
     why = None
+    #: The closest enrolled photo's id and source, for a match that names it (a gallery's,
+    #: :class:`lookalike.models.gallery.GalleryMatch`: answered as ``best_photo``). Not
+    #: fields, as ``why``.
+    photo_id = None
+    photo = None
 
     def to_dict(self) -> dict:
-        d = {"person": self.person, "name": display_name(self.person),
+        d = {"person": self.person, "name": _shown(self.person),
              "probability": round(float(self.probability), 4)}
         if self.similarity is not None:
             d["similarity"] = round(float(self.similarity), 4)
         if self.why is not None:
             d["why"] = self.why.to_dict()
+        if self.photo_id is not None:
+            d["best_photo"] = {"id": self.photo_id, "source": self.photo,
+                               "similarity": d.get("similarity")}
         return d
 
 
@@ -55,13 +68,16 @@ class FaceResult:
     index: int | None = None
     #: Why the answer is for this face ("prominence" / "known person"); None: not chosen.
     chosen_by: str | None = None
+    #: The first of the ranking (a plain attribute, set when the answer is made; not a field).
+    top = None
 
-    @property
-    def top(self) -> Match:
-        return self.ranking[0]
+    def __post_init__(self) -> None:
+        self.top: Match = self.ranking[0] if self.ranking else None  # type: ignore[assignment]
 
-    def to_dict(self, top: int | None = None, n_faces: int | None = None) -> dict:
-        d = self.face.to_dict()
+    def to_dict(self, top: int | None = None, n_faces: int | None = None,
+                face: dict | None = None) -> dict:
+        """The face's answer (``face``: its :meth:`Face.to_dict` when made already)."""
+        d = self.face.to_dict() if face is None else face
         d["ranking"] = [m.to_dict() for m in self.ranking[:top]]
         d["unknown"] = bool(self.unknown)
         if self.best_similarity is not None:
@@ -105,7 +121,8 @@ class PhotoResult:
         return stamp("photo", {
             "photo": self.photo,
             "image_size": list(self.image_size) if self.image_size else None,
-            "faces": [f.to_dict(top, self.n_faces) for f in self.faces],
+            "faces": [f.to_dict(top, self.n_faces, d) for f, d in
+                      zip(self.faces, to_dicts([f.face for f in self.faces]), strict=True)],
             "error": self.error,
         })
 
@@ -127,7 +144,7 @@ class Verdict:
     def to_dict(self, top: int | None = None) -> dict:
         return stamp("verdict", {
             "person": self.person,
-            "name": display_name(self.person),
+            "name": _shown(self.person),
             "ranking": [m.to_dict() for m in self.ranking[:top]],
             "votes": self.votes,
             "photos": self.n_photos,
@@ -142,6 +159,43 @@ def rank(labels: list[str], proba: np.ndarray, similarity: np.ndarray | None = N
     order = np.argsort(-proba, kind="stable")
     return [Match(labels[i], float(proba[i]),
                   None if similarity is None else float(similarity[i])) for i in order]
+
+
+def answer_faces(labels: list[str], faces: Sequence[Face],
+                 rows: Sequence[tuple[np.ndarray, np.ndarray, list[int]]], threshold: float
+                 ) -> list[FaceResult]:
+    """Each face's ranked answer from its row (probabilities over ``labels``, per-person
+    nearest similarity, per-person nearest training photo): people by probability, and
+    ``unknown`` when the top person's nearest similarity is under ``threshold``."""
+    results = []
+    for face, (p, sim, nearest) in zip(faces, rows, strict=True):
+        order = np.argsort(-p, kind="stable")
+        ranking = [Match(labels[i], float(p[i]), float(sim[i])) for i in order]
+        top_sim = float(sim[order[0]])
+        results.append(FaceResult(face, ranking, top_sim < threshold, top_sim, p,
+                                  [nearest[i] for i in order]))
+    return results
+
+
+def answer_photo(photo: str, faces: Sequence[Face],
+                 rows: Sequence[tuple[np.ndarray, np.ndarray, list[int]]], labels: list[str],
+                 threshold: float, image_size: tuple[int, int] | None, n_faces: int | None,
+                 image: np.ndarray | None = None, image_scale: float = 1.0) -> PhotoResult:
+    """A photo's ranked answer in one call: its faces' answers (:func:`answer_faces`) and the
+    photo's ("no face found" without faces)."""
+    return photo_answer(photo, answer_faces(labels, faces, rows, threshold), image_size,
+                        n_faces, image, image_scale)
+
+
+def photo_answer(photo: str, faces: Sequence[FaceResult | tuple],
+                 image_size: tuple[int, int] | None, n_faces: int | None,
+                 image: np.ndarray | None = None, image_scale: float = 1.0) -> PhotoResult:
+    """A photo's answer from its faces' answers, each a :class:`FaceResult` or the tuple of its
+    fields (face, ranking, unknown, best similarity, probabilities, nearest): "no face found"
+    without faces."""
+    answers = [f if isinstance(f, FaceResult) else FaceResult(*f) for f in faces]
+    return PhotoResult(photo, answers, image_size, None if answers else "no face found",
+                       n_faces, image, image_scale)
 
 
 def combine(labels: list[str], results: list[FaceResult], n_photos: int) -> Verdict | None:

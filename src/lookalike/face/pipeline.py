@@ -30,8 +30,10 @@ from lookalike.face.pixels import (  # noqa: F401 - decode_for_faces: its old ho
 from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
     Face,
     align,
+    align_all,
     box_in_image,
     inside,
+    scaled,
     whole_image_face,
 )
 from lookalike.photos.images import PhotoSource, content_hash, read_bytes
@@ -61,27 +63,27 @@ class PhotoFaces:
     #: The decoded photo and the faces (in its pixels), for thumbnails not made yet.
     _pending: tuple[Pixels, list[Face]] | None = field(default=None, repr=False,
                                                        compare=False)
+    #: Faces in the photo: ``n_detected``, else ``len(faces)`` (a plain attribute).
+    n_faces: int = field(init=False, default=0)
+    #: ``(len(faces), dim)`` float32, L2-normalised: the faces' embeddings, stacked from the
+    #: records when the analysis is made (a plain attribute).
+    embeddings: np.ndarray = field(init=False, repr=False, compare=False)
 
-    @property
-    def n_faces(self) -> int:
-        return len(self.faces) if self.n_detected is None else self.n_detected
-
-    @property
-    def embeddings(self) -> np.ndarray:
-        """``(len(faces), dim)`` float32, L2-normalised: the faces' embeddings (a view made
-        from the records)."""
-        if not self.faces:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([f.embedding for f in self.faces]).astype(np.float32, copy=False)
+    def __post_init__(self) -> None:
+        self.n_faces = len(self.faces) if self.n_detected is None else self.n_detected
+        self.embeddings = (np.stack([f.embedding for f in self.faces]).astype(
+            np.float32, copy=False) if self.faces else np.zeros((0, self.dim), np.float32))
 
     @property
     def thumbs(self) -> list[bytes]:
         """A 96 px JPEG of each face (made on first read after a first-face analysis)."""
         if self._pending is not None:
             pixels, faces = self._pending
-            for f, g in zip(self.faces, faces, strict=True):
-                if f.thumbnail is None:
-                    f.thumbnail = face_thumbnail(*pixels.one(g))
+            todo = [i for i, f in enumerate(self.faces) if f.thumbnail is None]
+            if todo:
+                jpegs = pixels.read_rows([faces[i] for i in todo], face_thumbnails)
+                for i, jpeg in zip(todo, jpegs, strict=True):
+                    self.faces[i].thumbnail = jpeg
             self._pending = None
         return [f.thumbnail for f in self.faces if f.thumbnail is not None]
 
@@ -150,8 +152,9 @@ class FacePipeline:
         label = name if name is not None else (None if isinstance(source, bytes) else source)
         data = read_bytes(source) if not isinstance(source, bytes) else source
         digest = digest or content_hash(data)
-        key = f"{digest}|{self.key}"
-        hit = self.cache.get(key) if self.cache is not None else None
+        cache = self.cache if self.cache is not None and self.cache.enabled else None
+        key = f"{digest}|{self.key}" if cache is not None else ""  # none: no key, no look-up
+        hit = cache.get(key) if cache is not None else None
         if hit is not None:
             result = _from_arrays(hit, digest, self.embedder.dim)
             if keep_image:  # to draw it: the detector's decode is fine enough
@@ -164,10 +167,10 @@ class FacePipeline:
         full = pixels.full
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
             k = full[0] / result.image_size[0]
-            result.faces = [f.scaled(k) for f in result.faces]
+            result.faces = scaled(result.faces, k)
             result.image_size, result.image_scale = full, 1.0 / k
-        if self.cache is not None and not first_only:
-            self.cache.put(key, _to_arrays(result))
+        if cache is not None and not first_only:
+            cache.put(key, _to_arrays(result))
         if not keep_image:
             result.image = None
         return result
@@ -184,8 +187,8 @@ class FacePipeline:
     def _analyze(self, pixels: Pixels, digest: str, first_only: bool,
                  faces: list[Face] | None = None) -> PhotoFaces:
         # boxes inside the photo (the detector's own box stays in raw_box)
-        if faces is not None:
-            faces = inside(faces, pixels.rgb.shape)
+        if faces is not None:  # the caller's faces: copies are filled in
+            faces = [replace(f) for f in inside(faces, pixels.rgb.shape)]
         else:
             faces = self.detector.find(pixels.rgb, when_none=not pixels.refinable)
             if not faces and pixels.refinable:  # every retry, in the finer pixels
@@ -201,15 +204,18 @@ class FacePipeline:
         n_detected = len(faces)
         if first_only:
             faces = faces[:1]
-        # embedders see the detector's boxes (dlib fits its landmarks inside them)
-        vectors = self._embed(pixels, [f.unclipped() for f in faces], raw)
-        faces = [replace(f, embedding=v) for f, v in zip(faces, vectors, strict=True)]
+        # the records are this analysis's own (the detector's, the choice's, or copies of
+        # the caller's): each stage fills its part in; a full analysis (cached and kept)
+        # gets its thumbnails from the same read of the pixels as its vectors, a first-face
+        # answer when something shows it
+        vectors, thumbs = self._embed(pixels, faces, raw, thumbs=not first_only)
+        for i, f in enumerate(faces):
+            f.embedding = vectors[i]
+            if thumbs is not None:
+                f.thumbnail = thumbs[i]
         result = PhotoFaces(faces, (w, h), digest, rgb, n_detected, self.embedder.dim)
-        # each thumbnail from the pixels its face is read from; one face (a first-face
-        # answer): made when something shows it
-        result._pending = (pixels, list(faces))
-        if not first_only:
-            result.thumbs  # noqa: B018 - made now: a full analysis is cached and kept
+        if thumbs is None:
+            result._pending = (pixels, list(faces))
         return result
 
     def _sface(self) -> SFaceEmbedder | None:
@@ -234,19 +240,46 @@ class FacePipeline:
 
         return quality
 
-    def _embed(self, pixels: Pixels, faces: list[Face], raw: dict[bytes, np.ndarray]
-               ) -> np.ndarray:
-        sface = self._sface()
+    def _embed(self, pixels: Pixels, faces: list[Face], raw: dict[bytes, np.ndarray],
+               thumbs: bool = False) -> tuple[np.ndarray, list[bytes] | None]:
+        """The faces' vectors and, with ``thumbs``, their thumbnails, each face read from the
+        pixels it needs (:meth:`Pixels.groups`, one call); with a plain SFace the vectors of
+        faces measured for the face choice (``raw``) are not computed again. Embedders see
+        the detector's boxes (dlib fits its landmarks inside them): a face cut by the photo's
+        border is read unclipped."""
         if not faces:
-            return self.embedder.embed(pixels.rgb, faces)
-        if sface is None or not raw:
-            return pixels.read(faces, self.embedder.embed).astype(np.float32, copy=False)
-        keys = [_landmark_key(f) for f in faces]
-        todo = [f for f, k in zip(faces, keys, strict=True) if k not in raw]
-        if todo:
-            for f, v in zip(todo, pixels.read(todo, sface.features), strict=True):
-                raw[_landmark_key(f)] = v
-        return l2_normalize(np.stack([raw[k] for k in keys]))
+            return self.embedder.embed(pixels.rgb, faces), ([] if thumbs else None)
+        sface = self._sface()
+        keys = [_landmark_key(f) for f in faces] if sface is not None and raw else None
+        need = [i for i in range(len(faces)) if keys is None or keys[i] not in raw]
+        if not need and not thumbs:
+            return l2_normalize(np.stack([raw[k] for k in keys or []])), None
+        embed = self.embedder.embed if keys is None else sface.features  # type: ignore[union-attr]
+        vecs: list = [None] * len(faces)
+        jpegs: list = [None] * len(faces)
+        wanted = set(need)
+        for img, idx, some in pixels.groups(faces):
+            todo = [j for j, i in enumerate(idx) if i in wanted]
+            if todo:
+                for j, v in zip(todo, embed(img, _unclipped([some[j] for j in todo])),
+                                strict=True):
+                    vecs[idx[j]] = v
+            if thumbs:
+                for i, jpeg in zip(idx, face_thumbnails(img, some), strict=True):
+                    jpegs[i] = jpeg
+        if keys is None:
+            out = np.asarray(vecs).astype(np.float32, copy=False)
+        else:
+            for i in need:
+                raw[keys[i]] = vecs[i]
+            out = l2_normalize(np.stack([raw[k] for k in keys]))
+        return out, (jpegs if thumbs else None)
+
+
+def _unclipped(faces: Sequence[Face]) -> list[Face]:
+    """The faces with the detector's own boxes (:meth:`Face.unclipped`: only a face cut by
+    the photo's border has another)."""
+    return [f if f.raw_box is None else f.unclipped() for f in faces]
 
 
 def _landmark_key(face: Face) -> bytes:
@@ -319,9 +352,17 @@ THUMB_SIZE = 96
 
 def face_thumbnail(rgb: np.ndarray, face: Face, size: int = THUMB_SIZE) -> bytes:
     """A small aligned JPEG of the face with some context, for cards and reports."""
+    return face_thumbnails(rgb, [face], size)[0]
+
+
+def face_thumbnails(rgb: np.ndarray, faces: Sequence[Face], size: int = THUMB_SIZE
+                    ) -> list[bytes]:
+    """:func:`face_thumbnail` of each face of a photo."""
     import cv2
 
-    crop = align(rgb, face, size=size, margin=0.15)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, 88])
-    return buf.tobytes() if ok else b""
+    out = []
+    for crop in align_all(rgb, faces, size=size, margin=0.15):
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, 88])
+        out.append(buf.tobytes() if ok else b"")
+    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.face.record import Face
+from lookalike.face.record import Face, scaled
 from lookalike.photos.images import decode_photo
 
 #: The finer decode: at least DECODE_SIDE pixels on the longer side (when the photo has them;
@@ -62,6 +62,8 @@ class Pixels:
         self.full = full or (rgb.shape[1], rgb.shape[0])
         self._finer = finer
         self._fine: np.ndarray | None = None
+        #: A finer decode can be made (a plain attribute: the face path reads it per photo).
+        self.refinable = finer is not None
 
     @classmethod
     def decode(cls, data: bytes, side: int, name: str | Path | None = None) -> Pixels:
@@ -73,10 +75,6 @@ class Pixels:
     def refined(self) -> Pixels:
         """The finer decode as the pixels faces are given in (nothing finer beyond it)."""
         return Pixels(self.fine(), None, self.full)
-
-    @property
-    def refinable(self) -> bool:
-        return self._finer is not None
 
     def fine(self) -> np.ndarray:
         """The finer decode (``rgb`` itself when there is none)."""
@@ -104,17 +102,33 @@ class Pixels:
         read from the pixels :meth:`one` gives it: one call for the faces big enough in
         ``rgb``, one for the others in the finer decode; rows in the order of ``faces``."""
         faces = list(faces)
+        if not any(self._needs_finer(f) for f in faces):
+            return np.asarray(fn(self.rgb, faces))
+        return np.asarray(self.read_rows(faces, fn))
+
+    def read_rows(self, faces: Sequence[Face],
+                  fn: Callable[[np.ndarray, list[Face]], Sequence | np.ndarray]) -> list:
+        """:meth:`read`'s rows as a list (rows that are not numbers: JPEGs, pairs)."""
+        rows: list = [None] * len(faces)
+        for img, idx, some in self.groups(faces):
+            for i, r in zip(idx, fn(img, some), strict=True):
+                rows[i] = r
+        return rows
+
+    def groups(self, faces: Sequence[Face]) -> list[tuple[np.ndarray, list[int], list[Face]]]:
+        """Where each face is read from, in one call for a photo's faces: (pixels, indices
+        into ``faces``, those faces in these pixels) for the faces big enough in ``rgb``, and
+        for the others in the finer decode (made then), as :meth:`one` gives each."""
+        faces = list(faces)
         small = [i for i, f in enumerate(faces) if self._needs_finer(f)]
         if not small:
-            return np.asarray(fn(self.rgb, faces))
-        groups = [[i for i in range(len(faces)) if i not in set(small)], small]
-        rows: list = [None] * len(faces)
-        for group in groups:
+            return [(self.rgb, list(range(len(faces))), faces)]
+        out = []
+        for group in ([i for i in range(len(faces)) if i not in set(small)], small):
             if not group:
                 continue
             img, _ = self.one(faces[group[0]])
             k = img.shape[1] / self.rgb.shape[1]
-            out = fn(img, [faces[i].scaled(k) if k != 1.0 else faces[i] for i in group])
-            for i, r in zip(group, out, strict=True):
-                rows[i] = r
-        return np.asarray(rows)
+            some = [faces[i] for i in group]
+            out.append((img, group, scaled(some, k) if k != 1.0 else some))
+        return out

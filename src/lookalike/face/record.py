@@ -116,6 +116,17 @@ class Face:
         }
 
 
+def scaled(faces: Iterable[Face], factor: float) -> list[Face]:
+    """The faces in the pixels of the photo scaled by ``factor`` (:meth:`Face.scaled`), in one
+    call for a photo's faces."""
+    return [f.scaled(factor) for f in faces]
+
+
+def to_dicts(faces: Iterable[Face]) -> list[dict]:
+    """:meth:`Face.to_dict` of each face of a photo, in one call (a photo's answer)."""
+    return [f.to_dict() for f in faces]
+
+
 def _scale_box(box: Box, factor: float) -> Box:
     x, y, w, h = box
     return (x * factor, y * factor, w * factor, h * factor)
@@ -155,6 +166,12 @@ def aligned_template(size: int, margin: float) -> np.ndarray:
     t = ARCFACE_TEMPLATE / 112.0
     t = (t - 0.5) / (1.0 + 2.0 * margin) + 0.5
     return (t * size).astype(np.float32)
+
+
+def align_all(rgb: np.ndarray, faces: Iterable[Face], size: int = 112, margin: float = 0.0
+              ) -> list[np.ndarray]:
+    """:func:`align` for each face of a photo, in one call."""
+    return [align(rgb, f, size, margin) for f in faces]
 
 
 def align(rgb: np.ndarray, face: Face, size: int = 112, margin: float = 0.0) -> np.ndarray:

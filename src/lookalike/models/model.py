@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.answer.heads import HEADS, Head
-from lookalike.answer.ranking import FaceResult, PhotoResult, rank
+from lookalike.answer.ranking import FaceResult, PhotoResult, answer_faces, answer_photo
 from lookalike.errors import ModelError
 from lookalike.models import kinds
 from lookalike.models.archive import (
@@ -39,16 +39,19 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "Recognizer", "atomic_write", "l
 class Model(EmbeddingRecognizer):
     """A face-embedding model: embedder + calibrated head + the training embeddings."""
 
+    #: The people, in the head's order (a plain attribute: fixed for a model).
+    labels: list[str] = []  # type: ignore[assignment]
+
     def __init__(self, manifest: dict, head: Head, train_embeddings: np.ndarray,
                  train_labels: np.ndarray, thumbs: list[bytes] | None = None,
                  path: Path | None = None):
         self.manifest = manifest
+        self.labels = list(manifest["labels"])
         self.head = head
         self.train_embeddings = np.asarray(train_embeddings, np.float32)
         self.train_labels = np.asarray(train_labels, np.int64)
         self._thumbs = thumbs
         self.path = path
-        self._pipeline = None
 
     thread_safe = True  # the detector and embedder lock their networks
     has_thumbnails = True
@@ -81,25 +84,22 @@ class Model(EmbeddingRecognizer):
         return out
 
     def face_results(self, faces, embeddings: np.ndarray) -> list[FaceResult]:
-        results = []
-        for face, (p, sim, nearest) in zip(faces, self.rank_embeddings(embeddings), strict=True):
-            ranking = rank(self.labels, p, sim)
-            order = np.argsort(-p, kind="stable")
-            top_sim = float(sim[order[0]])
-            results.append(FaceResult(face, ranking, top_sim < self.threshold, top_sim, p,
-                                      [nearest[i] for i in order]))
-        return results
+        return answer_faces(self.labels, faces, self.rank_embeddings(embeddings),
+                            self.threshold)
 
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None, keep_image: bool = False) -> PhotoResult:
+        """The photo through the face pipeline (one call: decode, detect, choose, embed),
+        the faces' rows here, and the answer ranked by :mod:`lookalike.answer.ranking` (one
+        call)."""
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         analysis = self.pipeline.analyze(photo, name=label, first_only=not all_faces,
                                          keep_image=keep_image)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
-        faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n])
-        error = None if faces else "no face found"
-        return PhotoResult(label, faces, analysis.image_size, error, analysis.n_faces,
-                           analysis.image, analysis.image_scale)
+        faces, rows = analysis.faces[:n], self.rank_embeddings(analysis.embeddings[:n])
+        return answer_photo(label, faces, rows, self.labels, self.threshold,
+                            analysis.image_size, analysis.n_faces, analysis.image,
+                            analysis.image_scale)
 
     # -- thumbnails of training faces ------------------------------------------------------
     def thumbnail(self, index: int) -> bytes | None:

@@ -13,10 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lookalike.answer.ranking import PhotoResult, Verdict, combine
+from lookalike.answer.subject import KNOWN, PROMINENT, check_subject, choose_subject
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.photos.images import PhotoSource
 
@@ -99,13 +101,6 @@ class Recognizer(ABC):
                 name: str | None = None) -> PhotoResult:
         """The ranking for the most prominent face (every face with ``all_faces``)."""
 
-    def _predict(self, photo: PhotoSource, all_faces: bool, name: str | None,
-                 keep_image: bool) -> PhotoResult:
-        if keep_image and self.keeps_images:
-            return self.predict(photo, all_faces=all_faces, name=name,  # type: ignore[call-arg]
-                                keep_image=True)
-        return self.predict(photo, all_faces=all_faces, name=name)
-
     def predict_subject(self, photo: PhotoSource, *, name: str | None = None,
                         subject: str = "known", all_faces: bool = False,
                         keep_image: bool = False) -> PhotoResult:
@@ -114,11 +109,8 @@ class Recognizer(ABC):
         the most prominent. Every face is answered to decide; the chosen one comes first
         (``chosen_by`` says why), followed by the others with ``all_faces``. ``keep_image``:
         the answer keeps the decoded photo (for a card; where :attr:`keeps_images`)."""
-        from lookalike.answer.subject import KNOWN, check_subject, choose_subject
-
-        if check_subject(subject) != KNOWN or self.threshold is None:
-            return self._predict(photo, all_faces, name, keep_image)
-        return choose_subject(self._predict(photo, True, name, keep_image), KNOWN, all_faces)
+        return self._answer(photo, name, self._by_known(check_subject(subject)), all_faces,
+                            keep_image)
 
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
                      together: bool = False, names: Sequence[str] | None = None,
@@ -129,16 +121,13 @@ class Recognizer(ABC):
         "known", :mod:`lookalike.answer.subject`); default "known" with ``together`` (the photos
         are of one person), else "prominent". ``names`` label bytes inputs in results and
         errors. ``keep_images``: each answer keeps its decoded photo (a card draws them)."""
-        from lookalike.answer.subject import KNOWN, PROMINENT
-
-        subject = subject or (KNOWN if together else PROMINENT)
+        subject = check_subject(subject or (KNOWN if together else PROMINENT))
+        known = self._by_known(subject)
         results = []
         for k, p in enumerate(photos):
             name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
             try:
-                results.append(self.predict_subject(p, all_faces=all_faces or together,
-                                                    name=name, subject=subject,
-                                                    keep_image=keep_images))
+                results.append(self._answer(p, name, known, all_faces or together, keep_images))
             except ImageError as err:
                 results.append(PhotoResult(name, [], None, str(err)))
         verdict = None
@@ -151,6 +140,22 @@ class Recognizer(ABC):
             if not all_faces:
                 results = [replace(r, faces=r.faces[:1]) for r in results]
         return results, verdict
+
+    def _by_known(self, subject: str) -> bool:
+        """Whether answers choose their face by "known person": asked, and this kind has a
+        same-person threshold (without one, answers keep prominence)."""
+        return subject == KNOWN and self.threshold is not None
+
+    def _answer(self, photo: PhotoSource, name: str | None, known: bool, all_faces: bool,
+                keep_image: bool) -> PhotoResult:
+        """One photo's answer: the kind's :meth:`predict` (every face when ``known`` decides
+        the subject, :func:`lookalike.answer.subject.choose_subject`), called once."""
+        if keep_image and self.keeps_images:
+            result = self.predict(photo, all_faces=all_faces or known,  # type: ignore[call-arg]
+                                  name=name, keep_image=True)
+        else:
+            result = self.predict(photo, all_faces=all_faces or known, name=name)
+        return choose_subject(result, KNOWN, all_faces) if known else result
 
     def predict_video(self, path: str | Path, **options: Any) -> Any:
         """Who appears in a video file: a :class:`~lookalike.video.VideoResult` (tracks, each
@@ -168,12 +173,14 @@ class Recognizer(ABC):
 class EmbeddingRecognizer(Recognizer):
     """A recognizer that answers through the shared face pipeline named in its manifest."""
 
+    #: A pipeline to use instead of the manifest's (set before the first answer).
     _pipeline: FacePipeline | None = None
 
-    @property
-    def pipeline(self) -> FacePipeline:
-        """The face pipeline (detector + embedder) it was built with; an installation whose
-        embedder differs is refused (vectors would not compare)."""
+    @cached_property
+    def pipeline(self) -> FacePipeline:  # type: ignore[override]
+        """The face pipeline (detector + embedder) it was built with, made at first use and
+        then a plain attribute; an installation whose embedder differs is refused (vectors
+        would not compare)."""
         if self._pipeline is None:
             from lookalike.face.pipeline import pipeline_for
 

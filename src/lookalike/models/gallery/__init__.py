@@ -26,13 +26,18 @@ from typing import Any
 import numpy as np
 
 from lookalike._version import __version__
-from lookalike.answer.ranking import FaceResult, PhotoResult
+from lookalike.answer.ranking import FaceResult, PhotoResult, photo_answer
 from lookalike.errors import printable
 from lookalike.models import kinds
 from lookalike.models.gallery import enrol
 from lookalike.models.gallery.common import FORMAT, FORMAT_VERSION, MARKER, GalleryError
 from lookalike.models.gallery.enrol import BATCH, EnrolReport
-from lookalike.models.gallery.search import CANDIDATE_PHOTOS, GalleryMatch, rank_faces
+from lookalike.models.gallery.search import (
+    CANDIDATE_PHOTOS,
+    GalleryMatch,
+    rank_faces,
+    rank_rows,
+)
 from lookalike.models.gallery.store import Store, is_gallery, is_gallery_spec, store_class
 from lookalike.models.recognizer import Editable, EmbeddingRecognizer
 from lookalike.photos.images import PhotoSource
@@ -198,9 +203,11 @@ class Gallery(EmbeddingRecognizer):
         label = name or ("<bytes>" if isinstance(photo, bytes) else str(photo))
         analysis = self.pipeline.analyze(photo, name=label)
         n = len(analysis.faces) if all_faces else min(1, len(analysis.faces))
-        faces = self.face_results(analysis.faces[:n], analysis.embeddings[:n], top)
-        return PhotoResult(label, faces, analysis.image_size, None if faces else "no face found",
-                           analysis.n_faces)
+        _, labels, where = self._label_index()
+        rows = rank_rows(self.store, self.spec, analysis.faces[:n], analysis.embeddings[:n],
+                         labels=labels, where=where, scale=self.scale,
+                         threshold=self.threshold, top=top)
+        return photo_answer(label, rows, analysis.image_size, analysis.n_faces)
 
     def search(self, photo: PhotoSource, *, all_faces: bool = False,
                name: str | None = None, top: int | None = None) -> PhotoResult:

@@ -31,14 +31,8 @@ CALIBRATION_WIDTH = 20
 class GalleryMatch(Match):
     """A ranked person plus their closest enrolled photo."""
 
-    photo_id: int | None = None
+    photo_id: int | None = None  # answered as ``best_photo`` (:meth:`Match.to_dict`)
     photo: str | None = None
-
-    def to_dict(self) -> dict:
-        d = super().to_dict()
-        d["best_photo"] = {"id": self.photo_id, "source": self.photo,
-                           "similarity": d.get("similarity")}
-        return d
 
 
 def _closest_per_person(sims: np.ndarray, ids: np.ndarray, info: dict[int, tuple[str, str]],
@@ -58,6 +52,16 @@ def rank_faces(store: Store, spec: str, faces: Sequence, embeddings: np.ndarray,
                top: int | None = None) -> list[FaceResult]:
     """Each face's ranking of people (see the module doc); ``labels``/``where``: the
     gallery's people with photos and their positions in ``proba``."""
+    return [FaceResult(*row) for row in rank_rows(
+        store, spec, faces, embeddings, labels=labels, where=where, scale=scale,
+        threshold=threshold, top=top)]
+
+
+def rank_rows(store: Store, spec: str, faces: Sequence, embeddings: np.ndarray, *,
+              labels: list[str], where: dict[str, int], scale: float, threshold: float,
+              top: int | None = None) -> list[tuple]:
+    """:func:`rank_faces`' answers as the tuples of their fields (a photo's answer is made
+    of them in one call: :func:`lookalike.answer.ranking.photo_answer`)."""
     if len(embeddings) == 0:
         return []
     n = store.count()
@@ -86,8 +90,8 @@ def rank_faces(store: Store, spec: str, faces: Sequence, embeddings: np.ndarray,
             if p in where:
                 proba[where[p]] = q
         top_sim = float(sim.max())
-        out.append(FaceResult(face, list(ranking), top_sim < threshold, top_sim, proba,
-                              [m.photo_id for m in ranking]))
+        out.append((face, list(ranking), top_sim < threshold, top_sim, proba,
+                    [m.photo_id for m in ranking]))
     return out
 
 
