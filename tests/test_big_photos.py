@@ -155,7 +155,7 @@ def test_a_sure_face_in_profile_does_not_turn_the_photo(monkeypatch, score, runs
     assert not upright_landmarks(profile)  # eyes 20 px apart in a 100 px box
     calls = []
 
-    def once(rgb, max_side=None):
+    def once(rgb, max_side=None, shape=None):
         calls.append(rgb.shape)
         return [profile] if len(calls) == 1 else []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -211,7 +211,8 @@ def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | No
                    first_only: bool = False, limit: int | None = None
                    ) -> tuple[list[int], list[Face]]:
     """The order of the face choice (indices into ``faces``), measuring the quality of
-    contenders, and the faces with it (``face.quality``, stored with a cached analysis).
+    contenders, and the faces with it (``face.quality``, stored with a cached analysis: the
+    measured records are filled in, not copied).
     ``quality``: what measures it (default :func:`measure_quality`; a pipeline that embeds
     with SFace passes its own network's, loaded already). ``limit``: at most this many faces
     are kept, the first of the order before any quality is measured (a crowd).
@@ -249,9 +250,8 @@ def choose_indices(rgb: np.ndarray, faces: Sequence[Face], quality: Quality | No
         else:
             batch = todo[:MEASURE_CHUNK]
         todo = todo[len(batch):]
-        for i, q in zip(batch, measure(rgb, [faces[i].unclipped() for i in batch]),
-                        strict=True):
-            faces[i] = replace(faces[i], quality=q)
+        for i, q in zip(batch, measure(rgb, [faces[i] for i in batch]), strict=True):
+            faces[i].quality = q  # the record is filled in, as every stage does
             keys[i] = (keys[i][0], subject_score(faces[i], (w, h)))
             unknown.discard(i)
     return sorted(sorted(order), key=lambda i: (not keys[i][0], -keys[i][1])), faces

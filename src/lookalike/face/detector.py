@@ -15,6 +15,7 @@ from lookalike.face.record import (
     Face,
     align,
     box_in_image,
+    detections,
     inside,
     whole_image_face,
 )
@@ -41,7 +42,8 @@ def upright_landmarks(face: Face) -> bool:
     re, le, _, rm, lm = face.landmarks
     eye_vec = le - re
     eye_dist = float(np.hypot(*eye_vec))
-    if eye_dist < 0.3 * max(face.box[2], 1.0):
+    width = (face.raw_box or face.box)[2]  # the detector's own box (a face cut by the border)
+    if eye_dist < 0.3 * max(width, 1.0):
         return False
     roll = abs(float(np.degrees(np.arctan2(eye_vec[1], eye_vec[0]))))
     eyes_y, mouth_y = (re[1] + le[1]) / 2, (rm[1] + lm[1]) / 2
@@ -105,8 +107,10 @@ class FaceDetector:
                                              max_shapes=self.max_shapes, dynamic=True)
         return self._net
 
-    def _detect_once(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
-        """Run YuNet once, on a copy scaled so the longer side is at most ``max_side``."""
+    def _detect_once(self, rgb: np.ndarray, max_side: int | None = None,
+                     shape: tuple[int, ...] | None = None) -> list[Face]:
+        """Run YuNet once, on a copy scaled so the longer side is at most ``max_side``; with
+        ``shape`` (the photo's), the faces inside it, cut to it (:func:`detections`)."""
         h, w = rgb.shape[:2]
         scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = rgb if scale == 1.0 else shrink(rgb, scale)
@@ -114,15 +118,7 @@ class FaceDetector:
         outputs = self._network().run(yunet_blob(small))
         rows = yunet_decode(outputs, small.shape[:2], self.score_threshold,
                             self.nms_threshold)
-        faces: list[Face] = []
-        for row in rows:
-            x, y, bw, bh = (float(row[0]) / sx, float(row[1]) / sy, float(row[2]) / sx,
-                            float(row[3]) / sy)
-            if min(bw, bh) < self.min_face:
-                continue
-            landmarks = (row[4:14].reshape(5, 2) / np.array([sx, sy])).astype(np.float32)
-            faces.append(Face((x, y, bw, bh), landmarks, float(row[14])))
-        return faces
+        return detections(rows, (sx, sy), self.min_face, shape)
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """All faces in an RGB image with the detector's own boxes (a face cut by the border
@@ -130,7 +126,7 @@ class FaceDetector:
         (:func:`lookalike.face.choose.order_faces`). The face path calls :meth:`find` and
         orders once itself."""
         h, w = rgb.shape[:2]
-        return order_faces(self._search(rgb), (w, h))
+        return order_faces(self._search(rgb, clip=False), (w, h))
 
     def find(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
         """The faces in an RGB image, their boxes cut to it (the detector's own box kept as
@@ -138,9 +134,10 @@ class FaceDetector:
         first): what the face path orders once (:mod:`lookalike.face.choose`).
         ``when_none=False``: no retries when nothing is found (the caller will look again in
         a finer decode of the photo)."""
-        return inside(self._search(rgb, when_none), rgb.shape)
+        return self._search(rgb, when_none)
 
-    def _search(self, rgb: np.ndarray, when_none: bool = True) -> list[Face]:
+    def _search(self, rgb: np.ndarray, when_none: bool = True, clip: bool = True
+                ) -> list[Face]:
         """YuNet on the photo, retried where it finds nothing or doubts its best face.
 
         With ``try_harder`` (default): a photo without faces is retried with a border (hand-cut
@@ -149,23 +146,26 @@ class FaceDetector:
         landmarks, so a doubtful best face (low score or implausible landmarks) makes the
         detector compare orientations and keep the one whose best face scores highest; not
         when a face scores :data:`UPRIGHT_SCORE` (a sure face, in profile: its landmarks only
-        look implausible).
+        look implausible). ``clip``: the faces inside the photo, cut to it (:func:`inside`).
         """
         h, w = rgb.shape[:2]
-        faces = self._detect_once(rgb)
+        shape = rgb.shape if clip else None
+        faces = self._detect_once(rgb, shape=shape)
         if not faces and not when_none:
             return faces
         if self.try_harder:
             if not faces and max(h, w) > self.max_side:
                 # small faces in a big photo: look again at up to twice the resolution
-                faces = self._detect_once(rgb, max_side=2 * self.max_side)
+                faces = self._detect_once(rgb, max_side=2 * self.max_side, shape=shape)
             if not faces:
                 faces = self._detect_padded(rgb)
+                faces = faces if shape is None else inside(faces, shape)
             best = max((f.score for f in faces if upright_landmarks(f)), default=0.0)
             sure = max((f.score for f in faces), default=0.0) >= UPRIGHT_SCORE
             if best < DOUBTFUL_SCORE and not sure:
                 for k in (1, 3, 2):
                     turned = self._detect_rotated(rgb, k)
+                    turned = turned if shape is None else inside(turned, shape)
                     score = max((f.score for f in turned), default=0.0)
                     if score > best + 0.03:
                         faces, best = turned, score

@@ -36,7 +36,7 @@ from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
     scaled,
     whole_image_face,
 )
-from lookalike.photos.images import PhotoSource, content_hash, read_bytes
+from lookalike.photos.images import PhotoSource, read_photo
 
 #: Faces kept per photo, most prominent first: a class or team photo. Each costs one embedding
 #: (~40 ms of CPU) when every face is wanted; ``predict`` embeds only the first by default.
@@ -150,8 +150,7 @@ class FacePipeline:
         analysis then costs the decode alone. ``digest``: the content hash of ``source`` when
         the caller has it already (:mod:`lookalike.face.many` reads and hashes each photo once)."""
         label = name if name is not None else (None if isinstance(source, bytes) else source)
-        data = read_bytes(source) if not isinstance(source, bytes) else source
-        digest = digest or content_hash(data)
+        data, digest = read_photo(source, digest)
         cache = self.cache if self.cache is not None and self.cache.enabled else None
         key = f"{digest}|{self.key}" if cache is not None else ""  # none: no key, no look-up
         hit = cache.get(key) if cache is not None else None
@@ -230,7 +229,9 @@ class FacePipeline:
         sface = self._sface()
         if sface is None:
             measure = self._quality or measure_quality
-            return lambda rgb, faces: [float(q) for q in pixels.read(faces, measure)]
+            # (a measure may read the box: the detector's own, as the embedders get it)
+            return lambda rgb, faces: [float(q) for q in pixels.read(_unclipped(faces),
+                                                                      measure)]
 
         def quality(rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
             vecs = pixels.read(faces, sface.features)

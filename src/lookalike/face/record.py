@@ -149,6 +149,24 @@ def inside(faces: Iterable[Face], shape: tuple[int, ...]) -> list[Face]:
     return [f.clipped((w, h)) for f in faces if box_in_image(f, shape)]
 
 
+def detections(rows: np.ndarray, scale: tuple[float, float], min_face: float = 0.0,
+               shape: tuple[int, ...] | None = None) -> list[Face]:
+    """The faces of YuNet's decoded ``rows`` (x, y, w, h, 5 landmarks, score per row, in the
+    pixels of a copy scaled by ``scale`` = (sx, sy)), in the photo's pixels, those smaller
+    than ``min_face`` left out; with the photo's ``shape``, only the faces inside it, cut to
+    it (:func:`inside`). A photo's detections become records in this one call."""
+    sx, sy = scale
+    faces: list[Face] = []
+    for row in rows:
+        x, y, bw, bh = (float(row[0]) / sx, float(row[1]) / sy, float(row[2]) / sx,
+                        float(row[3]) / sy)
+        if min(bw, bh) < min_face:
+            continue
+        landmarks = (row[4:14].reshape(5, 2) / np.array([sx, sy])).astype(np.float32)
+        faces.append(Face((x, y, bw, bh), landmarks, float(row[14])))
+    return faces if shape is None else inside(faces, shape)
+
+
 def whole_image_face(shape: tuple[int, ...]) -> Face:
     """A stand-in face covering a hand-cropped photo: the template landmarks scaled to it."""
     h, w = shape[:2]

@@ -54,6 +54,13 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def read_photo(source: PhotoSource, digest: str | None = None) -> tuple[bytes, str]:
+    """A photo's bytes (:func:`read_bytes`) and its content key (:func:`content_hash`;
+    ``digest`` when the caller has it already): each photo read and hashed once, in one call."""
+    data = read_bytes(source)
+    return data, digest or content_hash(data)
+
+
 def read_bytes(source: PhotoSource) -> bytes:
     """The bytes of a photo file (or the bytes given). Refuses, with one-line errors, what is not
     a regular file (folders, pipes that would block, devices that never end, link loops) and
