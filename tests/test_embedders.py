@@ -2,13 +2,12 @@ import numpy as np
 import pytest
 
 from lookalike.errors import LookalikeError
-from lookalike.face.detector import FaceDetector
 from lookalike.face.embedders import ComboEmbedder, DlibEmbedder, SFaceEmbedder, get_embedder
-from tests.utils import astronaut, grace_hopper, variants
+from tests.utils import astronaut, detector, grace_hopper, variants
 
 
 def _embed(embedder, rgb):
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     assert faces, "no face detected"
     return embedder.embed(rgb, faces[:1])[0]
 

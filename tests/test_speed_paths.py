@@ -17,10 +17,10 @@ from lookalike.face.choose import (
     order_indices,
     subject_score,
 )
-from lookalike.face.detector import Face, FaceDetector
+from lookalike.face.detector import Face
 from lookalike.face.embedders import SFaceEmbedder, l2_normalize
 from lookalike.face.pipeline import FacePipeline, face_thumbnail
-from tests.utils import astronaut, encode, grace_hopper, group_shot
+from tests.utils import astronaut, detector, encode, grace_hopper, group_shot
 
 
 def _group(n: int = 4) -> np.ndarray:
@@ -38,7 +38,7 @@ def test_one_inference_for_all_faces_gives_each_face_its_own_vector(backend):
     if backend == "openvino" and not runtime.openvino_available():
         pytest.skip("openvino not installed")
     rgb = _group()
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     assert len(faces) == 4
     emb = SFaceEmbedder(backend=backend)
     batched = emb.features(rgb, faces)
@@ -54,7 +54,7 @@ def test_one_inference_for_all_faces_gives_each_face_its_own_vector(backend):
 
 def test_flip_test_adds_the_mirrored_crop_in_the_same_inference():
     rgb = _group(2)
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     emb = SFaceEmbedder(flip_test=True)
     crops = emb.crops(rgb, faces)
     want = np.stack([emb.feature(c) + emb.feature(np.ascontiguousarray(c[:, ::-1]))
@@ -69,7 +69,7 @@ def test_batches_larger_than_the_limit_are_split(monkeypatch):
     from lookalike.face import embedders
 
     rgb = _group()
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     emb = SFaceEmbedder()
     whole = emb.features(rgb, faces)
     monkeypatch.setattr(embedders, "BATCH", 3)
@@ -184,7 +184,7 @@ def _decoded(img: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[Face]
 
 def test_quality_measure_without_a_pipeline_still_uses_its_own_sface():
     rgb = _group(2)
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     norms = measure_quality(rgb, faces)
     emb = SFaceEmbedder()
     assert norms == pytest.approx(np.linalg.norm(_one_by_one(emb, rgb, faces), axis=1).tolist(),
