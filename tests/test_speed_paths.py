@@ -33,7 +33,8 @@ def _one_by_one(emb: SFaceEmbedder, rgb: np.ndarray, faces: list[Face]) -> np.nd
     return np.stack([emb.feature(c) for c in emb.crops(rgb, faces)])
 
 
-@pytest.mark.parametrize("backend", ["openvino", "opencv"])
+# opencv: 1.7 CPU-s; fast: test_runtime_backends' same outputs on both backends
+@pytest.mark.parametrize("backend", ["openvino", pytest.param("opencv", marks=pytest.mark.slow)])
 def test_one_inference_for_all_faces_gives_each_face_its_own_vector(backend):
     if backend == "openvino" and not runtime.openvino_available():
         pytest.skip("openvino not installed")
