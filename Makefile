@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine (Python 3.11, pip, make):
 #   make demo   installs into .venv, learns people from LFW and asks whom a photo resembles
 #   make test   installs into .venv, runs ruff and the test suite (every test)
-#   make test-fast  the same without the tests marked slow (~100 s on 2 idle cores)
+#   make test-fast  the same without the tests marked slow (~95 s on 2 idle cores)
 #   make bench  the regression suite: HEAD against main, fails on a slowdown beyond noise
 PYTHON ?= python3
 VENV   ?= .venv
