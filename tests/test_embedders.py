@@ -1,21 +1,25 @@
+import functools
+
 import numpy as np
 import pytest
 
 from lookalike.errors import LookalikeError
-from lookalike.face.detector import FaceDetector
 from lookalike.face.embedders import ComboEmbedder, DlibEmbedder, SFaceEmbedder, get_embedder
-from tests.utils import astronaut, grace_hopper, variants
+from tests.utils import astronaut, detector, grace_hopper, variants
 
 
 def _embed(embedder, rgb):
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     assert faces, "no face detected"
     return embedder.embed(rgb, faces[:1])[0]
 
 
+_embedder = functools.cache(get_embedder)  # one of each for the module's tests
+
+
 @pytest.fixture(scope="module", params=["sface", "dlib"])
 def embedder(request):
-    return get_embedder(request.param)
+    return _embedder(request.param)
 
 
 def test_unit_vectors_of_the_declared_size(embedder):
@@ -24,7 +28,10 @@ def test_unit_vectors_of_the_declared_size(embedder):
     assert abs(float(np.linalg.norm(v)) - 1) < 1e-5
 
 
-def test_same_person_above_threshold_other_person_below(embedder):
+# dlib's case: 1.4 CPU-s; fast: test_unit_vectors_of_the_declared_size[dlib] and the combo test
+@pytest.mark.parametrize("name", ["sface", pytest.param("dlib", marks=pytest.mark.slow)])
+def test_same_person_above_threshold_other_person_below(name):
+    embedder = _embedder(name)
     a = _embed(embedder, astronaut())
     same = [_embed(embedder, v) for v in variants(astronaut(), 3, seed=1)]
     turned = _embed(embedder, np.ascontiguousarray(np.rot90(astronaut())))

@@ -12,8 +12,9 @@ import pytest
 from lookalike.cli import main
 from tests.utils import encode, grace_hopper, variants
 
-# the article kind trains a CNN: 53-155 s a test under load 13
-KINDS = ["embedding", "local-gallery", "pg-gallery",
+# the article kind trains a CNN: 53-155 s a test under load 13; the local gallery (1.8 CPU-s)
+# repeats the gallery kind that pg-gallery covers fast (tests/gallery covers the local store)
+KINDS = ["embedding", pytest.param("local-gallery", marks=pytest.mark.slow), "pg-gallery",
          pytest.param("article", marks=pytest.mark.slow)]
 
 

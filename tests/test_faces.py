@@ -4,17 +4,16 @@ from PIL import Image
 
 from lookalike.face.detector import (
     Face,
-    FaceDetector,
     align,
     prominence,
     upright_landmarks,
     whole_image_face,
 )
-from tests.utils import astronaut, grace_hopper, group_shot
+from tests.utils import astronaut, detector, grace_hopper, group_shot
 
 
 def test_astronaut_has_one_plausible_face():
-    faces = FaceDetector().detect(astronaut())
+    faces = detector().detect(astronaut())
     assert len(faces) == 1
     f = faces[0]
     x, y, w, h = f.box
@@ -26,7 +25,7 @@ def test_astronaut_has_one_plausible_face():
 
 def test_group_shot_finds_every_face_most_prominent_first():
     img = group_shot([astronaut()[40:220, 150:300], grace_hopper()[80:380, 150:380]], [150, 260])
-    faces = FaceDetector().detect(img)
+    faces = detector().detect(img)
     assert len(faces) == 2
     assert faces[0].area > faces[1].area  # the bigger Grace Hopper face comes first
     assert prominence(faces[0], (img.shape[1], img.shape[0])) > prominence(
@@ -50,9 +49,9 @@ def test_centred_subject_beats_a_bigger_face_cut_by_the_border():
 
 def test_sideways_photo_without_exif_is_turned():
     img = astronaut()
-    upright = FaceDetector().detect(img)[0]
+    upright = detector().detect(img)[0]
     for k in (1, 3):
-        faces = FaceDetector().detect(np.ascontiguousarray(np.rot90(img, k)))
+        faces = detector().detect(np.ascontiguousarray(np.rot90(img, k)))
         assert faces and faces[0].extra.get("rotated") in (90, 270)
         # YuNet's bogus upright reading of a sideways face squashes the eye distance;
         # the turned detection keeps it (rotation preserves distances).
@@ -61,21 +60,21 @@ def test_sideways_photo_without_exif_is_turned():
 
 
 def test_tight_crop_is_found_with_a_border():
-    f = FaceDetector().detect(astronaut())[0]
+    f = detector().detect(astronaut())[0]
     x, y, w, h = (int(v) for v in f.box)
     crop = np.ascontiguousarray(astronaut()[y + 5:y + h - 5, x + 5:x + w - 5])
-    faces = FaceDetector().detect(crop)
+    faces = detector().detect(crop)
     assert len(faces) == 1
 
 
 def test_no_face_in_a_blank_image():
-    assert FaceDetector().detect(np.full((200, 300, 3), 127, np.uint8)) == []
+    assert detector().detect(np.full((200, 300, 3), 127, np.uint8)) == []
 
 
 def test_whole_image_face_and_alignment():
     f = whole_image_face((120, 100, 3))
     assert f.synthetic and f.box == (0.0, 10.0, 100.0, 100.0)
-    face = FaceDetector().detect(astronaut())[0]
+    face = detector().detect(astronaut())[0]
     crop = align(astronaut(), face, size=112)
     assert crop.shape == (112, 112, 3) and crop.std() > 20
     wide = align(astronaut(), face, size=112, margin=0.5)
@@ -94,7 +93,7 @@ def test_small_face_in_a_big_photo_is_found():
     canvas.paste(face, (2600, 900))
     rgb, full = decode_for_faces(encode(np.asarray(canvas), quality=85))
     assert full == (4000, 3000) and max(rgb.shape) == 2000  # decoded at the 1/2 draft scale
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     assert len(faces) == 1
     x, y, w, h = faces[0].box
     assert 2600 < (x + w / 2) * 2 < 2780 and 900 < (y + h / 2) * 2 < 1140
@@ -109,4 +108,4 @@ def test_turning_a_photo_does_not_invent_faces():
 
     for name in ("chelsea", "coffee", "rocket"):
         rgb = load_image(encode(getattr(data, name)(), quality=90))  # a cat, a mug, a rocket
-        assert FaceDetector().detect(rgb) == [], name
+        assert detector().detect(rgb) == [], name

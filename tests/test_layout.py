@@ -4,6 +4,7 @@ library module imports the command line (``lookalike.cli``) or the web surface."
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def _is_module(name: str) -> bool:
     return (SRC / rel).with_suffix(".py").is_file() or (SRC / rel / "__init__.py").is_file()
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache  # four tests ask about every module: each file is parsed once a run
+def _imports(path: Path) -> frozenset[str]:
     """The lookalike modules a file imports at run time (relative imports resolved; imports
     under ``if TYPE_CHECKING:`` are left out)."""
     package = ".".join(("lookalike", *path.relative_to(SRC).with_suffix("").parts))
@@ -66,7 +68,7 @@ def _imports(path: Path) -> set[str]:
                 out.add(sub if _is_module(sub) else module)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
-    return {m for m in out if m.startswith("lookalike")}
+    return frozenset(m for m in out if m.startswith("lookalike"))
 
 
 @pytest.mark.parametrize(("surface", "above"), [("lookalike.cli", ("cli", "__main__.py")),

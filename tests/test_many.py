@@ -98,6 +98,7 @@ def test_first_only_and_group_shot(photos, pipe):
     np.testing.assert_allclose(full.faces.embeddings[0], first.faces.embeddings[0], atol=2e-5)
 
 
+@pytest.mark.slow  # 3.2 CPU-s (2 spawned workers); fast: test_gallery's parallel enrolment
 def test_a_pool_gives_the_same_records(photos, pipe):
     good, bad = photos
     paths = [*good, *bad]

@@ -162,6 +162,7 @@ def test_an_int8_model_follows_its_precision_and_refuses_another_by_name(people_
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # 3.2 CPU-s (int8 + f32 nets, 2 workers); fast: the int8 model test above
 def test_a_gallery_never_mixes_precisions_even_from_pool_workers(people_dir, tmp_path,
                                                                  monkeypatch):
     """A gallery made at int8 and added to later at the default (f32), by worker processes,

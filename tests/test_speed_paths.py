@@ -17,10 +17,10 @@ from lookalike.face.choose import (
     order_indices,
     subject_score,
 )
-from lookalike.face.detector import Face, FaceDetector
+from lookalike.face.detector import Face
 from lookalike.face.embedders import SFaceEmbedder, l2_normalize
 from lookalike.face.pipeline import FacePipeline, face_thumbnail
-from tests.utils import astronaut, encode, grace_hopper, group_shot
+from tests.utils import astronaut, detector, encode, grace_hopper, group_shot
 
 
 def _group(n: int = 4) -> np.ndarray:
@@ -33,12 +33,13 @@ def _one_by_one(emb: SFaceEmbedder, rgb: np.ndarray, faces: list[Face]) -> np.nd
     return np.stack([emb.feature(c) for c in emb.crops(rgb, faces)])
 
 
-@pytest.mark.parametrize("backend", ["openvino", "opencv"])
+# opencv: 1.7 CPU-s; fast: test_runtime_backends' same outputs on both backends
+@pytest.mark.parametrize("backend", ["openvino", pytest.param("opencv", marks=pytest.mark.slow)])
 def test_one_inference_for_all_faces_gives_each_face_its_own_vector(backend):
     if backend == "openvino" and not runtime.openvino_available():
         pytest.skip("openvino not installed")
     rgb = _group()
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     assert len(faces) == 4
     emb = SFaceEmbedder(backend=backend)
     batched = emb.features(rgb, faces)
@@ -54,7 +55,7 @@ def test_one_inference_for_all_faces_gives_each_face_its_own_vector(backend):
 
 def test_flip_test_adds_the_mirrored_crop_in_the_same_inference():
     rgb = _group(2)
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     emb = SFaceEmbedder(flip_test=True)
     crops = emb.crops(rgb, faces)
     want = np.stack([emb.feature(c) + emb.feature(np.ascontiguousarray(c[:, ::-1]))
@@ -69,7 +70,7 @@ def test_batches_larger_than_the_limit_are_split(monkeypatch):
     from lookalike.face import embedders
 
     rgb = _group()
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     emb = SFaceEmbedder()
     whole = emb.features(rgb, faces)
     monkeypatch.setattr(embedders, "BATCH", 3)
@@ -218,7 +219,7 @@ def _decoded(img: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[Face]
 
 def test_quality_measure_without_a_pipeline_still_uses_its_own_sface():
     rgb = _group(2)
-    faces = FaceDetector().detect(rgb)
+    faces = detector().detect(rgb)
     norms = measure_quality(rgb, faces)
     emb = SFaceEmbedder()
     assert norms == pytest.approx(np.linalg.norm(_one_by_one(emb, rgb, faces), axis=1).tolist(),

@@ -12,6 +12,7 @@ import pytest
 from lookalike.answer.heads import CentroidHead, make_head, robust_members
 from lookalike.answer.ranking import FaceResult, Match, PhotoResult
 from lookalike.answer.subject import KNOWN, PROMINENT, choose_subject, known_index
+from lookalike.cli import main
 from lookalike.face.detector import Face
 from tests.utils import CMD, astronaut, encode, grace_hopper, group_shot, variants
 
@@ -90,8 +91,9 @@ def astronaut_model(tmp_path_factory):
     for i, v in enumerate(variants(astronaut(), 5, seed=3)):
         (root / "astronaut" / f"a{i}.jpg").write_bytes(encode(v, quality=90))
     model = root / "m.lookalike"
-    r = run("train", root, "-o", model, "--json")
-    assert r.returncode == 0, r.stderr
+    # trained in this process: a process of its own costs ~2 CPU-s more (the command in its
+    # own process: test_predict_answers_the_prominent_face_and_known_on_request, test_cli)
+    assert main(["train", str(root), "-o", str(model), "--json", "-q"]) == 0
     shot = root / "shot.jpg"  # Grace large (the most prominent), the astronaut small
     shot.write_bytes(encode(group_shot([grace_hopper(), astronaut()], [420, 200])))
     return model, shot
@@ -114,14 +116,14 @@ def test_predict_answers_the_prominent_face_and_known_on_request(astronaut_model
     assert "face 2 of 2" in r.stdout and "by known person" in r.stdout
 
 
-def test_evaluate_answers_for_the_known_face(astronaut_model, tmp_path):
+def test_evaluate_answers_for_the_known_face(astronaut_model, tmp_path, capsys):
     model, shot = astronaut_model
     folder = tmp_path / "astronaut"
     folder.mkdir()
     (folder / "shot.jpg").write_bytes(shot.read_bytes())
-    r = run("evaluate", model, tmp_path, "--json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(tmp_path), "--json"]) == 0  # in this process
+    doc = json.loads(capsys.readouterr().out)
     assert doc["chosen_against_prominence"] == ["astronaut/shot.jpg"]
     assert doc["subject"] == "known"
 
@@ -145,13 +147,13 @@ def test_training_leaves_out_a_photo_of_another_known_person(tmp_path):
     assert "astronaut/wrong.jpg" in report.faces  # its face box, for the report
 
 
-def test_together_answers_each_photo_for_its_known_face(astronaut_model, tmp_path):
+def test_together_answers_each_photo_for_its_known_face(astronaut_model, tmp_path, capsys):
     model, shot = astronaut_model
     solo = tmp_path / "solo.jpg"
     solo.write_bytes(encode(variants(astronaut(), 1, seed=7)[0]))
-    r = run("predict", model, shot, solo, "--together", "--json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    capsys.readouterr()
+    assert main(["predict", str(model), str(shot), str(solo), "--together", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
     first = doc["photos"][0]["faces"]
     assert len(first) == 1 and first[0]["face_index"] == 2
     assert first[0]["chosen_by"].startswith("known person")

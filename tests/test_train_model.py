@@ -251,6 +251,7 @@ def test_boxes_are_in_the_photos_own_pixels_when_it_is_decoded_smaller(trained):
     assert np.allclose(np.array(b.faces[0].face.box) / 4, a.faces[0].face.box, rtol=0.05, atol=3)
 
 
+@pytest.mark.slow  # 2.7 CPU-s (a 12 MP photo); fast: tests/test_big_photos.py
 def test_big_photos_decode_at_the_detectors_draft_scale(monkeypatch):
     """A 12 MP JPEG decodes once at 1/4 (the detector's 640 px), and a second time at 1/2
     only when the face is too small there for SFace's crop (face/pixels.py)."""

@@ -80,6 +80,7 @@ def test_explain_a_pair(photos):
     assert set(d["regions"]) == set(DEFAULT_PARTS)
 
 
+@pytest.mark.slow  # 7.7 CPU-s (11 explanations); fast: test_explain_a_pair, test_compare_*
 def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
     """Explainer(mirror=True, jitter=j) averages, in one batch, the drops of the pair as it is,
     mirrored and moved j px in 4 directions: the same numbers as explaining each look alone."""

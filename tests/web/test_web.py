@@ -298,6 +298,7 @@ def test_a_gallery_is_served_and_changed_with_the_token(gallery_path, monkeypatc
         assert r.status_code == 404 and r.json()["error"] == "unknown_person"
 
 
+@pytest.mark.slow  # 4.9 CPU-s (3 processes); fast: test_every_kind's serve, test_cli's errors
 def test_lookalike_serve_starts_answers_and_reports_a_missing_model(model_path, tmp_path):
     """The command end to end: a server process on a free loopback port."""
     import socket
