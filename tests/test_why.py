@@ -93,6 +93,29 @@ def test_sface_tail_splits_the_cosine_over_the_last_maps_cells_exactly():
     assert cover[eyes].reshape(7, 7)[2:4].sum() > cover[eyes].sum() * 0.8  # rows 32-64 px
 
 
+def test_the_folded_tail_is_cached_and_a_damaged_cache_is_folded_again(tmp_path):
+    import shutil
+
+    from lookalike.answer.why_tail import _folded_tail, sface_tail
+    from lookalike.face.embedders import sface_path
+    from lookalike.runtime import fp32_onnx
+
+    src, _ = fp32_onnx(sface_path())
+    graph = tmp_path / "sface-fp32.onnx"
+    shutil.copy(src, graph)
+    w, const = _folded_tail(graph, None)
+    cache = tmp_path / "sface-fp32-tail-v1.npz"
+    assert cache.exists()
+    tail = sface_tail()
+    tail.maps(np.zeros((1, 112, 112, 3), np.uint8))  # loaded
+    assert np.array_equal(w, tail.w) and np.array_equal(const, tail.const)
+    cache.write_bytes(b"not a numpy file")
+    w2, const2 = _folded_tail(graph, None)
+    assert np.array_equal(w2, w) and np.array_equal(const2, const)
+    with np.load(cache) as z:  # written again, whole
+        assert z["w"].shape == (128, 1024, 49)
+
+
 def test_the_method_follows_the_embedder_and_can_be_asked_for():
     from lookalike.face.embedders import SFaceEmbedder
 

@@ -14,6 +14,7 @@ Nothing is loaded until the first explanation.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -33,40 +34,28 @@ class SFaceTail:
         self.const: np.ndarray | None = None  # (128,)
 
     def _load(self) -> None:
-        import onnx
-        from onnx import numpy_helper
-
         from lookalike.face.embedders import sface_path
         from lookalike.runtime import fp32_onnx, import_openvino, threads
         from lookalike.runtime.openvino_import import ov_core
 
         ov = import_openvino()
         path, data = fp32_onnx(sface_path())
-        graph = onnx.load(str(path)) if path is not None else onnx.load_from_string(data)
-        g = {i.name: numpy_helper.to_array(i).astype(np.float64)
-             for i in graph.graph.initializer}
-
-        def bn(name: str) -> tuple[np.ndarray, np.ndarray]:
-            node = next(n for n in graph.graph.node if n.name == name)
-            eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
-            s = g[name + "_gamma"] / np.sqrt(g[name + "_moving_var"] + eps)
-            return s, g[name + "_beta"] - s * g[name + "_moving_mean"]
-
-        s1, t1 = bn("bn1")
-        s2, t2 = bn("fc1")
-        w = g["pre_fc1_weight_dequantized"]  # (128, 1024 * 49): flattened channel, y, x
-        cells = CELLS * CELLS
-        self.w = (s2[:, None] * w * np.repeat(s1, cells)[None]).reshape(
-            len(s2), -1, cells).astype(np.float32)
-        self.const = (s2 * (w @ np.repeat(t1, cells) + g["pre_fc1_bias_dequantized"])
-                      + t2).astype(np.float32)
+        self.w, self.const = _folded_tail(path, data)
         model = ov_core().read_model(str(path) if path is not None else data)
         out = next(op.output(0) for op in model.get_ops() if CUT in op.output(0).get_names())
         cut = ov.Model([out], model.get_parameters(), "sface_to_" + CUT)
         cut.reshape({cut.inputs[0]: ov.PartialShape([-1, 3, 112, 112])})
-        self._compiled = ov_core().compile_model(cut, "CPU", {
-            "INFERENCE_NUM_THREADS": threads(), "NUM_STREAMS": 1,
-            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        config = {"INFERENCE_NUM_THREADS": threads(), "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self._compiled = None
+        if path is not None:  # OpenVINO's compiled-model cache, as the runtime's SFace
+            try:
+                self._compiled = ov_core().compile_model(
+                    cut, "CPU", {**config, "CACHE_DIR": str(path.parent / "openvino")})
+            except RuntimeError:  # read-only or full: compile without it
+                self._compiled = None
+        if self._compiled is None:
+            self._compiled = ov_core().compile_model(cut, "CPU", config)
         self._request = self._compiled.create_infer_request()
 
     def maps(self, views: np.ndarray) -> np.ndarray:
@@ -97,6 +86,64 @@ class SFaceTail:
                            self.w.reshape(len(self.w), -1)).reshape(maps.shape)
         rows = (toward * maps).sum(axis=1) / norm[:, None]
         return rows, float(unit[0] @ unit[1])
+
+
+#: The folded tail's file in the model cache (beside the fp32 graph): its version.
+FOLD_VERSION = 1
+
+
+def _folded_tail(path: Path | None, data: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    """``W`` ``(128, 1024, 49)`` and ``const`` ``(128,)`` of the affine layers after
+    :data:`CUT`, read from the model cache (``<fp32 graph>-tail-v1.npz``) or folded from the
+    fp32 graph (importing ``onnx`` takes a second or two: once per machine) and cached."""
+    import contextlib
+
+    cache = (path.parent / f"{path.stem}-tail-v{FOLD_VERSION}.npz") if path is not None else None
+    if cache is not None and cache.exists():
+        with contextlib.suppress(Exception):  # damaged or half-written: fold again
+            with np.load(cache) as z:
+                w, const = z["w"], z["const"]
+            if w.shape == (128, 1024, CELLS * CELLS) and const.shape == (128,):
+                return w, const
+    w, const = _fold(path, data)
+    if cache is not None:
+        from lookalike.errors import LookalikeError
+        from lookalike.files import atomic_write
+
+        with contextlib.suppress(OSError, LookalikeError):
+            atomic_write(cache, lambda fh: np.savez(fh, w=w, const=const))
+    return w, const
+
+
+def _fold(path: Path | None, data: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)) if path is not None else onnx.load_from_string(data)
+    wanted = {"pre_fc1_weight_dequantized", "pre_fc1_bias_dequantized"} | {
+        f"{layer}_{k}" for layer in ("bn1", "fc1")
+        for k in ("gamma", "beta", "moving_mean", "moving_var")}
+    g = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer if i.name in wanted}
+    g = {k: v.astype(np.float32 if v.size > 4096 else np.float64, copy=False)
+         for k, v in g.items()}
+    eps = {n.name: next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+           for n in graph.graph.node if n.name in ("bn1", "fc1")}
+    del graph
+
+    def bn(name: str) -> tuple[np.ndarray, np.ndarray]:
+        s = g[name + "_gamma"] / np.sqrt(g[name + "_moving_var"] + eps[name])
+        return s, g[name + "_beta"] - s * g[name + "_moving_mean"]
+
+    s1, t1 = bn("bn1")
+    s2, t2 = bn("fc1")
+    cells = CELLS * CELLS
+    # (128, 1024 * 49): flattened channel, y, x (a writable copy: the graph's is not)
+    w = np.array(g.pop("pre_fc1_weight_dequantized"), np.float32)
+    const = (s2 * (w @ np.repeat(t1, cells).astype(np.float32)
+                   + g["pre_fc1_bias_dequantized"]) + t2).astype(np.float32)
+    w *= s2[:, None].astype(np.float32)  # (in place: one copy of the 26 MB matrix)
+    w *= np.repeat(s1, cells)[None].astype(np.float32)
+    return w.reshape(len(s2), -1, cells), const
 
 
 _TAIL: SFaceTail | None = None
