@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 
 import lookalike
-from lookalike.answer.why import DEFAULT_PARTS, PARTS, Explainer, Why, part_masks, unavailable
+from lookalike.answer.why import (
+    CONTRIBUTION,
+    DEFAULT_PARTS,
+    OCCLUSION,
+    PARTS,
+    Explainer,
+    Why,
+    part_cells,
+    part_masks,
+    unavailable,
+)
 from lookalike.cli import main
 from tests.utils import astronaut, encode, grace_hopper, variants, write_people
 
@@ -55,6 +65,81 @@ def test_one_batched_call_gives_the_vectors_of_one_by_one_calls():
     assert np.abs(batched - single).max() < 1e-4
 
 
+def test_sface_tail_splits_the_cosine_over_the_last_maps_cells_exactly():
+    """SFace's raw vector is the sum of its 49 cells' parts plus a constant (the affine layers
+    after conv_14_relu folded), and each face's cells plus its constant term sum to the
+    cosine: the contribution method's claim."""
+    from lookalike.answer.why_tail import sface_tail
+    from lookalike.face.embedders import SFaceEmbedder, l2_normalize
+
+    rng = np.random.default_rng(1)
+    views = rng.integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)
+    tail = sface_tail()
+    maps = tail.maps(views)
+    assert maps.shape == (2, 1024, 49)
+    net = SFaceEmbedder()._network()
+    raw = net.run(np.ascontiguousarray(views.transpose(0, 3, 1, 2), dtype=np.float32))[0]
+    raw = raw.reshape(2, -1)
+    assert np.abs(tail.raw(maps) - raw).max() < 1e-4 * np.abs(raw).max()
+    rows, cos = tail.cell_shares(maps)
+    unit = l2_normalize(raw)
+    assert cos == pytest.approx(float(unit[0] @ unit[1]), abs=1e-5)
+    norms = np.linalg.norm(raw, axis=1)
+    assert rows[0].sum() + tail.const @ unit[1] / norms[0] == pytest.approx(cos, abs=1e-5)
+    assert rows[1].sum() + tail.const @ unit[0] / norms[1] == pytest.approx(cos, abs=1e-5)
+    cover = part_cells(DEFAULT_PARTS)
+    assert cover.shape == (len(DEFAULT_PARTS), 49) and cover.min() >= 0 and cover.max() <= 1
+    eyes = DEFAULT_PARTS.index("eyes")
+    assert cover[eyes].reshape(7, 7)[2:4].sum() > cover[eyes].sum() * 0.8  # rows 32-64 px
+
+
+def test_the_folded_tail_is_cached_and_a_damaged_cache_is_folded_again(tmp_path):
+    import shutil
+
+    from lookalike.answer.why_tail import _folded_tail, sface_tail
+    from lookalike.face.embedders import sface_path
+    from lookalike.runtime import fp32_onnx
+
+    src, _ = fp32_onnx(sface_path())
+    graph = tmp_path / "sface-fp32.onnx"
+    shutil.copy(src, graph)
+    w, const = _folded_tail(graph, None)
+    cache = tmp_path / "sface-fp32-tail-v1.npz"
+    assert cache.exists()
+    tail = sface_tail()
+    tail.maps(np.zeros((1, 112, 112, 3), np.uint8))  # loaded
+    assert np.array_equal(w, tail.w) and np.array_equal(const, tail.const)
+    cache.write_bytes(b"not a numpy file")
+    w2, const2 = _folded_tail(graph, None)
+    assert np.array_equal(w2, w) and np.array_equal(const2, const)
+    with np.load(cache) as z:  # written again, whole
+        assert z["w"].shape == (128, 1024, 49)
+
+
+def test_the_method_follows_the_embedder_and_can_be_asked_for():
+    from lookalike.face.embedders import SFaceEmbedder
+
+    assert Explainer(SFaceEmbedder()).method == CONTRIBUTION
+    assert Explainer(SFaceEmbedder(), method=OCCLUSION).method == OCCLUSION
+    assert Explainer(SFaceEmbedder(flip_test=True)).method == OCCLUSION
+    with pytest.raises(ValueError, match="no method"):
+        Explainer(SFaceEmbedder(), method="gradcam")
+    with pytest.raises(ValueError, match="SFace f32 on OpenVINO only"):
+        Explainer(SFaceEmbedder(flip_test=True), method=CONTRIBUTION)
+
+
+def test_cli_lines_say_what_each_method_measures(photos):
+    from lookalike.cli.why_text import why_lines
+
+    why = lookalike.explain(photos["a1"], photos["a2"])
+    assert why.method == CONTRIBUTION and why.to_dict()["method"] == CONTRIBUTION
+    lines = why_lines(why)
+    assert lines[0] == f"  why: {why.sentence}"
+    assert all("of the similarity (against the face's average)" in x for x in lines[1:])
+    why.method = OCCLUSION
+    assert all("when hidden" in x for x in why_lines(why)[1:])
+
+
 def test_explain_a_pair(photos):
     why = lookalike.explain(photos["a1"], photos["a2"])
     assert isinstance(why, Why) and why.available
@@ -80,8 +165,9 @@ def test_explain_a_pair(photos):
     assert set(d["regions"]) == set(DEFAULT_PARTS)
 
 
-@pytest.mark.slow  # 7.7 CPU-s (11 explanations); fast: test_explain_a_pair, test_compare_*
-def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
+@pytest.mark.slow  # 7.7 CPU-s per method; fast: test_explain_a_pair, test_compare_*
+@pytest.mark.parametrize("method", [CONTRIBUTION, OCCLUSION])
+def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos, method):
     """Explainer(mirror=True, jitter=j) averages, in one batch, the drops of the pair as it is,
     mirrored and moved j px in 4 directions: the same numbers as explaining each look alone."""
     from lookalike.answer.comparison import comparer, photo_view
@@ -93,8 +179,8 @@ def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
         res = c.analyze(photos[k], k)
         views.append(Explainer(c.pipeline.embedder).view(*photo_view(
             photos[k], res.faces[0], res.image_size, k)))
-    plain = Explainer(c.pipeline.embedder)
-    both = Explainer(c.pipeline.embedder, mirror=True, jitter=2)
+    plain = Explainer(c.pipeline.embedder, method=method)
+    both = Explainer(c.pipeline.embedder, mirror=True, jitter=2, method=method)
     looks = both.looks()
     assert len(looks) == 10 and looks[0] == (False, 0, 0) and (True, 0, -2) in looks
     why = both.explain_views(*views)
@@ -111,13 +197,15 @@ def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos):
     assert flipped.ranking() == why.ranking()
 
 
-def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
-    """The explanation's own claim, checked with another fill (mean colour, hard edges)."""
+@pytest.mark.parametrize("method", [CONTRIBUTION, OCCLUSION])
+def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos, method):
+    """The explanation's own claim, checked by hiding the parts in the pixels with another
+    fill than the occlusion method's (mean colour, hard edges)."""
     from lookalike.answer.comparison import comparer
     from lookalike.answer.explain import photo_view
 
     c = comparer("sface")
-    ex = Explainer(c.pipeline.embedder)
+    ex = Explainer(c.pipeline.embedder, method=method)
     views, embs = [], []
     for p in (photos["a1"], photos["a2"]):
         res = c.analyze(p, str(p))
@@ -125,6 +213,7 @@ def test_hiding_the_first_part_costs_more_than_hiding_the_last(photos):
         views.append(ex.view(rgb, face))
         embs.append(res.embeddings[0])
     why = ex.explain_views(views[0], views[1], (embs[0], embs[1]))
+    assert why.method == method
     base = float(embs[0] @ embs[1])
     assert why.similarity == pytest.approx(base, abs=1e-5)
     masks = part_masks()

@@ -203,7 +203,10 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
         why.append(time.perf_counter() - t)
         why_cpu.append(time.process_time() - c)
     masks = part_masks(112, 0.0, ex.parts)
-    n_crops = len(ex.looks()) * (2 * len(masks) + 2) - 2  # the pair's own vectors known
+    if ex.method == "contribution":  # both faces to SFace's last map, per look
+        n_crops = 2 * len(ex.looks())
+    else:  # the pair's own vectors known
+        n_crops = len(ex.looks()) * (2 * len(masks) + 2) - 2
     views = np.stack([va] * n_crops)
     for _ in range(max(3, repeat // 4)):
         t = time.perf_counter()
@@ -217,6 +220,7 @@ def cost(ex: Explainer, items, repeat: int) -> dict:
             "explained_pair_in_bare_inferences": round(med(why) / med(bare), 2),
             "bare_sface_cpu_ms_p50": round(med(bare_cpu), 2),
             "explained_pair_cpu_ms_p50": round(med(why_cpu), 1),
+            "method": ex.method,
             "threads": __import__("lookalike.runtime", fromlist=["threads"]).threads(),
             "crops_per_pair": n_crops,
             "same_crops_one_by_one_ms_p50": round(med(loop), 1),
@@ -239,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", default=",".join(DEFAULT_PARTS), help="comma-separated parts")
     ap.add_argument("--sigma", type=float, default=None, help="the fill's blur sigma")
     ap.add_argument("--fill", choices=("blur", "mean"), default="blur")
+    ap.add_argument("--method", choices=("contribution", "occlusion"), default=None,
+                    help="the explanation's method (default: the Explainer's for SFace f32)")
+    ap.add_argument("--uncentred", action="store_true",
+                    help="contribution method: against an empty cell, not the face's mean cell")
     ap.add_argument("--mirror", action="store_true", help="average with the mirrored pair")
     ap.add_argument("--jitter", type=int, default=None,
                     help="also average over the pair moved by this many px (4 directions)")
@@ -253,11 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.jitter is not None:
         kw["jitter"] = args.jitter
     ex = Explainer(pipe.embedder, parts=args.parts.split(","), fill=args.fill,
-                   mirror=args.mirror, **kw)
+                   mirror=args.mirror, method=args.method, centred=not args.uncentred, **kw)
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
     rng = np.random.default_rng(0)
-    out: dict = {"machine": start, "parts": list(ex.parts), "sigma": ex.sigma,
+    out: dict = {"machine": start, "method": ex.method, "centred": ex.centred,
+                 "parts": list(ex.parts), "sigma": ex.sigma,
                  "fill": ex.fill, "mirror_average": ex.mirror,
                  "jitter": ex.jitter}
     wanted = args.sets.split(",")

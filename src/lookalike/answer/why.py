@@ -2,19 +2,27 @@
 
 The two faces are read as the embedder reads them (SFace: the 112×112 crop aligned on the
 5-point template; other embedders: a wider aligned view they read with their own landmarks).
-Each part of the face (eyes and brows, nose, mouth, ...: regions fixed on the alignment
-template, so the same for both faces) is occluded in turn — blended with a blurred copy of the
-face, a neutral fill that keeps skin tone and light but removes the part's detail — in one
-face, then in the other, and all the occluded faces go through the network in one batch. A
-part's *drop* is how much the cosine similarity falls when it is hidden (averaged over hiding
-it in either face); its *share* is its drop over the sum of the positive drops. The heat map
-of each face spreads that face's drops over its parts' (soft) regions.
+The parts of the face (eyes and brows, nose, mouth, the face's outline and chin: regions fixed
+on the alignment template, so the same for both faces) are weighed by one of two methods:
+
+- ``contribution`` (SFace f32 on OpenVINO, the default there): SFace ends in affine layers over
+  its last 7×7 feature map, so the cosine of two faces is exactly a sum over that map's cells
+  (:mod:`lookalike.answer.why_tail`). A part's *drop* is what the cells under its region add to
+  the cosine beyond the face's average cell (each cell weighed by how much of it the region
+  covers; the mean of face a's cells against b and face b's against a). Both faces go once
+  through SFace: no extra crops.
+- ``occlusion`` (every other embedder): each part is hidden in turn — blended with a blurred
+  copy of the face — in one face, then in the other; its *drop* is how much the cosine falls
+  (the mean of hiding it in either face).
+
+A part's *share* is its drop over the sum of the positive drops. The heat map of each face
+spreads that face's drops over its parts' (soft) regions.
 
 What it means: which parts of the two faces the network's likeness rests on — hide the part
 ranked first and the similarity falls more than when the one ranked last is hidden
-(``bench/studies/why/bench_why.py`` measures how often). What it does not mean: anything about
-genetics,
-kinship or attractiveness; nor that the parts are alike to a human eye.
+(``bench/studies/why/bench_why.py`` measures how often, for both methods). What it does not
+mean: anything about genetics, kinship or attractiveness; nor that the parts are alike to a
+human eye.
 """
 
 from __future__ import annotations
@@ -64,7 +72,11 @@ FILL_SIGMA = 8.0
 FEATHER = 2.5
 #: Side of the heat map grid in the JSON answer (cells over the 112×112 crop).
 GRID = 16
-METHOD = "occlusion"
+#: The two methods (the ``method`` of the JSON answer): ``"contribution"`` — SFace f32's cosine
+#: split exactly over its last 7×7 map's cells (:mod:`lookalike.answer.why_tail`), the cells
+#: summed per part; ``"occlusion"`` — each part hidden in the pixels of one face at a time.
+CONTRIBUTION = "contribution"
+OCCLUSION = "occlusion"
 
 
 @lru_cache(maxsize=16)
@@ -120,6 +132,19 @@ def _moved(view: np.ndarray, flip: bool, dx: int, dy: int) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=8)
+def part_cells(parts: tuple[str, ...], cells: int = 7) -> np.ndarray:
+    """``(len(parts), cells * cells)``: how much of each cell of a ``cells × cells`` grid over
+    the 112 crop each part's soft region covers (0–1)."""
+    import cv2
+
+    masks = part_masks(112, 0.0, parts)
+    out = np.stack([cv2.resize(m, (cells, cells), interpolation=cv2.INTER_AREA).reshape(-1)
+                    for m in masks]).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 @dataclass
 class PartShare:
     part: str
@@ -144,6 +169,8 @@ class Why:
     views: np.ndarray | None = field(default=None, repr=False)
     available: bool = True
     note: str = ""
+    #: how the parts were weighed: :data:`CONTRIBUTION` or :data:`OCCLUSION`
+    method: str = OCCLUSION
 
     @property
     def sentence(self) -> str:
@@ -179,7 +206,7 @@ class Why:
             "parts": [p.to_dict() for p in self.parts],
             "sentence": self.sentence,
             "similarity": round(float(self.similarity), 4),
-            "method": METHOD,
+            "method": self.method,
             "heatmap": {"grid": GRID, "crop": 112, "faces": self.grid()},
             "regions": {p.part: [list(e) for e in PARTS[p.part]] for p in self.parts},
         }
@@ -194,21 +221,24 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Explainer:
-    """Explains pairs of faces for one embedder. SFace's crops are occluded and batched through
-    its network in one call; other embedders (dlib, sface+dlib) read each occluded view through
-    their own ``embed`` (dlib fits its landmarks on it), one view at a time.
+    """Explains pairs of faces for one embedder.
+
+    ``method``: ``"contribution"`` (the default for SFace f32 on OpenVINO): both faces go once
+    through SFace to its last 7×7 map, whose cells the cosine splits over exactly
+    (:mod:`lookalike.answer.why_tail`); a part's ``drop`` is what its cells add to the cosine
+    (each cell weighed by how much of it the part's region covers), measured against the
+    face's average cell (``centred``; else against an empty cell). ``"occlusion"`` (every
+    other embedder, or asked for): each part is hidden in the pixels of one face at a time
+    (blur fill); SFace reads the 8 hidden crops in one batch, dlib and sface+dlib each hidden
+    view through their own ``embed`` (dlib fits its landmarks on it). Which is faithful,
+    steady and cheap: bench/studies/why/NOTES-why3.md.
 
     ``mirror`` / ``jitter``: also explain the mirrored pair / the pair moved ``jitter`` px in 4
-    directions, and average the drops (2× / 5× the crops). Off by default: averaging makes a
-    mirrored pair rank alike but not a 2 px move (it is no noise that averages out: a move
-    changes what each region holds), at a cost over the 60 ms target
-    (bench/studies/why/NOTES-why.md).
-    SFace cut mid-network (hiding parts in a feature map) measured less faithful, not
-    steadier. dlib is never cut: it reads pixels only."""
+    directions, and average (2× / 5× the work). Off by default."""
 
     def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
                  sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False,
-                 jitter: int = 0):
+                 jitter: int = 0, method: str | None = None, centred: bool = True):
         from lookalike.face.embedders import SFaceEmbedder
 
         self.embedder = embedder
@@ -223,6 +253,18 @@ class Explainer:
         self.sface = isinstance(embedder, SFaceEmbedder) and not embedder.flip_test
         # the view each embedder reads: SFace its 112 crop; others a wider aligned view
         self.size, self.margin = (112, 0.0) if self.sface else (224, 0.25)
+        tail_ok = (self.sface and getattr(embedder, "precision", "f32") == "f32"
+                   and getattr(embedder, "backend", "openvino") == "openvino")
+        if method is None:
+            method = CONTRIBUTION if tail_ok else OCCLUSION
+        if method not in (CONTRIBUTION, OCCLUSION):
+            raise ValueError(f"why: no method {method!r}: use {CONTRIBUTION!r} or {OCCLUSION!r}")
+        if method == CONTRIBUTION and not tail_ok:
+            raise ValueError("why: the contribution method explains SFace f32 on OpenVINO only: "
+                             f"use method={OCCLUSION!r} for this embedder")
+        self.method = method
+        #: contributions against the face's average cell (else against an empty cell)
+        self.centred = centred
 
     # the faces' views ------------------------------------------------------------------------
     def view(self, rgb: np.ndarray, face: Face) -> np.ndarray:
@@ -266,7 +308,10 @@ class Explainer:
                       base: tuple[np.ndarray, np.ndarray] | None = None) -> Why:
         """Explain two views (from :meth:`view`); ``base``: their embeddings when known. Every
         look (:meth:`looks`) hides each part in each face; all crops go through the network in
-        one batch and the drops are averaged over the looks."""
+        one batch and the drops are averaged over the looks. With the contribution method
+        every look's two faces go through SFace to its last map in one batch instead."""
+        if self.method == CONTRIBUTION:
+            return self._explain_cells(va, vb, base)
         masks = part_masks(self.size, self.margin, self.parts)
         n = len(masks)
         looks = self.looks()
@@ -299,6 +344,33 @@ class Explainer:
             drop_b += s - _cos(ea[None], occ_b)
         why = self._why(sim, drop_a / len(looks), drop_b / len(looks), masks)
         why.views = np.stack([self._crop112(va), self._crop112(vb)])
+        return why
+
+    def _explain_cells(self, va: np.ndarray, vb: np.ndarray,
+                       base: tuple[np.ndarray, np.ndarray] | None) -> Why:
+        from lookalike.answer.why_tail import sface_tail
+
+        tail = sface_tail()
+        looks = self.looks()
+        views = [v for flip, dx, dy in looks for v in (_moved(va, flip, dx, dy),
+                                                      _moved(vb, flip, dx, dy))]
+        maps = tail.maps(np.stack(views))
+        cover = part_cells(self.parts)
+        n = len(self.parts)
+        drop_a, drop_b = np.zeros(n), np.zeros(n)
+        sim = float("nan")
+        for k in range(len(looks)):
+            rows, cos = tail.cell_shares(maps[2 * k:2 * k + 2])
+            if self.centred:
+                rows = rows - rows.mean(axis=1, keepdims=True)
+            if k == 0:
+                sim = float(_cos(*base)) if base is not None else cos
+            drop_a += cover @ rows[0]
+            drop_b += cover @ rows[1]
+        masks = part_masks(self.size, self.margin, self.parts)
+        why = self._why(sim, drop_a / len(looks), drop_b / len(looks), masks)
+        why.method = CONTRIBUTION
+        why.views = np.stack([va, vb])
         return why
 
     def _crop112(self, image: np.ndarray) -> np.ndarray:
@@ -347,5 +419,6 @@ def explainer_for(embedder: Any) -> Explainer:
     return ex
 
 
-__all__ = ["DEFAULT_PARTS", "PARTS", "PART_NAMES", "Explainer", "PartShare", "Why", "explainer_for",
-           "occlude", "part_masks", "unavailable"]
+__all__ = ["CONTRIBUTION", "DEFAULT_PARTS", "OCCLUSION", "PARTS", "PART_NAMES", "Explainer",
+           "PartShare", "Why", "explainer_for", "occlude", "part_cells", "part_masks",
+           "unavailable"]

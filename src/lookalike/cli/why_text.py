@@ -17,8 +17,11 @@ def why_lines(why, indent: str = "  ") -> list[str]:
     width = max((len(p.part) for p in why.parts), default=0)
     for p in why.parts:
         bar = "█" * round(p.share * 20)
-        lines.append(f"{indent}  {p.part:<{width}} {100 * p.share:5.1f} %  {bar:<20}"
-                     f"  similarity −{max(p.drop, 0.0):.3f} when hidden")
+        if why.method == "contribution":
+            said = f"{p.drop:+.3f} of the similarity (against the face's average)"
+        else:
+            said = f"similarity −{max(p.drop, 0.0):.3f} when hidden"
+        lines.append(f"{indent}  {p.part:<{width}} {100 * p.share:5.1f} %  {bar:<20}  {said}")
     return lines
 
 

@@ -38,9 +38,12 @@ def draw_why_row(fig: Any, axes: Callable[[float, float, float, float], Any], x0
     W, H = fig.get_size_inches()
     fig.text(x0 / W, 1 - (y0 + 0.05) / H, f"Why alike: {why.sentence}", fontsize=12.5,
              fontweight="bold", va="top", ha="left", color="#333333")
-    fig.text(x0 / W, 1 - (y0 + 0.34) / H, "how much of the similarity is lost when each part "
-             "is hidden in either face (one colour scale for both; the network's likeness, not "
-             "genetics or attractiveness)", fontsize=8, va="top", ha="left", color="#777777")
+    how = ("what each part adds to the similarity, beyond the face's average"
+           if why.method == "contribution" else
+           "how much of the similarity is lost when each part is hidden in either face")
+    fig.text(x0 / W, 1 - (y0 + 0.34) / H, how + " (one colour scale; the network's "
+             "likeness, not genetics or attractiveness)", fontsize=8, va="top", ha="left",
+             color="#777777")
     fy = y0 + 0.58
     for k in range(2):
         ax = axes(x0 + k * (FACE_IN + 0.15), fy, FACE_IN, FACE_IN)

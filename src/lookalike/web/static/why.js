@@ -135,8 +135,11 @@ window.LookalikeWhy = (function () {
     const body = el("div", "why-body");
     body.append(faces, list);
     holder.append(body, el("small", "muted why-note",
-      "How much of the similarity is lost when each part is hidden: what the network's " +
-      "likeness rests on — not genetics, kinship or attractiveness."));
+      (why.method === "contribution"
+        ? "How much each part adds to the similarity in the network's last layer, against " +
+          "the face's average: "
+        : "How much of the similarity is lost when each part is hidden: ") +
+      "what the network's likeness rests on — not genetics, kinship or attractiveness."));
     const loaded = await Promise.all(state.map((f, k) => (images[k] ? loadImage(images[k]) : null)));
     loaded.forEach((img, k) => { state[k].img = img; draw(state[k], null, why.regions || {}); });
   }
