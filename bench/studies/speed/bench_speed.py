@@ -88,8 +88,12 @@ def instrument() -> Stages:
     from lookalike.runtime.openvino_net import OpenVINONetwork
 
     st = Stages()
-    st.wrap(pipeline, "read_bytes", "read")
-    st.wrap(pipeline, "content_hash", "hash")
+    # each stage under the names the measured checkout calls (older checkouts: the second)
+    if hasattr(pipeline, "read_photo"):
+        st.wrap(pipeline, "read_photo", "read+hash")
+    else:
+        st.wrap(pipeline, "read_bytes", "read")
+        st.wrap(pipeline, "content_hash", "hash")
     import importlib
 
     for module, name in [("pixels", "decode_for_detector"), ("pixels", "decode_for_faces"),
@@ -112,8 +116,13 @@ def instrument() -> Stages:
     if hasattr(pipeline, "order_indices"):  # a cache hit ordered again (before issue 22)
         st.wrap(pipeline, "order_indices", "face order")
     st.wrap(embedders.SFaceEmbedder, "_rgb_crops", "sface crops")
-    st.wrap(pipeline, "face_thumbnail", "thumbnails")
-    st.wrap(model.Model, "face_results", "head+ranking")
+    st.wrap(pipeline, *(("face_thumbnails", "thumbnails") if hasattr(pipeline, "face_thumbnails")
+                        else ("face_thumbnail", "thumbnails")))
+    if hasattr(model.Model, "rank_embeddings"):  # predict: head, then the answer in one call
+        st.wrap(model.Model, "rank_embeddings", "head+ranking")
+        st.wrap(model, "answer_photo", "head+ranking")
+    else:
+        st.wrap(model.Model, "face_results", "head+ranking")
     st.wrap(ranking.PhotoResult, "to_dict", "to_dict")
     return st
 
