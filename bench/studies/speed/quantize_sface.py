@@ -1,5 +1,8 @@
-"""Make the int8 SFace the package ships: NNCF post-training quantisation of the fp32 graph,
-once, offline (NNCF is a bench-only extra: ``pip install -e '.[quantize]'``).
+"""Make an int8 SFace: NNCF post-training quantisation of the fp32 graph, once, offline (NNCF
+is a bench-only extra: ``pip install -e '.[quantize]'``). This made the first shipped graph
+(tag ``int8``), which is the one shipped; a second graph (the first block and the last
+linear layer kept f32) is made by ``int8_variants.py --variants early`` with these
+calibration crops, measured and not shipped (NOTES-int8.md).
 
 Calibration faces are the pipeline's own 112x112 crops of the most prominent face of:
 one photo each of LFW people who appear nowhere in ``pairs.txt`` (so LFW's 10-fold test pairs
@@ -7,8 +10,9 @@ never saw them), and photos of the wild sets' *train* split (never their validat
 the same people do appear in validation, with other photos). Post-training quantisation only
 sets each activation's range from these crops; no weight is trained on them.
 
-Writes ``src/lookalike/runtime/int8/sface-2021dec-int8ptq.{xml,bin,json}`` (the json: how it
-was made, and the SHA-256 of the int8 file it comes from, which the runtime checks) and
+Writes ``--out``/``sface-2021dec-int8ptq.{xml,bin,json}`` (default a temporary folder: a
+second graph in ``src/lookalike/runtime/int8/`` for the same source would shadow the shipped
+one; the json: how it was made, and the SHA-256 of the int8 file it comes from) and
 prints the cosine between int8 and fp32 vectors on held-out faces (LFW people of pairs.txt).
 
     python -m bench.studies.speed.quantize_sface [--lfw 300] [--wild 100] \
@@ -22,14 +26,14 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, data_home, lfw_funneled  # noqa: E402
+from bench.common import data_home, lfw_funneled  # noqa: E402
 
-OUT = REPO / "src" / "lookalike" / "runtime" / "int8"
 NAME = "sface-2021dec-int8ptq"
 
 
@@ -94,7 +98,7 @@ def main() -> None:
     ap.add_argument("--wild", type=int, default=100, help="wild train-split calibration photos")
     ap.add_argument("--preset", choices=["performance", "mixed"], default="performance")
     ap.add_argument("--check", type=int, default=200, help="held-out faces for the cosine")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     os.environ["LOOKALIKE_PRECISION"] = "f32"
     import nncf
@@ -117,6 +121,7 @@ def main() -> None:
     int8 = nncf.quantize(core.read_model(str(path)), nncf.Dataset(list(calib[:, None])),
                          subset_size=len(calib), preset=preset)
     print(f"quantised in {time.perf_counter() - t0:.0f} s")
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="quantize_sface-"))
     args.out.mkdir(parents=True, exist_ok=True)
     xml = args.out / f"{NAME}.xml"
     ov.save_model(int8, str(xml), compress_to_fp16=False)
