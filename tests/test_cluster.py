@@ -100,7 +100,7 @@ class _NoSharedDisk:
     """Workers (threads of this process here) that cannot read the client's files."""
 
     def __enter__(self):
-        import lookalike.face.cluster as c
+        import lookalike.face.cluster_worker as c
 
         self.c, self.old, self.calls = c, c._read_on_worker, []
 

@@ -68,9 +68,9 @@ def test_each_photo_is_read_and_hashed_once(photos, pipe, monkeypatch):
     real_read, real_hash = many.read_bytes, many.content_hash
     monkeypatch.setattr(many, "read_bytes", lambda p: reads.append(p) or real_read(p))
     monkeypatch.setattr(many, "content_hash", lambda d: hashes.append(1) or real_hash(d))
-    import lookalike.face.pipeline as pl
+    import lookalike.photos.images as images  # the pipeline's read_photo hashes there
 
-    monkeypatch.setattr(pl, "content_hash", lambda d: hashes.append(2) or real_hash(d))
+    monkeypatch.setattr(images, "content_hash", lambda d: hashes.append(2) or real_hash(d))
     recs = list(analyse(jobs_for(good[:3]), pipe))  # read here: once each, hashed once each
     assert len(reads) == 3 and hashes == [1, 1, 1]
     reads.clear(), hashes.clear()

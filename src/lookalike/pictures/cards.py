@@ -22,18 +22,25 @@ from lookalike.answer.ranking import FaceResult, PhotoResult, Verdict
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.names import display_name
 from lookalike.photos.images import PhotoSource
-from lookalike.pictures.charts import ranking_bars
+from lookalike.pictures.card_panels import (
+    axes_at,
+    cam_base,
+    draw_bars,
+    draw_face,
+    draw_photo,
+    draw_thumb,
+    draw_title,
+    gradcam_map,
+)
 from lookalike.pictures.fonts import check_names
 from lookalike.pictures.plots import (
     TEXT_COLOR,
-    UNKNOWN_COLOR,
     decode_jpeg,
-    frame,
     person_color,
     save_png,
     style,
 )
-from lookalike.pictures.text import pct, shorten, wrap_name
+from lookalike.pictures.text import pct, shorten
 from lookalike.pictures.why_card import WHY_ROW_H, draw_why_row, shows
 
 if TYPE_CHECKING:
@@ -51,7 +58,6 @@ BARS_W = 2.7
 THUMB_W = 1.3
 GAP = 0.18
 MARGIN = 0.2
-DISPLAY_MAX = 700  # pixels: photos are shown downscaled (boxes scaled with them)
 
 
 @dataclass
@@ -89,141 +95,6 @@ def _photo_image(source: PhotoSource | None, result: PhotoResult) -> np.ndarray 
         return None
 
 
-def _downscale(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-    h, w = rgb.shape[:2]
-    s = min(1.0, DISPLAY_MAX / max(h, w))
-    if s == 1.0:
-        return rgb, 1.0
-    import cv2
-
-    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))),
-                      interpolation=cv2.INTER_AREA), s
-
-
-def _gradcam(model: Recognizer, rgb: np.ndarray, fr: FaceResult) -> np.ndarray | None:
-    try:
-        heat = model.gradcam(rgb, fr.face)
-    except Exception:  # noqa: BLE001 - an explanation failing must not lose the card
-        return None
-    if heat is None:
-        return None
-    heat = np.asarray(heat, dtype=np.float32)
-    if heat.ndim != 2 or heat.size == 0 or not np.isfinite(heat).any():
-        return None
-    heat = np.nan_to_num(heat)
-    lo, hi = float(heat.min()), float(heat.max())
-    return (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
-
-
-def _cam_base(model: Recognizer, rgb: np.ndarray, fr: FaceResult, face_img: np.ndarray,
-              shape: tuple[int, ...]) -> np.ndarray:
-    """The image a Grad-CAM map lies over: the model's own face crop when it offers one
-    (``model.crop(rgb, face)``, what the network saw), else the aligned face; resized to the
-    map's shape."""
-    import cv2
-
-    base = face_img
-    try:
-        c = model.crop(rgb, fr.face)
-    except Exception:  # noqa: BLE001 - fall back to the aligned face
-        c = None
-    if c is not None:
-        try:
-            c = np.asarray(c)
-            if c.ndim == 3 and c.shape[2] == 3:
-                if c.dtype != np.uint8:
-                    c = c * 255.0 if float(np.nanmax(c)) <= 1.0 else c
-                    c = np.clip(np.nan_to_num(c), 0, 255).astype(np.uint8)
-                base = c
-        except Exception:  # noqa: BLE001 - fall back to the aligned face
-            base = face_img
-    hh, ww = shape[:2]
-    return cv2.resize(np.ascontiguousarray(base), (ww, hh), interpolation=cv2.INTER_AREA)
-
-
-def _axes(fig: Any, x: float, y: float, w: float, h: float, W: float, H: float) -> Any:
-    """Axes at (x, y) inches from the top-left corner, w×h inches."""
-    return fig.add_axes((x / W, 1 - (y + h) / H, w / W, h / H))
-
-
-def _off(ax: Any) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(False)
-
-
-def _draw_photo(ax: Any, rgb: np.ndarray, faces: Sequence[FaceResult], current: int | None,
-                labels: Sequence[str]) -> None:
-    from matplotlib.patches import Rectangle
-
-    small, s = _downscale(rgb)
-    ax.imshow(small, interpolation="antialiased")
-    h, w = small.shape[:2]
-    lw_main = 2.6
-    for k, fr in enumerate(faces):
-        x, y, bw, bh = (v * s for v in fr.face.box)
-        main = k == current
-        color = (UNKNOWN_COLOR if fr.unknown else person_color(labels, fr.top.person)) \
-            if main else "white"
-        ax.add_patch(Rectangle((x, y), bw, bh, fill=False, lw=lw_main if main else 1.2,
-                               ec=color, ls="-" if main else "--", zorder=3))
-        lm = np.asarray(fr.face.landmarks) * s
-        ax.scatter(lm[:, 0], lm[:, 1], s=14 if main else 6, c="#FFD400" if main else "white",
-                   edgecolors="black", linewidths=0.5, zorder=4)
-        if len(faces) > 1:
-            ax.text(x + 2, y - 3, str(k + 1), color="white", fontsize=9, fontweight="bold",
-                    va="bottom", ha="left", zorder=5,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": color if main else "#555555",
-                          "ec": "none", "alpha": 0.9})
-    ax.set_xlim(-0.5, w - 0.5)
-    ax.set_ylim(h - 0.5, -0.5)
-    _off(ax)
-
-
-def _draw_face(ax: Any, img: np.ndarray, caption: str, heat: np.ndarray | None = None) -> None:
-    ax.imshow(img, interpolation="antialiased")
-    if heat is not None:
-        ax.imshow(heat, cmap="jet", alpha=0.45, interpolation="bilinear",
-                  extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))
-    _off(ax)
-    ax.set_xlabel(caption, fontsize=9, labelpad=3)
-
-
-def _draw_thumb(ax: Any, img: np.ndarray | None, person: str, similarity: float | None,
-                color: str) -> None:
-    if img is None:
-        ax.set_facecolor("#f2f2f2")
-        ax.text(0.5, 0.5, "no photo", ha="center", va="center", fontsize=8, color="#777777",
-                transform=ax.transAxes)
-    else:
-        ax.imshow(img, interpolation="antialiased")
-    frame(ax, color)
-    sim = f"similarity {similarity:.2f}" if similarity is not None else ""
-    ax.set_xlabel(f"{wrap_name(person, 19)}\n{sim}", fontsize=8.5, labelpad=4,
-                  linespacing=1.1)
-
-
-def _bars(ax: Any, ranking, labels: Sequence[str], top: int, dim: bool) -> list[str]:
-    shown = ranking[:top]
-    rest = sum(m.probability for m in ranking[top:]) if len(ranking) > top else None
-    colors = [person_color(labels, m.person) for m in shown]
-    order = ranking_bars(ax, [m.person for m in shown], [m.probability for m in shown], colors,
-                         name_width=20, rest=rest, n_rest=len(ranking) - top)
-    if dim:
-        for p in ax.patches:
-            p.set_alpha(0.45)
-    return order
-
-
-def _title(fig: Any, x: float, y: float, W: float, H: float, text: str, sub: str,
-           sub_color: str) -> None:
-    fig.text(x / W, 1 - y / H, text, fontsize=11.5, fontweight="bold", va="top", ha="left")
-    if sub:
-        fig.text(x / W, 1 - (y + 0.22) / H, sub, fontsize=10, va="top", ha="left",
-                 color=sub_color)
-
-
 @dataclass
 class _Sheet:
     """One card being drawn: the figure, its size in inches and what every row shows."""
@@ -240,10 +111,10 @@ class _Sheet:
     n_thumbs: int
 
     def axes(self, x: float, y: float, w: float, h: float) -> Any:
-        return _axes(self.fig, x, y, w, h, self.W, self.H)
+        return axes_at(self.fig, x, y, w, h, self.W, self.H)
 
     def title(self, y: float, text: str, sub: str, color: str) -> None:
-        _title(self.fig, MARGIN, y, self.W, self.H, text, sub, color)
+        draw_title(self.fig, MARGIN, y, self.W, self.H, text, sub, color)
 
     def rule(self, y0: float, color: str = "#dddddd", lw: float = 1) -> None:
         self.fig.add_artist(self.plt.Line2D([MARGIN / self.W, 1 - MARGIN / self.W],
@@ -267,7 +138,7 @@ def render_card(model: Recognizer, results: Sequence[PhotoResult], out: str | Pa
     check_names(labels)
     top = max(1, top or 5)
     results, plan, images = _plan(results, sources)
-    heats = {(i, k): _gradcam(model, images[i], results[i].faces[k])
+    heats = {(i, k): gradcam_map(model, images[i], results[i].faces[k])
              for i, k in plan if k is not None and images[i] is not None}
     has_cam = any(h is not None for h in heats.values())
     n_thumbs = nearest if model.has_thumbnails else 0
@@ -344,7 +215,7 @@ def _no_face_row(sheet: _Sheet, r: PhotoResult, rgb: np.ndarray | None, y0: floa
     sheet.title(y0 + 0.05, shorten(name, 70), msg, "#C44E52")
     if rgb is not None:
         ax = sheet.axes(MARGIN, y0 + TITLE_H + 0.1, PHOTO_W, PANEL_H)
-        _draw_photo(ax, rgb, [], None, sheet.labels)
+        draw_photo(ax, rgb, [], None, sheet.labels)
     return CardRow(r.photo, None, message=msg)
 
 
@@ -376,24 +247,24 @@ def _face_row(sheet: _Sheet, r: PhotoResult, k: int, rgb: np.ndarray | None,
     x = MARGIN
     row = CardRow(r.photo, k, unknown=bool(fr.unknown))
     if rgb is not None:
-        _draw_photo(sheet.axes(x, py, PHOTO_W, PANEL_H), rgb, r.faces, k, sheet.labels)
+        draw_photo(sheet.axes(x, py, PHOTO_W, PANEL_H), rgb, r.faces, k, sheet.labels)
     x += PHOTO_W + GAP
     face_img = None
     if rgb is not None:
         from lookalike.face.detector import align
 
         face_img = align(rgb, fr.face, size=160, margin=0.1)
-        _draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), face_img, "aligned face")
+        draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), face_img, "aligned face")
     x += FACE_W + GAP
     if sheet.has_cam:
         if heat is not None and face_img is not None:
-            base = _cam_base(sheet.model, rgb, fr, face_img, heat.shape)
-            _draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), base, "Grad-CAM", heat)
+            base = cam_base(sheet.model, rgb, fr, face_img, heat.shape)
+            draw_face(sheet.axes(x, py + 0.1, FACE_W, FACE_W), base, "Grad-CAM", heat)
             row.gradcam = True
         x += FACE_W + GAP
     x += NAME_W
     ax = sheet.axes(x, py + 0.05, BARS_W, sheet.bars_h)
-    row.order = _bars(ax, fr.ranking, sheet.labels, sheet.top, bool(fr.unknown))
+    row.order = draw_bars(ax, fr.ranking, sheet.labels, sheet.top, bool(fr.unknown))
     ax.set_xlabel("probability", fontsize=8.5, labelpad=2)
     if fr.unknown:
         ax.text(0.98, 0.02, "none of these", transform=ax.transAxes, ha="right",
@@ -410,7 +281,7 @@ def _nearest_thumbs(sheet: _Sheet, fr: FaceResult, row: CardRow, x: float, py: f
         idx = fr.nearest[j] if j < len(fr.nearest) else None
         img = decode_jpeg(sheet.model.thumbnail(idx)) if idx is not None else None
         ax = sheet.axes(x, py + 0.1, THUMB_W, THUMB_W)
-        _draw_thumb(ax, img, m.person, m.similarity, person_color(sheet.labels, m.person))
+        draw_thumb(ax, img, m.person, m.similarity, person_color(sheet.labels, m.person))
         if j == 0:
             ax.set_title("closest training photos", fontsize=9, loc="left",
                          color="#555555", pad=4)
@@ -435,7 +306,7 @@ def _verdict_row(sheet: _Sheet, verdict: Verdict, y0: float) -> CardRow:
                 "face", shorten(sub, 120), col)
     bx = MARGIN + PHOTO_W + GAP + FACE_W + GAP + NAME_W
     ax = sheet.axes(bx, y0 + TITLE_H + 0.15, BARS_W, sheet.bars_h - 0.1)
-    order = _bars(ax, verdict.ranking, sheet.labels, sheet.top, verdict.unknown)
+    order = draw_bars(ax, verdict.ranking, sheet.labels, sheet.top, verdict.unknown)
     ax.set_xlabel("combined probability", fontsize=8.5, labelpad=2)
     shown = votes[:7] + ([f"… {len(votes) - 7} more"] if len(votes) > 7 else [])
     sheet.fig.text(MARGIN / sheet.W, 1 - (y0 + TITLE_H + 0.2) / sheet.H,
