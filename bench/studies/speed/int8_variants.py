@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import REPO, RESULTS, lfw_funneled, machine  # noqa: E402
+from bench.studies.speed.bench_int8 import run as run_raw  # noqa: E402  (one face per inference)
 from bench.studies.speed.quantize_sface import calibration_photos, crops, pair_people  # noqa: E402
 
 OUT = REPO / "src" / "lookalike" / "runtime" / "int8"
@@ -71,13 +72,6 @@ def report_photos(n: int, seed: int = 1) -> list[Path]:
     return [sorted((root / p).glob("*.jpg"))[0] for p in rng.permutation(sorted(pair_people()))[:n]]
 
 
-def raw(compiled, blobs: np.ndarray) -> np.ndarray:
-    req = compiled.create_infer_request()
-    out = []
-    for b in blobs:
-        req.infer({0: b[None]})
-        out.append(np.array(req.get_output_tensor(0).data, copy=True).reshape(-1))
-    return np.stack(out)
 
 
 def compare(f32: np.ndarray, q: np.ndarray) -> dict:
@@ -253,7 +247,7 @@ def main() -> None:
     path, _ = fp32_onnx(sface_path())
     cfg = {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"}
     f32 = core.compile_model(core.read_model(str(path)), "CPU", cfg)
-    ref_select, ref_report = raw(f32, select), raw(f32, report)
+    ref_select, ref_report = run_raw(f32, select), run_raw(f32, report)
     result: dict = {"machine": machine(), "load_start": os.getloadavg(),
                     "calibration": {"lfw_outside_pairs": len(lfw), "wild_train": len(wild)},
                     "variants": {}}
@@ -270,8 +264,8 @@ def main() -> None:
         paths[kind] = xml
         fq = sum(o.get_type_name() == "FakeQuantize" for o in q.get_ordered_ops())
         entry = {"xml": str(xml), "fake_quantize_ops": fq, "made": made, **extra,
-                 "select": compare(ref_select, raw(c, select)),
-                 "report": compare(ref_report, raw(c, report))}
+                 "select": compare(ref_select, run_raw(c, select)),
+                 "report": compare(ref_report, run_raw(c, report))}
         result["variants"][kind] = entry
         print(kind, json.dumps(entry), flush=True)
         if args.ship:

@@ -105,6 +105,10 @@ def deletion_mask(view: np.ndarray, masks: np.ndarray, fill: str) -> np.ndarray:
     return np.where(hard, f, view[None]).astype(np.uint8)
 
 
+#: The 8 moves of 2 px the stability test shifts a pair by.
+SHIFTS_2PX = [(2, 0), (-2, 0), (0, 2), (0, -2), (2, 2), (-2, -2), (2, -2), (-2, 2)]
+
+
 def shift(view: np.ndarray, dx: int, dy: int) -> np.ndarray:
     import cv2
 
@@ -121,7 +125,7 @@ def run(ex: Explainer, pipe: FacePipeline, items, rng: np.random.Generator, quie
     said_m, said_s = [], []  # the sentence (the parts it names, in order) unchanged
     photo_all, photo_top, said_p = [], [], []  # the photos shifted, faces found again
     firsts: dict[str, int] = {}
-    dirs = [(2, 0), (-2, 0), (0, 2), (0, -2), (2, 2), (-2, -2), (2, -2), (-2, 2)]
+    dirs = SHIFTS_2PX
     for a, b in bar(items, desc=label, enabled=not quiet):
         va, vb = ex.view(a[0], a[1]), ex.view(b[0], b[1])
         why = ex.explain_views(va, vb, (a[2], b[2]))

@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.common import data_home, machine, save  # noqa: E402
 from bench.studies.why.bench_why import (  # noqa: E402
+    SHIFTS_2PX,
     deletion_mask,
     faced_pairs,
     lookalike_pairs,
@@ -33,7 +34,7 @@ from lookalike.answer.why import DEFAULT_PARTS, occlude, part_masks  # noqa: E40
 from lookalike.face.pipeline import FacePipeline  # noqa: E402
 from lookalike.measure.benchmark import find_pairs, parse_pairs  # noqa: E402
 
-DIRS = [(2, 0), (-2, 0), (0, 2), (0, -2), (2, 2), (-2, -2), (2, -2), (-2, 2)]
+DIRS = SHIFTS_2PX
 
 
 class Halves:

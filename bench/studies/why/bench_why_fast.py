@@ -42,6 +42,7 @@ import numpy as np
 
 from bench.common import data_home, machine, save  # noqa: E402
 from bench.studies.why.bench_why import (  # noqa: E402
+    SHIFTS_2PX,
     deletion_mask,
     faced_pairs,
     lookalike_pairs,
@@ -53,7 +54,7 @@ from lookalike.face.embedders import SFaceEmbedder  # noqa: E402
 from lookalike.face.pipeline import FacePipeline  # noqa: E402
 from lookalike.measure.lfw import find_pairs, parse_pairs  # noqa: E402
 
-DIRS = [(2, 0), (-2, 0), (0, 2), (0, -2), (2, 2), (-2, -2), (2, -2), (-2, 2)]
+DIRS = SHIFTS_2PX
 
 
 def nchw(views: np.ndarray) -> np.ndarray:
