@@ -169,9 +169,9 @@ def answer_faces(labels: list[str], faces: Sequence[Face],
     ``unknown`` when the top person's nearest similarity is under ``threshold``."""
     results = []
     for face, (p, sim, nearest) in zip(faces, rows, strict=True):
-        order = np.argsort(-p, kind="stable")
-        ranking = [Match(labels[i], float(p[i]), float(sim[i])) for i in order]
-        top_sim = float(sim[order[0]])
+        ranking = rank(labels, p, sim)
+        top_sim = ranking[0].similarity
+        order = np.argsort(-p, kind="stable")  # (rank's order: the nearest photos in it)
         results.append(FaceResult(face, ranking, top_sim < threshold, top_sim, p,
                                   [nearest[i] for i in order]))
     return results

@@ -253,8 +253,8 @@ class FacePipeline:
         sface = self._sface()
         keys = [_landmark_key(f) for f in faces] if sface is not None and raw else None
         need = [i for i in range(len(faces)) if keys is None or keys[i] not in raw]
-        if not need and not thumbs:
-            return l2_normalize(np.stack([raw[k] for k in keys or []])), None
+        if keys is not None and not need and not thumbs:  # every vector measured already
+            return l2_normalize(np.stack([raw[k] for k in keys])), None
         embed = self.embedder.embed if keys is None else sface.features  # type: ignore[union-attr]
         vecs: list = [None] * len(faces)
         jpegs: list = [None] * len(faces)

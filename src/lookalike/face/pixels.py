@@ -101,16 +101,22 @@ class Pixels:
         """``fn(pixels, faces)`` (rows, one per face: crops' vectors, norms) with each face
         read from the pixels :meth:`one` gives it: one call for the faces big enough in
         ``rgb``, one for the others in the finer decode; rows in the order of ``faces``."""
-        faces = list(faces)
-        if not any(self._needs_finer(f) for f in faces):
-            return np.asarray(fn(self.rgb, faces))
-        return np.asarray(self.read_rows(faces, fn))
+        groups = self.groups(faces)
+        if len(groups) == 1:  # every face from one image, in order
+            img, _, some = groups[0]
+            return np.asarray(fn(img, some))
+        return np.asarray(self._rows(groups, fn))
 
     def read_rows(self, faces: Sequence[Face],
                   fn: Callable[[np.ndarray, list[Face]], Sequence | np.ndarray]) -> list:
         """:meth:`read`'s rows as a list (rows that are not numbers: JPEGs, pairs)."""
-        rows: list = [None] * len(faces)
-        for img, idx, some in self.groups(faces):
+        return self._rows(self.groups(faces), fn)
+
+    @staticmethod
+    def _rows(groups: list[tuple[np.ndarray, list[int], list[Face]]],
+              fn: Callable[[np.ndarray, list[Face]], Sequence | np.ndarray]) -> list:
+        rows: list = [None] * sum(len(idx) for _, idx, _ in groups)
+        for img, idx, some in groups:
             for i, r in zip(idx, fn(img, some), strict=True):
                 rows[i] = r
         return rows
@@ -123,12 +129,12 @@ class Pixels:
         small = [i for i, f in enumerate(faces) if self._needs_finer(f)]
         if not small:
             return [(self.rgb, list(range(len(faces))), faces)]
-        out = []
-        for group in ([i for i in range(len(faces)) if i not in set(small)], small):
-            if not group:
-                continue
-            img, _ = self.one(faces[group[0]])
-            k = img.shape[1] / self.rgb.shape[1]
-            some = [faces[i] for i in group]
-            out.append((img, group, scaled(some, k) if k != 1.0 else some))
+        taken = set(small)
+        big = [i for i in range(len(faces)) if i not in taken]
+        out = [(self.rgb, big, [faces[i] for i in big])] if big else []
+        fine = self.fine()
+        k = fine.shape[1] / self.rgb.shape[1]
+        tiny = [faces[i] for i in small]
+        # (nothing finer than rgb: the small faces are read from it, as they are)
+        out.append((fine, small, scaled(tiny, k)) if k > 1.0 else (self.rgb, small, tiny))
         return out
