@@ -35,8 +35,9 @@ class SFaceTail:
 
     def _load(self) -> None:
         from lookalike.face.embedders import sface_path
-        from lookalike.runtime import fp32_onnx, import_openvino, threads
+        from lookalike.runtime import fp32_onnx, import_openvino
         from lookalike.runtime.openvino_import import ov_core
+        from lookalike.runtime.openvino_net import compile_cpu
 
         ov = import_openvino()
         path, data = fp32_onnx(sface_path())
@@ -45,17 +46,9 @@ class SFaceTail:
         out = next(op.output(0) for op in model.get_ops() if CUT in op.output(0).get_names())
         cut = ov.Model([out], model.get_parameters(), "sface_to_" + CUT)
         cut.reshape({cut.inputs[0]: ov.PartialShape([-1, 3, 112, 112])})
-        config = {"INFERENCE_NUM_THREADS": threads(), "NUM_STREAMS": 1,
-                  "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        self._compiled = None
-        if path is not None:  # OpenVINO's compiled-model cache, as the runtime's SFace
-            try:
-                self._compiled = ov_core().compile_model(
-                    cut, "CPU", {**config, "CACHE_DIR": str(path.parent / "openvino")})
-            except RuntimeError:  # read-only or full: compile without it
-                self._compiled = None
-        if self._compiled is None:
-            self._compiled = ov_core().compile_model(cut, "CPU", config)
+        # (the runtime's compile: the process's threads and pinning, its compiled-model cache)
+        self._compiled, _ = compile_cpu(
+            cut, cache_dir=path.parent / "openvino" if path is not None else None)
         self._request = self._compiled.create_infer_request()
 
     def maps(self, views: np.ndarray) -> np.ndarray:

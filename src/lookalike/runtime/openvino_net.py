@@ -120,26 +120,9 @@ class OpenVINONetwork:
             return compiled
 
     def _compile(self, model, dynamic: bool):
-        config = {
-            "INFERENCE_NUM_THREADS": threads(),
-            "NUM_STREAMS": 1,
-            "PERFORMANCE_HINT": "LATENCY",
-            # an int8 graph's own quantised layers run int8; the rest computes in f32
-            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
-            "ENABLE_CPU_PINNING": pin_threads(),
-        }
-        if dynamic:
-            # the CPU plugin caches kernels for every input size a dynamic model meets (5,000
-            # by default): under varied uploads a web server's memory grew with them
-            config["CPU_RUNTIME_CACHE_CAPACITY"] = 0
-        if self._blob_dir is not None:
-            # OpenVINO's compiled-model cache: the next process skips compiling
-            try:
-                return ov_core().compile_model(model, "CPU",
-                                               {**config, "CACHE_DIR": str(self._blob_dir)})
-            except RuntimeError:  # the folder went read-only, full disk: compile anyway
-                self._blob_dir = None
-        return ov_core().compile_model(model, "CPU", config)
+        compiled, self._blob_dir = compile_cpu(model, precision=self.precision, dynamic=dynamic,
+                                               cache_dir=self._blob_dir)
+        return compiled
 
     # running -------------------------------------------------------------------------------
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
@@ -206,3 +189,32 @@ def _cache_dir() -> Path | None:
     except OSError:
         return None
     return folder
+
+
+def compile_cpu(model, *, precision: str = "f32", dynamic: bool = False,
+                cache_dir: Path | None = None) -> tuple[object, Path | None]:
+    """``model`` (an ``openvino.Model``) compiled for the CPU under the process's policy
+    (threads, pinning, latency; ``precision``), through OpenVINO's compiled-model cache in
+    ``cache_dir`` when given: (the compiled model, ``cache_dir``, or None when the cache could
+    not be used: a read-only folder, a full disk). Every OpenVINO network of the project
+    compiles here (also the "why" explanation's SFace cut at its last map)."""
+    config = {
+        "INFERENCE_NUM_THREADS": threads(),
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        # an int8 graph's own quantised layers run int8; the rest computes in f32
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        "ENABLE_CPU_PINNING": pin_threads(),
+    }
+    if dynamic:
+        # the CPU plugin caches kernels for every input size a dynamic model meets (5,000
+        # by default): under varied uploads a web server's memory grew with them
+        config["CPU_RUNTIME_CACHE_CAPACITY"] = 0
+    if cache_dir is not None:
+        # OpenVINO's compiled-model cache: the next process skips compiling
+        try:
+            return ov_core().compile_model(model, "CPU",
+                                           {**config, "CACHE_DIR": str(cache_dir)}), cache_dir
+        except RuntimeError:  # the folder went read-only, full disk: compile anyway
+            pass
+    return ov_core().compile_model(model, "CPU", config), None
