@@ -36,7 +36,6 @@ and all), ``tail_centred`` the bare computation.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -49,7 +48,14 @@ from bench.studies.why.bench_why import (  # noqa: E402
     same_pairs,
     shift,
 )
-from lookalike.answer.why import DEFAULT_PARTS, Explainer, occlude, part_masks  # noqa: E402
+from bench.studies.why.bench_why_cut import nchw, unit  # noqa: E402
+from lookalike.answer.why import (  # noqa: E402
+    DEFAULT_PARTS,
+    Explainer,
+    occlude,
+    part_cells,
+    part_masks,
+)
 from lookalike.face.embedders import SFaceEmbedder  # noqa: E402
 from lookalike.face.pipeline import FacePipeline  # noqa: E402
 from lookalike.measure.lfw import find_pairs, parse_pairs  # noqa: E402
@@ -57,55 +63,25 @@ from lookalike.measure.lfw import find_pairs, parse_pairs  # noqa: E402
 DIRS = SHIFTS_2PX
 
 
-def nchw(views: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(views).transpose(0, 3, 1, 2), dtype=np.float32)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    x = x.reshape(len(x), -1)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 class Tail:
-    """SFace to its last 7×7 map (OpenVINO), and its affine tail folded in numpy."""
+    """The product's SFace tail (:mod:`lookalike.answer.why_tail`: SFace to its last 7×7 map,
+    the affine layers after it folded), with the study's per-cell view of a raw vector."""
 
-    def __init__(self, folder: Path):
-        import onnx
-        import onnx.utils
-        from onnx import numpy_helper
+    def __init__(self) -> None:
+        from lookalike.answer.why_tail import sface_tail
 
-        from lookalike.face.embedders import sface_path
-        from lookalike.runtime import fp32_onnx, import_openvino, threads
+        self.tail = sface_tail()
+        self.maps(np.zeros((1, 112, 112, 3), np.uint8))  # loaded (w and const folded)
+        self.w, self.const = self.tail.w, self.tail.const
+        self.w64 = self.w.astype(np.float64)
 
-        ov = import_openvino()
-        src, _ = fp32_onnx(sface_path())
-        path = folder / "sface_to_conv14.onnx"
-        onnx.utils.extract_model(str(src), str(path), ["data"], ["conv_14_relu"],
-                                 check_model=False)
-        core = ov.Core()
-        m = core.read_model(str(path))
-        shape = m.inputs[0].get_partial_shape()
-        shape[0] = ov.Dimension(-1)
-        m.reshape({m.inputs[0]: shape})
-        self.net = core.compile_model(m, "CPU", {"INFERENCE_NUM_THREADS": threads(),
-                                                 "INFERENCE_PRECISION_HINT": "f32"})
-        g = {i.name: numpy_helper.to_array(i).astype(np.float64)
-             for i in onnx.load(str(src)).graph.initializer}
-
-        def bn(p: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
-            s = g[p + "_gamma"] / np.sqrt(g[p + "_moving_var"] + eps)
-            return s, g[p + "_beta"] - s * g[p + "_moving_mean"]
-
-        s1, t1 = bn("bn1", 2e-5)
-        s2, t2 = bn("fc1", 2e-5)
-        w = g["pre_fc1_weight_dequantized"]  # (128, 1024*49), flatten order c, y, x
-        self.w = (s2[:, None] * w * np.repeat(s1, 49)[None]).reshape(128, 1024, 49)
-        self.const = s2 * (w @ np.repeat(t1, 49) + g["pre_fc1_bias_dequantized"]) + t2
+    def maps(self, views: np.ndarray) -> np.ndarray:
+        """``(n, 1024, 49)``: the last map of RGB 112 views."""
+        return self.tail.maps(views)
 
     def cells(self, views: np.ndarray) -> np.ndarray:
         """``(n, 128, 49)``: each cell's part of each view's raw vector (sum + const = raw)."""
-        h = self.net(nchw(views))[0].reshape(len(views), 1024, 49).astype(np.float64)
-        return np.einsum("dcx,ncx->ndx", self.w, h)
+        return np.einsum("dcx,ncx->ndx", self.w64, self.maps(views).astype(np.float64))
 
 
 def tail_scores(tail: Tail, grid: np.ndarray, va, vb, centred: bool) -> tuple:
@@ -172,7 +148,7 @@ def cost(pipe: FacePipeline, net8, tail: Tail, grid: np.ndarray, items, repeat: 
     ex = Explainer(pipe.embedder, method="occlusion")
     why = Explainer(pipe.embedder, method="contribution")
     masks = np.asarray(part_masks(112, 0.0, DEFAULT_PARTS))
-    w32 = tail.w.astype(np.float32)
+    w32 = tail.w
 
     def pixels_int8(va, vb, ea, eb):
         occ = np.concatenate([occlude(va, masks, 8.0), occlude(vb, masks, 8.0)])
@@ -181,7 +157,7 @@ def cost(pipe: FacePipeline, net8, tail: Tail, grid: np.ndarray, items, repeat: 
         return (s - e[:4] @ eb + s - e[4:] @ ea) / 2
 
     def tail_fast(va, vb, ea, eb):
-        h = tail.net(nchw(np.stack([va, vb])))[0].reshape(2, 1024, 49)
+        h = tail.maps(np.stack([va, vb]))
         raw = np.einsum("dcx,ncx->nd", w32, h) + tail.const
         n = np.linalg.norm(raw, axis=1)
         u = raw / n[:, None]
@@ -223,7 +199,6 @@ def cost(pipe: FacePipeline, net8, tail: Tail, grid: np.ndarray, items, repeat: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import cv2
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=60, help="pairs of each kind")
@@ -239,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     int8 = SFaceEmbedder(precision="int8")
     net8 = lambda x: int8._network().run(x)[0]  # noqa: E731
     masks = np.asarray(part_masks(112, 0.0, DEFAULT_PARTS))
-    grid = np.stack([cv2.resize(m, (7, 7), interpolation=cv2.INTER_AREA).reshape(-1)
-                     for m in masks])
-    tail = Tail(Path(__import__("tempfile").mkdtemp(prefix="why-tail-")))
+    grid = part_cells(tuple(DEFAULT_PARTS))
+    tail = Tail()
     lfw_dir, pairs_txt = find_pairs(data_home())
     pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
     ex = Explainer(pipe.embedder)
