@@ -129,6 +129,18 @@ class FacePipeline:
             self.embedder]
         return next((p.feature_norms for p in parts if isinstance(p, SFaceEmbedder)), None)
 
+    def lanes(self, photos: int) -> int:
+        """How many of ``photos`` to analyse at once (:mod:`lookalike.runtime.lanes`): side by
+        side where every network is an OpenVINO one (YuNet and SFace; dlib computes holding
+        Python's lock, so a dlib embedder goes one photo at a time)."""
+        from lookalike.runtime.lanes import lanes_for
+
+        parts = self.embedder.parts if isinstance(self.embedder, ComboEmbedder) else [
+            self.embedder]
+        if not all(isinstance(p, SFaceEmbedder) for p in parts):
+            return 1
+        return min(lanes_for(photos, p.backend) for p in parts)
+
     @property
     def key(self) -> str:
         """What the cached analyses depend on (``rec=2``: faces stored in the face choice's

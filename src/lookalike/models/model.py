@@ -87,6 +87,12 @@ class Model(EmbeddingRecognizer):
         return answer_faces(self.labels, faces, self.rank_embeddings(embeddings),
                             self.threshold)
 
+    def lanes(self, photos: int) -> int:
+        """Photos answered at once by :meth:`predict_many`: the pipeline's networks say
+        (:meth:`lookalike.face.pipeline.FacePipeline.lanes`); the rest of an answer reads only
+        this model's fixed arrays."""
+        return self.pipeline.lanes(photos)
+
     def predict(self, photo: PhotoSource, *, all_faces: bool = False,
                 name: str | None = None, keep_image: bool = False) -> PhotoResult:
         """The photo through the face pipeline (one call: decode, detect, choose, embed),

@@ -21,6 +21,7 @@ from lookalike.answer.ranking import PhotoResult, Verdict, combine
 from lookalike.answer.subject import KNOWN, PROMINENT, check_subject, choose_subject
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.photos.images import PhotoSource
+from lookalike.runtime.lanes import side_by_side
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,13 +124,16 @@ class Recognizer(ABC):
         errors. ``keep_images``: each answer keeps its decoded photo (a card draws them)."""
         subject = check_subject(subject or (KNOWN if together else PROMINENT))
         known = self._by_known(subject)
-        results = []
-        for k, p in enumerate(photos):
+
+        def one(k: int) -> PhotoResult:
+            p = photos[k]
             name = names[k] if names else ("<bytes>" if isinstance(p, bytes) else str(p))
             try:
-                results.append(self._answer(p, name, known, all_faces or together, keep_images))
+                return self._answer(p, name, known, all_faces or together, keep_images)
             except ImageError as err:
-                results.append(PhotoResult(name, [], None, str(err)))
+                return PhotoResult(name, [], None, str(err))
+
+        results = side_by_side(one, range(len(photos)), self.lanes(len(photos)))
         verdict = None
         if together:
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))
@@ -140,6 +144,11 @@ class Recognizer(ABC):
             if not all_faces:
                 results = [replace(r, faces=r.faces[:1]) for r in results]
         return results, verdict
+
+    def lanes(self, photos: int) -> int:
+        """How many of ``photos`` :meth:`predict_many` answers at once
+        (:mod:`lookalike.runtime.lanes`): 1, one after the other, unless the kind says more."""
+        return 1
 
     def _by_known(self, subject: str) -> bool:
         """Whether answers choose their face by "known person": asked, and this kind has a

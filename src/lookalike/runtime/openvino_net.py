@@ -16,13 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.runtime import memory
+from lookalike.runtime.lanes import streams
 from lookalike.runtime.openvino_import import import_openvino, ov_core
 from lookalike.runtime.policy import pin_threads, threads
 from lookalike.runtime.weights import fp32_onnx, int8_model
 
 _compile_lock = threading.Lock()  # one compile at a time (each is multi-threaded already)
+# OpenVINO's Python binding initialises C++ statics (numpy's API among them) at their first
+# use, under a guard that does not release Python's lock: two threads' first inferences at
+# once deadlocked, both waiting in __cxa_guard_acquire (seen with photos side by side, the
+# first inference of the process in two lanes). A request's first run holds this lock.
+_first_run_lock = threading.Lock()
 
 DYNAMIC = ("dynamic",)  # the key of the compiled model with dynamic sides
+
+
+def _is_dynamic(key: tuple) -> bool:
+    return key[0] == "dynamic"
 
 
 class OpenVINONetwork:
@@ -30,7 +40,9 @@ class OpenVINONetwork:
     ``max_shapes`` are kept (LRU); with ``dynamic``, a size runs on one compiled dynamic-shape
     model until it was seen ``static_after`` times, then gets its own compiled model (at most
     ``max_shapes`` such, kept: evicting and compiling again under varied sizes grows memory
-    without bound); with ``batch``, one model with a dynamic batch size serves every batch."""
+    without bound); with ``batch``, one model with a dynamic batch size serves every batch.
+    A thread running photos side by side (:mod:`lookalike.runtime.lanes`) runs its own
+    compiled variants: as many streams as photos at once, the threads shared among them."""
 
     backend = "openvino"
 
@@ -77,9 +89,12 @@ class OpenVINONetwork:
                 self._blob_dir = path.parent / "openvino" if path is not None else None
         return self._model
 
-    def _key(self, shape: tuple[int, ...]) -> tuple:
-        """Which compiled model runs an input of this shape (counting sightings)."""
+    def _key(self, shape: tuple[int, ...], lanes: int) -> tuple:
+        """Which compiled model runs an input of this shape for a thread running ``lanes``
+        photos side by side (counting sightings)."""
         key: tuple = ("batch", *shape[1:]) if self.batch else shape
+        if lanes > 1:
+            key = (*key, "lanes", lanes)
         with self._lock:
             if key in self._compiled:
                 self._compiled.move_to_end(key)
@@ -87,48 +102,51 @@ class OpenVINONetwork:
             self._seen[shape] = seen = self._seen.get(shape, 0) + 1
             if len(self._seen) > 1024:
                 self._seen.clear()
-            statics = len(self._compiled) - (DYNAMIC in self._compiled)
+            statics = sum(not _is_dynamic(k) for k in self._compiled)
         if self.dynamic and (seen < self.static_after or statics >= self.max_shapes
                              or shape[-1] * shape[-2] > self.pool_pixels):
-            return DYNAMIC
+            return DYNAMIC if lanes == 1 else (*DYNAMIC, lanes)
         return key
 
-    def _compiled_for(self, shape: tuple[int, ...]):
-        key = self._key(shape)
+    def _compiled_for(self, shape: tuple[int, ...]) -> tuple[object, bool]:
+        """(the compiled model for this shape and the calling thread's lanes, whether it is
+        the dynamic-shape one)."""
+        lanes = streams()
+        key = self._key(shape, lanes)
         with self._lock:
             hit = self._compiled.get(key)
         if hit is not None:
-            return hit
+            return hit, _is_dynamic(key)
         with _compile_lock, self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
-                return hit
+                return hit, _is_dynamic(key)
             model = self._read().clone()
-            if key == DYNAMIC or self.batch:  # (SFace batched: bit for bit batch 1's)
+            dynamic = _is_dynamic(key)
+            if dynamic or self.batch:  # (SFace batched: bit for bit batch 1's)
                 dims = [-1, *shape[1:]] if self.batch else [*shape[:2], -1, -1]
                 model.reshape({model.inputs[0]: import_openvino().PartialShape(dims)})
             elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
                 model.reshape({model.inputs[0]: list(shape)})
-            compiled = self._compile(model, dynamic=key == DYNAMIC)
+            compiled = self._compile(model, dynamic=dynamic, lanes=lanes)
             self.compiles += 1
             self._compiled[key] = compiled
-            if not self.dynamic:  # one shape: the uncompiled copy of the weights can go
-                self._model = None  # (read again if a new shape comes)
-            statics = [k for k in self._compiled if k != DYNAMIC]
+            if not self.dynamic and lanes == 1:  # one shape: the uncompiled copy of the
+                self._model = None  # weights can go (read again if a new shape comes)
+            statics = [k for k in self._compiled if not _is_dynamic(k)]
             for old in statics[: max(0, len(statics) - self.max_shapes)]:
                 self._idle.pop(id(self._compiled.pop(old)), None)
-            return compiled
+            return compiled, dynamic
 
-    def _compile(self, model, dynamic: bool):
+    def _compile(self, model, dynamic: bool, lanes: int = 1):
         compiled, self._blob_dir = compile_cpu(model, precision=self.precision, dynamic=dynamic,
-                                               cache_dir=self._blob_dir)
+                                               cache_dir=self._blob_dir, streams=lanes)
         return compiled
 
     # running -------------------------------------------------------------------------------
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         blob = np.ascontiguousarray(blob, dtype=np.float32)
-        compiled = self._compiled_for(tuple(blob.shape))
-        dynamic = compiled is self._compiled.get(DYNAMIC)
+        compiled, dynamic = self._compiled_for(tuple(blob.shape))
         big = blob.shape[-1] * blob.shape[-2] > self.pool_pixels
         with self._slots:
             with self._lock:
@@ -137,11 +155,12 @@ class OpenVINONetwork:
                 request = idle.pop() if idle else None
                 self._dynamic_busy += dynamic
             try:
-                if request is None:
+                if request is None:  # a new request's first run: one at a time (below)
                     request = compiled.create_infer_request()
-                request.infer({0: blob})
-                outs = [np.array(request.get_output_tensor(i).data, dtype=np.float32,
-                                 copy=True) for i in range(len(compiled.outputs))]
+                    with _first_run_lock:
+                        outs = _infer(compiled, request, blob)
+                else:
+                    outs = _infer(compiled, request, blob)
             finally:
                 if dynamic:
                     self._dynamic_done(compiled, big)
@@ -179,6 +198,12 @@ class OpenVINONetwork:
         memory.malloc_trim()
 
 
+def _infer(compiled, request, blob: np.ndarray) -> list[np.ndarray]:
+    request.infer({0: blob})
+    return [np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+            for i in range(len(compiled.outputs))]
+
+
 def _cache_dir() -> Path | None:
     """Where compiled shipped (int8) graphs are cached: ``<cache>/models/openvino``."""
     from lookalike.runtime.weights import model_cache_dir
@@ -192,16 +217,19 @@ def _cache_dir() -> Path | None:
 
 
 def compile_cpu(model, *, precision: str = "f32", dynamic: bool = False,
-                cache_dir: Path | None = None) -> tuple[object, Path | None]:
+                cache_dir: Path | None = None, streams: int = 1) -> tuple[object, Path | None]:
     """``model`` (an ``openvino.Model``) compiled for the CPU under the process's policy
-    (threads, pinning, latency; ``precision``), through OpenVINO's compiled-model cache in
+    (threads, pinning; ``precision``), through OpenVINO's compiled-model cache in
     ``cache_dir`` when given: (the compiled model, ``cache_dir``, or None when the cache could
-    not be used: a read-only folder, a full disk). Every OpenVINO network of the project
-    compiles here (also the "why" explanation's SFace cut at its last map)."""
+    not be used: a read-only folder, a full disk). ``streams`` 1: one inference at a time on
+    every thread (the lowest wait); N: N inferences at once, the threads shared among them
+    (photos side by side, :mod:`lookalike.runtime.lanes`: the least CPU per photo). Every
+    OpenVINO network of the project compiles here (also the "why" explanation's SFace cut at
+    its last map)."""
     config = {
         "INFERENCE_NUM_THREADS": threads(),
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": streams,
+        "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
         # an int8 graph's own quantised layers run int8; the rest computes in f32
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         "ENABLE_CPU_PINNING": pin_threads(),
