@@ -93,6 +93,8 @@ def test_a_big_face_in_a_big_photo_is_decoded_once_at_a_quarter(monkeypatch):
     res = FacePipeline(cache=False).analyze(data, first_only=True)
     assert calls == [(750, 1000, 3)]
     assert res.image_size == (4000, 3000) and res.n_faces == 1
+    # hashed beside the decode (no cache to look up first), the same key as read_photo's
+    assert len(data) >= images.ASIDE_BYTES and res.digest == images.content_hash(data)
     # the face as the earlier path found it, in the finer decode (2000 px)
     fine, _ = pipeline.decode_for_faces(data)
     ref = FacePipeline(cache=False).analyze_array(fine, first_only=True)

@@ -112,6 +112,18 @@ def test_missing_and_folder(tmp_path):
         load_image(tmp_path)
 
 
+def test_a_photo_hashed_aside_has_the_same_key(tmp_path):
+    from lookalike.photos.images import ASIDE_BYTES, read_photo, read_photo_aside
+
+    for n in (1000, ASIDE_BYTES + 1):  # hashed at once / in another thread
+        f = tmp_path / f"{n}.bin"
+        f.write_bytes(np.random.default_rng(n).bytes(n))
+        data, key = read_photo_aside(f)
+        assert (data, key()) == read_photo(f) and key() == content_hash(data)
+    with pytest.raises(ImageError, match="file not found"):
+        read_photo_aside(tmp_path / "missing.jpg")
+
+
 def test_content_hash_is_stable_and_distinct():
     a, b = encode(astronaut()), encode(astronaut(), quality=50)
     assert content_hash(a) == content_hash(bytes(a)) != content_hash(b)

@@ -89,6 +89,8 @@ def instrument() -> Stages:
 
     st = Stages()
     # each stage under the names the measured checkout calls (older checkouts: the second)
+    if hasattr(pipeline, "read_photo_aside"):  # cache off: the hash beside the decode
+        st.wrap(pipeline, "read_photo_aside", "read+hash")
     if hasattr(pipeline, "read_photo"):
         st.wrap(pipeline, "read_photo", "read+hash")
     else:

@@ -36,7 +36,7 @@ from lookalike.face.record import (  # noqa: F401 - box_in_image: its old home
     scaled,
     whole_image_face,
 )
-from lookalike.photos.images import PhotoSource, read_photo
+from lookalike.photos.images import PhotoSource, read_photo, read_photo_aside
 
 #: Faces kept per photo, most prominent first: a class or team photo. Each costs one embedding
 #: (~40 ms of CPU) when every face is wanted; ``predict`` embeds only the first by default.
@@ -162,8 +162,12 @@ class FacePipeline:
         analysis then costs the decode alone. ``digest``: the content hash of ``source`` when
         the caller has it already (:mod:`lookalike.face.many` reads and hashes each photo once)."""
         label = name if name is not None else (None if isinstance(source, bytes) else source)
-        data, digest = read_photo(source, digest)
         cache = self.cache if self.cache is not None and self.cache.enabled else None
+        digest_of = None
+        if cache is None and digest is None:  # nothing to look up: hashed beside the decode
+            data, digest_of = read_photo_aside(source)
+        else:
+            data, digest = read_photo(source, digest)
         key = f"{digest}|{self.key}" if cache is not None else ""  # none: no key, no look-up
         hit = cache.get(key) if cache is not None else None
         if hit is not None:
@@ -174,7 +178,9 @@ class FacePipeline:
             return result.first() if first_only else result
         # at the detector's scale; small faces are read from a finer decode made for them
         pixels = Pixels.decode(data, self.detector.max_side, label)
-        result = self._analyze(pixels, digest, first_only)
+        result = self._analyze(pixels, digest or "", first_only)
+        if digest_of is not None:
+            result.digest = digest_of()
         full = pixels.full
         if full != result.image_size:  # decoded smaller: report boxes in the photo's pixels
             k = full[0] / result.image_size[0]
