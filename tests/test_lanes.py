@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike import runtime
+from lookalike.errors import LookalikeError
 from lookalike.runtime import lanes, policy
 
 
@@ -17,6 +18,7 @@ def cores(monkeypatch):
     """A process of ``n`` usable cores, no LOOKALIKE_THREADS, the default thread policy."""
     monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
     monkeypatch.delenv("LOOKALIKE_BACKEND", raising=False)
+    monkeypatch.delenv("LOOKALIKE_LANES", raising=False)
     monkeypatch.setattr(policy, "_DEFAULT_THREADS", [None])
 
     def set_cores(n: int) -> None:
@@ -34,6 +36,14 @@ def test_lanes_only_for_enough_photos_on_openvino_with_threads_to_share(cores, m
     monkeypatch.setenv("LOOKALIKE_THREADS", "1")
     assert lanes.lanes_for(100, "openvino") == 1  # the user asked for one thread
     monkeypatch.delenv("LOOKALIKE_THREADS")
+    monkeypatch.setenv("LOOKALIKE_LANES", "1")  # turned off by the user
+    assert lanes.lanes_for(100, "openvino") == 1
+    monkeypatch.setenv("LOOKALIKE_LANES", "3")  # at most 3, and never more than the cores
+    assert lanes.lanes_for(100, "openvino") == 3
+    monkeypatch.setenv("LOOKALIKE_LANES", "two")
+    with pytest.raises(LookalikeError, match="LOOKALIKE_LANES"):
+        lanes.lanes_for(100, "openvino")
+    monkeypatch.delenv("LOOKALIKE_LANES")
     runtime.set_default_threads(1)  # a --workers pool process: already one photo per core
     assert lanes.lanes_for(100, "openvino") == 1
     cores(1)
