@@ -4,6 +4,7 @@ the networks' own variant for them, and answers identical to one photo at a time
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -68,8 +69,20 @@ def test_side_by_side_keeps_the_order_and_each_lane_knows_its_share():
             raise ValueError("bad photo")
         return x
 
+    started: list[int] = []
+
+    def fail_early(x: int) -> int:
+        started.append(x)
+        if x == 1:
+            raise ValueError("bad photo")
+        time.sleep(0.002)  # a photo's work
+        return x
+
     with pytest.raises(ValueError, match="bad photo"):  # an error is not swallowed
         lanes.side_by_side(fail, range(4), 2)
+    with pytest.raises(ValueError):  # and the photos not started yet are not worked through
+        lanes.side_by_side(fail_early, range(2000), 2)  # (2 s of work in all)
+    assert len(started) < 1000
 
 
 @pytest.mark.skipif(not runtime.openvino_available(), reason="needs openvino")

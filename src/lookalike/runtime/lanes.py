@@ -67,9 +67,12 @@ def side_by_side(fn: Callable[[T], R], items: Iterable[T], lanes: int) -> list[R
     items = list(items)
     if lanes <= 1 or len(items) < 2:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(lanes, thread_name_prefix="lookalike-lane",
-                            initializer=_enter, initargs=(lanes,)) as pool:
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="lookalike-lane", initializer=_enter,
+                              initargs=(lanes,))
+    try:
         # the first item alone: the lanes' networks are compiled and their first runs made
         # once, not raced (OpenVINONetwork: a first run initialises the binding's statics)
         first = pool.submit(fn, items[0]).result()
         return [first, *pool.map(fn, items[1:])]
+    finally:  # an error or Ctrl-C: the items not started are dropped, not worked through
+        pool.shutdown(wait=True, cancel_futures=True)
