@@ -17,7 +17,8 @@ mirrored back onto the pair's geometry). The deletion test's drops (each part hi
 face's mean colour, hard edges, in one face then the other, f32 vectors) are kept per part, so
 any ranking's deletion result follows.
 
-``--analyse`` (no network): the variants' figures from a saved ``.npz``.
+``--analyse`` (no network): the variants' figures from a saved ``.npz``. ``--cost REPEAT``: the
+explanation's cost in bare SFace inferences, every variant interleaved in one process.
 """
 
 from __future__ import annotations
@@ -189,6 +190,64 @@ def analyse(data: dict, label: str) -> dict:
     return out
 
 
+def cost(repeat: int) -> dict:
+    """Wall and CPU ms (p50) per explained pair, interleaved with a bare SFace f32 inference
+    (batch of 1) in the same process, on 10 LFW same-person pairs (their vectors known):
+    the default explanation (4 crops), without the mirror (2 crops), the third pass's
+    weighting (2 crops), one face against its top 3 matches (per match), and the network
+    alone on the default's 4 crops (the floor)."""
+    import time
+
+    from lookalike.answer.why_tail import sface_tail
+
+    pipe = FacePipeline("sface")
+    lfw_dir, pairs_txt = find_pairs(data_home())
+    pairs = parse_pairs(pairs_txt.read_text(), lfw_dir)
+    ex = Explainer(pipe.embedder)
+    two = Explainer(pipe.embedder, mirror=False)
+    third = Explainer(pipe.embedder, mirror=False, cell_blur=0)
+    items = [(ex.view(a[0], a[1]), ex.view(b[0], b[1]), a[2], b[2])
+             for a, b in faced_pairs(pipe, same_pairs(pairs, 10))]
+    net = pipe.embedder._network()
+    tail = sface_tail()
+
+    def nchw(v: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(v.transpose(0, 3, 1, 2), dtype=np.float32)
+
+    def top3(r: int) -> None:
+        ex.explain_many(items[r][0], [items[(r + k) % len(items)][1] for k in range(3)])
+
+    fns = {
+        "bare_sface": lambda r: net.run(nchw(items[r][0][None])),
+        "network_alone_4_crops": lambda r: tail.cells(np.stack(
+            [items[r][0], items[r][1], items[r][0][:, ::-1], items[r][1][:, ::-1]])),
+        "default_mirror_blur24": lambda r: ex.explain_views(items[r][0], items[r][1], items[r][2:]),
+        "no_mirror_blur24": lambda r: two.explain_views(items[r][0], items[r][1], items[r][2:]),
+        "third_pass_no_mirror_blur0": lambda r: third.explain_views(items[r][0], items[r][1],
+                                                                 items[r][2:]),
+        "top3_per_match": top3,
+    }
+    for f in fns.values():
+        for r in range(2):
+            f(r)
+    times: dict[str, tuple[list, list]] = {k: ([], []) for k in fns}
+    for i in range(repeat):
+        for k, f in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            f(i % len(items))
+            div = 3 if k == "top3_per_match" else 1
+            times[k][0].append((time.perf_counter() - t) / div)
+            times[k][1].append((time.process_time() - c) / div)
+    med = {k: (float(np.median(w)) * 1000, float(np.median(c)) * 1000)
+           for k, (w, c) in times.items()}
+    bw, bc = med["bare_sface"]
+    out = {k: {"wall_ms_p50": round(w, 1), "cpu_ms_p50": round(c, 1),
+               "wall_in_bare": round(w / bw, 2), "cpu_in_bare": round(c / bc, 2)}
+           for k, (w, c) in med.items()}
+    out["repeat"] = repeat
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=100, help="pairs of each kind")
@@ -197,8 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", action="store_true",
                     help="the next --pairs pairs of each kind (pairs not in the first --pairs)")
     ap.add_argument("--seed", type=int, default=0, help="the 2 px moves' random draws")
+    ap.add_argument("--cost", type=int, default=0, metavar="REPEAT",
+                    help="only time the explanations (see cost()), REPEAT times")
     args = ap.parse_args(argv)
     from bench.common import RESULTS
+
+    if args.cost:
+        res = {"machine": machine(), "cost": cost(args.cost),
+               "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}
+        for k, v in res["cost"].items():
+            print(k, v)
+        save(args.name, res)
+        return 0
 
     path = RESULTS / f"{args.name}.npz"
     start = machine()
