@@ -187,6 +187,18 @@ def analyse(data: dict, label: str) -> dict:
                for k, v in res.items()}
         res["crops"] = 2 * len(looks)
         out[f"{cname}|{lname}|{centre}|{norm}"] = res
+    # the reference no explanation should be mistaken for: one fixed order for every pair
+    const = np.arange(drops.shape[1])
+    od = ranks(drops)
+    out["constant_order"] = {
+        "deletion": round(float(np.mean(drops[:, const[0]] > drops[:, const[-1]])) * 100, 1),
+        "mirror": 100.0, "crop": 100.0, "photo": 100.0, "commonest_ranking": 100.0,
+        "same_as_pixels": round(float(np.mean(np.all(od == const, axis=1))) * 100, 1),
+        "first_as_pixels": round(float(np.mean(od[:, 0] == const[0])) * 100, 1),
+        "kendall_vs_pixels": round(float(np.mean([kendall(a, const) for a in od])), 3),
+        "pixels_commonest_ranking": round(max(np.unique(od, axis=0, return_counts=True)[1])
+                                          / len(od) * 100, 1),
+        "crops": 0, "order": list(DEFAULT_PARTS)}
     return out
 
 
