@@ -8,9 +8,10 @@ on the alignment template, so the same for both faces) are weighed by one of two
 - ``contribution`` (SFace f32 on OpenVINO, the default there): SFace ends in affine layers over
   its last 7×7 feature map, so the cosine of two faces is exactly a sum over that map's cells
   (:mod:`lookalike.answer.why_tail`). A part's *drop* is what the cells under its region add to
-  the cosine beyond the face's average cell (each cell weighed by how much of it the region
-  covers; the mean of face a's cells against b and face b's against a). Both faces go once
-  through SFace: no extra crops.
+  the cosine beyond the face's average cell (each cell weighed by how much of it the region,
+  blurred by about one and a half cells, covers; the mean of face a's cells against b and face
+  b's against a, and of the pair as it is and mirrored). Both faces go through SFace as they
+  are and mirrored, in one batch (4 crops; one face against several: 2 + 2 per other face).
 - ``occlusion`` (every other embedder): each part is hidden in turn — blended with a blurred
   copy of the face — in one face, then in the other; its *drop* is how much the cosine falls
   (the mean of hiding it in either face).
