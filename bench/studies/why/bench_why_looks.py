@@ -150,12 +150,10 @@ def analyse(data: dict, label: str) -> dict:
                  "jitter_lr": [0, 1, 2]}
     out = {}
     for (cname, cover), (lname, looks), centre, norm in itertools.product(
-            covers().items(), look_sets.items(), ("mean", "none", "median"), ("sum", "area")):
+            covers().items(), look_sets.items(), ("mean", "none"), ("sum", "area")):
         r = rows[:, :, looks].mean(axis=2)  # (pairs, conds, 2, 49)
         if centre == "mean":
             r = r - r.mean(axis=-1, keepdims=True)
-        elif centre == "median":
-            r = r - np.median(r, axis=-1, keepdims=True)
         w = cover / cover.sum(axis=1, keepdims=True) if norm == "area" else cover
         score = np.einsum("pc,nkfc->nkp", w, r) / 2  # (pairs, conds, parts)
         o = ranks(score)
