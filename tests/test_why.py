@@ -75,22 +75,36 @@ def test_sface_tail_splits_the_cosine_over_the_last_maps_cells_exactly():
     rng = np.random.default_rng(1)
     views = rng.integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)
     tail = sface_tail()
-    maps = tail.maps(views)
-    assert maps.shape == (2, 1024, 49)
+    assert tail.maps(views).shape == (2, 1024, 49)
+    cells = tail.cells(views)  # each cell's part of the raw vector, computed by OpenVINO
+    assert cells.shape == (2, 128, 49)
+    # the same products as the folded W on the map, in numpy
+    ref = np.einsum("dkx,nkx->ndx", tail.w.astype(np.float64),
+                    tail.maps(views).astype(np.float64))
+    assert np.abs(cells - ref).max() < 1e-5 * np.abs(ref).max()
     net = SFaceEmbedder()._network()
     raw = net.run(np.ascontiguousarray(views.transpose(0, 3, 1, 2), dtype=np.float32))[0]
     raw = raw.reshape(2, -1)
-    assert np.abs(tail.raw(maps) - raw).max() < 1e-4 * np.abs(raw).max()
-    rows, cos = tail.cell_shares(maps)
+    assert np.abs(tail.raw(cells) - raw).max() < 1e-4 * np.abs(raw).max()
+    rows, cos = tail.cell_shares(cells)
     unit = l2_normalize(raw)
     assert cos == pytest.approx(float(unit[0] @ unit[1]), abs=1e-5)
     norms = np.linalg.norm(raw, axis=1)
     assert rows[0].sum() + tail.const @ unit[1] / norms[0] == pytest.approx(cos, abs=1e-5)
     assert rows[1].sum() + tail.const @ unit[0] / norms[1] == pytest.approx(cos, abs=1e-5)
-    cover = part_cells(DEFAULT_PARTS)
-    assert cover.shape == (len(DEFAULT_PARTS), 49) and cover.min() >= 0 and cover.max() <= 1
+    hard = part_cells(DEFAULT_PARTS, blur=0)
+    assert hard.shape == (len(DEFAULT_PARTS), 49) and hard.min() >= 0 and hard.max() <= 1
     eyes = DEFAULT_PARTS.index("eyes")
-    assert cover[eyes].reshape(7, 7)[2:4].sum() > cover[eyes].sum() * 0.8  # rows 32-64 px
+    assert hard[eyes].reshape(7, 7)[2:4].sum() > hard[eyes].sum() * 0.8  # rows 32-64 px
+    # the default blurs each region by about a cell first: its weight spreads over the
+    # neighbouring cells, centred where it was, about as much in all, mirror-symmetric
+    soft = part_cells(DEFAULT_PARTS)
+    assert soft.shape == hard.shape and soft.min() >= 0 and soft.max() <= 1
+    assert soft[eyes].reshape(7, 7).sum(axis=1).argmax() in (2, 3)
+    assert hard[eyes].reshape(7, 7)[0].sum() < 0.01 < soft[eyes].reshape(7, 7)[0].sum()
+    assert np.allclose(soft.sum(axis=1), hard.sum(axis=1), rtol=0.05)
+    cells = soft.reshape(-1, 7, 7)
+    assert np.array_equal(cells, cells[:, :, ::-1])
 
 
 def test_the_folded_tail_is_cached_and_a_damaged_cache_is_folded_again(tmp_path):
@@ -107,7 +121,7 @@ def test_the_folded_tail_is_cached_and_a_damaged_cache_is_folded_again(tmp_path)
     cache = tmp_path / "sface-fp32-tail-v1.npz"
     assert cache.exists()
     tail = sface_tail()
-    tail.maps(np.zeros((1, 112, 112, 3), np.uint8))  # loaded
+    tail.cells(np.zeros((1, 112, 112, 3), np.uint8))  # loaded
     assert np.array_equal(w, tail.w) and np.array_equal(const, tail.const)
     cache.write_bytes(b"not a numpy file")
     w2, const2 = _folded_tail(graph, None)
@@ -122,6 +136,11 @@ def test_the_method_follows_the_embedder_and_can_be_asked_for():
     assert Explainer(SFaceEmbedder()).method == CONTRIBUTION
     assert Explainer(SFaceEmbedder(), method=OCCLUSION).method == OCCLUSION
     assert Explainer(SFaceEmbedder(flip_test=True)).method == OCCLUSION
+    # the contribution method averages with the mirrored pair by default (4 crops), occlusion
+    # does not (it would read 16)
+    assert Explainer(SFaceEmbedder()).mirror and Explainer(SFaceEmbedder()).cell_blur > 0
+    assert not Explainer(SFaceEmbedder(), method=OCCLUSION).mirror
+    assert not Explainer(SFaceEmbedder(), mirror=False).mirror
     with pytest.raises(ValueError, match="no method"):
         Explainer(SFaceEmbedder(), method="gradcam")
     with pytest.raises(ValueError, match="SFace f32 on OpenVINO only"):
@@ -165,6 +184,37 @@ def test_explain_a_pair(photos):
     assert set(d["regions"]) == set(DEFAULT_PARTS)
 
 
+def test_one_face_against_several_reads_its_own_looks_once(photos, monkeypatch):
+    """explain_many (a photo's top matches, compare A B C): the first face's looks go through
+    SFace once, in one batch with every match's; each pair explained as alone; a mirrored
+    pair explained exactly alike (the default averages with the mirror)."""
+    from lookalike.answer.comparison import comparer, photo_view
+    from lookalike.answer.why_tail import sface_tail
+
+    c = comparer("sface")
+    views = []
+    for k in ("a1", "a2", "g"):
+        res = c.analyze(photos[k], k)
+        views.append(Explainer(c.pipeline.embedder).view(*photo_view(
+            photos[k], res.faces[0], res.image_size, k)))
+    ex = Explainer(c.pipeline.embedder)
+    tail = sface_tail()
+    batches = []
+    real = tail.cells
+    monkeypatch.setattr(tail, "cells", lambda v: batches.append(len(v)) or real(v))
+    many = ex.explain_many(views[0], [views[1], views[2], views[1]])
+    assert batches == [2 * 4]  # (1 face + 3 matches) × (as is, mirrored), one inference
+    alone = [ex.explain_views(views[0], v) for v in (views[1], views[2])]
+    for w, a in zip(many, [*alone, alone[0]], strict=True):
+        assert w.ranking() == a.ranking() and w.method == CONTRIBUTION
+        assert [p.drop for p in w.parts] == pytest.approx([p.drop for p in a.parts], abs=1e-5)
+        assert w.similarity == pytest.approx(a.similarity, abs=1e-5)
+    flipped = ex.explain_views(*(np.ascontiguousarray(v[:, ::-1]) for v in views[:2]))
+    assert flipped.ranking() == alone[0].ranking()
+    assert [p.drop for p in flipped.parts] == pytest.approx([p.drop for p in alone[0].parts],
+                                                            abs=1e-5)
+
+
 @pytest.mark.slow  # 7.7 CPU-s per method; fast: test_explain_a_pair, test_compare_*
 @pytest.mark.parametrize("method", [CONTRIBUTION, OCCLUSION])
 def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos, method):
@@ -179,7 +229,7 @@ def test_averaged_looks_are_the_mean_of_each_looks_explanation(photos, method):
         res = c.analyze(photos[k], k)
         views.append(Explainer(c.pipeline.embedder).view(*photo_view(
             photos[k], res.faces[0], res.image_size, k)))
-    plain = Explainer(c.pipeline.embedder, method=method)
+    plain = Explainer(c.pipeline.embedder, method=method, mirror=False)
     both = Explainer(c.pipeline.embedder, mirror=True, jitter=2, method=method)
     looks = both.looks()
     assert len(looks) == 10 and looks[0] == (False, 0, 0) and (True, 0, -2) in looks

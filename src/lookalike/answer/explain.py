@@ -78,18 +78,18 @@ def explain_result(recognizer: Any, photo: Any, result: Any, top: int | None = D
             scale = rgb.shape[1] / float(result.image_size[0]) if result.image_size else 1.0
         face = fr.face if abs(scale - 1.0) < 1e-9 else fr.face.scaled(scale)
         va = ex.view(rgb, face.unclipped())
-        base_a = None
+        shown, views = [], []
         for m, idx in zip(fr.ranking[:top], fr.nearest[:top], strict=False):
             thumb = thumb_view(recognizer.thumbnail(idx)) if idx is not None else None
             if thumb is None:
                 m.why = unavailable("not available: this match has no stored face thumbnail")
                 continue
-            vb = ex.view(*thumb)
-            if base_a is None:
-                base_a = ex.embed_views(va[None])[0]
-            base_b = ex.embed_views(vb[None])[0]
-            m.why = ex.explain_views(va, vb, (base_a, base_b))
-            done += 1
+            shown.append(m)
+            views.append(ex.view(*thumb))
+        # the face's own looks go through the network once for all its matches
+        for m, why in zip(shown, ex.explain_many(va, views) if views else [], strict=True):
+            m.why = why
+        done += len(shown)
     return done
 
 
@@ -193,12 +193,13 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
         ex = explainer_for(c.pipeline.embedder)
         rgb, face = photo_view(photo, q.faces[0], q.image_size, labels[0])
         va = ex.view(rgb, face)
-        for cand, i in zip(cands, order, strict=True):
-            src, label, res = found[1 + i]
-            rgb_b, face_b = photo_view(src, res.faces[0], res.image_size, label)
-            cand.why = ex.explain_views(va, ex.view(rgb_b, face_b),
-                                        (q.embeddings[0], res.embeddings[0])
-                                        if ex.sface else None)
+        views = [ex.view(*photo_view(found[1 + i][0], found[1 + i][2].faces[0],
+                                     found[1 + i][2].image_size, found[1 + i][1]))
+                 for i in order]
+        bases = [found[1 + i][2].embeddings[0] for i in order] if ex.sface else None
+        whys = ex.explain_many(va, views, q.embeddings[0] if ex.sface else None, bases)
+        for cand, why in zip(cands, whys, strict=True):
+            cand.why = why
     return ManyComparison(labels[0], q.faces[0], cands, c.embedder, c.threshold,
                           DEFAULT_SCALE,
                           [found[1 + i][2].thumbs[0] if found[1 + i][2].thumbs else b""

@@ -8,9 +8,10 @@ on the alignment template, so the same for both faces) are weighed by one of two
 - ``contribution`` (SFace f32 on OpenVINO, the default there): SFace ends in affine layers over
   its last 7×7 feature map, so the cosine of two faces is exactly a sum over that map's cells
   (:mod:`lookalike.answer.why_tail`). A part's *drop* is what the cells under its region add to
-  the cosine beyond the face's average cell (each cell weighed by how much of it the region
-  covers; the mean of face a's cells against b and face b's against a). Both faces go once
-  through SFace: no extra crops.
+  the cosine beyond the face's average cell (each cell weighed by how much of it the region,
+  blurred by about one and a half cells, covers; the mean of face a's cells against b and face
+  b's against a, and of the pair as it is and mirrored). Both faces go through SFace as they
+  are and mirrored, in one batch (4 crops; one face against several: 2 + 2 per other face).
 - ``occlusion`` (every other embedder): each part is hidden in turn — blended with a blurred
   copy of the face — in one face, then in the other; its *drop* is how much the cosine falls
   (the mean of hiding it in either face).
@@ -132,15 +133,28 @@ def _moved(view: np.ndarray, flip: bool, dx: int, dy: int) -> np.ndarray:
     return out
 
 
+#: The contribution method's cell weights: each part's region blurred by this Gaussian sigma
+#: (pixels of the 112 crop; a cell of SFace's last map is 16 px) before it is weighed per cell,
+#: so that a face moved by a pixel or two moves weight across the cells' borders smoothly. The
+#: least blur that kept the full ranking under a mirror and 2 px moves in ≥ 90 % of pairs on
+#: two sets of 100 + 100 pairs (bench/studies/why/NOTES-why4.md); it also makes the ranking
+#: more alike from pair to pair.
+CELL_BLUR = 24.0
+
+
 @lru_cache(maxsize=8)
-def part_cells(parts: tuple[str, ...], cells: int = 7) -> np.ndarray:
+def part_cells(parts: tuple[str, ...], cells: int = 7, blur: float = CELL_BLUR) -> np.ndarray:
     """``(len(parts), cells * cells)``: how much of each cell of a ``cells × cells`` grid over
-    the 112 crop each part's soft region covers (0–1)."""
+    the 112 crop each part's soft region covers (0–1), the region blurred by ``blur`` px
+    first; symmetric about the template's axis, as the regions are meant to be (a mirrored
+    look's cells then weigh alike)."""
     import cv2
 
     masks = part_masks(112, 0.0, parts)
-    out = np.stack([cv2.resize(m, (cells, cells), interpolation=cv2.INTER_AREA).reshape(-1)
+    out = np.stack([cv2.resize(cv2.GaussianBlur(m, (0, 0), blur) if blur > 0 else m,
+                               (cells, cells), interpolation=cv2.INTER_AREA).reshape(-1)
                     for m in masks]).astype(np.float32)
+    out = (out + out.reshape(-1, cells, cells)[:, :, ::-1].reshape(len(out), -1)) / 2
     out.flags.writeable = False
     return out
 
@@ -226,27 +240,29 @@ class Explainer:
     ``method``: ``"contribution"`` (the default for SFace f32 on OpenVINO): both faces go once
     through SFace to its last 7×7 map, whose cells the cosine splits over exactly
     (:mod:`lookalike.answer.why_tail`); a part's ``drop`` is what its cells add to the cosine
-    (each cell weighed by how much of it the part's region covers), measured against the
-    face's average cell (``centred``; else against an empty cell). ``"occlusion"`` (every
+    (each cell weighed by how much of the part's region, blurred by ``cell_blur`` px, it
+    covers), measured against the face's average cell (``centred``; else against an empty
+    cell), averaged with the mirrored pair's (4 crops, one batch). ``"occlusion"`` (every
     other embedder, or asked for): each part is hidden in the pixels of one face at a time
     (blur fill); SFace reads the 8 hidden crops in one batch, dlib and sface+dlib each hidden
     view through their own ``embed`` (dlib fits its landmarks on it). Which is faithful,
-    steady and cheap: bench/studies/why/NOTES-why3.md.
+    steady and cheap: bench/studies/why/NOTES-why3.md and NOTES-why4.md.
 
     ``mirror`` / ``jitter``: also explain the mirrored pair / the pair moved ``jitter`` px in 4
-    directions, and average (2× / 5× the work). Off by default."""
+    directions, and average (2× / 5× the work). ``mirror``: on by default for the contribution
+    method (a mirrored pair is then explained exactly alike), off for occlusion (16 crops);
+    ``jitter``: off."""
 
     def __init__(self, embedder: Any, parts: Sequence[str] | None = None,
-                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool = False,
-                 jitter: int = 0, method: str | None = None, centred: bool = True):
+                 sigma: float = FILL_SIGMA, fill: str = "blur", mirror: bool | None = None,
+                 jitter: int = 0, method: str | None = None, centred: bool = True,
+                 cell_blur: float = CELL_BLUR):
         from lookalike.face.embedders import SFaceEmbedder
 
         self.embedder = embedder
         self.parts = tuple(parts) if parts is not None else DEFAULT_PARTS
         self.sigma = sigma
         self.fill = fill
-        #: also explain the mirrored pair and average (twice the crops)
-        self.mirror = mirror
         #: also explain the pair moved by ``jitter`` px left, right, up and down, and average
         #: (5 times the crops; with ``mirror``, 10)
         self.jitter = int(jitter)
@@ -263,8 +279,12 @@ class Explainer:
             raise ValueError("why: the contribution method explains SFace f32 on OpenVINO only: "
                              f"use method={OCCLUSION!r} for this embedder")
         self.method = method
+        #: also explain the mirrored pair and average (twice the crops)
+        self.mirror = (method == CONTRIBUTION) if mirror is None else bool(mirror)
         #: contributions against the face's average cell (else against an empty cell)
         self.centred = centred
+        #: the contribution method's parts' regions blurred by this many px (:func:`part_cells`)
+        self.cell_blur = float(cell_blur)
 
     # the faces' views ------------------------------------------------------------------------
     def view(self, rgb: np.ndarray, face: Face) -> np.ndarray:
@@ -310,8 +330,9 @@ class Explainer:
         look (:meth:`looks`) hides each part in each face; all crops go through the network in
         one batch and the drops are averaged over the looks. With the contribution method
         every look's two faces go through SFace to its last map in one batch instead."""
-        if self.method == CONTRIBUTION:
-            return self._explain_cells(va, vb, base)
+        if self.method == CONTRIBUTION:  # (SFace's own vectors come with the cells)
+            return self._explain_cells(va, [vb], None if base is None
+                                       else [float(_cos(*base))])[0]
         masks = part_masks(self.size, self.margin, self.parts)
         n = len(masks)
         looks = self.looks()
@@ -346,32 +367,52 @@ class Explainer:
         why.views = np.stack([self._crop112(va), self._crop112(vb)])
         return why
 
-    def _explain_cells(self, va: np.ndarray, vb: np.ndarray,
-                       base: tuple[np.ndarray, np.ndarray] | None) -> Why:
+    def explain_many(self, va: np.ndarray, vbs: Sequence[np.ndarray],
+                     base_a: np.ndarray | None = None,
+                     bases_b: Sequence[np.ndarray | None] | None = None) -> list[Why]:
+        """Explain one face's view ``va`` against each of ``vbs`` (a photo's top matches,
+        ``compare A B C``'s candidates). With the contribution method the first face's looks
+        go through SFace once for all of them, in the same batch as every other face's looks
+        (``base_a`` / ``bases_b`` are not needed: SFace's vectors come with the cells);
+        with occlusion each pair is explained in turn."""
+        if self.method != CONTRIBUTION:
+            bases = bases_b if bases_b is not None else [None] * len(vbs)
+            return [self.explain_views(va, vb, (base_a, eb) if base_a is not None
+                                       and eb is not None else None)
+                    for vb, eb in zip(vbs, bases, strict=True)]
+        sims = None
+        if base_a is not None and bases_b is not None:
+            sims = [float(_cos(base_a, eb)) if eb is not None else None for eb in bases_b]
+        return self._explain_cells(va, list(vbs), sims)
+
+    def _explain_cells(self, va: np.ndarray, vbs: list[np.ndarray],
+                       sims: Sequence[float | None] | None = None) -> list[Why]:
         from lookalike.answer.why_tail import sface_tail
 
         tail = sface_tail()
         looks = self.looks()
-        views = [v for flip, dx, dy in looks for v in (_moved(va, flip, dx, dy),
-                                                      _moved(vb, flip, dx, dy))]
-        maps = tail.maps(np.stack(views))
-        cover = part_cells(self.parts)
-        n = len(self.parts)
-        drop_a, drop_b = np.zeros(n), np.zeros(n)
-        sim = float("nan")
-        for k in range(len(looks)):
-            rows, cos = tail.cell_shares(maps[2 * k:2 * k + 2])
+        views = [_moved(v, flip, dx, dy) for v in (va, *vbs) for flip, dx, dy in looks]
+        cells = tail.cells(np.stack(views)).reshape(1 + len(vbs), len(looks), 128, -1)
+        cover = part_cells(self.parts, blur=self.cell_blur)
+        masks = part_masks(self.size, self.margin, self.parts)
+        out = []
+        for k, vb in enumerate(vbs, 1):
+            rows = np.zeros((2, cover.shape[1]))
+            sim = float("nan")
+            for m in range(len(looks)):  # (cover is symmetric: a mirrored look's cells as
+                # they are give the drops of the same cells mirrored back)
+                r, cos = tail.cell_shares(np.stack([cells[0, m], cells[k, m]]))
+                if m == 0:  # the pair's similarity: as given, else SFace's (the cells' sum)
+                    sim = cos if sims is None or sims[k - 1] is None else sims[k - 1]
+                rows += r
             if self.centred:
                 rows = rows - rows.mean(axis=1, keepdims=True)
-            if k == 0:
-                sim = float(_cos(*base)) if base is not None else cos
-            drop_a += cover @ rows[0]
-            drop_b += cover @ rows[1]
-        masks = part_masks(self.size, self.margin, self.parts)
-        why = self._why(sim, drop_a / len(looks), drop_b / len(looks), masks)
-        why.method = CONTRIBUTION
-        why.views = np.stack([va, vb])
-        return why
+            drop = rows @ cover.T / len(looks)
+            why = self._why(sim, drop[0], drop[1], masks)
+            why.method = CONTRIBUTION
+            why.views = np.stack([va, vb])
+            out.append(why)
+        return out
 
     def _crop112(self, image: np.ndarray) -> np.ndarray:
         """The 112 crop's part of a view (the view itself for SFace)."""
