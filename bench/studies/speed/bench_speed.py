@@ -279,7 +279,8 @@ def main() -> None:
                 cli[size].append(((wn - w1) / (len(paths) - 1), (cn - c1) / (len(paths) - 1)))
         res["cli_per_photo"] = {
             k: {"wall_ms": round(1000 * float(np.median([v[0] for v in vs])), 2),
-                "cpu_ms": round(1000 * float(np.median([v[1] for v in vs])), 2)}
+                "cpu_ms": round(1000 * float(np.median([v[1] for v in vs])), 2),
+                "wall_ms_per_round": [round(1000 * v[0], 2) for v in vs]}
             for k, vs in cli.items()}
     pp = res["per_photo"]
     ratios = {
