@@ -85,6 +85,20 @@ def test_side_by_side_keeps_the_order_and_each_lane_knows_its_share():
     assert len(started) < 1000
 
 
+def test_a_caller_that_stops_early_drops_the_photos_not_started():
+    started: list[int] = []
+
+    def work(x: int) -> int:
+        started.append(x)
+        time.sleep(0.002)
+        return x
+
+    results = lanes.each(work, range(2000), 2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    results.close()  # (a progress bar's consumer gone, say)
+    assert len(started) < 1000
+
+
 @pytest.mark.skipif(not runtime.openvino_available(), reason="needs openvino")
 def test_a_lane_runs_its_own_compiled_variant_with_the_same_outputs():
     from lookalike.face.detector import sface_path
@@ -127,6 +141,18 @@ def test_predict_many_side_by_side_answers_as_one_photo_at_a_time(trained, peopl
     used.clear()
     model.predict_many(photos[:2])  # too few photos: one after the other, in this thread
     assert set(used) == {1}
+
+
+def test_predict_many_shows_a_progress_bar_only_when_asked(trained, people_dir, monkeypatch,
+                                                            capsys):
+    model, _, _ = trained
+    photos = sorted(people_dir.glob("*/*.jpg"))[:8]
+    monkeypatch.setenv("LOOKALIKE_PROGRESS", "1")
+    model.predict_many(photos)
+    assert capsys.readouterr().err == ""
+    model.predict_many(photos, progress=True)
+    err = capsys.readouterr().err
+    assert "photos:" in err and "/8" in err  # (tqdm, cleared when done)
 
 
 def test_dlib_and_opencv_pipelines_answer_one_photo_at_a_time(cores, monkeypatch):

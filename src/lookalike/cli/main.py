@@ -84,7 +84,8 @@ def cmd_predict(args) -> int:
     results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                           together=args.together, subject=args.subject,
                                           names=[printable(p) for p in photos],
-                                          keep_images=bool(getattr(args, "card", None)))
+                                          keep_images=bool(getattr(args, "card", None)),
+                                          progress=not args.quiet)
     if empty:  # folders without photos: answered like unreadable photos, one line each
         from lookalike.answer.ranking import PhotoResult
 
@@ -249,6 +250,7 @@ def _add_predict(sub) -> None:
                     help="also draw one look-alike card (PNG) for all photos and faces")
     pr.add_argument("--why", action="store_true", help="also say which parts of the face "
                     "make the likeness to each of the top matches (default 3)")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_video_arguments(pr)
     add_backend_option(pr)
     pr.set_defaults(func=cmd_predict)

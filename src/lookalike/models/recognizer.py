@@ -21,7 +21,8 @@ from lookalike.answer.ranking import PhotoResult, Verdict, combine
 from lookalike.answer.subject import KNOWN, PROMINENT, check_subject, choose_subject
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.photos.images import PhotoSource
-from lookalike.runtime.lanes import side_by_side
+from lookalike.progress import bar
+from lookalike.runtime.lanes import each
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,13 +116,15 @@ class Recognizer(ABC):
 
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
                      together: bool = False, names: Sequence[str] | None = None,
-                     subject: str | None = None, keep_images: bool = False
-                     ) -> tuple[list[PhotoResult], Verdict | None]:
+                     subject: str | None = None, keep_images: bool = False,
+                     progress: bool = False) -> tuple[list[PhotoResult], Verdict | None]:
         """Answer several photos; ``together`` also combines their subjects' faces into one
         verdict. ``subject``: which face each photo's answer is for ("prominent" or
         "known", :mod:`lookalike.answer.subject`); default "known" with ``together`` (the photos
         are of one person), else "prominent". ``names`` label bytes inputs in results and
-        errors. ``keep_images``: each answer keeps its decoded photo (a card draws them)."""
+        errors. ``keep_images``: each answer keeps its decoded photo (a card draws them).
+        ``progress``: a progress bar on stderr (from 8 photos). From 4 photos on, where the
+        kind allows, photos are answered side by side (:meth:`lanes`)."""
         subject = check_subject(subject or (KNOWN if together else PROMINENT))
         known = self._by_known(subject)
 
@@ -133,7 +136,8 @@ class Recognizer(ABC):
             except ImageError as err:
                 return PhotoResult(name, [], None, str(err))
 
-        results = side_by_side(one, range(len(photos)), self.lanes(len(photos)))
+        results = list(bar(each(one, range(len(photos)), self.lanes(len(photos))),
+                           total=len(photos), desc="photos", enabled=progress))
         verdict = None
         if together:
             verdict = combine(self.labels, [r.faces[0] for r in results if r.ok], len(photos))

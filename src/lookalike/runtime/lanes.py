@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -64,15 +64,21 @@ def lanes_for(photos: int, backend: str | None = None) -> int:
 def side_by_side(fn: Callable[[T], R], items: Iterable[T], lanes: int) -> list[R]:
     """``[fn(x) for x in items]``, ``lanes`` at once (in threads whose networks run
     ``lanes`` streams), in input order. ``lanes`` 1: in this thread, one after the other."""
+    return list(each(fn, items, lanes))
+
+
+def each(fn: Callable[[T], R], items: Iterable[T], lanes: int) -> Iterator[R]:
+    """:func:`side_by_side` as its results come, in input order (for a progress bar)."""
     items = list(items)
     if lanes <= 1 or len(items) < 2:
-        return [fn(x) for x in items]
+        yield from (fn(x) for x in items)
+        return
     pool = ThreadPoolExecutor(lanes, thread_name_prefix="lookalike-lane", initializer=_enter,
                               initargs=(lanes,))
     try:
         # the first item alone: the lanes' networks are compiled and their first runs made
         # once, not raced (OpenVINONetwork: a first run initialises the binding's statics)
-        first = pool.submit(fn, items[0]).result()
-        return [first, *pool.map(fn, items[1:])]
-    finally:  # an error or Ctrl-C: the items not started are dropped, not worked through
+        yield pool.submit(fn, items[0]).result()
+        yield from pool.map(fn, items[1:])
+    finally:  # an error, Ctrl-C or a caller that stops: the items not started are dropped
         pool.shutdown(wait=True, cancel_futures=True)
