@@ -100,9 +100,12 @@ def test_a_caller_that_stops_early_drops_the_photos_not_started():
 
 
 @pytest.mark.skipif(not runtime.openvino_available(), reason="needs openvino")
-def test_a_lane_runs_its_own_compiled_variant_with_the_same_outputs():
+def test_a_lane_runs_its_own_compiled_variant_with_the_same_outputs(monkeypatch):
     from lookalike.face.detector import sface_path
 
+    # (two threads to share: an in-process Dask worker of an earlier test may have left this
+    # process's default at one thread)
+    monkeypatch.setenv("LOOKALIKE_THREADS", "2")
     net = runtime.open_network(sface_path(), backend="openvino", batch=True)
     blob = np.random.default_rng(0).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32)
     alone = net.run(blob)[0]
