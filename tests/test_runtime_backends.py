@@ -11,7 +11,13 @@ import pytest
 
 from lookalike import runtime
 from lookalike.errors import LookalikeError
-from lookalike.face.detector import FaceDetector, sface_path, yunet_blob, yunet_path
+from lookalike.face.detector import (
+    FaceDetector,
+    sface_path,
+    yunet_blob,
+    yunet_image,
+    yunet_path,
+)
 from lookalike.face.embedders import SFaceEmbedder
 from lookalike.runtime import weights
 from lookalike.runtime.network import Network
@@ -38,6 +44,24 @@ def test_open_network_gives_the_backends_class_behind_one_interface(backend, cls
     assert net.backend == backend and net.precision == "f32" and net.compiles == 0
     outs = net.run(yunet_blob(astronaut()))
     assert net.compiles == 1 and all(o.dtype == np.float32 for o in outs)
+
+
+@pytest.mark.parametrize("backend", ["openvino", "opencv"])
+def test_rgb_images_in_give_what_the_float_blob_gives(backend):
+    """The detector's network takes RGB uint8 images (``rgb_images``: OpenVINO converts them in
+    the graph, OpenCV here): the same outputs as the float BGR NCHW blob, padded sizes and
+    sizes of 32s, a static shape and the dynamic one."""
+    plain = runtime.open_network(yunet_path(), backend=backend, dynamic=True)
+    images = runtime.open_network(yunet_path(), backend=backend, dynamic=True,
+                                  rgb_images=True)
+    for rgb in (grace_hopper()[:300, :200], astronaut()[:256, :320]):
+        for _ in range(2):  # the dynamic model, then (OpenVINO) a compiled size
+            want = plain.run(yunet_blob(rgb))
+            got = images.run(yunet_image(rgb))
+            assert len(got) == len(want) >= 3
+            for x, y in zip(got, want, strict=True):
+                assert x.shape == y.shape
+                np.testing.assert_allclose(x, y, atol=1e-4, rtol=1e-4)
 
 
 def test_both_backends_give_the_same_outputs_for_the_same_input():

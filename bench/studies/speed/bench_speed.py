@@ -110,6 +110,8 @@ def instrument() -> Stages:
             st.wrap(mod, name, "decode")
     st.wrap(faces, "shrink", "detector input")
     st.wrap(faces, "yunet_blob", "detector input")
+    if hasattr(faces, "yunet_image"):  # (the uint8 input the graph converts)
+        st.wrap(faces, "yunet_image", "detector input")
     st.wrap(faces, "yunet_decode", "yunet decode+nms")
     for cls in (OpenVINONetwork, OpenCVNetwork):
         st.wrap(cls, "run",

@@ -23,7 +23,7 @@ from lookalike.face.weights import bundled_model_dir, sface_path, yunet_path
 
 __all__ = ["ARCFACE_TEMPLATE", "Face", "FaceDetector", "align", "box_in_image",
            "bundled_model_dir", "inside", "nms", "prominence", "sface_path", "shrink",
-           "whole_image_face", "yunet_blob", "yunet_decode", "yunet_path"]
+           "whole_image_face", "yunet_blob", "yunet_decode", "yunet_image", "yunet_path"]
 
 #: Below this YuNet score (or with implausible landmarks) the best face may be a sideways face.
 DOUBTFUL_SCORE = 0.88
@@ -104,7 +104,8 @@ class FaceDetector:
             with self._lock:
                 if self._net is None:
                     self._net = open_network(yunet_path(), backend=self.backend,
-                                             max_shapes=self.max_shapes, dynamic=True)
+                                             max_shapes=self.max_shapes, dynamic=True,
+                                             rgb_images=True)
         return self._net
 
     def _detect_once(self, rgb: np.ndarray, max_side: int | None = None,
@@ -115,7 +116,7 @@ class FaceDetector:
         scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = rgb if scale == 1.0 else shrink(rgb, scale)
         sx, sy = small.shape[1] / w, small.shape[0] / h
-        outputs = self._network().run(yunet_blob(small))
+        outputs = self._network().run(yunet_image(small))
         rows = yunet_decode(outputs, small.shape[:2], self.score_threshold,
                             self.nms_threshold)
         return detections(rows, (sx, sy), self.min_face, shape)
@@ -206,6 +207,20 @@ class FaceDetector:
 
 #: YuNet's strides; its input sides must be multiples of the largest.
 YUNET_STRIDES = (8, 16, 32)
+
+
+def yunet_image(rgb: np.ndarray) -> np.ndarray:
+    """YuNet's input as the detector's network takes it (``rgb_images``: the graph makes it
+    BGR float NCHW): RGB uint8, zero-padded at the right and bottom to multiples of 32, a batch
+    of one (NHWC). The same numbers as :func:`yunet_blob` once converted."""
+    h, w = rgb.shape[:2]
+    d = YUNET_STRIDES[-1]
+    ph, pw = -(-h // d) * d, -(-w // d) * d
+    if (ph, pw) == (h, w):
+        return np.ascontiguousarray(rgb)[None]
+    image = np.zeros((1, ph, pw, 3), np.uint8)
+    image[0, :h, :w] = rgb
+    return image
 
 
 def yunet_blob(rgb: np.ndarray) -> np.ndarray:

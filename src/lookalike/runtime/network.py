@@ -22,20 +22,24 @@ class Network(Protocol):
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         """The outputs (float32 arrays, in the graph's output order) for an NCHW float32
-        input; several images in one input where the network was opened with ``batch``."""
+        input (NHWC uint8 RGB images where the network was opened with ``rgb_images``);
+        several images in one input where it was opened with ``batch``."""
         ...
 
 
 def open_network(source: Path, *, backend: str | None = None, precision: str | None = None,
                  max_shapes: int = 8, dynamic: bool = False, static_after: int = 2,
-                 batch: bool = False) -> Network:
+                 batch: bool = False, rgb_images: bool = False) -> Network:
     """``source`` on this process's runtime (:func:`lookalike.runtime.policy.backend_name`) at
     its precision (:func:`~lookalike.runtime.policy.precision_name`). Nothing is loaded yet.
 
     ``dynamic``: input sides change from run to run (YuNet on photos of any size);
     ``batch``: the first input dimension does (SFace on all faces of a photo at once);
     ``max_shapes`` / ``static_after``: how OpenVINO keeps compiled sizes (see
-    :class:`~lookalike.runtime.openvino_net.OpenVINONetwork`)."""
+    :class:`~lookalike.runtime.openvino_net.OpenVINONetwork`); ``rgb_images``: for a network
+    whose input is NCHW BGR 0-255 float32 (YuNet), ``run`` takes NHWC RGB uint8 images and the
+    conversion is part of the graph on OpenVINO (no float copy of the image in Python; done
+    here on OpenCV)."""
     from lookalike.runtime.policy import backend_name, precision_name
 
     name = backend_name(backend)
@@ -44,7 +48,7 @@ def open_network(source: Path, *, backend: str | None = None, precision: str | N
         from lookalike.runtime.openvino_net import OpenVINONetwork
 
         return OpenVINONetwork(source, precision=prec, max_shapes=max_shapes, dynamic=dynamic,
-                               static_after=static_after, batch=batch)
+                               static_after=static_after, batch=batch, rgb_images=rgb_images)
     from lookalike.runtime.opencv_net import OpenCVNetwork
 
-    return OpenCVNetwork(source)
+    return OpenCVNetwork(source, rgb_images=rgb_images)

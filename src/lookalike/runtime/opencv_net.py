@@ -20,8 +20,9 @@ class OpenCVNetwork:
     backend = "opencv"
     precision = "f32"
 
-    def __init__(self, source: Path):
+    def __init__(self, source: Path, rgb_images: bool = False):
         self.source = Path(source)
+        self.rgb_images = rgb_images
         self.compiles = 0
         self._net = None
         self._names: list[str] = []
@@ -42,6 +43,8 @@ class OpenCVNetwork:
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         import cv2
 
+        if self.rgb_images:  # NHWC RGB uint8 -> the network's NCHW BGR float32
+            blob = blob[..., ::-1].transpose(0, 3, 1, 2)
         blob = np.ascontiguousarray(blob, dtype=np.float32)
         with self._lock:
             if self._net is None:
