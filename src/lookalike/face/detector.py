@@ -225,13 +225,11 @@ def yunet_image(rgb: np.ndarray) -> np.ndarray:
 
 def yunet_blob(rgb: np.ndarray) -> np.ndarray:
     """YuNet's input for an RGB image, as OpenCV's ``FaceDetectorYN`` builds it: BGR, 0-255,
-    zero-padded at the right and bottom to multiples of 32, NCHW float32."""
-    h, w = rgb.shape[:2]
-    d = YUNET_STRIDES[-1]
-    ph, pw = -(-h // d) * d, -(-w // d) * d
-    blob = np.zeros((1, 3, ph, pw), np.float32)
-    blob[0, :, :h, :w] = rgb[:, :, ::-1].transpose(2, 0, 1)
-    return blob
+    zero-padded at the right and bottom to multiples of 32, NCHW float32 (:func:`yunet_image`
+    converted as the network's graph converts it)."""
+    from lookalike.runtime.network import bgr_blob
+
+    return bgr_blob(yunet_image(rgb))
 
 
 def yunet_decode(outputs: list[np.ndarray], shape: tuple[int, int], score_threshold: float,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.runtime.network import bgr_blob
 from lookalike.runtime.policy import threads
 from lookalike.runtime.weights import fp32_onnx
 
@@ -43,9 +44,7 @@ class OpenCVNetwork:
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
         import cv2
 
-        if self.rgb_images:  # NHWC RGB uint8 -> the network's NCHW BGR float32
-            blob = blob[..., ::-1].transpose(0, 3, 1, 2)
-        blob = np.ascontiguousarray(blob, dtype=np.float32)
+        blob = bgr_blob(blob) if self.rgb_images else np.ascontiguousarray(blob, np.float32)
         with self._lock:
             if self._net is None:
                 self._net = self._load()
