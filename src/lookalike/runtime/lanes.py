@@ -14,13 +14,10 @@ thread needs (:class:`lookalike.runtime.openvino_net.OpenVINONetwork` reads :fun
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
-
-from lookalike.errors import LookalikeError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,16 +43,10 @@ def lanes_for(photos: int, backend: str | None = None) -> int:
     ``$LOOKALIKE_LANES``; 1 turns this off) where the networks run on OpenVINO with more than
     one thread and there are at least :data:`MIN_PHOTOS`, else 1. OpenCV's dnn shares one
     thread pool per process, so it gains nothing here."""
-    from lookalike.runtime.policy import backend_name, threads, usable_cores
+    from lookalike.runtime.policy import backend_name, env_count, threads, usable_cores
 
-    n = min(threads(), usable_cores())
-    raw = os.environ.get("LOOKALIKE_LANES", "").strip()
-    if raw:  # the user's word: at most this many (1: one photo at a time)
-        try:
-            n = min(n, max(1, int(raw)))
-        except ValueError:
-            raise LookalikeError(f"LOOKALIKE_LANES={raw!r} is not a number",
-                                 fix="set it to a whole number such as 1 or 2") from None
+    # (the user's LOOKALIKE_LANES: at most this many; 1, one photo at a time)
+    n = min(threads(), usable_cores(), env_count("LOOKALIKE_LANES") or usable_cores())
     if n < 2 or photos < MIN_PHOTOS or (backend or backend_name()) != "openvino":
         return 1
     return n

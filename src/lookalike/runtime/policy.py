@@ -91,13 +91,21 @@ def set_default_threads(n: int | None) -> None:
         cv2.setNumThreads(n)
 
 
-def threads() -> int:
-    raw = _env("LOOKALIKE_THREADS")
+def env_count(name: str) -> int | None:
+    """A whole number of at least 1 from the environment variable ``name`` (None: unset); a
+    value that is not a number is a one-line error naming the variable."""
+    raw = _env(name)
+    if not raw:
+        return None
     try:
-        return max(1, int(raw)) if raw else (_DEFAULT_THREADS[0] or usable_cores())
+        return max(1, int(raw))
     except ValueError:
-        raise LookalikeError(f"LOOKALIKE_THREADS={raw!r} is not a number",
+        raise LookalikeError(f"{name}={raw!r} is not a number",
                              fix="set it to a whole number such as 1 or 2") from None
+
+
+def threads() -> int:
+    return env_count("LOOKALIKE_THREADS") or _DEFAULT_THREADS[0] or usable_cores()
 
 
 def pin_threads() -> bool:
