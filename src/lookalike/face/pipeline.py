@@ -122,12 +122,17 @@ class FacePipeline:
         self.cache: ArrayCache | None = cache or None
 
     @property
+    def _parts(self) -> list[Embedder]:
+        """The embedders this pipeline runs (a combination's parts, else its one)."""
+        e = self.embedder
+        return list(e.parts) if isinstance(e, ComboEmbedder) else [e]
+
+    @property
     def _quality(self):
         """The face-quality measure for the face choice from this pipeline's own SFace (alone
         or in a combination), so a second copy is not loaded; None: choose's shared one."""
-        parts = self.embedder.parts if isinstance(self.embedder, ComboEmbedder) else [
-            self.embedder]
-        return next((p.feature_norms for p in parts if isinstance(p, SFaceEmbedder)), None)
+        return next((p.feature_norms for p in self._parts if isinstance(p, SFaceEmbedder)),
+                    None)
 
     def lanes(self, photos: int) -> int:
         """How many of ``photos`` to analyse at once (:mod:`lookalike.runtime.lanes`): side by
@@ -135,8 +140,7 @@ class FacePipeline:
         Python's lock, so a dlib embedder goes one photo at a time)."""
         from lookalike.runtime.lanes import lanes_for
 
-        parts = self.embedder.parts if isinstance(self.embedder, ComboEmbedder) else [
-            self.embedder]
+        parts = self._parts
         if not all(isinstance(p, SFaceEmbedder) for p in parts):
             return 1
         return min(lanes_for(photos, p.backend) for p in parts)

@@ -12,7 +12,6 @@ import hashlib
 import io
 import stat
 import struct
-import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +65,8 @@ def read_photo(source: PhotoSource, digest: str | None = None) -> tuple[bytes, s
 
 #: From this many bytes a photo's key is computed beside its decode (:func:`read_photo_aside`).
 ASIDE_BYTES = 256 * 1024
-_hashers: list[ThreadPoolExecutor] = []
-_hashers_lock = threading.Lock()
+#: The threads that hash big photos aside (started at the first one).
+_HASHER = ThreadPoolExecutor(2, thread_name_prefix="lookalike-hash")
 
 
 def read_photo_aside(source: PhotoSource) -> tuple[bytes, Callable[[], str]]:
@@ -79,10 +78,7 @@ def read_photo_aside(source: PhotoSource) -> tuple[bytes, Callable[[], str]]:
     if len(data) < ASIDE_BYTES:
         digest = content_hash(data)
         return data, lambda: digest
-    with _hashers_lock:
-        if not _hashers:
-            _hashers.append(ThreadPoolExecutor(2, thread_name_prefix="lookalike-hash"))
-    return data, _hashers[0].submit(content_hash, data).result
+    return data, _HASHER.submit(content_hash, data).result
 
 
 def read_bytes(source: PhotoSource) -> bytes:
