@@ -59,10 +59,10 @@ def test_side_by_side_keeps_the_order_and_each_lane_knows_its_share():
         seen[x] = lanes.streams()
         return x * x
 
-    assert lanes.side_by_side(work, range(9), 3) == [x * x for x in range(9)]
+    assert list(lanes.each(work, range(9), 3)) == [x * x for x in range(9)]
     assert set(seen.values()) == {3}
     assert lanes.streams() == 1  # the calling thread keeps every core
-    assert lanes.side_by_side(work, range(3), 1) == [0, 1, 4] and seen[2] == 1
+    assert list(lanes.each(work, range(3), 1)) == [0, 1, 4] and seen[2] == 1
 
     def fail(x: int) -> int:
         if x == 2:
@@ -79,9 +79,9 @@ def test_side_by_side_keeps_the_order_and_each_lane_knows_its_share():
         return x
 
     with pytest.raises(ValueError, match="bad photo"):  # an error is not swallowed
-        lanes.side_by_side(fail, range(4), 2)
+        list(lanes.each(fail, range(4), 2))
     with pytest.raises(ValueError):  # and the photos not started yet are not worked through
-        lanes.side_by_side(fail_early, range(2000), 2)  # (2 s of work in all)
+        list(lanes.each(fail_early, range(2000), 2))  # (2 s of work in all)
     assert len(started) < 1000
 
 
@@ -110,7 +110,7 @@ def test_a_lane_runs_its_own_compiled_variant_with_the_same_outputs(monkeypatch)
     blob = np.random.default_rng(0).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32)
     alone = net.run(blob)[0]
     out: list[np.ndarray] = []
-    lanes.side_by_side(lambda b: out.append(net.run(b)[0]), [blob, blob], 2)
+    list(lanes.each(lambda b: out.append(net.run(b)[0]), [blob, blob], 2))
     keys = list(net._compiled)
     assert ("batch", 3, 112, 112) in keys and ("batch", 3, 112, 112, "lanes", 2) in keys
     variant = net._compiled[("batch", 3, 112, 112, "lanes", 2)]

@@ -9,7 +9,7 @@ bench/studies/speed/NOTES-lanes.md has the figures. Networks keep the variant ea
 thread needs (:class:`lookalike.runtime.openvino_net.OpenVINONetwork` reads :func:`streams`).
 
     from lookalike.runtime import lanes
-    results = lanes.side_by_side(answer, photos, lanes.lanes_for(len(photos)))
+    results = list(lanes.each(answer, photos, lanes.lanes_for(len(photos))))
 """
 
 from __future__ import annotations
@@ -52,14 +52,10 @@ def lanes_for(photos: int, backend: str | None = None) -> int:
     return n
 
 
-def side_by_side(fn: Callable[[T], R], items: Iterable[T], lanes: int) -> list[R]:
-    """``[fn(x) for x in items]``, ``lanes`` at once (in threads whose networks run
-    ``lanes`` streams), in input order. ``lanes`` 1: in this thread, one after the other."""
-    return list(each(fn, items, lanes))
-
-
 def each(fn: Callable[[T], R], items: Iterable[T], lanes: int) -> Iterator[R]:
-    """:func:`side_by_side` as its results come, in input order (for a progress bar)."""
+    """``fn(x)`` for each of ``items``, ``lanes`` at once (in threads whose networks run
+    ``lanes`` streams), yielded in input order as they come (a progress bar follows them).
+    ``lanes`` 1: in this thread, one after the other."""
     items = list(items)
     if lanes <= 1 or len(items) < 2:
         yield from (fn(x) for x in items)
