@@ -180,9 +180,9 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
                      for _, _, r in found[1:]])
     shares = softmax(DEFAULT_SCALE * sims[None])[0]
     order = np.argsort(-sims, kind="stable")
+    ranked = [found[1 + i] for i in order]  # (source, label, analysis), most alike first
     cands = []
-    for i in order:
-        src, label, res = found[1 + i]
+    for i, (_, label, res) in zip(order, ranked, strict=True):
         # the same size-aware rule as compare's two photos: the smaller face's width
         width = min(q.faces[0].box[2], res.faces[0].box[2])
         threshold = c.threshold_for(width)
@@ -193,17 +193,16 @@ def compare_many(photo: Any, others: Sequence[Any], *, embedder: str = "sface",
         ex = explainer_for(c.pipeline.embedder)
         rgb, face = photo_view(photo, q.faces[0], q.image_size, labels[0])
         va = ex.view(rgb, face)
-        views = [ex.view(*photo_view(found[1 + i][0], found[1 + i][2].faces[0],
-                                     found[1 + i][2].image_size, found[1 + i][1]))
-                 for i in order]
-        bases = [found[1 + i][2].embeddings[0] for i in order] if ex.sface else None
+        views = [ex.view(*photo_view(src, res.faces[0], res.image_size, label))
+                 for src, label, res in ranked]
+        bases = [res.embeddings[0] for _, _, res in ranked] if ex.sface else None
         whys = ex.explain_many(va, views, q.embeddings[0] if ex.sface else None, bases)
         for cand, why in zip(cands, whys, strict=True):
             cand.why = why
     return ManyComparison(labels[0], q.faces[0], cands, c.embedder, c.threshold,
                           DEFAULT_SCALE,
-                          [found[1 + i][2].thumbs[0] if found[1 + i][2].thumbs else b""
-                           for i in order], q.thumbs[0] if q.thumbs else b"")
+                          [res.thumbs[0] if res.thumbs else b"" for _, _, res in ranked],
+                          q.thumbs[0] if q.thumbs else b"")
 
 
 __all__ = ["Candidate", "ManyComparison", "compare_many", "explain", "explain_result",

@@ -35,7 +35,7 @@ def cmd_predict_mixed(model, photos: list[str], videos: list[str], empty: list[s
         results, verdict = model.predict_many(photos, all_faces=args.all_faces,
                                               together=args.together,
                                               names=[printable(p) for p in photos],
-                                              progress=not getattr(args, "quiet", False))
+                                              progress=not args.quiet)
     results += [PhotoResult(printable(f), [], None, f"{printable(f)}: no photos or videos in "
                             "this folder") for f in empty]
     clips = predict_videos(model, videos, args)
