@@ -227,7 +227,7 @@ def yunet_blob(rgb: np.ndarray) -> np.ndarray:
     """YuNet's input for an RGB image, as OpenCV's ``FaceDetectorYN`` builds it: BGR, 0-255,
     zero-padded at the right and bottom to multiples of 32, NCHW float32 (:func:`yunet_image`
     converted as the network's graph converts it)."""
-    from lookalike.runtime.network import bgr_blob
+    from lookalike.runtime.opencv_net import bgr_blob
 
     return bgr_blob(yunet_image(rgb))
 

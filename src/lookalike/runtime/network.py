@@ -27,12 +27,6 @@ class Network(Protocol):
         ...
 
 
-def bgr_blob(images: np.ndarray) -> np.ndarray:
-    """NHWC RGB uint8 images as the NCHW BGR 0-255 float32 input a ``rgb_images`` network's
-    graph expects (what OpenVINO does inside the graph; the OpenCV runtime here)."""
-    return np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
-
-
 def open_network(source: Path, *, backend: str | None = None, precision: str | None = None,
                  max_shapes: int = 8, dynamic: bool = False, static_after: int = 2,
                  batch: bool = False, rgb_images: bool = False) -> Network:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.runtime.network import bgr_blob
 from lookalike.runtime.policy import threads
 from lookalike.runtime.weights import fp32_onnx
 
@@ -53,6 +52,12 @@ class OpenCVNetwork:
             self._net.setInput(blob)
             outs = self._net.forward(self._names)
             return [np.asarray(o, np.float32).copy() for o in outs]
+
+
+def bgr_blob(images: np.ndarray) -> np.ndarray:
+    """NHWC RGB uint8 images as the NCHW BGR 0-255 float32 input a ``rgb_images`` network's
+    graph expects (what OpenVINO does inside the graph; the OpenCV runtime here)."""
+    return np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
 
 
 def _onnx_outputs(path: Path | None, data: bytes | None) -> list[str]:
