@@ -411,6 +411,52 @@ def test_compiled_networks_are_cached_and_an_unusable_cache_is_skipped(tmp_path,
                                want, atol=1e-3)
 
 
+def test_each_compiled_shape_is_kept_as_a_graph_file_and_compiled_from_it(tmp_path,
+                                                                          monkeypatch):
+    """A shape's graph is kept as an IR file in the model cache (weights at full precision);
+    a new network (as in a new process) compiles from it without reading the source at all and
+    answers bit for bit the same; a damaged file is made again."""
+    from lookalike.runtime import openvino_net
+
+    monkeypatch.setenv("LOOKALIKE_CACHE_DIR", str(tmp_path))
+    blob = np.random.default_rng(0).random((2, 3, 112, 112), np.float32) * 255
+    want = runtime.open_network(sface_path(), backend="openvino", batch=True).run(blob)[0]
+    irs = sorted((tmp_path / "models" / "openvino" / "ir").glob("*.xml"))
+    assert len(irs) == 1
+    assert irs[0].with_suffix(".bin").stat().st_size > 30e6  # f32 weights, not halved to f16
+
+    def no_source(*_):
+        raise AssertionError("the source graph was read")
+
+    with monkeypatch.context() as m:
+        m.setattr(openvino_net, "fp32_onnx", no_source)
+        again = runtime.open_network(sface_path(), backend="openvino", batch=True)
+        np.testing.assert_array_equal(again.run(blob)[0], want)
+        assert again._model is None
+    irs[0].write_text("<net>damaged")
+    fixed = runtime.open_network(sface_path(), backend="openvino", batch=True)
+    np.testing.assert_array_equal(fixed.run(blob)[0], want)
+    assert irs[0].read_text().startswith("<?xml")  # made again
+
+
+def test_a_changed_source_gets_a_new_graph_file_never_a_stale_one(tmp_path):
+    from lookalike.runtime.openvino_net import variant_ir
+
+    src = tmp_path / "yunet.onnx"
+    src.write_bytes(yunet_path().read_bytes())
+    name = variant_ir(tmp_path, src, "f32", True, [1, -1, -1, 3])
+    assert name == variant_ir(tmp_path, src, "f32", True, [1, -1, -1, 3])
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert variant_ir(tmp_path, src, "f32", True, [1, -1, -1, 3]) != name
+    others = {variant_ir(tmp_path, src, "f32", False, [1, -1, -1, 3]),
+              variant_ir(tmp_path, src, "bf16", True, [1, -1, -1, 3]),
+              variant_ir(tmp_path, src, "f32", True, [1, 160, 160, 3])}
+    assert len(others) == 3 and name not in others
+    src.unlink()
+    assert variant_ir(tmp_path, src, "f32", True, [1, -1, -1, 3]) is None
+
+
 def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(monkeypatch):
     monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
     monkeypatch.setattr(policy, "_DEFAULT_THREADS", [None])

@@ -8,6 +8,7 @@ heap trims) are in BENCHMARKS.md ("Fast face path", "Memory of the web server").
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -122,19 +123,17 @@ class OpenVINONetwork:
             hit = self._compiled.get(key)
         if hit is not None:
             return hit, _is_dynamic(key)
+        dynamic = _is_dynamic(key)
+        if dynamic or self.batch:  # (SFace batched: bit for bit batch 1's)
+            sides = [shape[0], -1, -1, shape[3]] if self.rgb_images else [*shape[:2], -1, -1]
+            dims = [-1, *shape[1:]] if self.batch else sides
+        else:
+            dims = list(shape)
         with _compile_lock, self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
-                return hit, _is_dynamic(key)
-            model = self._read().clone()
-            dynamic = _is_dynamic(key)
-            if dynamic or self.batch:  # (SFace batched: bit for bit batch 1's)
-                sides = [shape[0], -1, -1, shape[3]] if self.rgb_images else [*shape[:2], -1, -1]
-                dims = [-1, *shape[1:]] if self.batch else sides
-                model.reshape({model.inputs[0]: import_openvino().PartialShape(dims)})
-            elif tuple(model.inputs[0].get_partial_shape().to_shape()) != shape:
-                model.reshape({model.inputs[0]: list(shape)})
-            compiled = self._compile(model, dynamic=dynamic, lanes=lanes)
+                return hit, dynamic
+            compiled = self._compile_variant(dims, dynamic=dynamic, lanes=lanes)
             self.compiles += 1
             self._compiled[key] = compiled
             if not self.dynamic and lanes == 1:  # one shape: the uncompiled copy of the
@@ -144,10 +143,42 @@ class OpenVINONetwork:
                 self._idle.pop(id(self._compiled.pop(old)), None)
             return compiled, dynamic
 
-    def _compile(self, model, dynamic: bool, lanes: int = 1):
+    def _compile_variant(self, dims: list[int], dynamic: bool, lanes: int):
+        """The graph with input ``dims`` (-1: dynamic) compiled for ``lanes``. Each such
+        variant is kept as an OpenVINO IR file in the model cache (:func:`variant_ir`) and
+        compiled from there by path: OpenVINO then imports its compiled blob without reading
+        the graph at all (no ONNX conversion, no weights check, no preprocessing or reshape:
+        a fifth of a one-photo ``lookalike predict``; bench/studies/speed/NOTES-startup.md).
+        The first time, or without a writable cache, the graph is read, reshaped and
+        compiled here."""
+        ir = self._variant_ir(dims)
+        if ir is not None and ir.is_file():
+            try:
+                compiled, _ = compile_cpu(str(ir), precision=self.precision, dynamic=dynamic,
+                                          cache_dir=ir.parent.parent, streams=lanes)
+                return compiled
+            except RuntimeError:  # damaged or from another OpenVINO: made again below
+                pass
+        model = self._read().clone()
+        shape = import_openvino().PartialShape(dims)
+        if model.inputs[0].get_partial_shape() != shape:
+            model.reshape({model.inputs[0]: shape})
+        if ir is not None and save_ir(model, ir):
+            with contextlib.suppress(RuntimeError):
+                compiled, _ = compile_cpu(str(ir), precision=self.precision, dynamic=dynamic,
+                                          cache_dir=ir.parent.parent, streams=lanes)
+                return compiled
         compiled, self._blob_dir = compile_cpu(model, precision=self.precision, dynamic=dynamic,
                                                cache_dir=self._blob_dir, streams=lanes)
         return compiled
+
+    def _variant_ir(self, dims: list[int]) -> Path | None:
+        """Where the IR of this network with input ``dims`` is kept (None: no writable
+        cache, or the source is gone)."""
+        folder = _cache_dir()
+        if folder is None:
+            return None
+        return variant_ir(folder / "ir", self.source, self.precision, self.rgb_images, dims)
 
     # running -------------------------------------------------------------------------------
     def _pixels(self, shape: tuple[int, ...]) -> int:
@@ -240,16 +271,69 @@ def _cache_dir() -> Path | None:
     return folder
 
 
+#: The layout of a kept variant's IR (its file name changes with it).
+IR_VERSION = 1
+
+
+def variant_ir(folder: Path, source: Path, precision: str, rgb_images: bool,
+               dims: list[int]) -> Path | None:
+    """The IR file (``.xml``, its weights beside it in ``.bin``) of ``source``'s graph at
+    ``precision`` with input ``dims`` (and the RGB image input, if ``rgb_images``), in
+    ``folder``; None if ``source`` is gone. The name is a digest of everything the graph is
+    made from: the source's path, size and modification time (and the shipped int8 graph's,
+    at int8; as :func:`lookalike.runtime.weights.int8_model` keys them), the fold version,
+    the preprocessing, the shape and the OpenVINO version: a changed source gets a new file,
+    never a stale one."""
+    from lookalike.runtime.weights import FOLD_VERSION
+
+    parts = [f"ir{IR_VERSION}", f"fold{FOLD_VERSION}", precision, f"rgb{int(rgb_images)}",
+             ",".join(map(str, dims)), import_openvino().get_version()]
+    files = [Path(source)]
+    if precision == "int8":
+        xml = int8_model(source)
+        if xml is None:
+            return None
+        files += [xml, xml.with_suffix(".bin")]
+    try:
+        for f in files:
+            st = f.stat()
+            parts += [str(f.resolve()), str(st.st_size), str(st.st_mtime_ns)]
+    except OSError:
+        return None
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+    return folder / f"{Path(source).stem}-{digest}.xml"
+
+
+def save_ir(model, xml: Path) -> bool:
+    """``model`` written to ``xml`` (and its ``.bin``) at full precision, atomically: into a
+    temporary folder beside it, then the weights and the graph moved into place (the graph
+    last: a graph file is only ever beside its weights). False if the folder cannot be
+    written (the caller compiles from memory)."""
+    import tempfile
+
+    ov = import_openvino()
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".tmp-") as tmp:
+            part = Path(tmp) / xml.name
+            ov.save_model(model, str(part), compress_to_fp16=False)
+            os.replace(part.with_suffix(".bin"), xml.with_suffix(".bin"))
+            os.replace(part, xml)
+    except (OSError, RuntimeError):
+        return False
+    return True
+
+
 def compile_cpu(model, *, precision: str = "f32", dynamic: bool = False,
                 cache_dir: Path | None = None, streams: int = 1) -> tuple[object, Path | None]:
-    """``model`` (an ``openvino.Model``) compiled for the CPU under the process's policy
-    (threads, pinning; ``precision``), through OpenVINO's compiled-model cache in
-    ``cache_dir`` when given: (the compiled model, ``cache_dir``, or None when the cache could
-    not be used: a read-only folder, a full disk). ``streams`` 1: one inference at a time on
-    every thread (the lowest wait); N: N inferences at once, the threads shared among them
-    (photos side by side, :mod:`lookalike.runtime.lanes`: the least CPU per photo). Every
-    OpenVINO network of the project compiles here (also the "why" explanation's SFace cut at
-    its last map)."""
+    """``model`` (an ``openvino.Model``, or the path of an IR file) compiled for the CPU
+    under the process's policy (threads, pinning; ``precision``), through OpenVINO's
+    compiled-model cache in ``cache_dir`` when given: (the compiled model, ``cache_dir``, or
+    None when the cache could not be used: a read-only folder, a full disk). ``streams`` 1:
+    one inference at a time on every thread (the lowest wait); N: N inferences at once, the
+    threads shared among them (photos side by side, :mod:`lookalike.runtime.lanes`: the least
+    CPU per photo). Every OpenVINO network of the project compiles here (also the "why"
+    explanation's SFace cut at its last map)."""
     config = {
         "INFERENCE_NUM_THREADS": threads(),
         "NUM_STREAMS": streams,
