@@ -171,6 +171,36 @@ def test_input_shapes_run_dynamic_first_then_compiled_and_bounded():
     assert all(len(idle) <= (os.cpu_count() or 1) for _, idle in net._idle.values())
 
 
+def test_a_shape_being_compiled_does_not_hold_up_other_threads():
+    """While one thread compiles a shape's own model, another thread with the same shape runs
+    it on the dynamic model instead of waiting (photos side by side: the other lane goes on)."""
+    net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True)
+    blob = np.zeros((1, 3, 96, 128), np.float32)
+    want = net.run(blob)  # first sighting: the dynamic model, compiled
+    started, release = threading.Event(), threading.Event()
+    compile_variant = net._compile_variant
+
+    def slow(dims, dynamic, lanes):
+        if not dynamic:
+            started.set()
+            assert release.wait(30)
+        return compile_variant(dims, dynamic=dynamic, lanes=lanes)
+
+    net._compile_variant = slow
+    compiler = threading.Thread(target=net.run, args=(blob,))  # second sighting: compiles
+    compiler.start()
+    assert started.wait(30)
+    try:
+        outs = net.run(blob)  # answered meanwhile, on the dynamic model
+        assert tuple(blob.shape) not in net._compiled
+    finally:
+        release.set()
+        compiler.join(30)
+    for a, b in zip(want, outs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert tuple(blob.shape) in net._compiled and not net._compiling
+
+
 def _mmapped_mb() -> float:
     """Bytes glibc holds in mmapped chunks (every buffer of 1 MB or more once the threshold
     is fixed, as the web server fixes it): the dynamic model's activation buffers."""

@@ -71,6 +71,7 @@ class OpenVINONetwork:
         self._model = None  # the uncompiled openvino.Model
         self._blob_dir: Path | None = None  # OpenVINO's compiled-model cache, if writable
         self._compiled: OrderedDict[tuple, object] = OrderedDict()
+        self._compiling: set[tuple] = set()  # keys a thread is compiling now
         # idle infer requests per compiled model (id -> (compiled, [requests])): a request
         # holds its own activation buffers, so they are pooled, not kept per thread
         self._idle: dict[int, tuple[object, list]] = {}
@@ -109,8 +110,9 @@ class OpenVINONetwork:
             if len(self._seen) > 1024:
                 self._seen.clear()
             statics = sum(not _is_dynamic(k) for k in self._compiled)
+            compiling = key in self._compiling  # by another thread: not waited for
         if self.dynamic and (seen < self.static_after or statics >= self.max_shapes
-                             or self._pixels(shape) > self.pool_pixels):
+                             or self._pixels(shape) > self.pool_pixels or compiling):
             return DYNAMIC if lanes == 1 else (*DYNAMIC, lanes)
         return key
 
@@ -129,18 +131,26 @@ class OpenVINONetwork:
             dims = [-1, *shape[1:]] if self.batch else sides
         else:
             dims = list(shape)
-        with _compile_lock, self._lock:
-            hit = self._compiled.get(key)
-            if hit is not None:
-                return hit, dynamic
-            compiled = self._compile_variant(dims, dynamic=dynamic, lanes=lanes)
-            self.compiles += 1
-            self._compiled[key] = compiled
-            if not self.dynamic and lanes == 1:  # one shape: the uncompiled copy of the
-                self._model = None  # weights can go (read again if a new shape comes)
-            statics = [k for k in self._compiled if not _is_dynamic(k)]
-            for old in statics[: max(0, len(statics) - self.max_shapes)]:
-                self._idle.pop(id(self._compiled.pop(old)), None)
+        with _compile_lock:
+            with self._lock:
+                hit = self._compiled.get(key)
+                if hit is not None:
+                    return hit, dynamic
+                # meanwhile, other threads run this shape on the dynamic model (:meth:`_key`)
+                self._compiling.add(key)
+            try:
+                compiled = self._compile_variant(dims, dynamic=dynamic, lanes=lanes)
+            finally:
+                with self._lock:
+                    self._compiling.discard(key)
+            with self._lock:
+                self.compiles += 1
+                self._compiled[key] = compiled
+                if not self.dynamic and lanes == 1:  # one shape: the uncompiled copy of the
+                    self._model = None  # weights can go (read again if a new shape comes)
+                statics = [k for k in self._compiled if not _is_dynamic(k)]
+                for old in statics[: max(0, len(statics) - self.max_shapes)]:
+                    self._idle.pop(id(self._compiled.pop(old)), None)
             return compiled, dynamic
 
     def _compile_variant(self, dims: list[int], dynamic: bool, lanes: int):
