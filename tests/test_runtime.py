@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -485,6 +486,20 @@ def test_a_changed_source_gets_a_new_graph_file_never_a_stale_one(tmp_path):
     assert len(others) == 3 and name not in others
     src.unlink()
     assert variant_ir(tmp_path, src, "f32", True, [1, -1, -1, 3]) is None
+
+
+def test_openvino_is_imported_without_its_model_converter_which_stays_callable():
+    """The converter (never used here) costs 60-130 ms of each process's start: it is not
+    imported with openvino, yet ``openvino.convert_model`` works and the package imports later."""
+    code = ("import sys\n"
+            "from lookalike.runtime.openvino_import import import_openvino\n"
+            "ov = import_openvino()\n"
+            "assert 'openvino.tools.ovc' not in sys.modules\n"
+            "assert 'openvino_telemetry' not in sys.modules\n"
+            "assert callable(ov.convert_model)\n"
+            "from openvino.tools.ovc import convert_model\n"
+            "assert callable(convert_model)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(monkeypatch):
