@@ -206,9 +206,9 @@ class OpenVINONetwork:
                 request = idle.pop() if idle else None
                 self._dynamic_busy += dynamic
             try:
-                if request is None:  # a new request's first run: one at a time (below)
-                    request = compiled.create_infer_request()
+                if request is None:  # a new request and its first run: one at a time (below)
                     with _first_run_lock:
+                        request = compiled.create_infer_request()
                         outs = _infer(compiled, request, blob)
                 else:
                     outs = _infer(compiled, request, blob)
