@@ -144,6 +144,9 @@ def test_predict_many_side_by_side_answers_as_one_photo_at_a_time(trained, peopl
     used.clear()
     model.predict_many(photos[:2])  # too few photos: one after the other, in this thread
     assert set(used) == {1}
+    used.clear()
+    again, _ = model.predict_many(photos, side_by_side=False)  # asked: one at a time
+    assert set(used) == {1} and [r.to_dict() for r in again[:-1]] == one_by_one
 
 
 def test_predict_many_shows_a_progress_bar_only_when_asked(trained, people_dir, monkeypatch,

@@ -210,7 +210,9 @@ def train_lfw7(ctx: Context) -> dict[str, float]:
        Metric("request_ms", "ms"), quick=False)
 def serve_memory(ctx: Context) -> dict[str, float]:
     """``lookalike serve MODEL``: time to /healthz, then 6 predicts and 3 compares over HTTP
-    (median request), and the server's peak RSS (VmHWM)."""
+    (median request), one verdict of 6 photos (what a server keeps after photos answered
+    together: it kept the networks' side-by-side variants, +130-160 MB, until it answered them
+    one at a time), and the server's peak RSS (VmHWM)."""
     import socket
 
     import httpx
@@ -248,6 +250,8 @@ def serve_memory(ctx: Context) -> dict[str, float]:
                                                        ("photo", (b.name, b.read_bytes()))])
                 r.raise_for_status()
                 times.append(time.perf_counter() - t0)
+            client.post("/api/verdict", files=[("photo", (p.name, p.read_bytes()))
+                                               for p in small[:6]]).raise_for_status()
         status = Path(f"/proc/{proc.pid}/status").read_text()
         peak_kb = next(int(line.split()[1]) for line in status.splitlines()
                        if line.startswith("VmHWM:"))

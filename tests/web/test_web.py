@@ -92,6 +92,28 @@ def test_several_photos_give_one_verdict_and_a_faceless_photo_is_reported(client
     assert doc["photos"][3]["faces"] == [] and doc["photos"][3]["error"]
 
 
+def test_a_verdict_answers_its_photos_one_at_a_time(client, monkeypatch):
+    """A server keeps what it compiles: photos side by side would keep the networks'
+    side-by-side variants in it for good (+130-160 MB measured) for ~8 % less wait."""
+    from lookalike.models import model, recognizer
+
+    asked: list[int] = []
+    each = recognizer.each
+
+    def recorded(fn, items, lanes):
+        asked.append(lanes)
+        return each(fn, items, lanes)
+
+    for cls in (recognizer.Recognizer, model.Model):  # as if the kind allowed 4 at once
+        monkeypatch.setattr(cls, "lanes", lambda self, photos: 4)
+    monkeypatch.setattr(recognizer, "each", recorded)
+    files = [("photo", (f"gh{i}.jpg", encode(v), "image/jpeg"))
+             for i, v in enumerate(variants(grace_hopper(), 4, seed=3))]
+    r = client.post("/api/verdict", files=files)
+    assert r.status_code == 200, r.text
+    assert asked == [1]
+
+
 @pytest.mark.parametrize("data, status, code", [
     (b"hello, this is text", 415, "not_an_image"),
     (b"%PDF-1.4\n" + b"0" * 100, 415, "not_an_image"),

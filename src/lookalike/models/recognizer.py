@@ -117,14 +117,17 @@ class Recognizer(ABC):
     def predict_many(self, photos: Sequence[PhotoSource], *, all_faces: bool = False,
                      together: bool = False, names: Sequence[str] | None = None,
                      subject: str | None = None, keep_images: bool = False,
-                     progress: bool = False) -> tuple[list[PhotoResult], Verdict | None]:
+                     progress: bool = False, side_by_side: bool = True
+                     ) -> tuple[list[PhotoResult], Verdict | None]:
         """Answer several photos; ``together`` also combines their subjects' faces into one
         verdict. ``subject``: which face each photo's answer is for ("prominent" or
         "known", :mod:`lookalike.answer.subject`); default "known" with ``together`` (the photos
         are of one person), else "prominent". ``names`` label bytes inputs in results and
         errors. ``keep_images``: each answer keeps its decoded photo (a card draws them).
         ``progress``: a progress bar on stderr (from 8 photos). From 4 photos on, where the
-        kind allows, photos are answered side by side (:meth:`lanes`)."""
+        kind allows, photos are answered side by side (:meth:`lanes`); ``side_by_side=False``:
+        one at a time, each with every core (a long-running server: the networks' side-by-side
+        variants would stay in memory, ~130–160 MB for SFace and YuNet)."""
         subject = check_subject(subject or (KNOWN if together else PROMINENT))
         known = self._by_known(subject)
 
@@ -136,7 +139,8 @@ class Recognizer(ABC):
             except ImageError as err:
                 return PhotoResult(name, [], None, str(err))
 
-        results = list(bar(each(one, range(len(photos)), self.lanes(len(photos))),
+        at_once = self.lanes(len(photos)) if side_by_side else 1
+        results = list(bar(each(one, range(len(photos)), at_once),
                            total=len(photos), desc="photos", enabled=progress))
         verdict = None
         if together:

@@ -247,8 +247,12 @@ def add_predict_routes(app: FastAPI, s: Served) -> None:
         files = await read_files(request, MAX_PHOTOS * s.max_bytes // 2 + FORM_OVERHEAD,
                                  MAX_PHOTOS)
         s.check(files)
+        # one photo at a time, each with every core: side by side would keep the networks'
+        # side-by-side variants in the server for good (+130-160 MB, for ~8 % less wait;
+        # bench/studies/speed/NOTES-lanes.md, "A server")
         results, v = await s.run(s.rec.predict_many, [d for _, d in files], all_faces=True,
-                                 together=True, names=[n for n, _ in files])
+                                 together=True, names=[n for n, _ in files],
+                                 side_by_side=False)
         photos = [s.photo_json(r, top) for r in results]
         if v is None:
             raise ApiError(422, "no_face", "no face found in any of the photos")
