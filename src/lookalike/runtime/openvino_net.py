@@ -162,22 +162,21 @@ class OpenVINONetwork:
         The first time, or without a writable cache, the graph is read, reshaped and
         compiled here."""
         ir = self._variant_ir(dims)
-        if ir is not None and ir.is_file():
-            try:
-                compiled, _ = compile_cpu(str(ir), precision=self.precision, dynamic=dynamic,
-                                          cache_dir=ir.parent.parent, streams=lanes)
-                return compiled
-            except RuntimeError:  # damaged or from another OpenVINO: made again below
-                pass
+
+        def from_ir():  # (None: damaged, or from another OpenVINO)
+            with contextlib.suppress(RuntimeError):
+                return compile_cpu(str(ir), precision=self.precision, dynamic=dynamic,
+                                   cache_dir=ir.parent.parent, streams=lanes)[0]
+            return None
+
+        if ir is not None and ir.is_file() and (compiled := from_ir()) is not None:
+            return compiled
         model = self._read().clone()
         shape = import_openvino().PartialShape(dims)
         if model.inputs[0].get_partial_shape() != shape:
             model.reshape({model.inputs[0]: shape})
-        if ir is not None and save_ir(model, ir):
-            with contextlib.suppress(RuntimeError):
-                compiled, _ = compile_cpu(str(ir), precision=self.precision, dynamic=dynamic,
-                                          cache_dir=ir.parent.parent, streams=lanes)
-                return compiled
+        if ir is not None and save_ir(model, ir) and (compiled := from_ir()) is not None:
+            return compiled
         compiled, self._blob_dir = compile_cpu(model, precision=self.precision, dynamic=dynamic,
                                                cache_dir=self._blob_dir, streams=lanes)
         return compiled
