@@ -315,9 +315,10 @@ def variant_ir(folder: Path, source: Path, precision: str, rgb_images: bool,
 
 def save_ir(model, xml: Path) -> bool:
     """``model`` written to ``xml`` (and its ``.bin``) at full precision, atomically: into a
-    temporary folder beside it, then the weights and the graph moved into place (the graph
-    last: a graph file is only ever beside its weights). False if the folder cannot be
-    written (the caller compiles from memory)."""
+    temporary folder beside it, flushed to disk (as :func:`lookalike.files.atomic_write` does:
+    weights torn by a crash would compile and give other numbers), then the weights and the
+    graph moved into place (the graph last: a graph file is only ever beside its weights).
+    False if the folder cannot be written (the caller compiles from memory)."""
     import tempfile
 
     ov = import_openvino()
@@ -326,6 +327,12 @@ def save_ir(model, xml: Path) -> bool:
         with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".tmp-") as tmp:
             part = Path(tmp) / xml.name
             ov.save_model(model, str(part), compress_to_fp16=False)
+            for f in (part.with_suffix(".bin"), part):
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             os.replace(part.with_suffix(".bin"), xml.with_suffix(".bin"))
             os.replace(part, xml)
     except (OSError, RuntimeError):
