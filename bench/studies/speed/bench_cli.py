@@ -25,32 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import RESULTS, lfw7, machine
-
-
-def run(src: str, model: Path, photos: list[Path], cache: str | None = None
-        ) -> tuple[float, float]:
-    """(wall, CPU) seconds of one ``lookalike predict MODEL PHOTOS --json`` process."""
-    env = dict(os.environ, LOOKALIKE_NO_CACHE="1", PYTHONPATH=src)
-    if cache is not None:
-        env["LOOKALIKE_CACHE_DIR"] = cache
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    w0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lookalike", "predict", str(model),
-                    *map(str, photos), "--json"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - w0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main() -> None:
@@ -61,7 +41,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--name", default="cli")
     args = ap.parse_args()
-    from bench.studies.speed.bench_speed import bare_opencv, per_photo
+    from bench.studies.speed.bench_speed import bare_opencv, cli_run, per_photo
+
+    def run(src: str, photos: list[Path], cache: str | None = None):
+        return cli_run(args.model, photos, src=src, cache=cache, quiet=True)
 
     srcs = [str(Path(s).resolve()) for s in args.sources]
     small = sorted((lfw7() / "validation").glob("*/*.jpg"))
@@ -69,7 +52,7 @@ def main() -> None:
     cold = {}
     for s in srcs:  # an empty model cache: the first run builds it, the second reads it
         with tempfile.TemporaryDirectory(prefix="bench_cli_cache_") as d:
-            cold[s] = [run(s, args.model, small[:1], d) for _ in range(2)]
+            cold[s] = [run(s, small[:1], d) for _ in range(2)]
     bare = bare_opencv(small)
     rows: dict[str, dict[str, list]] = {s: {"t1": [], "t42": [], "t84": [], "bare": []}
                                         for s in srcs}
@@ -78,9 +61,9 @@ def main() -> None:
         for s in srcs:
             r = rows[s]
             r["bare"].append(b)
-            r["t1"].append(run(s, args.model, small[:1]))
-            r["t42"].append(run(s, args.model, small))
-            r["t84"].append(run(s, args.model, small + small))
+            r["t1"].append(run(s, small[:1]))
+            r["t42"].append(run(s, small))
+            r["t84"].append(run(s, small + small))
     out: dict = {"machine": machine(), "rounds": args.rounds, "photos": len(small),
                  "load": [load0, os.getloadavg()], "sources": {}}
     for s in srcs:

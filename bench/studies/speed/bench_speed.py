@@ -185,15 +185,24 @@ def per_photo(fn, paths: list[Path]) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def cli_run(model: Path, paths: list[Path]) -> tuple[float, float]:
-    import lookalike  # the CLI runs the sources this script imported (a baseline's, say)
+def cli_run(model: Path, paths: list[Path], src: str | None = None, cache: str | None = None,
+            quiet: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of one ``lookalike predict MODEL PATHS --json`` process, the
+    embedding cache off. ``src``: the source tree it runs (default: the one this script
+    imported, a baseline's, say); ``cache``: its ``LOOKALIKE_CACHE_DIR``; ``quiet``: its
+    stderr (the progress bar) discarded."""
+    if src is None:
+        import lookalike
 
-    env = dict(os.environ, LOOKALIKE_NO_CACHE="1",
-               PYTHONPATH=str(Path(lookalike.__file__).parents[1]))
+        src = str(Path(lookalike.__file__).parents[1])
+    env = dict(os.environ, LOOKALIKE_NO_CACHE="1", PYTHONPATH=src)
+    if cache is not None:
+        env["LOOKALIKE_CACHE_DIR"] = cache
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "lookalike", "predict", str(model), *map(str, paths),
-                    "--json"], env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--json"], env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL if quiet else None)
     wall = time.perf_counter() - w0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
