@@ -149,21 +149,24 @@ def test_unwritable_cache_builds_in_memory_with_one_warning(tmp_path, monkeypatc
 
 
 def test_input_shapes_run_dynamic_first_then_compiled_and_bounded():
-    net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True, max_shapes=2)
-    shapes = [(1, 3, 64 * k, 96) for k in (1, 2, 3)]
+    net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True, max_shapes=3)
+    shapes = [(1, 3, 64 * k, 96) for k in (1, 2, 3, 4)]
     blobs = [np.zeros(s, np.float32) for s in shapes]
-    outs = net.run(blobs[0])
-    assert ("dynamic",) in net._compiled and shapes[0] not in net._compiled
-    again = net.run(blobs[0])  # second sighting: compiled for this shape, same outputs
-    assert shapes[0] in net._compiled
+    # the first shape met is compiled for itself at once (most folders: photos of one size)
+    net.run(blobs[0])
+    assert list(net._compiled) == [shapes[0]] and net.compiles == 1
+    outs = net.run(blobs[1])  # a later shape: the dynamic model until seen again
+    assert ("dynamic",) in net._compiled and shapes[1] not in net._compiled
+    again = net.run(blobs[1])  # second sighting: compiled for this shape, same outputs
+    assert shapes[1] in net._compiled
     for a, b in zip(outs, again, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
-    for blob in blobs[1:] * 2:
+    for blob in blobs[2:] * 2:
         net.run(blob)
     statics = [k for k in net._compiled if k != ("dynamic",)]
-    # the first max_shapes sizes seen twice stay compiled; a later size runs on the dynamic
-    # model (evicting and compiling again under varied sizes grew memory without bound)
-    assert statics == shapes[:2]
+    # the first max_shapes sizes stay compiled; a later size runs on the dynamic model
+    # (evicting and compiling again under varied sizes grew memory without bound)
+    assert statics == shapes[:3]
     compiles = net.compiles
     for blob in blobs * 3:
         net.run(blob)
@@ -176,8 +179,9 @@ def test_a_shape_being_compiled_does_not_hold_up_other_threads():
     """While one thread compiles a shape's own model, another thread with the same shape runs
     it on the dynamic model instead of waiting (photos side by side: the other lane goes on)."""
     net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True)
+    net.run(np.zeros((1, 3, 64, 64), np.float32))  # the first shape: compiled at once
     blob = np.zeros((1, 3, 96, 128), np.float32)
-    want = net.run(blob)  # first sighting: the dynamic model, compiled
+    want = net.run(blob)  # first sighting of another: the dynamic model, compiled
     started, release = threading.Event(), threading.Event()
     compile_variant = net._compile_variant
 
@@ -228,6 +232,7 @@ from test_runtime import _mmapped_mb
 ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, as web/app.py sets it
 net = runtime.open_network(yunet_path(), backend="openvino", dynamic=True, max_shapes=4)
 small, big = np.zeros((1, 3, 640, 640), np.float32), np.zeros((1, 3, 1280, 1280), np.float32)
+net.run(np.zeros((1, 3, 64, 64), np.float32))  # the first shape met: compiled for itself
 want_small = net.run(small)  # the dynamic model's buffers at the largest usual size
 before = _mmapped_mb()
 outs = [net.run(big) for _ in range(2)]

@@ -41,9 +41,10 @@ class OpenVINONetwork:
     ``max_shapes`` are kept (LRU); with ``dynamic``, a size runs on one compiled dynamic-shape
     model until it was seen ``static_after`` times, then gets its own compiled model (at most
     ``max_shapes`` such, kept: evicting and compiling again under varied sizes grows memory
-    without bound); with ``batch``, one model with a dynamic batch size serves every batch.
-    A thread running photos side by side (:mod:`lookalike.runtime.lanes`) runs its own
-    compiled variants: as many streams as photos at once, the threads shared among them."""
+    without bound), except the first size met, compiled for itself at once; with ``batch``,
+    one model with a dynamic batch size serves every batch. A thread running photos side by
+    side (:mod:`lookalike.runtime.lanes`) runs its own compiled variants: as many streams as
+    photos at once, the threads shared among them."""
 
     backend = "openvino"
 
@@ -111,7 +112,12 @@ class OpenVINONetwork:
                 self._seen.clear()
             statics = sum(not _is_dynamic(k) for k in self._compiled)
             compiling = key in self._compiling  # by another thread: not waited for
-        if self.dynamic and (seen < self.static_after or statics >= self.max_shapes
+            # the first shape met gets its own model at once: most folders are photos of one
+            # size (one compile, not a dynamic one and then that size's), and compiling a
+            # size costs no more than compiling the dynamic model (NOTES-startup.md)
+            first = not self._compiled and not self._compiling
+        if self.dynamic and ((seen < self.static_after and not first)
+                             or statics >= self.max_shapes
                              or self._pixels(shape) > self.pool_pixels or compiling):
             return DYNAMIC if lanes == 1 else (*DYNAMIC, lanes)
         return key
