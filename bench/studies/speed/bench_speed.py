@@ -249,8 +249,9 @@ def main() -> None:
     def imread(p: Path) -> None:
         cv2.imread(str(p))
 
-    # compile the shapes, warm the caches: every big photo once (with only the first two,
-    # the other orientation's sizes were compiled inside the timed runs: p95 / p50 ~3)
+    # compile the shapes, warm the caches: every big photo once, so that no size is compiled
+    # inside the timed runs (the 8 photos' p95 is still their slowest photo's: its second
+    # look and turned copies; bench_big_photos.py measures the tail on 186)
     for p in small[:3] + big:
         api(p)
     res: dict = {"machine": mach, "sources": lookalike.__file__,
