@@ -475,6 +475,37 @@ def test_each_compiled_shape_is_kept_as_a_graph_file_and_compiled_from_it(tmp_pa
     assert irs[0].read_text().startswith("<?xml")  # made again
 
 
+def test_a_graph_file_writer_that_died_leaves_nothing_behind(tmp_path):
+    """A process killed while writing a kept IR file leaves its temporary folder (up to 38 MB);
+    the next writer removes it, but not a live writer's (its process runs, or it holds the
+    folder's lock)."""
+    import fcntl
+
+    from lookalike.runtime.openvino_import import ov_core
+    from lookalike.runtime.openvino_net import save_ir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left = tmp_path / f".tmp-{dead}-abc"
+    left.mkdir()
+    (left / "sface.bin").write_bytes(b"half of the weights")
+    live = tmp_path / f".tmp-{os.getpid()}-def"  # this process: alive
+    live.mkdir()
+    locked = tmp_path / f".tmp-{dead}-ghi"  # another host's writer: its process unknown here
+    locked.mkdir()
+    fd = os.open(locked, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        xml = tmp_path / "yunet.xml"
+        assert save_ir(ov_core().read_model(str(yunet_path())), xml)
+        assert xml.is_file() and xml.with_suffix(".bin").is_file()
+        assert not left.exists() and live.is_dir() and locked.is_dir()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [live.name, locked.name, "yunet.xml", "yunet.bin"])  # no folder of its own left
+    finally:
+        os.close(fd)
+
+
 def test_a_changed_source_gets_a_new_graph_file_never_a_stale_one(tmp_path):
     from lookalike.runtime.openvino_net import variant_ir
 

@@ -104,7 +104,8 @@ def disk_full(err: BaseException, path: str | Path | None = None) -> bool:
     return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +124,7 @@ def clean_partials(folder: str | Path) -> list[Path]:
             pid = int(f.name[: -len(PARTIAL)].rsplit(".", 2)[-2])
         except (ValueError, IndexError):
             continue
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         try:
             fd = os.open(f, os.O_RDONLY)

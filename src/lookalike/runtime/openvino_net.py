@@ -324,26 +324,68 @@ def save_ir(model, xml: Path) -> bool:
     temporary folder beside it, flushed to disk (as :func:`lookalike.files.atomic_write` does:
     weights torn by a crash would compile and give other numbers), then the weights and the
     graph moved into place (the graph last: a graph file is only ever beside its weights).
-    False if the folder cannot be written (the caller compiles from memory)."""
+    False if the folder cannot be written (the caller compiles from memory). The temporary
+    folder is named by the writer's process and locked while it writes: the folders of writers
+    that died are removed first (:func:`clean_dead_writers`; SFace's weights are 38 MB)."""
+    import fcntl
     import tempfile
 
     ov = import_openvino()
     try:
         xml.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=".tmp-") as tmp:
-            part = Path(tmp) / xml.name
-            ov.save_model(model, str(part), compress_to_fp16=False)
-            for f in (part.with_suffix(".bin"), part):
-                fd = os.open(f, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.replace(part.with_suffix(".bin"), xml.with_suffix(".bin"))
-            os.replace(part, xml)
+        clean_dead_writers(xml.parent)
+        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=f".tmp-{os.getpid()}-") as tmp:
+            lock = os.open(tmp, os.O_RDONLY)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                part = Path(tmp) / xml.name
+                ov.save_model(model, str(part), compress_to_fp16=False)
+                for f in (part.with_suffix(".bin"), part):
+                    fd = os.open(f, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                os.replace(part.with_suffix(".bin"), xml.with_suffix(".bin"))
+                os.replace(part, xml)
+            finally:
+                os.close(lock)
     except (OSError, RuntimeError):
         return False
     return True
+
+
+def clean_dead_writers(folder: Path) -> list[Path]:
+    """Remove the temporary folders in ``folder`` that :func:`save_ir` writers left when they
+    died (killed mid-write): their process is gone and their lock is free (a live writer on
+    another host sharing the cache holds it), as :func:`lookalike.files.clean_partials` does
+    for files. Returns what was removed."""
+    import fcntl
+    import shutil
+
+    from lookalike.files import process_alive
+
+    removed = []
+    for d in folder.glob(".tmp-*-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except (ValueError, IndexError):
+            continue
+        if pid == os.getpid() or process_alive(pid) or not d.is_dir():
+            continue
+        try:
+            fd = os.open(d, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(d)
+            removed.append(d)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def compile_cpu(model, *, precision: str = "f32", dynamic: bool = False,
