@@ -28,6 +28,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -124,23 +125,32 @@ def clean_partials(folder: str | Path) -> list[Path]:
             pid = int(f.name[: -len(PARTIAL)].rsplit(".", 2)[-2])
         except (ValueError, IndexError):
             continue
-        if pid == os.getpid() or process_alive(pid):
-            continue
-        try:
-            fd = os.open(f, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live writer (on another host, say) holds it
-        else:
-            with contextlib.suppress(OSError):
-                f.unlink()
-                removed.append(f)
-        finally:
-            os.close(fd)
+        if remove_abandoned(f, pid):
+            removed.append(f)
     return removed
+
+
+def remove_abandoned(path: Path, pid: int) -> bool:
+    """Remove ``path`` (a temporary file or folder that process ``pid`` wrote, holding a lock
+    on it meanwhile) if its writer died: its process is gone and its lock is free (a live
+    writer on another host sharing the folder holds it). Whether it was removed."""
+    if pid == os.getpid() or process_alive(pid):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError:
+        return False  # a live writer holds it, or it went meanwhile
+    finally:
+        os.close(fd)
+    return True
 
 
 class _PausingWriter:

@@ -357,13 +357,9 @@ def save_ir(model, xml: Path) -> bool:
 
 def clean_dead_writers(folder: Path) -> list[Path]:
     """Remove the temporary folders in ``folder`` that :func:`save_ir` writers left when they
-    died (killed mid-write): their process is gone and their lock is free (a live writer on
-    another host sharing the cache holds it), as :func:`lookalike.files.clean_partials` does
-    for files. Returns what was removed."""
-    import fcntl
-    import shutil
-
-    from lookalike.files import process_alive
+    died (killed mid-write; :func:`lookalike.files.remove_abandoned`). Returns what was
+    removed."""
+    from lookalike.files import remove_abandoned
 
     removed = []
     for d in folder.glob(".tmp-*-*"):
@@ -371,20 +367,8 @@ def clean_dead_writers(folder: Path) -> list[Path]:
             pid = int(d.name.split("-")[1])
         except (ValueError, IndexError):
             continue
-        if pid == os.getpid() or process_alive(pid) or not d.is_dir():
-            continue
-        try:
-            fd = os.open(d, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(d)
+        if remove_abandoned(d, pid):
             removed.append(d)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
     return removed
 
 
