@@ -238,9 +238,14 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], *,
             raise _write_error(err, path, error, example, written) from None
         raise
     with contextlib.suppress(OSError):  # make the rename durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_path(folder)
     return path
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file (its bytes) or a folder (its entries: a rename into it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -319,6 +319,10 @@ def variant_ir(folder: Path, source: Path, precision: str, rgb_images: bool,
     return folder / f"{Path(source).stem}-{digest}.xml"
 
 
+#: How a :func:`save_ir` writer's temporary folder is named: its process, then a random part.
+_WRITER = ".tmp-{}-"
+
+
 def save_ir(model, xml: Path) -> bool:
     """``model`` written to ``xml`` (and its ``.bin``) at full precision, atomically: into a
     temporary folder beside it, flushed to disk (as :func:`lookalike.files.atomic_write` does:
@@ -330,28 +334,29 @@ def save_ir(model, xml: Path) -> bool:
     import fcntl
     import tempfile
 
+    from lookalike.files import fsync_path
+
     ov = import_openvino()
     try:
         xml.parent.mkdir(parents=True, exist_ok=True)
         clean_dead_writers(xml.parent)
-        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=f".tmp-{os.getpid()}-") as tmp:
+        prefix = _WRITER.format(os.getpid())
+        with tempfile.TemporaryDirectory(dir=xml.parent, prefix=prefix) as tmp:
             lock = os.open(tmp, os.O_RDONLY)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 part = Path(tmp) / xml.name
                 ov.save_model(model, str(part), compress_to_fp16=False)
                 for f in (part.with_suffix(".bin"), part):
-                    fd = os.open(f, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    fsync_path(f)
                 os.replace(part.with_suffix(".bin"), xml.with_suffix(".bin"))
                 os.replace(part, xml)
             finally:
                 os.close(lock)
     except (OSError, RuntimeError):
         return False
+    with contextlib.suppress(OSError):  # the renames made durable, as atomic_write does
+        fsync_path(xml.parent)
     return True
 
 
@@ -362,7 +367,7 @@ def clean_dead_writers(folder: Path) -> list[Path]:
     from lookalike.files import remove_abandoned
 
     removed = []
-    for d in folder.glob(".tmp-*-*"):
+    for d in folder.glob(_WRITER.format("*") + "*"):
         try:
             pid = int(d.name.split("-")[1])
         except (ValueError, IndexError):
